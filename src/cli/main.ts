@@ -1,0 +1,30 @@
+// The `arbiter` command. Exit codes (spec/cli.md): 0 success, 2 bad input, 1 anything else.
+import { Command, CommanderError } from 'commander';
+import { UsageError } from './errors.js';
+
+/** Builds the command tree; each command module adds itself. */
+export function buildProgram(): Command {
+  const program = new Command('arbiter')
+    .description('Arbiter: fair, visible and governed sharing of a GPU fleet between teams')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here with exit code 0; unknown options and missing arguments with 2.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof UsageError) {
+      for (const line of error.lines) process.stderr.write(`${line}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
