@@ -1,6 +1,7 @@
 // The `arbiter` command. Exit codes (spec/cli.md): 0 success, 2 bad input, 1 anything else.
 import { Command, CommanderError } from 'commander';
 import { UsageError } from './errors.js';
+import { registerTrace } from './commands/trace-import.js';
 
 /** Builds the command tree; each command module adds itself. */
 export function buildProgram(): Command {
@@ -8,6 +9,7 @@ export function buildProgram(): Command {
     .description('Arbiter: fair, visible and governed sharing of a GPU fleet between teams')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerTrace(program);
   return program;
 }
 
