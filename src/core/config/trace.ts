@@ -1,0 +1,207 @@
+// Parsing and validation of a workload trace in the canonical CSV (spec/formats.md).
+// Jobs keep file order: the engine sorts them stably by submit time.
+import type { Flavor, Fleet, Issue, JobSpec, Policy, Result } from '../model.js';
+import { flavorCapacity } from './cluster.js';
+import { readCsv } from './csv.js';
+import { parseDecimal } from './duration.js';
+import { allTeams, leafTeams, leavesUnder } from './policy.js';
+
+const REQUIRED = ['id', 'submit', 'team', 'gpus', 'duration'] as const;
+const OPTIONAL = ['class', 'flavor', 'time_limit', 'checkpoint_interval'] as const;
+type Column = (typeof REQUIRED)[number] | (typeof OPTIONAL)[number];
+const KNOWN: ReadonlySet<string> = new Set<string>([...REQUIRED, ...OPTIONAL]);
+const PER_FLAVOR = 'duration@';
+
+/** A broken file lists this many problems, then one line that counts the rest. */
+export const MAX_LISTED_PROBLEMS = 50;
+
+/** `a, b, c` for at most `max` names, then how many more. */
+function listNames(names: readonly string[], max = 10): string {
+  const shown = names.slice(0, max).join(', ');
+  return names.length > max ? `${shown}, ... (${names.length - max} more)` : shown;
+}
+
+/** Parses a canonical CSV trace; on failure the issues list the file's problems (capped). */
+export function parseTrace(text: string, file: string, policy: Policy, fleet: Fleet): Result<JobSpec[]> {
+  const issues: Issue[] = [];
+  const warnings: Issue[] = [];
+  let problems = 0;
+  const problem = (line: number, path: string, message: string): void => {
+    problems++;
+    if (issues.length < MAX_LISTED_PROBLEMS) issues.push({ file, line, path, message });
+  };
+
+  const teams = allTeams(policy);
+  const leaves = leafTeams(policy);
+  const leafList = listNames([...leaves.keys()]);
+  const classes = new Set(policy.priorityClasses.map((c) => c.name));
+  const classList = listNames([...classes]);
+  const flavors = flavorCapacity(fleet);
+  const flavorList = listNames([...flavors.keys()]);
+
+  const column = new Map<Column, number>();
+  const perFlavor: { flavor: Flavor; index: number }[] = [];
+  let width = 0;
+  const jobs: JobSpec[] = [];
+  const lineById = new Map<string, number>();
+
+  const readHeader = (names: string[]): void => {
+    width = names.length;
+    const seen = new Map<string, number>();
+    const unknown: string[] = [];
+    names.forEach((name, index) => {
+      const first = seen.get(name);
+      if (first !== undefined) {
+        problem(
+          1,
+          `column ${name}`,
+          `appears twice in the header (fields ${first + 1} and ${index + 1}); keep one`,
+        );
+        return;
+      }
+      seen.set(name, index);
+      if (KNOWN.has(name)) column.set(name as Column, index);
+      else if (name.startsWith(PER_FLAVOR)) {
+        const flavor = name.slice(PER_FLAVOR.length);
+        if (flavors.has(flavor)) perFlavor.push({ flavor, index });
+        else
+          problem(
+            1,
+            `column ${name}`,
+            `the fleet has no flavor "${flavor}" (its flavors: ${flavorList}); rename or remove the column`,
+          );
+      } else unknown.push(JSON.stringify(name));
+    });
+    const missing = REQUIRED.filter((name) => !column.has(name));
+    if (missing.length > 0) {
+      const hint = unknown.length > 0 ? `; the header has unknown columns ${unknown.join(', ')}` : '';
+      problem(
+        1,
+        '',
+        `missing required columns: ${missing.join(', ')} (the header must name ${REQUIRED.join(', ')})${hint}`,
+      );
+    } else if (unknown.length > 0) {
+      const known = [...REQUIRED, ...OPTIONAL, `${PER_FLAVOR}<flavor>`].join(', ');
+      warnings.push({
+        file,
+        line: 1,
+        path: '',
+        message: `unknown columns ignored: ${unknown.join(', ')} (known columns: ${known})`,
+      });
+    }
+  };
+
+  const readJob = (fields: string[], line: number): void => {
+    if (fields.length !== width) {
+      const empty = fields.length === 1 && fields[0] === '';
+      problem(
+        line,
+        '',
+        empty ? 'empty line; remove it' : `expected ${width} fields as in the header, got ${fields.length}`,
+      );
+      return;
+    }
+    const before = problems;
+    const bad = (name: string, message: string): undefined => {
+      problem(line, `column ${name}`, message);
+      return undefined;
+    };
+    const cell = (name: Column): string | undefined => {
+      const index = column.get(name);
+      return index === undefined ? undefined : fields[index];
+    };
+    /** Seconds in a cell: a decimal number >= 0 (> 0 when `positive`); `orEmpty` tells what empty means. */
+    const seconds = (name: string, value: string, positive: boolean, orEmpty: string): number | undefined => {
+      const number = parseDecimal(value);
+      if (number !== null && (positive ? number > 0 : number >= 0)) return number;
+      return bad(
+        name,
+        `expected a number of seconds ${positive ? '> 0' : '>= 0'}${orEmpty}, got ${JSON.stringify(value)}`,
+      );
+    };
+
+    const id = cell('id') ?? '';
+    if (id === '') bad('id', 'empty; give every job a unique id');
+    else {
+      const first = lineById.get(id);
+      if (first === undefined) lineById.set(id, line);
+      else bad('id', `"${id}" is already the id of the job on line ${first}; ids must be unique`);
+    }
+    const submit = seconds('submit', cell('submit') ?? '', false, '');
+    const team = cell('team') ?? '';
+    if (!leaves.has(team)) {
+      const inner = teams.get(team);
+      bad(
+        'team',
+        inner
+          ? `team "${team}" has sub-teams; submit to one of its leaf teams: ${listNames(leavesUnder(inner))}`
+          : `unknown team ${JSON.stringify(team)}; the policy's leaf teams: ${leafList}`,
+      );
+    }
+    const gpusText = cell('gpus') ?? '';
+    const gpus = parseDecimal(gpusText);
+    if (gpus === null || !Number.isSafeInteger(gpus) || gpus <= 0) {
+      bad('gpus', `expected a positive integer, got ${JSON.stringify(gpusText)}`);
+    }
+    const duration = seconds('duration', cell('duration') ?? '', false, '');
+    const className = cell('class') || policy.defaultClass;
+    if (!classes.has(className))
+      bad('class', `unknown priority class "${className}"; the policy's classes: ${classList}`);
+    const flavor = cell('flavor') || null;
+    if (flavor !== null && !flavors.has(flavor))
+      bad('flavor', `unknown flavor "${flavor}"; the fleet's flavors: ${flavorList}`);
+    const timeLimitText = cell('time_limit') ?? '';
+    const timeLimit =
+      timeLimitText === '' ? null : seconds('time_limit', timeLimitText, true, ', or empty for none');
+    const checkpointText = cell('checkpoint_interval') ?? '';
+    const checkpointInterval =
+      checkpointText === ''
+        ? null
+        : seconds('checkpoint_interval', checkpointText, false, ", or empty for the policy's");
+    let durationByFlavor: Record<Flavor, number> | undefined;
+    for (const { flavor: name, index } of perFlavor) {
+      const value = fields[index] ?? '';
+      if (value === '') continue;
+      const work = seconds(`${PER_FLAVOR}${name}`, value, false, ', or empty to use duration');
+      if (work !== undefined) (durationByFlavor ??= {})[name] = work;
+    }
+
+    if (problems > before || submit === undefined || duration === undefined || gpus === null) return;
+    const job: JobSpec = {
+      id,
+      submit,
+      team,
+      gpus,
+      duration,
+      class: className,
+      flavor,
+      timeLimit: timeLimit ?? null,
+      checkpointInterval: checkpointInterval ?? null,
+    };
+    jobs.push(durationByFlavor ? { ...job, durationByFlavor } : job);
+  };
+
+  // Rows are only checked against a header that could be read.
+  let header: 'expected' | 'read' | 'broken' = 'expected';
+  readCsv(
+    text,
+    (fields, line) => {
+      if (header === 'read') readJob(fields, line);
+      else if (header === 'expected') {
+        header = 'read';
+        readHeader(fields);
+      }
+    },
+    (line, message) => {
+      if (header === 'expected') header = 'broken';
+      problem(line, '', message);
+    },
+  );
+  if (header === 'expected')
+    problem(1, '', `the file is empty; expected a header row naming ${REQUIRED.join(', ')}`);
+
+  if (problems === 0) return { ok: true, value: jobs, warnings };
+  if (problems > issues.length)
+    issues.push({ file, path: '', message: `... and ${problems - issues.length} more problems` });
+  return { ok: false, issues };
+}

@@ -1,0 +1,221 @@
+// Reading YAML 1.2 input files (a JSON document is YAML too) with line numbers for messages.
+// The readers walk the document's nodes, not a plain JS copy, so that every problem can name
+// the line it is on; each reader reports what is wrong and returns undefined, so a caller
+// keeps going and the user gets all the problems of a file at once.
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { Issue, Result } from '../model.js';
+import { describeValue, parseDuration } from './duration.js';
+
+/** The value of one key of a mapping; `value` is undefined when the key has no value (`key:`). */
+export interface Entry {
+  readonly key: Node;
+  readonly value: Node | undefined;
+}
+
+/** Path to the element `index` of the list at `path`, or to the key `key` of the mapping at `path`. */
+export const at = (path: string, index: number): string => `${path}[${index}]`;
+export const dot = (path: string, key: string): string => (path ? `${path}.${key}` : key);
+
+export class YamlInput {
+  readonly issues: Issue[] = [];
+  readonly warnings: Issue[] = [];
+
+  private constructor(
+    readonly file: string,
+    private readonly doc: Document.Parsed,
+    private readonly lines: LineCounter,
+  ) {}
+
+  /**
+   * Parses `text`. On a syntax error the issues hold every error the parser found and `root` is
+   * undefined; an empty document gives `root: null`.
+   */
+  static parse(text: string, file: string): { input: YamlInput; root: Node | null | undefined } {
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { version: '1.2', lineCounter: lines, prettyErrors: false });
+    const input = new YamlInput(file, doc, lines);
+    for (const warning of doc.warnings) {
+      input.warnings.push({
+        file,
+        line: lines.linePos(warning.pos[0]).line,
+        path: '',
+        message: `YAML: ${warning.message}`,
+      });
+    }
+    for (const error of doc.errors) {
+      input.issues.push({
+        file,
+        line: lines.linePos(error.pos[0]).line,
+        path: '',
+        message: `invalid YAML: ${error.message}`,
+      });
+    }
+    if (input.issues.length > 0) return { input, root: undefined };
+    return { input, root: input.resolve(doc.contents, '') ?? null };
+  }
+
+  /** `value()` when no problem was found, else the problems in line order. */
+  result<T>(value: () => T): Result<T> {
+    return this.issues.length === 0 ? { ok: true, value: value(), warnings: this.warnings } : this.failure();
+  }
+
+  /** The problems found so far, in line order. */
+  failure(): { readonly ok: false; readonly issues: readonly Issue[] } {
+    return { ok: false, issues: [...this.issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0)) };
+  }
+
+  /** 1-based line where `node` starts, when known. */
+  line(node: Node | undefined): number | undefined {
+    return node?.range ? this.lines.linePos(node.range[0]).line : undefined;
+  }
+
+  error(path: string, node: Node | undefined, message: string): void {
+    const line = this.line(node);
+    this.issues.push(
+      line === undefined ? { file: this.file, path, message } : { file: this.file, line, path, message },
+    );
+  }
+
+  /**
+   * Appends `(note)` to the messages of the problems reported since there were `from`, e.g. the
+   * team they belong to: `expected a number > 0, got 0 (team "research")`.
+   */
+  noteSince(from: number, note: string): void {
+    for (let i = from; i < this.issues.length; i++) {
+      const issue = this.issues[i];
+      if (issue) this.issues[i] = { ...issue, message: `${issue.message} (${note})` };
+    }
+  }
+
+  /** Follows an alias (`*name`) to the node it names; a null scalar counts as no value. */
+  private resolve(node: Node | null | undefined, path: string): Node | undefined {
+    if (node === null || node === undefined) return undefined;
+    if (isAlias(node)) {
+      const target = node.resolve(this.doc);
+      if (target === undefined)
+        this.error(path, node, `alias *${node.source} names no anchor; define &${node.source} first`);
+      return this.resolve(target, path);
+    }
+    if (isScalar(node) && node.value === null) return undefined;
+    return node;
+  }
+
+  /**
+   * The keys of the mapping at `path`, in file order. Keys not in `allowed` are reported (with
+   * the allowed keys) and left out. Reports and returns undefined when `node` is not a mapping.
+   */
+  mapping(
+    node: Node | undefined,
+    path: string,
+    allowed: readonly string[] | null,
+  ): Map<string, Entry> | undefined {
+    if (!isMap(node)) {
+      this.error(path, node, `expected a mapping (key: value lines or { ... }), got ${this.describe(node)}`);
+      return undefined;
+    }
+    const entries = new Map<string, Entry>();
+    for (const pair of node.items) {
+      const key = pair.key as Node;
+      const name = isScalar(key) ? String(key.value) : '';
+      if (!isScalar(key) || name === '') {
+        this.error(path, key, `keys must be plain names, got ${this.describe(key)}`);
+        continue;
+      }
+      if (allowed !== null && !allowed.includes(name)) {
+        this.error(dot(path, name), key, `unknown key "${name}"; allowed keys: ${allowed.join(', ')}`);
+        continue;
+      }
+      entries.set(name, { key, value: this.resolve(pair.value as Node | null, dot(path, name)) });
+    }
+    return entries;
+  }
+
+  /** The elements of the list at `path`; reports and returns undefined when `node` is not a list. */
+  list(node: Node | undefined, path: string): (Node | undefined)[] | undefined {
+    if (!isSeq(node)) {
+      this.error(
+        path,
+        node,
+        `expected a list (lines starting with "- " or [ ... ]), got ${this.describe(node)}`,
+      );
+      return undefined;
+    }
+    return node.items.map((item, index) => this.resolve(item as Node | null, at(path, index)));
+  }
+
+  /** The value of a required key, or undefined after reporting it missing; `what` says what to give. */
+  required(
+    entries: Map<string, Entry>,
+    key: string,
+    parent: Node | undefined,
+    path: string,
+    what: string,
+  ): Node | undefined {
+    const entry = entries.get(key);
+    if (entry?.value === undefined) {
+      this.error(dot(path, key), entry?.key ?? parent, `missing; give ${what}`);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  /** The plain JS value of a scalar, or undefined for lists and mappings. */
+  scalar(node: Node | undefined): unknown {
+    return isScalar(node) ? node.value : undefined;
+  }
+
+  nonEmptyString(node: Node, path: string): string | undefined {
+    const value = this.scalar(node);
+    if (typeof value === 'string' && value.trim() !== '') return value;
+    this.error(path, node, `expected a non-empty string, got ${this.describe(node)}`);
+    return undefined;
+  }
+
+  /** An integer >= `min` (1: a positive integer, 0: a non-negative integer). */
+  integer(node: Node, path: string, min: 0 | 1, what: string): number | undefined {
+    const value = this.scalar(node);
+    if (typeof value === 'number' && Number.isSafeInteger(value) && value >= min) return value;
+    this.error(path, node, `expected ${what}, got ${this.describe(node)}`);
+    return undefined;
+  }
+
+  finiteNumber(node: Node, path: string): number | undefined {
+    const value = this.scalar(node);
+    if (typeof value === 'number' && Number.isFinite(value)) return value;
+    this.error(path, node, `expected a number, got ${this.describe(node)}`);
+    return undefined;
+  }
+
+  boolean(node: Node, path: string): boolean | undefined {
+    const value = this.scalar(node);
+    if (typeof value === 'boolean') return value;
+    this.error(path, node, `expected true or false, got ${this.describe(node)}`);
+    return undefined;
+  }
+
+  oneOf<T extends string>(node: Node, path: string, choices: readonly T[]): T | undefined {
+    const value = this.scalar(node);
+    const choice = choices.find((c) => c === value);
+    if (choice !== undefined) return choice;
+    this.error(path, node, `expected one of ${choices.join(', ')}, got ${this.describe(node)}`);
+    return undefined;
+  }
+
+  duration(node: Node, path: string): number | undefined {
+    const seconds = parseDuration(isScalar(node) ? node.value : this.plain(node));
+    if (typeof seconds === 'number') return seconds;
+    this.error(path, node, seconds);
+    return undefined;
+  }
+
+  /** The node's value as a plain JS value (aliases followed), for parts kept opaque. */
+  plain(node: Node): unknown {
+    return node.toJS(this.doc);
+  }
+
+  describe(node: Node | undefined): string {
+    if (isMap(node)) return 'a mapping';
+    if (isSeq(node)) return 'a list';
+    return describeValue(this.scalar(node));
+  }
+}

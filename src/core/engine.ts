@@ -1,0 +1,1109 @@
+// The scheduling engine: admission (S1, S2, M4 and rejection), the pass (P1 to P4) with
+// reclaim, preemption, reservations and backfill, and the explanation of every pending job.
+// Pure: time comes in as an argument, nothing here reads a clock or does I/O.
+//
+// Choose, then do: `pass(now)` applies its decisions to the state through two primitives
+// (start a run, preempt a run) recorded in an undo log; `plan(now)` runs the same pass and
+// rolls it back, so the caller sees the decisions without any change of state. The
+// simulator commits at once; the live server plans, persists, then commits.
+import { FleetIndex } from './fleet-index.js';
+import type { Fleet, JobSpec, Policy } from './model.js';
+import { InvariantViolation } from './model.js';
+import type { Reason } from './reasons.js';
+import { roughDuration } from './reasons.js';
+import { TeamTree } from './team-tree.js';
+import { TeamQueue } from './team-queue.js';
+import type { QueueEntry } from './team-queue.js';
+
+export type JobState = 'pending' | 'running' | 'finished' | 'rejected';
+
+/** The engine's record of one job. Handles are dense integers given at submission. */
+export interface EngineJob {
+  readonly handle: number;
+  readonly spec: JobSpec;
+  readonly leaf: number;
+  readonly priority: number;
+  readonly preemptible: boolean;
+  /** Flavor index, or -1 for any flavor. */
+  readonly flavor: number;
+  readonly gpus: number;
+  state: JobState;
+  entry: QueueEntry | null;
+  /** GPU-seconds received in finished runs (las order). */
+  attained: number;
+  preemptions: number;
+  runStart: number;
+  runFlavor: number;
+  /** Nodes of the current run; each holds `perNode` of its GPUs. */
+  nodes: number[];
+  perNode: number;
+  reason: Reason | null;
+  rejectReason: string | null;
+}
+
+export interface Reservation {
+  readonly job: number;
+  readonly flavor: number;
+  readonly nodes: readonly number[];
+  /** Null when a run on the reserved nodes has no time limit. */
+  readonly expectedStart: number | null;
+}
+
+export interface PassResult {
+  readonly now: number;
+  /** Handles of jobs started, in the order the pass started them. */
+  readonly started: readonly number[];
+  /** Handles of jobs preempted, with the handle of the job they made room for. */
+  readonly preempted: readonly { readonly job: number; readonly by: number }[];
+  readonly reservation: Reservation | null;
+  /** Jobs the pass looked at (the rest of the queue could not start, see `explain`). */
+  readonly considered: number;
+}
+
+export interface PassOptions {
+  /**
+   * Visit every pending job to give it a current reason, instead of stopping as soon as
+   * no remaining job can start. Decisions are the same either way.
+   */
+  readonly explainAll?: boolean;
+}
+
+type Op = { kind: 'start'; job: number } | { kind: 'preempt'; job: number; by: number; runStart: number; attained: number };
+
+interface Shape {
+  /** 'single': one node with at least `gpus` GPUs; 'whole': `count` entire nodes of `size`. */
+  readonly kind: 'single' | 'whole';
+  readonly size: number;
+  readonly count: number;
+}
+
+interface Placement {
+  readonly nodes: number[];
+  readonly perNode: number;
+}
+
+/** Why a job could not start on one flavor. Ordered from most to least specific. */
+type Blocker =
+  | { kind: 'limit'; team: number; flavor: number }
+  | { kind: 'nonPreemptible'; flavor: number }
+  | { kind: 'lending'; flavor: number; locked: number }
+  | { kind: 'capacity'; flavor: number; protectedUntil: number | null; fits: boolean };
+
+const NO_TIME = Number.POSITIVE_INFINITY;
+
+export class Engine {
+  readonly fleet: FleetIndex;
+  readonly teams: TeamTree;
+  readonly jobs: EngineJob[] = [];
+  private readonly queues: (TeamQueue | null)[];
+  private readonly classes: Map<string, { priority: number; preemptible: boolean }>;
+  /** Running jobs per node. */
+  private readonly nodeJobs: number[][];
+  /** Running jobs per [leaf * F + flavor]. */
+  private readonly runningByLeafFlavor: Set<number>[];
+  /** Pending jobs per leaf, counted per GPU size (for early exit). */
+  private readonly pendingSizes: Map<number, number>[];
+  private readonly pendingGlobalSizes = new Map<number, number>();
+  private readonly runningPreemptibleByPriority = new Map<number, number>();
+  private readonly pendingByPriority = new Map<number, number>();
+  /** Running jobs with a time limit, per flavor (reservations can predict a start). */
+  private readonly timeLimitedRunning: number[];
+  private pendingWithTimeLimit = 0;
+  /** Running preemptible jobs in start order, for the next minRuntime expiry. */
+  private protectionQueue: { job: number; until: number }[] = [];
+  private protectionHead = 0;
+  private runningCount = 0;
+  private pendingCount = 0;
+  private readonly F: number;
+  private lastReservation: Reservation | null = null;
+
+  // Per-pass scratch state.
+  private inPass = false;
+  private ops: Op[] = [];
+  private now = 0;
+  private reservation: Reservation | null = null;
+  private readonly cursor: Int32Array;
+  private readonly best: Int32Array;
+  private readonly headFits: Uint8Array;
+  private readonly standing: Float64Array;
+  private readonly visited: Map<number, number>[];
+  private readonly visitedGlobal = new Map<number, number>();
+  private readonly fitPossible: Uint8Array;
+  private fitPossibleCount = 0;
+  private idleAtStart: Float64Array;
+  private maxBlockAtStart: Float64Array;
+
+  constructor(
+    fleet: Fleet,
+    readonly policy: Policy,
+  ) {
+    this.fleet = new FleetIndex(fleet);
+    this.F = this.fleet.flavors.length;
+    this.teams = new TeamTree(
+      policy,
+      this.fleet.flavors.map((f) => f.name),
+    );
+    const T = this.teams.size;
+    this.queues = this.teams.isLeaf.map((leaf) => (leaf ? new TeamQueue() : null));
+    this.classes = new Map(policy.priorityClasses.map((c) => [c.name, { priority: c.priority, preemptible: c.preemptible }]));
+    this.nodeJobs = Array.from({ length: this.fleet.nodeCount }, () => []);
+    this.runningByLeafFlavor = Array.from({ length: T * this.F }, () => new Set<number>());
+    this.pendingSizes = Array.from({ length: T }, () => new Map<number, number>());
+    this.visited = Array.from({ length: T }, () => new Map<number, number>());
+    this.timeLimitedRunning = new Array<number>(this.F).fill(0);
+    this.cursor = new Int32Array(T).fill(-1);
+    this.best = new Int32Array(T).fill(-1);
+    this.headFits = new Uint8Array(T);
+    this.standing = new Float64Array(T);
+    this.fitPossible = new Uint8Array(T);
+    this.idleAtStart = new Float64Array(this.F);
+    this.maxBlockAtStart = new Float64Array(this.F);
+  }
+
+  // ---------------------------------------------------------------- admission
+
+  /**
+   * Admits a job at time `now`. Returns its handle; a job that can never run (S2, more
+   * GPUs than its flavor, its team's limit or the policy allow, M4) is recorded as
+   * `rejected` with a reason and never enters a queue.
+   */
+  submit(spec: JobSpec, now: number): number {
+    if (this.inPass) throw new InvariantViolation('submit during a pass');
+    const handle = this.jobs.length;
+    const leaf = this.teams.byName.get(spec.team);
+    const cls = this.classes.get(spec.class);
+    if (leaf === undefined || !this.teams.isLeaf[leaf]) throw new InvariantViolation(`job ${spec.id}: unknown leaf team ${spec.team}`);
+    if (!cls) throw new InvariantViolation(`job ${spec.id}: unknown class ${spec.class}`);
+    const flavor = spec.flavor === null ? -1 : (this.fleet.flavorByName.get(spec.flavor) ?? -2);
+    if (flavor === -2) throw new InvariantViolation(`job ${spec.id}: unknown flavor ${spec.flavor}`);
+    const job: EngineJob = {
+      handle,
+      spec,
+      leaf,
+      priority: cls.priority,
+      preemptible: cls.preemptible,
+      flavor,
+      gpus: spec.gpus,
+      state: 'pending',
+      entry: null,
+      attained: 0,
+      preemptions: 0,
+      runStart: 0,
+      runFlavor: -1,
+      nodes: [],
+      perNode: 0,
+      reason: null,
+      rejectReason: null,
+    };
+    this.jobs.push(job);
+    const why = this.rejection(job);
+    if (why !== null) {
+      job.state = 'rejected';
+      job.rejectReason = why;
+      return handle;
+    }
+    void now;
+    this.enqueue(job);
+    return handle;
+  }
+
+  /** Null when the job can run on some flavor in some state of the cluster, else why not. */
+  private rejection(job: EngineJob): string | null {
+    const flavors = job.flavor >= 0 ? [job.flavor] : this.fleet.flavors.map((f) => f.index);
+    const reasons: string[] = [];
+    for (const f of flavors) {
+      const info = this.fleet.flavors[f]!;
+      const name = info.name;
+      if (this.shapeOn(job.gpus, f) === null) {
+        reasons.push(
+          job.gpus > info.capacity
+            ? `${job.gpus} GPUs is more than the ${info.capacity} ${name} of the fleet`
+            : `${job.gpus} GPUs fits no node of ${name} (nodes of ${info.nodeSizes.join('/')} GPUs) and is not a multiple of a node size with enough nodes (S2)`,
+        );
+        continue;
+      }
+      let capped = false;
+      for (const t of this.teams.path[job.leaf]!) {
+        const limit = this.teams.limitOf(t, f);
+        if (job.gpus > limit) {
+          reasons.push(`${job.gpus} ${name} is more than the ${limit} ${name} limit of team "${this.teams.names[t]}"`);
+          capped = true;
+          break;
+        }
+      }
+      if (capped) continue;
+      if (!job.preemptible && job.gpus > this.teams.guaranteed(job.leaf, f)) {
+        reasons.push(
+          `non-preemptible class "${job.spec.class}" may only run inside the guarantee, and team "${job.spec.team}" is guaranteed ${this.teams.guaranteed(job.leaf, f)} ${name}, less than ${job.gpus} (M4)`,
+        );
+        continue;
+      }
+      const lockedEmpty = this.lockedWhenIdle(job.leaf, f);
+      if (job.gpus > info.capacity - lockedEmpty) {
+        reasons.push(`${lockedEmpty} of the ${info.capacity} ${name} are guarantees other teams do not lend, leaving fewer than ${job.gpus} (M3)`);
+        continue;
+      }
+      return null;
+    }
+    return reasons.join('; ');
+  }
+
+  /** M3 lock on flavor f against `leaf` when no team holds anything (the most it can ever be). */
+  private lockedWhenIdle(leaf: number, f: number): number {
+    if (!this.teams.hasLocks) return 0;
+    const zero = new Map<number, number>();
+    for (let t = 0; t < this.teams.size; t++) zero.set(t, -this.teams.used(t, f));
+    return this.teams.lockedForOthers(leaf, f, zero);
+  }
+
+  /** S2: the shape of a job of `gpus` on flavor f, or null when it has none there. */
+  private shapeOn(gpus: number, f: number): Shape | null {
+    const info = this.fleet.flavors[f]!;
+    if (gpus <= info.maxNodeSize) return { kind: 'single', size: gpus, count: 1 };
+    for (const size of info.nodeSizes) {
+      if (gpus % size === 0 && gpus / size <= info.nodesBySize.get(size)!) return { kind: 'whole', size, count: gpus / size };
+    }
+    return null;
+  }
+
+  private enqueue(job: EngineJob): void {
+    const entry: QueueEntry = {
+      job: job.handle,
+      priority: job.priority,
+      attained: this.policy.scheduling.withinTeam === 'las' ? job.attained : 0,
+      submit: job.spec.submit,
+      position: job.handle,
+      live: true,
+    };
+    job.entry = entry;
+    this.queues[job.leaf]!.insert(entry);
+    bump(this.pendingSizes[job.leaf]!, job.gpus, 1);
+    bump(this.pendingGlobalSizes, job.gpus, 1);
+    bump(this.pendingByPriority, job.priority, 1);
+    if (job.spec.timeLimit !== null) this.pendingWithTimeLimit++;
+    this.pendingCount++;
+  }
+
+  private dequeue(job: EngineJob): void {
+    this.queues[job.leaf]!.remove(job.entry!);
+    job.entry = null;
+    bump(this.pendingSizes[job.leaf]!, job.gpus, -1);
+    bump(this.pendingGlobalSizes, job.gpus, -1);
+    bump(this.pendingByPriority, job.priority, -1);
+    if (job.spec.timeLimit !== null) this.pendingWithTimeLimit--;
+    this.pendingCount--;
+  }
+
+  // ---------------------------------------------------------------- run ends
+
+  /** The current run of a running job ends for good (completed, timed out, cancelled, failed). */
+  finish(handle: number, now: number): void {
+    if (this.inPass) throw new InvariantViolation('finish during a pass');
+    const job = this.jobs[handle]!;
+    if (job.state !== 'running') throw new InvariantViolation(`finish: job ${job.spec.id} is ${job.state}`);
+    job.attained += job.gpus * (now - job.runStart);
+    this.releaseRun(job, now);
+    job.state = 'finished';
+    job.reason = null;
+  }
+
+  /** A pending job leaves the queue (cancelled). */
+  cancelPending(handle: number): void {
+    if (this.inPass) throw new InvariantViolation('cancel during a pass');
+    const job = this.jobs[handle]!;
+    if (job.state !== 'pending') throw new InvariantViolation(`cancelPending: job ${job.spec.id} is ${job.state}`);
+    this.dequeue(job);
+    job.state = 'finished';
+    job.reason = null;
+  }
+
+  /** Queues are compacted between passes only (cursors point into them during one). */
+  private compactQueues(): void {
+    for (const q of this.queues) q?.maybeCompact();
+  }
+
+  // ---------------------------------------------------------------- primitives
+
+  private takeRun(job: EngineJob, f: number, placement: Placement, now: number): void {
+    job.state = 'running';
+    job.runStart = now;
+    job.runFlavor = f;
+    job.nodes = placement.nodes;
+    job.perNode = placement.perNode;
+    for (const node of placement.nodes) {
+      this.fleet.adjust(node, -placement.perNode);
+      this.nodeJobs[node]!.push(job.handle);
+    }
+    this.teams.addUsage(job.leaf, f, job.gpus, !job.preemptible, now);
+    this.runningByLeafFlavor[job.leaf * this.F + f]!.add(job.handle);
+    if (job.preemptible) {
+      bump(this.runningPreemptibleByPriority, job.priority, 1);
+      this.protectionQueue.push({ job: job.handle, until: now + this.policy.preemption.minRuntime });
+    }
+    if (job.spec.timeLimit !== null) this.timeLimitedRunning[f]!++;
+    this.runningCount++;
+  }
+
+  private releaseRun(job: EngineJob, now: number): void {
+    const f = job.runFlavor;
+    for (const node of job.nodes) {
+      this.fleet.adjust(node, job.perNode);
+      const list = this.nodeJobs[node]!;
+      const i = list.indexOf(job.handle);
+      list[i] = list[list.length - 1]!;
+      list.pop();
+    }
+    this.teams.addUsage(job.leaf, f, -job.gpus, !job.preemptible, now);
+    this.runningByLeafFlavor[job.leaf * this.F + f]!.delete(job.handle);
+    if (job.preemptible) bump(this.runningPreemptibleByPriority, job.priority, -1);
+    if (job.spec.timeLimit !== null) this.timeLimitedRunning[f]!--;
+    this.runningCount--;
+    job.nodes = [];
+    job.perNode = 0;
+  }
+
+  private start(job: EngineJob, f: number, placement: Placement): void {
+    this.takeRun(job, f, placement, this.now);
+    this.ops.push({ kind: 'start', job: job.handle });
+  }
+
+  private preempt(victim: EngineJob, by: number): void {
+    this.ops.push({ kind: 'preempt', job: victim.handle, by, runStart: victim.runStart, attained: victim.attained });
+    victim.attained += victim.gpus * (this.now - victim.runStart);
+    this.releaseRun(victim, this.now);
+    victim.state = 'pending';
+    victim.preemptions++;
+  }
+
+  private rollback(): void {
+    for (let i = this.ops.length - 1; i >= 0; i--) {
+      const op = this.ops[i]!;
+      const job = this.jobs[op.job]!;
+      if (op.kind === 'start') {
+        this.releaseRun(job, this.now);
+        job.state = 'pending';
+      } else {
+        const placement = { nodes: [...this.preemptedPlacement.get(op.job)!.nodes], perNode: this.preemptedPlacement.get(op.job)!.perNode };
+        this.takeRun(job, this.preemptedPlacement.get(op.job)!.flavor, placement, op.runStart);
+        job.attained = op.attained;
+        job.preemptions--;
+      }
+    }
+  }
+
+  private readonly preemptedPlacement = new Map<number, { flavor: number; nodes: number[]; perNode: number }>();
+
+  // ---------------------------------------------------------------- the pass
+
+  /** Runs one pass at `now` and keeps its decisions. */
+  pass(now: number, options: PassOptions = {}): PassResult {
+    const result = this.runPass(now, options);
+    this.commit(result);
+    return result;
+  }
+
+  /** Runs one pass at `now` and returns its decisions without changing any state. */
+  plan(now: number, options: PassOptions = {}): PassResult {
+    const result = this.runPass(now, options);
+    this.rollback();
+    this.endPass();
+    return result;
+  }
+
+  private commit(result: PassResult): void {
+    for (const op of this.ops) {
+      const job = this.jobs[op.job]!;
+      if (op.kind === 'start') {
+        if (job.state === 'running' && job.entry !== null) this.dequeue(job);
+        job.reason = null;
+      }
+    }
+    for (const { job } of result.preempted) {
+      const victim = this.jobs[job]!;
+      // A job preempted and restarted within one pass is running again; else it waits.
+      if (victim.state === 'pending' && victim.entry === null) this.enqueue(victim);
+    }
+    this.lastReservation = result.reservation;
+    this.endPass();
+    this.compactQueues();
+  }
+
+  private endPass(): void {
+    if (this.reservation) for (const node of this.reservation.nodes) this.fleet.unreserve(node);
+    this.reservation = null;
+    this.ops = [];
+    this.preemptedPlacement.clear();
+    this.inPass = false;
+  }
+
+  private runPass(now: number, options: PassOptions): PassResult {
+    if (this.inPass) throw new InvariantViolation('nested pass');
+    this.inPass = true;
+    this.now = now;
+    this.ops = [];
+    this.reservation = null;
+    const started: number[] = [];
+    const preempted: { job: number; by: number }[] = [];
+    for (let f = 0; f < this.F; f++) {
+      this.idleAtStart[f] = this.fleet.idle[f]!;
+      this.maxBlockAtStart[f] = this.fleet.maxAvailableOnOneNode(f);
+    }
+    this.visitedGlobal.clear();
+    this.initTournament();
+    const explainAll = options.explainAll === true;
+    let considered = 0;
+    const rootBest = (): number => this.bestOf(this.teams.roots);
+    for (let leaf = rootBest(); leaf >= 0; leaf = rootBest()) {
+      if (!explainAll && !this.headFits[leaf] && this.nothingMoreCanStart()) break;
+      const job = this.jobs[this.queues[leaf]!.at(this.cursor[leaf]!).job]!;
+      considered++;
+      const victims = this.consider(job);
+      if (job.state === 'running') {
+        started.push(job.handle);
+        for (const v of victims) preempted.push({ job: v, by: job.handle });
+      }
+      this.advance(leaf, job);
+      const touched = new Set<number>([leaf]);
+      for (const v of victims) touched.add(this.jobs[v]!.leaf);
+      for (const t of touched) this.refresh(t);
+    }
+    return { now, started, preempted, reservation: this.reservation, considered };
+  }
+
+  /** Sets every leaf's cursor to its first pending job and builds the tournament. */
+  private initTournament(): void {
+    const T = this.teams.size;
+    for (let t = 0; t < T; t++) this.standing[t] = this.teams.standing(t, this.now);
+    this.fitPossibleCount = 0;
+    for (const t of this.teams.postOrder) {
+      this.visited[t]!.clear();
+      this.fitPossible[t] = 0;
+      if (this.teams.isLeaf[t]) {
+        const q = this.queues[t]!;
+        this.cursor[t] = q.live > 0 ? q.nextLive(0) : -1;
+        this.updateHead(t);
+        this.best[t] = this.cursor[t]! >= 0 ? t : -1;
+      } else {
+        this.best[t] = this.bestOf(this.teams.children[t]!);
+      }
+    }
+  }
+
+  private advance(leaf: number, job: EngineJob): void {
+    bump(this.visited[leaf]!, job.gpus, 1);
+    bump(this.visitedGlobal, job.gpus, 1);
+    this.cursor[leaf] = this.queues[leaf]!.nextLive(this.cursor[leaf]! + 1);
+  }
+
+  /** After a leaf's head or usage changed: its key, its standing path, the tournament above it. */
+  private refresh(leaf: number): void {
+    for (const t of this.teams.path[leaf]!) this.standing[t] = this.teams.standing(t, this.now);
+    if (this.cursor[leaf]! >= 0) {
+      this.updateHead(leaf);
+    } else if (this.fitPossible[leaf]) {
+      this.fitPossible[leaf] = 0;
+      this.fitPossibleCount--;
+    }
+    this.best[leaf] = this.cursor[leaf]! >= 0 ? leaf : -1;
+    for (const t of this.teams.path[leaf]!) if (t !== leaf) this.best[t] = this.bestOf(this.teams.children[t]!);
+  }
+
+  private updateHead(leaf: number): void {
+    const c = this.cursor[leaf]!;
+    if (c < 0) return;
+    const job = this.jobs[this.queues[leaf]!.at(c).job]!;
+    this.headFits[leaf] = this.fitsGuaranteeSomewhere(job) ? 1 : 0;
+    // Could any remaining job of this team fit its guarantee? (early-exit bound)
+    const smallest = minRemaining(this.pendingSizes[leaf]!, this.visited[leaf]!);
+    let possible = 0;
+    if (smallest > 0) {
+      for (let f = 0; f < this.F; f++) {
+        if (this.teams.used(leaf, f) + smallest <= this.teams.guaranteed(leaf, f)) {
+          possible = 1;
+          break;
+        }
+      }
+    }
+    if (possible !== this.fitPossible[leaf]) {
+      this.fitPossibleCount += possible ? 1 : -1;
+      this.fitPossible[leaf] = possible;
+    }
+  }
+
+  /** P2: the team (among `candidates`, siblings) whose best head comes first; -1 if none. */
+  private bestOf(candidates: readonly number[]): number {
+    let bestChild = -1;
+    for (const c of candidates) {
+      if (this.best[c]! < 0) continue;
+      if (bestChild < 0 || this.headBefore(c, bestChild)) bestChild = c;
+    }
+    return bestChild < 0 ? -1 : this.best[bestChild]!;
+  }
+
+  /** P2 order between the best heads of two sibling subtrees a and b. */
+  private headBefore(a: number, b: number): boolean {
+    const la = this.best[a]!;
+    const lb = this.best[b]!;
+    const fa = this.headFits[la]!;
+    const fb = this.headFits[lb]!;
+    if (fa !== fb) return fa > fb; // (a) fits its guarantee first
+    const ea = this.queues[la]!.at(this.cursor[la]!);
+    const eb = this.queues[lb]!.at(this.cursor[lb]!);
+    if (ea.priority !== eb.priority) return ea.priority > eb.priority; // (b) class
+    if (!fa) {
+      const sa = this.standing[a]!;
+      const sb = this.standing[b]!;
+      if (sa !== sb) return sa < sb; // (c) fair share, compared between siblings
+    }
+    if (ea.submit !== eb.submit) return ea.submit < eb.submit; // (d)
+    return ea.position < eb.position; // (e)
+  }
+
+  private fitsGuaranteeOn(job: EngineJob, f: number): boolean {
+    return this.teams.used(job.leaf, f) + job.gpus <= this.teams.guaranteed(job.leaf, f);
+  }
+
+  private fitsGuaranteeSomewhere(job: EngineJob): boolean {
+    if (job.flavor >= 0) return this.fitsGuaranteeOn(job, job.flavor);
+    for (let f = 0; f < this.F; f++) if (this.fitsGuaranteeOn(job, f)) return true;
+    return false;
+  }
+
+  /**
+   * True when no job left in this pass can start: no head fits its guarantee (so nothing
+   * may reclaim), no idle block is big enough for the smallest remaining job, and no
+   * class- or fair-share-based preemption or backfill is possible. Only a bound: it never
+   * changes a decision, it saves visiting jobs that would all be refused.
+   */
+  private nothingMoreCanStart(): boolean {
+    if (this.fitPossibleCount > 0) return false;
+    const p = this.policy.preemption;
+    if (p.fairShare) return false;
+    if ((p.withinTeam || p.borrowing === 'lowerPriority') && this.runningPreemptibleByPriority.size > 0) {
+      let lowestRunning = NO_TIME;
+      for (const [priority, n] of this.runningPreemptibleByPriority) if (n > 0 && priority < lowestRunning) lowestRunning = priority;
+      for (const [priority, n] of this.pendingByPriority) if (n > 0 && priority > lowestRunning) return false;
+    }
+    const smallest = minRemaining(this.pendingGlobalSizes, this.visitedGlobal);
+    if (smallest <= 0) return true;
+    for (let f = 0; f < this.F; f++) {
+      const need = Math.min(smallest, this.fleet.flavors[f]!.maxNodeSize);
+      if (this.fleet.maxAvailableOnOneNode(f) >= need) return false;
+    }
+    if (this.reservation && this.reservation.expectedStart !== null && this.pendingWithTimeLimit > 0) {
+      for (const node of this.reservation.nodes) if (this.fleet.free[node]! > 0) return false;
+    }
+    return true;
+  }
+
+  /** S1: flavors a job may use, those where it fits its guarantee first, then pool order. */
+  private flavorOrder(job: EngineJob): number[] {
+    if (job.flavor >= 0) return [job.flavor];
+    const fitting: number[] = [];
+    const others: number[] = [];
+    for (let f = 0; f < this.F; f++) (this.fitsGuaranteeOn(job, f) ? fitting : others).push(f);
+    return fitting.concat(others);
+  }
+
+  /** P3: tries to start `job`; returns the handles of the jobs it preempted. Sets its reason when it cannot start. */
+  private consider(job: EngineJob): number[] {
+    const blockers: Blocker[] = [];
+    for (const f of this.flavorOrder(job)) {
+      const outcome = this.tryFlavor(job, f);
+      if (Array.isArray(outcome)) return outcome;
+      blockers.push(outcome);
+    }
+    this.explainBlocked(job, blockers);
+    return [];
+  }
+
+  private tryFlavor(job: EngineJob, f: number): number[] | Blocker {
+    const shape = this.shapeOn(job.gpus, f);
+    const fits = this.fitsGuaranteeOn(job, f);
+    if (shape === null) return { kind: 'capacity', flavor: f, protectedUntil: null, fits };
+    const teams = this.teams;
+    if (!job.preemptible && teams.nonPreemptibleUsage[job.leaf * this.F + f]! + job.gpus > teams.guaranteed(job.leaf, f)) {
+      return { kind: 'nonPreemptible', flavor: f };
+    }
+    const limitTeam = teams.overLimit(job.leaf, f, job.gpus);
+    let lendingBlock: Blocker | null = null;
+    if (limitTeam < 0) {
+      const placement = this.placeIdle(job, f, shape);
+      if (placement) {
+        const locked = teams.lockedForOthers(job.leaf, f);
+        if (this.fleet.idle[f]! - job.gpus >= locked) {
+          this.start(job, f, placement);
+          return [];
+        }
+        lendingBlock = { kind: 'lending', flavor: f, locked };
+      }
+    }
+    const selection = this.selectVictims(job, f, shape, fits);
+    if (selection.victims !== null) {
+      const freed = new Map<number, number>();
+      let freedTotal = 0;
+      for (const v of selection.victims) {
+        const victim = this.jobs[v]!;
+        freedTotal += victim.gpus;
+        for (const t of teams.path[victim.leaf]!) freed.set(t, (freed.get(t) ?? 0) - victim.gpus);
+      }
+      const overLimit = teams.path[job.leaf]!.find((t) => teams.used(t, f) + (freed.get(t) ?? 0) + job.gpus > teams.limitOf(t, f));
+      const locked = teams.lockedForOthers(job.leaf, f, freed);
+      if (overLimit === undefined && this.fleet.idle[f]! + freedTotal - job.gpus >= locked) {
+        for (const v of selection.victims) {
+          const victim = this.jobs[v]!;
+          this.preemptedPlacement.set(v, { flavor: victim.runFlavor, nodes: victim.nodes, perNode: victim.perNode });
+          this.preempt(victim, job.handle);
+        }
+        this.start(job, f, selection.placement!);
+        return selection.victims;
+      }
+    }
+    if (limitTeam >= 0) return { kind: 'limit', team: limitTeam, flavor: f };
+    if (lendingBlock) return lendingBlock;
+    return { kind: 'capacity', flavor: f, protectedUntil: selection.protectedUntil, fits };
+  }
+
+  /** A placement on idle GPUs not reserved by an earlier job of this pass (or reserved, for backfill). */
+  private placeIdle(job: EngineJob, f: number, shape: Shape): Placement | null {
+    const fleet = this.fleet;
+    const backfill = this.mayBackfill(job) ? this.reservation!.nodes.filter((n) => fleet.nodeFlavor[n] === f) : [];
+    if (shape.kind === 'single') {
+      let node = fleet.bestFitNode(f, shape.size);
+      for (const r of backfill) {
+        const free = fleet.free[r]!;
+        if (free >= shape.size && (node < 0 || free < fleet.free[node]!)) node = r;
+      }
+      return node < 0 ? null : { nodes: [node], perNode: shape.size };
+    }
+    const nodes = fleet.wholeNodes(f, shape.size, shape.count);
+    if (nodes) return { nodes, perNode: shape.size };
+    if (backfill.length === 0) return null;
+    const extra = backfill.filter((n) => fleet.nodeSize[n] === shape.size && fleet.free[n] === shape.size);
+    const available = fleet.fullyIdleCount(f, shape.size);
+    if (available + extra.length < shape.count) return null;
+    const some = available > 0 ? (fleet.wholeNodes(f, shape.size, available) ?? []) : [];
+    return { nodes: some.concat(extra.slice(0, shape.count - some.length)), perNode: shape.size };
+  }
+
+  /** P4 backfill: a job with a time limit that ends before the reserved job's expected start. */
+  private mayBackfill(job: EngineJob): boolean {
+    const r = this.reservation;
+    return r !== null && r.expectedStart !== null && job.spec.timeLimit !== null && this.now + job.spec.timeLimit <= r.expectedStart;
+  }
+
+  // ---------------------------------------------------------------- preemption
+
+  /**
+   * P3: the jobs `job` may preempt on flavor f, and the fewest of them that make room of a
+   * valid shape. `protectedUntil` reports when room could be made if minRuntime (M5) were
+   * over, for the explanation.
+   */
+  private selectVictims(
+    job: EngineJob,
+    f: number,
+    shape: Shape,
+    fits: boolean,
+  ): { victims: number[] | null; placement: Placement | null; protectedUntil: number | null } {
+    const p = this.policy.preemption;
+    const reclaim = fits;
+    const within = p.withinTeam;
+    const lowerBorrow = !fits && p.borrowing === 'lowerPriority';
+    const fair = !fits && p.fairShare;
+    const none = { victims: null, placement: null, protectedUntil: null };
+    if (!reclaim && !within && !lowerBorrow && !fair) return none;
+    const candidates: Candidate[] = [];
+    const protectedOnes: Candidate[] = [];
+    const minRuntime = p.minRuntime;
+    const teams = this.teams;
+    const consider = (v: EngineJob, teamBound: boolean): void => {
+      if (!v.preemptible) return;
+      const candidate: Candidate = {
+        job: v,
+        teamBound,
+        nearness: teams.commonDepth(job.leaf, v.leaf),
+      };
+      if (this.now - v.runStart >= minRuntime) candidates.push(candidate);
+      else protectedOnes.push(candidate);
+    };
+    if (within) for (const h of this.runningByLeafFlavor[job.leaf * this.F + f]!) {
+      const v = this.jobs[h]!;
+      if (v.priority < job.priority) consider(v, false);
+    }
+    if (reclaim || lowerBorrow || fair) {
+      for (let leaf = 0; leaf < teams.size; leaf++) {
+        if (!teams.isLeaf[leaf] || leaf === job.leaf || !teams.isBorrowing(leaf, f)) continue;
+        for (const h of this.runningByLeafFlavor[leaf * this.F + f]!) {
+          const v = this.jobs[h]!;
+          const allowed = reclaim || (lowerBorrow && v.priority < job.priority) || (fair && this.fairShareAllows(job, v, 0));
+          if (allowed) consider(v, true);
+        }
+      }
+    }
+    const pick = (list: Candidate[]): { victims: number[]; placement: Placement } | null =>
+      shape.kind === 'single' ? this.victimsOneNode(job, f, shape.size, list) : this.victimsWholeNodes(job, f, shape, list);
+    if (candidates.length > 0) {
+      const chosen = pick(candidates);
+      if (chosen) return { ...chosen, protectedUntil: null };
+    }
+    if (protectedOnes.length === 0) return none;
+    // Would room exist once protections end? Report the earliest moment that suffices.
+    const all = candidates.concat(protectedOnes);
+    if (!pick(all)) return none;
+    let until = NO_TIME;
+    for (const c of protectedOnes) until = Math.min(until, c.job.runStart + minRuntime);
+    return { victims: null, placement: null, protectedUntil: until };
+  }
+
+  /** Fair-share preemption: the victim's side stays worse off (higher standing) than the job's. */
+  private fairShareAllows(job: EngineJob, victim: EngineJob, alreadyFreed: number): boolean {
+    const teams = this.teams;
+    const depth = teams.commonDepth(job.leaf, victim.leaf);
+    const side = (leaf: number): number => teams.path[leaf]![teams.path[leaf]!.length - 1 - (depth + 1)]!;
+    const mine = side(job.leaf);
+    const theirs = side(victim.leaf);
+    const tau = this.policy.fairShare.halfLife / Math.LN2;
+    const after = this.standing[theirs]! - ((alreadyFreed + victim.gpus) * tau) / teams.weight[theirs]!;
+    const mineAfter = this.standing[mine]! + (job.gpus * tau) / teams.weight[mine]!;
+    return after > mineAfter;
+  }
+
+  /** Q2 order of victims: nearest subtree, then lowest class, then most recently started. */
+  private victimBefore(a: Candidate, b: Candidate): boolean {
+    if (a.nearness !== b.nearness) return a.nearness > b.nearness;
+    if (a.job.priority !== b.job.priority) return a.job.priority < b.job.priority;
+    if (a.job.runStart !== b.job.runStart) return a.job.runStart > b.job.runStart;
+    return a.job.handle > b.job.handle;
+  }
+
+  /** A team's jobs stay reclaimable only while the team, without the victims chosen, still borrows. */
+  private stillReclaimable(c: Candidate, f: number, freedByTeam: Map<number, number>): boolean {
+    if (!c.teamBound) return true;
+    const leaf = c.job.leaf;
+    return this.teams.used(leaf, f) - (freedByTeam.get(leaf) ?? 0) > this.teams.guaranteed(leaf, f);
+  }
+
+  /** One-node shape: the node where the fewest victims make room (then Q2, then best fit). */
+  private victimsOneNode(job: EngineJob, f: number, gpus: number, candidates: Candidate[]): { victims: number[]; placement: Placement } | null {
+    const fleet = this.fleet;
+    const byNode = new Map<number, Candidate[]>();
+    for (const c of candidates) {
+      const node = c.job.nodes[0]!;
+      if (c.job.nodes.length !== 1 || fleet.reserved[node] === 1 || fleet.nodeSize[node]! < gpus) continue;
+      let list = byNode.get(node);
+      if (!list) byNode.set(node, (list = []));
+      list.push(c);
+    }
+    let best: { node: number; chosen: Candidate[]; leftover: number } | null = null;
+    for (const [node, list] of byNode) {
+      let need = gpus - fleet.free[node]!;
+      let sum = 0;
+      for (const c of list) sum += c.job.gpus;
+      if (sum < need) continue;
+      list.sort((a, b) => b.job.gpus - a.job.gpus || (this.victimBefore(a, b) ? -1 : 1));
+      const chosen: Candidate[] = [];
+      const freedByTeam = new Map<number, number>();
+      const used = new Set<Candidate>();
+      while (need > 0) {
+        let pickOne: Candidate | null = null;
+        // The smallest victim that covers what is left, else the largest one (fewest victims).
+        for (const c of list) {
+          if (used.has(c) || !this.stillReclaimable(c, f, freedByTeam)) continue;
+          if (c.job.gpus >= need) pickOne = c;
+          else if (pickOne === null) {
+            pickOne = c;
+            break;
+          } else break;
+        }
+        if (pickOne === null) break;
+        used.add(pickOne);
+        chosen.push(pickOne);
+        need -= pickOne.job.gpus;
+        freedByTeam.set(pickOne.job.leaf, (freedByTeam.get(pickOne.job.leaf) ?? 0) + pickOne.job.gpus);
+      }
+      if (need > 0) continue;
+      const leftover = -need;
+      if (best === null || this.betterVictimSet(chosen, leftover, node, best.chosen, best.leftover, best.node)) {
+        best = { node, chosen, leftover };
+      }
+    }
+    if (!best) return null;
+    return { victims: best.chosen.map((c) => c.job.handle), placement: { nodes: [best.node], perNode: gpus } };
+  }
+
+  private betterVictimSet(a: Candidate[], leftoverA: number, nodeA: number, b: Candidate[], leftoverB: number, nodeB: number): boolean {
+    if (a.length !== b.length) return a.length < b.length;
+    const sortedA = [...a].sort((x, y) => (this.victimBefore(x, y) ? -1 : 1));
+    const sortedB = [...b].sort((x, y) => (this.victimBefore(x, y) ? -1 : 1));
+    for (let i = 0; i < sortedA.length; i++) {
+      if (sortedA[i] === sortedB[i]) continue;
+      if (this.victimBefore(sortedA[i]!, sortedB[i]!)) return true;
+      if (this.victimBefore(sortedB[i]!, sortedA[i]!)) return false;
+    }
+    if (leftoverA !== leftoverB) return leftoverA < leftoverB;
+    return nodeA < nodeB;
+  }
+
+  /** Whole-node shape: take entire nodes, idle ones first, then those emptied by the fewest victims. */
+  private victimsWholeNodes(job: EngineJob, f: number, shape: Shape, candidates: Candidate[]): { victims: number[]; placement: Placement } | null {
+    const fleet = this.fleet;
+    const byJob = new Map<number, Candidate>();
+    for (const c of candidates) byJob.set(c.job.handle, c);
+    const nodes = new Set<number>();
+    for (const c of candidates) for (const n of c.job.nodes) nodes.add(n);
+    const idle = fleet.wholeNodes(f, shape.size, fleet.fullyIdleCount(f, shape.size)) ?? [];
+    for (const n of idle) nodes.add(n);
+    const usable = [...nodes].filter(
+      (n) => fleet.nodeSize[n] === shape.size && fleet.reserved[n] === 0 && this.nodeJobs[n]!.every((h) => byJob.has(h)),
+    );
+    usable.sort((a, b) => a - b);
+    const chosenNodes: number[] = [];
+    const chosen = new Set<number>();
+    const freedByTeam = new Map<number, number>();
+    const racks = new Set<number>();
+    while (chosenNodes.length < shape.count) {
+      let bestNode = -1;
+      let bestCost = NO_TIME;
+      for (const n of usable) {
+        if (chosenNodes.includes(n)) continue;
+        const fresh = this.nodeJobs[n]!.filter((h) => !chosen.has(h));
+        // Check the team rule for the new victims in order.
+        const trial = new Map(freedByTeam);
+        let ok = true;
+        for (const h of fresh) {
+          const c = byJob.get(h)!;
+          if (!this.stillReclaimable(c, f, trial)) {
+            ok = false;
+            break;
+          }
+          trial.set(c.job.leaf, (trial.get(c.job.leaf) ?? 0) + c.job.gpus);
+        }
+        if (!ok) continue;
+        const cost = fresh.length * 2 + (racks.has(fleet.nodeRack[n]!) || racks.size === 0 ? 0 : 1);
+        if (cost < bestCost) {
+          bestCost = cost;
+          bestNode = n;
+        }
+      }
+      if (bestNode < 0) return null;
+      chosenNodes.push(bestNode);
+      racks.add(fleet.nodeRack[bestNode]!);
+      for (const h of this.nodeJobs[bestNode]!) {
+        if (chosen.has(h)) continue;
+        chosen.add(h);
+        const c = byJob.get(h)!;
+        freedByTeam.set(c.job.leaf, (freedByTeam.get(c.job.leaf) ?? 0) + c.job.gpus);
+      }
+    }
+    return { victims: [...chosen], placement: { nodes: chosenNodes.sort((a, b) => a - b), perNode: shape.size } };
+  }
+
+  // ---------------------------------------------------------------- reservations and reasons
+
+  /** The job could not start: record why, and give it the pass's reservation if it is the first capacity failure (P4). */
+  private explainBlocked(job: EngineJob, blockers: Blocker[]): void {
+    const capacity = blockers.filter((b): b is Extract<Blocker, { kind: 'capacity' }> => b.kind === 'capacity');
+    if (capacity.length > 0 && this.reservation === null) {
+      this.reservation = this.reserveFor(job, capacity.map((b) => b.flavor));
+      if (this.reservation) for (const node of this.reservation.nodes) this.fleet.reserve(node);
+    }
+    job.reason = this.reasonFor(job, blockers);
+  }
+
+  /** P4: nodes for `job` on the flavor where it can start earliest, with its expected start. */
+  private reserveFor(job: EngineJob, flavors: number[]): Reservation | null {
+    let best: Reservation | null = null;
+    for (const f of flavors) {
+      const shape = this.shapeOn(job.gpus, f);
+      if (!shape) continue;
+      const r = this.reservationOn(job, f, shape);
+      if (r && (best === null || (r.expectedStart ?? NO_TIME) < (best.expectedStart ?? NO_TIME))) best = r;
+    }
+    return best;
+  }
+
+  private reservationOn(job: EngineJob, f: number, shape: Shape): Reservation | null {
+    const fleet = this.fleet;
+    const previous = this.lastReservation?.job === job.handle ? new Set(this.lastReservation.nodes) : new Set<number>();
+    const ranked: { node: number; at: number; held: number }[] = [];
+    for (let node = 0; node < fleet.nodeCount; node++) {
+      if (fleet.nodeFlavor[node] !== f) continue;
+      const size = fleet.nodeSize[node]!;
+      if (shape.kind === 'single' ? size < shape.size : size !== shape.size) continue;
+      const need = shape.kind === 'single' ? shape.size : size;
+      ranked.push({ node, at: this.freeAt(node, need), held: need - fleet.free[node]! });
+    }
+    ranked.sort((a, b) => a.at - b.at || a.held - b.held || Number(previous.has(b.node)) - Number(previous.has(a.node)) || a.node - b.node);
+    const chosen = ranked.slice(0, shape.count);
+    if (chosen.length < shape.count) return null;
+    const at = Math.max(...chosen.map((c) => c.at));
+    return {
+      job: job.handle,
+      flavor: f,
+      nodes: chosen.map((c) => c.node).sort((a, b) => a - b),
+      expectedStart: Number.isFinite(at) ? Math.max(at, this.now) : null,
+    };
+  }
+
+  /** When `need` GPUs of a node will be idle, from the time limits of the runs on it (Infinity if unknown). */
+  private freeAt(node: number, need: number): number {
+    let free = this.fleet.free[node]!;
+    if (free >= need) return this.now;
+    const ends = this.nodeJobs[node]!.map((h) => {
+      const j = this.jobs[h]!;
+      return { end: j.spec.timeLimit === null ? NO_TIME : j.runStart + j.spec.timeLimit, gpus: j.perNode };
+    });
+    ends.sort((a, b) => a.end - b.end);
+    for (const e of ends) {
+      free += e.gpus;
+      if (free >= need) return e.end;
+    }
+    return NO_TIME;
+  }
+
+  private reasonFor(job: EngineJob, blockers: Blocker[]): Reason {
+    const teams = this.teams;
+    const team = job.spec.team;
+    const primary = blockers[0]!;
+    const fname = (f: number): string => this.fleet.flavors[f]!.name;
+    const held = (f: number): string =>
+      `team ${team} holds ${teams.used(job.leaf, f)} of ${teams.guaranteed(job.leaf, f)} guaranteed ${fname(f)}`;
+    const none = (code: Reason['code'], message: string): Reason => ({ code, message: `${code}: ${message}`, expectedStart: null });
+    switch (primary.kind) {
+      case 'limit': {
+        const t = primary.team;
+        const f = primary.flavor;
+        const whose = t === job.leaf ? `team ${team}` : `team ${teams.names[t]} (above ${team})`;
+        return none('TeamLimit', `${whose} holds ${teams.used(t, f)} of its ${teams.limitOf(t, f)} ${fname(f)} limit; this job needs ${job.gpus} more`);
+      }
+      case 'nonPreemptible': {
+        const f = primary.flavor;
+        return none(
+          'GuaranteeExhausted',
+          `non-preemptible jobs of team ${team} hold ${teams.nonPreemptibleUsage[job.leaf * this.F + f]} of ${teams.guaranteed(job.leaf, f)} guaranteed ${fname(f)} and may only run inside the guarantee; this job needs ${job.gpus}`,
+        );
+      }
+      case 'lending':
+        return none(
+          'GuaranteeExhausted',
+          `${held(primary.flavor)}; ${primary.locked} of the ${this.fleet.idle[primary.flavor]} idle ${fname(primary.flavor)} belong to other teams' guarantees and are not lendable`,
+        );
+      case 'capacity': {
+        const f = primary.flavor;
+        const r = this.reservation;
+        const shapeText = this.shapeText(job.gpus, f);
+        if (r && r.job === job.handle) {
+          const nodes = r.nodes.map((n) => this.fleet.nodeNames[n]).join(', ');
+          const when =
+            r.expectedStart === null
+              ? 'start unknown: a run on them has no time limit'
+              : `expected start in ~${roughDuration(r.expectedStart - this.now)} (t=${r.expectedStart})`;
+          return { code: 'WaitingForCapacity', message: `WaitingForCapacity: needs ${shapeText}; ${this.fleet.idle[f]} ${fname(f)} idle; nodes ${nodes} are reserved for it, ${when}`, expectedStart: r.expectedStart };
+        }
+        if (primary.protectedUntil !== null) {
+          return {
+            code: 'MinRuntimeProtection',
+            message: `MinRuntimeProtection: ${held(f)}; the borrowed GPUs it may reclaim are protected by minRuntime until t=${primary.protectedUntil} (in ~${roughDuration(primary.protectedUntil - this.now)})`,
+            expectedStart: primary.protectedUntil,
+          };
+        }
+        const couldHaveFit = this.maxBlockAtStart[f]! >= Math.min(job.gpus, this.fleet.flavors[f]!.maxNodeSize) && this.idleAtStart[f]! >= job.gpus;
+        if (r && r.flavor === f && r.nodes.some((n) => this.fleet.free[n]! >= Math.min(job.gpus, this.fleet.nodeSize[n]!))) {
+          const holder = this.jobs[r.job]!.spec.id;
+          const when = r.expectedStart === null ? 'start unknown' : `starts in ~${roughDuration(r.expectedStart - this.now)}`;
+          return none('ReservedForOtherJob', `${held(f)}; ${this.fleet.idle[f]} ${fname(f)} idle, but the room of ${shapeText} is reserved for job ${holder} (${when})`);
+        }
+        if (couldHaveFit && this.fleet.idle[f]! < this.idleAtStart[f]!) {
+          return none('LowerInOrder', `${held(f)}; ${this.idleAtStart[f]} ${fname(f)} were idle when the pass began, but went to jobs ahead of it (guarantee first, class, fair share, submit time)`);
+        }
+        if (primary.fits) {
+          return none('WaitingForCapacity', `${held(f)}, so it may reclaim, but no room of ${shapeText} can be made from ${this.fleet.idle[f]} idle and reclaimable ${fname(f)}`);
+        }
+        return none('GuaranteeExhausted', `${held(f)}; it needs ${shapeText} to borrow and ${this.fleet.idle[f]} ${fname(f)} are idle, none in such a block`);
+      }
+    }
+  }
+
+  private shapeText(gpus: number, f: number): string {
+    const shape = this.shapeOn(gpus, f);
+    const name = this.fleet.flavors[f]!.name;
+    if (!shape || shape.kind === 'single') return `${gpus} ${name} on one node`;
+    return `${shape.count} whole ${name} nodes of ${shape.size}`;
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  /** The earliest moment after `now` at which a running job's minRuntime protection ends, or null. */
+  nextProtectionEnd(now: number): number | null {
+    const q = this.protectionQueue;
+    while (this.protectionHead < q.length) {
+      const e = q[this.protectionHead]!;
+      const job = this.jobs[e.job]!;
+      const current = job.state === 'running' && job.runStart + this.policy.preemption.minRuntime === e.until;
+      if (current && e.until > now) return e.until;
+      this.protectionHead++;
+    }
+    if (this.protectionHead > 1024) {
+      this.protectionQueue = q.slice(this.protectionHead);
+      this.protectionHead = 0;
+    }
+    return null;
+  }
+
+  get pending(): number {
+    return this.pendingCount;
+  }
+
+  get running(): number {
+    return this.runningCount;
+  }
+
+  get lastPassReservation(): Reservation | null {
+    return this.lastReservation;
+  }
+
+  /** Pending jobs of a leaf team in queue order (P1). */
+  queueOf(team: string): number[] {
+    const t = this.teams.byName.get(team);
+    const q = t === undefined ? null : this.queues[t];
+    return q ? [...q.liveEntries()].map((e) => e.job) : [];
+  }
+
+  /** Every pending job, team by team. */
+  *pendingJobs(): IterableIterator<EngineJob> {
+    for (const q of this.queues) if (q) for (const e of q.liveEntries()) yield this.jobs[e.job]!;
+  }
+
+  /** `node:gpus` pairs of a running job, sorted by node name. */
+  placementOf(handle: number): { node: string; gpus: number }[] {
+    const job = this.jobs[handle]!;
+    return job.nodes
+      .map((n) => ({ node: this.fleet.nodeNames[n]!, gpus: job.perNode }))
+      .sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  }
+
+  flavorName(f: number): string {
+    return this.fleet.flavors[f]!.name;
+  }
+}
+
+interface Candidate {
+  readonly job: EngineJob;
+  /** Subject to "reclaimable only while the team still borrows" (jobs of other teams). */
+  readonly teamBound: boolean;
+  /** Depth of the common ancestor with the preempting job's team (-1: other division). */
+  readonly nearness: number;
+}
+
+function bump(map: Map<number, number>, key: number, by: number): void {
+  const n = (map.get(key) ?? 0) + by;
+  if (n === 0) map.delete(key);
+  else map.set(key, n);
+}
+
+/** Smallest size whose pending count exceeds the visited count; 0 when none remain. */
+function minRemaining(pending: Map<number, number>, visited: Map<number, number>): number {
+  let min = 0;
+  for (const [size, n] of pending) if (n > (visited.get(size) ?? 0) && (min === 0 || size < min)) min = size;
+  return min;
+}
