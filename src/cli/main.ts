@@ -1,7 +1,9 @@
 // The `arbiter` command. Exit codes (spec/cli.md): 0 success, 2 bad input, 1 anything else.
 import { Command, CommanderError } from 'commander';
 import { UsageError } from './errors.js';
+import { registerCheck } from './commands/check.js';
 import { registerTrace } from './commands/trace-import.js';
+import { registerSimulate } from './commands/simulate.js';
 
 /** Builds the command tree; each command module adds itself. */
 export function buildProgram(): Command {
@@ -9,6 +11,8 @@ export function buildProgram(): Command {
     .description('Arbiter: fair, visible and governed sharing of a GPU fleet between teams')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerCheck(program);
+  registerSimulate(program);
   registerTrace(program);
   return program;
 }

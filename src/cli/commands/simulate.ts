@@ -1,0 +1,132 @@
+// `arbiter simulate` (spec/cli.md): replays a trace through the engine and writes jobs.csv,
+// segments.csv and summary.json to --out, prints the summary table, and shows a progress bar
+// on a terminal. Inputs are validated before anything is written.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { TRACE_FORMATS } from '../../traces/index.js';
+import type { Fleet, JobSpec, Policy } from '../../core/model.js';
+import { summarize } from '../../sim/metrics.js';
+import { writeFileAtomic, writeSimulationOutputs } from '../../sim/outputs.js';
+import { createProgress } from '../../sim/progress.js';
+import type { ExplainLine, SimulateOptions } from '../../sim/simulator.js';
+import { simulate } from '../../sim/simulator.js';
+import { renderSummaryTable } from '../../sim/summary-table.js';
+import type { SimulationResult } from '../../sim/types.js';
+import { UsageError } from '../errors.js';
+import { loadInputs } from '../inputs.js';
+
+interface SimulateFlags {
+  cluster?: string;
+  policy?: string;
+  trace?: string;
+  traceFormat?: string;
+  out?: string;
+  until?: string;
+  explain?: string;
+  explainAt?: string;
+}
+
+export function registerSimulate(program: Command): void {
+  program
+    .command('simulate')
+    .description('replay a workload trace through the scheduling engine and write its outcome')
+    .option('--cluster <file>', 'the fleet, cluster.yaml (required)')
+    .option('--policy <file>', 'the allocation policy, policy.yaml (required)')
+    .option('--trace <file>', 'the workload trace (required)')
+    .option('--trace-format <format>', `format of --trace: canonical or ${TRACE_FORMATS.join(', ')}`, 'canonical')
+    .option('--out <dir>', 'folder for jobs.csv, segments.csv and summary.json (required)')
+    .option('--until <seconds>', 'stop the clock at this time; jobs still running are cut there (default: run until every job is done)')
+    .option('--explain <file>', "write each pending job's reason as JSON lines to this file (default: none)")
+    .option(
+      '--explain-at <times>',
+      'with --explain: comma-separated moments (seconds) to explain, instead of after every pass (default: every pass)',
+    )
+    .action(async (flags: SimulateFlags) => {
+      await runSimulate(flags);
+    });
+}
+
+/** Parses the numeric options; every problem is reported at once (exit 2). */
+function parseFlags(flags: SimulateFlags): { until: number | undefined; explainAt: number[] | undefined } {
+  const problems: string[] = [];
+  if (flags.trace === undefined) problems.push('--trace FILE is required: the workload to replay');
+  if (flags.out === undefined) problems.push('--out DIR is required: where jobs.csv, segments.csv and summary.json go');
+  let until: number | undefined;
+  if (flags.until !== undefined) {
+    until = Number(flags.until);
+    if (flags.until.trim() === '' || !Number.isFinite(until) || until < 0) {
+      problems.push(`--until: expected a number of seconds >= 0, got "${flags.until}"`);
+    }
+  }
+  let explainAt: number[] | undefined;
+  if (flags.explainAt !== undefined) {
+    if (flags.explain === undefined) problems.push('--explain-at needs --explain FILE');
+    explainAt = [];
+    for (const part of flags.explainAt.split(',')) {
+      const t = Number(part);
+      if (part.trim() === '' || !Number.isFinite(t) || t < 0) problems.push(`--explain-at: expected seconds >= 0, got "${part}"`);
+      else explainAt.push(t);
+    }
+    explainAt.sort((a, b) => a - b);
+  }
+  if (problems.length > 0) throw new UsageError(problems);
+  return { until, explainAt };
+}
+
+export async function runSimulate(flags: SimulateFlags): Promise<void> {
+  const { until, explainAt } = parseFlags(flags);
+  const { fleet, policy, jobs } = loadInputs(flags);
+  const out = flags.out!;
+  const result = await runWithProgress(fleet, policy, jobs ?? [], { until, explainAt, explainFile: flags.explain });
+  const summary = summarize(result);
+  await writeSimulationOutputs(out, result, summary);
+  const rejected = rejectionLog(result);
+  if (rejected.length > 0) {
+    for (const line of rejected) process.stderr.write(`${line}\n`);
+    await writeFileAtomic(join(out, 'rejected.log'), [rejected.join('\n') + '\n']);
+  }
+  process.stdout.write(renderSummaryTable(summary) + '\n');
+}
+
+/** One line per rejected job: its id, position and why it can never run. */
+export function rejectionLog(result: SimulationResult): string[] {
+  const lines: string[] = [];
+  result.jobs.forEach((job) => {
+    if (job.status === 'rejected') lines.push(`rejected job ${job.spec.id} (team ${job.spec.team}, ${job.spec.gpus} GPUs): ${job.rejectReason ?? ''}`);
+  });
+  return lines;
+}
+
+async function runWithProgress(
+  fleet: Fleet,
+  policy: Policy,
+  jobs: readonly JobSpec[],
+  opts: { until: number | undefined; explainAt: number[] | undefined; explainFile: string | undefined },
+): Promise<SimulationResult> {
+  const progress = createProgress({ total: jobs.length, stream: process.stderr });
+  const explainChunks: string[] = [];
+  const options: SimulateOptions = {
+    ...(opts.until !== undefined ? { until: opts.until } : {}),
+    onProgress: (t, done) => progress.update(t, done),
+    ...(opts.explainFile !== undefined
+      ? {
+          explain: opts.explainAt ?? 'every-pass',
+          onExplain: (lines: readonly ExplainLine[]) => {
+            for (const line of lines) explainChunks.push(JSON.stringify(line) + '\n');
+          },
+        }
+      : {}),
+  };
+  let result: SimulationResult;
+  try {
+    result = simulate(fleet, policy, jobs, options);
+  } finally {
+    progress.stop();
+  }
+  if (opts.explainFile !== undefined) {
+    await mkdir(join(opts.explainFile, '..'), { recursive: true });
+    await writeFileAtomic(opts.explainFile, explainChunks);
+  }
+  return result;
+}
