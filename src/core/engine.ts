@@ -128,6 +128,13 @@ export class Engine {
   private readonly standing: Float64Array;
   private readonly visited: Map<number, number>[];
   private readonly visitedGlobal = new Map<number, number>();
+  private readonly touchedLeaves: number[] = [];
+  /**
+   * Victim searches that found no room since the last start of this pass, keyed by what
+   * decides the candidates (flavor, guarantee fit, class, team, size): the same search
+   * again would find the same nothing, and a team's queue often repeats it many times.
+   */
+  private readonly failedVictimSearch = new Map<string, number | null>();
   private readonly fitPossible: Uint8Array;
   private fitPossibleCount = 0;
   private idleAtStart: Float64Array;
@@ -449,6 +456,7 @@ export class Engine {
       this.maxBlockAtStart[f] = this.fleet.maxAvailableOnOneNode(f);
     }
     this.visitedGlobal.clear();
+    this.failedVictimSearch.clear();
     this.initTournament();
     const explainAll = options.explainAll === true;
     let considered = 0;
@@ -463,33 +471,41 @@ export class Engine {
         for (const v of victims) preempted.push({ job: v, by: job.handle });
       }
       this.advance(leaf, job);
-      const touched = new Set<number>([leaf]);
-      for (const v of victims) touched.add(this.jobs[v]!.leaf);
-      for (const t of touched) this.refresh(t);
+      this.refresh(leaf);
+      for (const v of victims) if (this.jobs[v]!.leaf !== leaf) this.refresh(this.jobs[v]!.leaf);
+      if (job.state === 'running') this.failedVictimSearch.clear();
     }
     return { now, started, preempted, reservation: this.reservation, considered };
   }
 
   /** Sets every leaf's cursor to its first pending job and builds the tournament. */
   private initTournament(): void {
-    const T = this.teams.size;
-    for (let t = 0; t < T; t++) this.standing[t] = this.teams.standing(t, this.now);
+    for (const t of this.touchedLeaves) this.visited[t]!.clear();
+    this.touchedLeaves.length = 0;
     this.fitPossibleCount = 0;
+    // Only subtrees with pending jobs take part; their standing is computed once here and
+    // kept current as the pass starts and preempts jobs (refresh).
     for (const t of this.teams.postOrder) {
-      this.visited[t]!.clear();
       this.fitPossible[t] = 0;
       if (this.teams.isLeaf[t]) {
         const q = this.queues[t]!;
         this.cursor[t] = q.live > 0 ? q.nextLive(0) : -1;
-        this.updateHead(t);
-        this.best[t] = this.cursor[t]! >= 0 ? t : -1;
+        if (this.cursor[t]! >= 0) {
+          this.standing[t] = this.teams.standing(t, this.now);
+          this.updateHead(t);
+          this.best[t] = t;
+        } else {
+          this.best[t] = -1;
+        }
       } else {
         this.best[t] = this.bestOf(this.teams.children[t]!);
+        if (this.best[t]! >= 0) this.standing[t] = this.teams.standing(t, this.now);
       }
     }
   }
 
   private advance(leaf: number, job: EngineJob): void {
+    if (this.visited[leaf]!.size === 0) this.touchedLeaves.push(leaf);
     bump(this.visited[leaf]!, job.gpus, 1);
     bump(this.visitedGlobal, job.gpus, 1);
     this.cursor[leaf] = this.queues[leaf]!.nextLive(this.cursor[leaf]! + 1);
@@ -712,6 +728,23 @@ export class Engine {
     const fair = !fits && p.fairShare;
     const none = { victims: null, placement: null, protectedUntil: null };
     if (!reclaim && !within && !lowerBorrow && !fair) return none;
+    const key = `${f}:${fits ? 1 : 0}:${job.priority}:${job.leaf}:${job.gpus}`;
+    const known = this.failedVictimSearch.get(key);
+    if (known !== undefined) return { victims: null, placement: null, protectedUntil: known };
+    const found = this.searchVictims(job, f, shape, { reclaim, within, lowerBorrow, fair });
+    if (found.victims === null) this.failedVictimSearch.set(key, found.protectedUntil);
+    return found;
+  }
+
+  private searchVictims(
+    job: EngineJob,
+    f: number,
+    shape: Shape,
+    kinds: { reclaim: boolean; within: boolean; lowerBorrow: boolean; fair: boolean },
+  ): { victims: number[] | null; placement: Placement | null; protectedUntil: number | null } {
+    const { reclaim, within, lowerBorrow, fair } = kinds;
+    const p = this.policy.preemption;
+    const none = { victims: null, placement: null, protectedUntil: null };
     const candidates: Candidate[] = [];
     const protectedOnes: Candidate[] = [];
     const minRuntime = p.minRuntime;
@@ -925,16 +958,24 @@ export class Engine {
   private reservationOn(job: EngineJob, f: number, shape: Shape): Reservation | null {
     const fleet = this.fleet;
     const previous = this.lastReservation?.job === job.handle ? new Set(this.lastReservation.nodes) : new Set<number>();
-    const ranked: { node: number; at: number; held: number }[] = [];
-    for (let node = 0; node < fleet.nodeCount; node++) {
-      if (fleet.nodeFlavor[node] !== f) continue;
-      const size = fleet.nodeSize[node]!;
-      if (shape.kind === 'single' ? size < shape.size : size !== shape.size) continue;
-      const need = shape.kind === 'single' ? shape.size : size;
-      ranked.push({ node, at: this.freeAt(node, need), held: need - fleet.free[node]! });
+    const need = shape.size;
+    const whole = shape.kind === 'whole';
+    let chosen: { node: number; at: number }[];
+    if (this.timeLimitedRunning[f] === 0) {
+      // No run on this flavor has a time limit: no start can be predicted, so reserve the
+      // nodes that have the least left to drain.
+      chosen = fleet.mostIdleNodes(f, shape.count, need, whole, previous).map((node) => ({ node, at: this.freeAt(node, need) }));
+    } else {
+      const ranked: { node: number; at: number; held: number }[] = [];
+      for (let node = 0; node < fleet.nodeCount; node++) {
+        if (fleet.nodeFlavor[node] !== f || fleet.reserved[node] === 1) continue;
+        const size = fleet.nodeSize[node]!;
+        if (whole ? size !== need : size < need) continue;
+        ranked.push({ node, at: this.freeAt(node, need), held: need - fleet.free[node]! });
+      }
+      ranked.sort((a, b) => a.at - b.at || a.held - b.held || Number(previous.has(b.node)) - Number(previous.has(a.node)) || a.node - b.node);
+      chosen = ranked.slice(0, shape.count);
     }
-    ranked.sort((a, b) => a.at - b.at || a.held - b.held || Number(previous.has(b.node)) - Number(previous.has(a.node)) || a.node - b.node);
-    const chosen = ranked.slice(0, shape.count);
     if (chosen.length < shape.count) return null;
     const at = Math.max(...chosen.map((c) => c.at));
     return {

@@ -174,6 +174,29 @@ export class FleetIndex {
     return -1;
   }
 
+  /**
+   * Up to `count` available nodes of flavor f that can hold `need` GPUs (size >= need, or
+   * size === need for whole nodes), the most idle first; among equally idle ones, those in
+   * `preferred` first (a reservation sticks to its nodes while they stay the best).
+   */
+  mostIdleNodes(f: number, count: number, need: number, whole: boolean, preferred: ReadonlySet<number>): number[] {
+    const chosen: number[] = [];
+    const flavorBuckets = this.buckets[f]!;
+    const fits = (node: number): boolean => (whole ? this.nodeSize[node] === need : this.nodeSize[node]! >= need);
+    for (let k = flavorBuckets.length - 1; k >= 0 && chosen.length < count; k--) {
+      const items = flavorBuckets[k]!.items;
+      if (items.length === 0) continue;
+      for (const node of preferred) {
+        if (chosen.length < count && this.free[node] === k && this.reserved[node] === 0 && this.nodeFlavor[node] === f && fits(node)) chosen.push(node);
+      }
+      for (let i = items.length - 1; i >= 0 && chosen.length < count; i--) {
+        const node = items[i]!;
+        if (!preferred.has(node) && fits(node)) chosen.push(node);
+      }
+    }
+    return chosen;
+  }
+
   /** Available entirely-idle nodes of flavor f and the given size. */
   fullyIdleCount(f: number, size: number): number {
     const items = this.buckets[f]![size]?.items;

@@ -175,9 +175,8 @@ export class TeamTree {
 
   /** Depth of the lowest common ancestor of two teams (-1: none, they are in different top-level teams). */
   commonDepth(a: number, b: number): number {
-    const pa = this.path[a]!;
-    const pb = new Set(this.path[b]);
-    for (const t of pa) if (pb.has(t)) return this.depth[t]!;
+    const pb = this.path[b]!;
+    for (const t of this.path[a]!) if (pb.includes(t)) return this.depth[t]!;
     return -1;
   }
 }
