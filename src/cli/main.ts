@@ -4,6 +4,7 @@ import { UsageError } from './errors.js';
 import { registerCheck } from './commands/check.js';
 import { registerTrace } from './commands/trace-import.js';
 import { registerSimulate } from './commands/simulate.js';
+import { registerDemo } from './commands/demo.js';
 
 /** Builds the command tree; each command module adds itself. */
 export function buildProgram(): Command {
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerCheck(program);
   registerSimulate(program);
+  registerDemo(program);
   registerTrace(program);
   return program;
 }
