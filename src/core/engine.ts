@@ -490,7 +490,7 @@ export class Engine {
       if (this.teams.isLeaf[t]) {
         const q = this.queues[t]!;
         this.cursor[t] = q.live > 0 ? q.nextLive(0) : -1;
-        if (this.cursor[t]! >= 0) {
+        if (this.cursor[t] >= 0) {
           this.standing[t] = this.teams.standing(t, this.now);
           this.updateHead(t);
           this.best[t] = t;
@@ -499,7 +499,7 @@ export class Engine {
         }
       } else {
         this.best[t] = this.bestOf(this.teams.children[t]!);
-        if (this.best[t]! >= 0) this.standing[t] = this.teams.standing(t, this.now);
+        if (this.best[t] >= 0) this.standing[t] = this.teams.standing(t, this.now);
       }
     }
   }

@@ -81,7 +81,7 @@ export class FleetIndex {
     });
     const racksOf: number[][] = flavorNames.map(() => []);
     const capacity = flavorNames.map(() => 0);
-    const bySize: Map<number, number>[] = flavorNames.map(() => new Map());
+    const bySize = flavorNames.map(() => new Map<number, number>());
     let node = 0;
     for (const pool of fleet.pools) {
       const f = this.flavorByName.get(pool.flavor)!;

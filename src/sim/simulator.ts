@@ -139,7 +139,7 @@ export function simulate(fleet: Fleet, policy: Policy, trace: readonly JobSpec[]
   let done = 0;
   let passes = 0;
   let now = 0;
-  const explainMoments = Array.isArray(options.explain) ? options.explain : [];
+  const explainMoments: readonly number[] = options.explain === undefined || options.explain === 'every-pass' ? [] : options.explain;
   let explainIndex = 0;
   const explainEveryPass = options.explain === 'every-pass';
 

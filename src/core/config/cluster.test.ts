@@ -36,7 +36,7 @@ describe('parseCluster', () => {
     });
   });
 
-  test('reports every problem of the file at once, in line order, with its line', () => {
+  test('reports every problem of the file at once, in document order, with its line', () => {
     const text = `pools:
   - name: a
     flavor: H100
@@ -58,18 +58,17 @@ extra: 1
           path: 'pools[0].flavor',
           message: 'flavor "H100" must match [a-z0-9][a-z0-9-]* (lower-case letters, digits and dashes)',
         },
-        { file: 'cluster.yaml', line: 4, path: 'pools[0].nodes', message: 'expected a positive integer, got 0' },
+        {
+          file: 'cluster.yaml',
+          line: 4,
+          path: 'pools[0].nodes',
+          message: 'expected a positive integer, got 0',
+        },
         {
           file: 'cluster.yaml',
           line: 6,
           path: 'pools[0].rackSize',
           message: 'expected a positive integer (nodes per rack), got 2.5',
-        },
-        {
-          file: 'cluster.yaml',
-          line: 7,
-          path: 'pools[1].name',
-          message: 'pool name "a" is already used by pools[0]; pool names must be unique',
         },
         {
           file: 'cluster.yaml',
@@ -85,6 +84,12 @@ extra: 1
         },
         {
           file: 'cluster.yaml',
+          line: 7,
+          path: 'pools[1].name',
+          message: 'pool name "a" is already used by pools[0]; pool names must be unique',
+        },
+        {
+          file: 'cluster.yaml',
           line: 9,
           path: 'pools[1].gpus',
           message: 'unknown key "gpus"; allowed keys: name, flavor, nodes, gpusPerNode, rackSize',
@@ -95,7 +100,12 @@ extra: 1
           path: 'pools[2]',
           message: 'expected a mapping (key: value lines or { ... }), got "just a string"',
         },
-        { file: 'cluster.yaml', line: 11, path: 'extra', message: 'unknown key "extra"; allowed keys: pools' },
+        {
+          file: 'cluster.yaml',
+          line: 11,
+          path: 'extra',
+          message: 'unknown key "extra"; allowed keys: pools',
+        },
       ],
     });
   });
@@ -124,7 +134,12 @@ extra: 1
       { file: 'c.yaml', line: 1, path: 'pools', message: 'missing; give the list of GPU pools of the fleet' },
     ]);
     expect(issue('- 1')).toEqual([
-      { file: 'c.yaml', line: 1, path: '', message: 'expected a mapping (key: value lines or { ... }), got a list' },
+      {
+        file: 'c.yaml',
+        line: 1,
+        path: '',
+        message: 'expected a mapping (key: value lines or { ... }), got a list',
+      },
     ]);
   });
 
@@ -135,11 +150,15 @@ extra: 1
     });
     const result = parseCluster('pools: [\n', 'c.yaml');
     expect(result.ok).toBe(false);
-    expect(!result.ok && result.issues.every((i) => i.line !== undefined && i.message.startsWith('invalid YAML: '))).toBe(true);
+    expect(
+      !result.ok &&
+        result.issues.every((i) => i.line !== undefined && i.message.startsWith('invalid YAML: ')),
+    ).toBe(true);
   });
 
   test('follows YAML anchors and aliases', () => {
-    const text = 'pools:\n  - { name: a, flavor: h100, nodes: &n 4, gpusPerNode: 8 }\n  - { name: b, flavor: h100, nodes: *n, gpusPerNode: 8 }\n';
+    const text =
+      'pools:\n  - { name: a, flavor: h100, nodes: &n 4, gpusPerNode: 8 }\n  - { name: b, flavor: h100, nodes: *n, gpusPerNode: 8 }\n';
     expect(parseCluster(text, 'c.yaml')).toEqual({
       ok: true,
       value: {
@@ -155,7 +174,9 @@ extra: 1
   test('strings are not numbers: nodes "8" is an error', () => {
     expect(parseCluster('pools: [{ name: a, flavor: h100, nodes: "8", gpusPerNode: 8 }]', 'c.yaml')).toEqual({
       ok: false,
-      issues: [{ file: 'c.yaml', line: 1, path: 'pools[0].nodes', message: 'expected a positive integer, got "8"' }],
+      issues: [
+        { file: 'c.yaml', line: 1, path: 'pools[0].nodes', message: 'expected a positive integer, got "8"' },
+      ],
     });
   });
 });
@@ -175,5 +196,13 @@ test('flavorCapacity sums the GPUs of the pools of each flavor, in order of appe
 });
 
 test('flavor names are lower-case letters, digits and dashes, not starting with a dash', () => {
-  expect(['h100', 'a100-80g', '4090', '-h', 'H100', 'h_1', ''].map(isFlavorName)).toEqual([true, true, true, false, false, false, false]);
+  expect(['h100', 'a100-80g', '4090', '-h', 'H100', 'h_1', ''].map(isFlavorName)).toEqual([
+    true,
+    true,
+    true,
+    false,
+    false,
+    false,
+    false,
+  ]);
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import type { Fleet, Issue, Policy, Result, TeamSpec } from '../model.js';
+import { formatIssue, type Fleet, type Issue, type Policy, type Result, type TeamSpec } from '../model.js';
 import { allTeams, leafTeams, leavesUnder, parsePolicy } from './policy.js';
 
 const FLEET: Fleet = {
@@ -42,6 +42,11 @@ const DEFAULTS: Omit<Policy, 'teams'> = {
 
 const issues = (result: Result<Policy>): readonly Issue[] => (result.ok ? [] : result.issues);
 const parse = (text: string): Result<Policy> => parsePolicy(text, 'policy.yaml', FLEET);
+const valid = (text: string): Policy => {
+  const result = parse(text);
+  if (!result.ok) throw new Error(result.issues.map(formatIssue).join('\n'));
+  return result.value;
+};
 
 const EXAMPLE_TEAMS = `teams:
   - name: research
@@ -63,7 +68,11 @@ const EXAMPLE_TEAMS = `teams:
 
 describe('parsePolicy', () => {
   test('fills every key but teams with the defaults of formats.md', () => {
-    expect(parse('teams: [{ name: solo }]')).toEqual({ ok: true, value: { ...DEFAULTS, teams: [team('solo')] }, warnings: [] });
+    expect(parse('teams: [{ name: solo }]')).toEqual({
+      ok: true,
+      value: { ...DEFAULTS, teams: [team('solo')] },
+      warnings: [],
+    });
   });
 
   test('reads the team tree of formats.md, with lendable filled for every guaranteed flavor', () => {
@@ -75,9 +84,15 @@ describe('parsePolicy', () => {
           team('research', {
             guarantee: { h100: 256 },
             limit: { h100: 512 },
-            children: [team('pretraining', { guarantee: { h100: 192 } }), team('alignment', { guarantee: { h100: 64 } })],
+            children: [
+              team('pretraining', { guarantee: { h100: 192 } }),
+              team('alignment', { guarantee: { h100: 64 } }),
+            ],
           }),
-          team('applied', { guarantee: { h100: 256 }, children: [team('serving', { guarantee: { h100: 256 } })] }),
+          team('applied', {
+            guarantee: { h100: 256 },
+            children: [team('serving', { guarantee: { h100: 256 } })],
+          }),
         ],
       },
       warnings: [],
@@ -179,7 +194,8 @@ teams:
   });
 
   test('top-level guarantees sum to at most the fleet capacity of each flavor', () => {
-    const text = 'teams:\n  - { name: a, guarantee: { h100: 400 } }\n  - { name: b, guarantee: { h100: 200 } }\n';
+    const text =
+      'teams:\n  - { name: a, guarantee: { h100: 400 } }\n  - { name: b, guarantee: { h100: 200 } }\n';
     expect(issues(parse(text))).toEqual([
       {
         file: 'policy.yaml',
@@ -192,7 +208,8 @@ teams:
   });
 
   test('a child limit above its parent limit is allowed (the parent limit still binds)', () => {
-    const text = 'teams:\n  - name: p\n    limit: { h100: 8 }\n    children: [{ name: c, limit: { h100: 64 } }]\n';
+    const text =
+      'teams:\n  - name: p\n    limit: { h100: 8 }\n    children: [{ name: c, limit: { h100: 64 } }]\n';
     expect(parse(text).ok).toBe(true);
   });
 
@@ -212,7 +229,12 @@ teams:
   - name: ""
   - guarantee: { h100: 1 }
 `;
-    const at = (line: number, path: string, message: string): Issue => ({ file: 'policy.yaml', line, path, message });
+    const at = (line: number, path: string, message: string): Issue => ({
+      file: 'policy.yaml',
+      line,
+      path,
+      message,
+    });
     expect(issues(parse(text))).toEqual([
       at(
         3,
@@ -220,7 +242,11 @@ teams:
         'the fleet has no flavor "v100" (its flavors: h100, a100); use one of them or add a v100 pool to the cluster (team "a")',
       ),
       at(3, 'teams[0].guarantee.a100', 'expected a non-negative integer number of GPUs, got -1 (team "a")'),
-      at(6, 'teams[0].weight', 'expected a number > 0 (its share of spare capacity among its siblings), got 0 (team "a")'),
+      at(
+        6,
+        'teams[0].weight',
+        'expected a number > 0 (its share of spare capacity among its siblings), got 0 (team "a")',
+      ),
       at(
         7,
         'teams[0].colour',
@@ -248,13 +274,15 @@ teams:
   });
 
   test('team names are unique across the whole tree', () => {
-    const text = 'teams:\n  - name: a\n    children: [{ name: x }, { name: y }]\n  - name: b\n    children:\n      - name: x\n';
+    const text =
+      'teams:\n  - name: a\n    children: [{ name: x }, { name: y }]\n  - name: b\n    children:\n      - name: x\n';
     expect(issues(parse(text))).toEqual([
       {
         file: 'policy.yaml',
         line: 6,
         path: 'teams[1].children[0].name',
-        message: 'team name "x" is already used at teams[0].children[0]; team names must be unique across the whole tree',
+        message:
+          'team name "x" is already used at teams[0].children[0]; team names must be unique across the whole tree',
       },
     ]);
   });
@@ -273,14 +301,24 @@ teams: [{ name: t }]
         path: 'priorityClasses[1].name',
         message: 'class name "a" is already used by priorityClasses[0]; class names must be unique',
       },
-      { file: 'policy.yaml', line: 3, path: 'priorityClasses[1].priority', message: 'expected a number, got "high"' },
+      {
+        file: 'policy.yaml',
+        line: 3,
+        path: 'priorityClasses[1].priority',
+        message: 'expected a number, got "high"',
+      },
       {
         file: 'policy.yaml',
         line: 3,
         path: 'priorityClasses[1].preemptible',
         message: 'expected true or false, got "maybe"',
       },
-      { file: 'policy.yaml', line: 4, path: 'defaultClass', message: '"z" is not a priority class; name one of: a' },
+      {
+        file: 'policy.yaml',
+        line: 4,
+        path: 'defaultClass',
+        message: '"z" is not a priority class; name one of: a',
+      },
     ]);
   });
 
@@ -307,21 +345,36 @@ preemption:
 teams: [{ name: t }]
 `;
     expect(issues(parse(text))).toEqual([
-      { file: 'policy.yaml', line: 1, path: 'scheduling.withinTeam', message: 'expected one of fifo, las, got "lifo"' },
+      {
+        file: 'policy.yaml',
+        line: 1,
+        path: 'scheduling.withinTeam',
+        message: 'expected one of fifo, las, got "lifo"',
+      },
       {
         file: 'policy.yaml',
         line: 2,
         path: 'fairShare.halfLife',
         message: 'must be more than 0 (past usage would be forgotten at once), e.g. 7d',
       },
-      { file: 'policy.yaml', line: 4, path: 'preemption.minRuntime', message: 'a duration cannot be negative, got -1' },
+      {
+        file: 'policy.yaml',
+        line: 4,
+        path: 'preemption.minRuntime',
+        message: 'a duration cannot be negative, got -1',
+      },
       {
         file: 'policy.yaml',
         line: 5,
         path: 'preemption.restartOverhead',
         message: 'expected a duration in seconds (600, 0.5) or with a unit (90s, 10m, 1.5h, 7d), got "soon"',
       },
-      { file: 'policy.yaml', line: 6, path: 'preemption.withinTeam', message: 'expected true or false, got "yes"' },
+      {
+        file: 'policy.yaml',
+        line: 6,
+        path: 'preemption.withinTeam',
+        message: 'expected true or false, got "yes"',
+      },
       {
         file: 'policy.yaml',
         line: 7,
@@ -358,24 +411,37 @@ teams: [{ name: t }]
       },
     ]);
     expect(issues(parse(''))).toEqual([
-      { file: 'policy.yaml', path: '', message: 'the file is empty; expected a mapping with at least a "teams" list' },
+      {
+        file: 'policy.yaml',
+        path: '',
+        message: 'the file is empty; expected a mapping with at least a "teams" list',
+      },
     ]);
   });
 
   test('governance must be a mapping when given', () => {
     expect(issues(parse('governance: 3\nteams: [{ name: t }]\n'))).toEqual([
-      { file: 'policy.yaml', line: 1, path: 'governance', message: 'expected a mapping (key: value lines or { ... }), got 3' },
+      {
+        file: 'policy.yaml',
+        line: 1,
+        path: 'governance',
+        message: 'expected a mapping (key: value lines or { ... }), got 3',
+      },
     ]);
   });
 });
 
 describe('team helpers', () => {
-  const result = parse(EXAMPLE_TEAMS);
-  const policy = result.ok ? result.value : DEFAULTS;
-  const teams = 'teams' in policy ? policy : { teams: [] };
+  const teams = valid(EXAMPLE_TEAMS);
 
   test('allTeams lists parents before children, in file order', () => {
-    expect([...allTeams(teams).keys()]).toEqual(['research', 'pretraining', 'alignment', 'applied', 'serving']);
+    expect([...allTeams(teams).keys()]).toEqual([
+      'research',
+      'pretraining',
+      'alignment',
+      'applied',
+      'serving',
+    ]);
   });
 
   test('leafTeams keeps the teams jobs are submitted to', () => {
@@ -385,6 +451,9 @@ describe('team helpers', () => {
   test('leavesUnder lists the leaves under a team, or the team itself', () => {
     const research = allTeams(teams).get('research');
     const serving = allTeams(teams).get('serving');
-    expect([research && leavesUnder(research), serving && leavesUnder(serving)]).toEqual([['pretraining', 'alignment'], ['serving']]);
+    expect([research && leavesUnder(research), serving && leavesUnder(serving)]).toEqual([
+      ['pretraining', 'alignment'],
+      ['serving'],
+    ]);
   });
 });

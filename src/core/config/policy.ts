@@ -64,13 +64,17 @@ interface QuotaEntry {
   readonly node: Node;
 }
 
-/** A team as read, with what the tree-wide checks need to point at the right line. */
+/** A quota as read: its valid entries, and whether every entry was valid. */
+interface Quota {
+  readonly entries: Map<Flavor, QuotaEntry>;
+  readonly valid: boolean;
+}
+
+/** A team with a valid name and guarantee, with what the sum checks need to point at the right line. */
 interface ReadTeam {
   readonly spec: TeamSpec;
   readonly path: string;
-  readonly node: Node | undefined;
-  /** Valid guarantee entries; null when the guarantee had a problem (sums over it are skipped). */
-  readonly guarantee: Map<Flavor, QuotaEntry> | null;
+  readonly guarantee: Map<Flavor, QuotaEntry>;
 }
 
 /** Parses policy.yaml against the fleet; on failure the issues list every problem of the file. */
@@ -264,11 +268,11 @@ function readTeams(
     if (!fields) return undefined;
     const nameNode = input.required(fields, 'name', item, path, 'the team a unique name');
     const name = nameNode && input.nonEmptyString(nameNode, dot(path, 'name'));
-    const quota = (key: string): Map<Flavor, QuotaEntry> | null => {
+    const quota = (key: string): Quota => {
       const quotaNode = fields.get(key)?.value;
       return quotaNode
         ? readQuota(input, quotaNode, dot(path, key), capacity)
-        : new Map<Flavor, QuotaEntry>();
+        : { entries: new Map(), valid: true };
     };
     const guarantee = quota('guarantee');
     const limit = quota('limit');
@@ -285,67 +289,62 @@ function readTeams(
     }
     const childrenNode = fields.get('children')?.value;
     const childItems = childrenNode ? input.list(childrenNode, dot(path, 'children')) : [];
-    if (name === undefined) return undefined;
-    input.noteSince(from, `team "${name}"`);
-
-    const first = pathByName.get(name);
-    if (first === undefined) pathByName.set(name, path);
-    else
-      input.error(
-        dot(path, 'name'),
-        nameNode,
-        `team name "${name}" is already used at ${first}; team names must be unique across the whole tree`,
-      );
-
-    const gpus = (entries: Map<Flavor, QuotaEntry> | null, flavor: Flavor): number =>
-      entries?.get(flavor)?.gpus ?? 0;
-    for (const [flavor, entry] of limit ?? []) {
-      const guaranteed = gpus(guarantee, flavor);
-      if (entry.gpus < guaranteed) {
+    if (name !== undefined) {
+      input.noteSince(from, `team "${name}"`);
+      const first = pathByName.get(name);
+      if (first === undefined) pathByName.set(name, path);
+      else
         input.error(
-          dot(dot(path, 'limit'), flavor),
-          entry.node,
-          `team "${name}" is limited to ${entry.gpus} ${flavor}, less than its guarantee of ${guaranteed}; raise the limit to at least ${guaranteed} or lower the guarantee`,
+          dot(path, 'name'),
+          nameNode,
+          `team name "${name}" is already used at ${first}; team names must be unique across the whole tree`,
         );
-      }
     }
-    for (const [flavor, entry] of lendable ?? []) {
-      const guaranteed = gpus(guarantee, flavor);
-      if (entry.gpus > guaranteed) {
-        input.error(
-          dot(dot(path, 'lendable'), flavor),
-          entry.node,
-          `team "${name}" may lend ${entry.gpus} ${flavor}, more than its guarantee of ${guaranteed}; lendable is at most the guarantee`,
-        );
-      }
-    }
-
     const children = (childItems ?? []).map((child, index) =>
       readTeam(child, at(dot(path, 'children'), index)),
     );
-    if (guarantee) {
-      checkSums(
-        input,
-        children,
-        (flavor) => gpus(guarantee, flavor),
-        (total, flavor, limit) =>
-          `children of team "${name}" are guaranteed ${total} ${flavor}, more than its ${limit}; lower the children's guarantees or raise the guarantee of "${name}"`,
-      );
-    }
+    // The checks below compare with the guarantee, so they wait until it is valid.
+    if (name === undefined || !guarantee.valid) return undefined;
 
-    const values = (entries: Map<Flavor, QuotaEntry> | null): Record<Flavor, number> =>
-      Object.fromEntries([...(entries ?? [])].map(([flavor, entry]) => [flavor, entry.gpus]));
-    // Lendable is filled for every guaranteed flavor (default: all of the guarantee) so readers need no fallback.
-    const lendableValues = { ...values(guarantee), ...values(lendable) };
+    const guaranteed = (flavor: Flavor): number => guarantee.entries.get(flavor)?.gpus ?? 0;
+    for (const [flavor, entry] of limit.entries) {
+      if (entry.gpus < guaranteed(flavor)) {
+        input.error(
+          dot(dot(path, 'limit'), flavor),
+          entry.node,
+          `team "${name}" is limited to ${entry.gpus} ${flavor}, less than its guarantee of ${guaranteed(flavor)}; raise the limit to at least ${guaranteed(flavor)} or lower the guarantee`,
+        );
+      }
+    }
+    for (const [flavor, entry] of lendable.entries) {
+      if (entry.gpus > guaranteed(flavor)) {
+        input.error(
+          dot(dot(path, 'lendable'), flavor),
+          entry.node,
+          `team "${name}" may lend ${entry.gpus} ${flavor}, more than its guarantee of ${guaranteed(flavor)}; lendable is at most the guarantee`,
+        );
+      }
+    }
+    checkSums(
+      input,
+      children,
+      guaranteed,
+      (total, flavor, bound) =>
+        `children of team "${name}" are guaranteed ${total} ${flavor}, more than its ${bound}; lower the children's guarantees or raise the guarantee of "${name}"`,
+    );
+
+    const values = (quota: Quota): Record<Flavor, number> =>
+      Object.fromEntries([...quota.entries].map(([flavor, entry]) => [flavor, entry.gpus]));
     const spec: TeamSpec = {
       name,
       guarantee: values(guarantee),
       limit: values(limit),
-      lendable: lendableValues,
+      // Filled for every guaranteed flavor (default: all of the guarantee), so readers need no fallback.
+      lendable: { ...values(guarantee), ...values(lendable) },
       weight: weight ?? 1,
       children: children.flatMap((child) => (child ? [child.spec] : [])),
     };
-    return { spec, path, node: item, guarantee };
+    return { spec, path, guarantee: guarantee.entries };
   };
 
   const teams = items.map((item, index) => readTeam(item, at('teams', index)));
@@ -390,37 +389,28 @@ function checkSums(
   }
 }
 
-/**
- * A quota: GPUs per flavor, each a flavor of the fleet with a non-negative integer. Returns the
- * valid entries, or null when the quota had any problem.
- */
-function readQuota(
-  input: YamlInput,
-  node: Node,
-  path: string,
-  capacity: Map<Flavor, number>,
-): Map<Flavor, QuotaEntry> | null {
+/** A quota: GPUs per flavor, each a flavor of the fleet with a non-negative integer. */
+function readQuota(input: YamlInput, node: Node, path: string, capacity: Map<Flavor, number>): Quota {
   const fields = input.mapping(node, path, null);
-  if (!fields) return null;
   const entries = new Map<Flavor, QuotaEntry>();
+  if (!fields) return { entries, valid: false };
   let valid = true;
   for (const [flavor, { key, value }] of fields) {
     const flavorPath = dot(path, flavor);
     if (!capacity.has(flavor)) {
+      const flavors = [...capacity.keys()].join(', ');
       input.error(
         flavorPath,
         key,
-        `the fleet has no flavor "${flavor}" (its flavors: ${[...capacity.keys()].join(', ')}); use one of them or add a ${flavor} pool to the cluster`,
+        `the fleet has no flavor "${flavor}" (its flavors: ${flavors}); use one of them or add a ${flavor} pool to the cluster`,
       );
       valid = false;
       continue;
     }
-    const gpus = value
-      ? input.integer(value, flavorPath, 0, 'a non-negative integer number of GPUs')
-      : undefined;
     if (!value) input.error(flavorPath, key, 'missing; give a number of GPUs');
-    if (gpus === undefined || !value) valid = false;
-    else entries.set(flavor, { gpus, node: value });
+    const gpus = value && input.integer(value, flavorPath, 0, 'a non-negative integer number of GPUs');
+    if (value && gpus !== undefined) entries.set(flavor, { gpus, node: value });
+    else valid = false;
   }
-  return valid ? entries : null;
+  return { entries, valid };
 }

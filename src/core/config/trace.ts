@@ -120,16 +120,18 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
       );
     };
 
-    const id = cell('id') ?? '';
+    // A required column missing from the header was reported once; its cells are not checked.
+    const id = cell('id');
     if (id === '') bad('id', 'empty; give every job a unique id');
-    else {
+    else if (id !== undefined) {
       const first = lineById.get(id);
       if (first === undefined) lineById.set(id, line);
       else bad('id', `"${id}" is already the id of the job on line ${first}; ids must be unique`);
     }
-    const submit = seconds('submit', cell('submit') ?? '', false, '');
-    const team = cell('team') ?? '';
-    if (!leaves.has(team)) {
+    const submitText = cell('submit');
+    const submit = submitText === undefined ? undefined : seconds('submit', submitText, false, '');
+    const team = cell('team');
+    if (team !== undefined && !leaves.has(team)) {
       const inner = teams.get(team);
       bad(
         'team',
@@ -138,12 +140,13 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
           : `unknown team ${JSON.stringify(team)}; the policy's leaf teams: ${leafList}`,
       );
     }
-    const gpusText = cell('gpus') ?? '';
-    const gpus = parseDecimal(gpusText);
-    if (gpus === null || !Number.isSafeInteger(gpus) || gpus <= 0) {
+    const gpusText = cell('gpus');
+    const gpus = gpusText === undefined ? null : parseDecimal(gpusText);
+    if (gpusText !== undefined && (gpus === null || !Number.isSafeInteger(gpus) || gpus <= 0)) {
       bad('gpus', `expected a positive integer, got ${JSON.stringify(gpusText)}`);
     }
-    const duration = seconds('duration', cell('duration') ?? '', false, '');
+    const durationText = cell('duration');
+    const duration = durationText === undefined ? undefined : seconds('duration', durationText, false, '');
     const className = cell('class') || policy.defaultClass;
     if (!classes.has(className))
       bad('class', `unknown priority class "${className}"; the policy's classes: ${classList}`);
@@ -166,7 +169,13 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
       if (work !== undefined) (durationByFlavor ??= {})[name] = work;
     }
 
-    if (problems > before || submit === undefined || duration === undefined || gpus === null) return;
+    const complete =
+      id !== undefined &&
+      submit !== undefined &&
+      team !== undefined &&
+      gpus !== null &&
+      duration !== undefined;
+    if (problems > before || !complete) return;
     const job: JobSpec = {
       id,
       submit,

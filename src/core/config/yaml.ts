@@ -19,6 +19,8 @@ export const dot = (path: string, key: string): string => (path ? `${path}.${key
 export class YamlInput {
   readonly issues: Issue[] = [];
   readonly warnings: Issue[] = [];
+  /** Where in the text each issue is (parallel to `issues`), to list them in document order. */
+  private readonly offsets: number[] = [];
 
   private constructor(
     readonly file: string,
@@ -54,14 +56,17 @@ export class YamlInput {
     return { input, root: input.resolve(doc.contents, '') ?? null };
   }
 
-  /** `value()` when no problem was found, else the problems in line order. */
+  /** `value()` when no problem was found, else the problems in document order. */
   result<T>(value: () => T): Result<T> {
     return this.issues.length === 0 ? { ok: true, value: value(), warnings: this.warnings } : this.failure();
   }
 
-  /** The problems found so far, in line order. */
+  /** The problems found so far, in document order. */
   failure(): { readonly ok: false; readonly issues: readonly Issue[] } {
-    return { ok: false, issues: [...this.issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0)) };
+    const order = this.issues
+      .map((_, index) => index)
+      .sort((a, b) => (this.offsets[a] ?? 0) - (this.offsets[b] ?? 0));
+    return { ok: false, issues: order.flatMap((index) => this.issues[index] ?? []) };
   }
 
   /** 1-based line where `node` starts, when known. */
@@ -70,10 +75,18 @@ export class YamlInput {
   }
 
   error(path: string, node: Node | undefined, message: string): void {
-    const line = this.line(node);
+    this.report(path, message, node?.range?.[0]);
+  }
+
+  /** Adds an issue at `offset` in the text (its line is computed), or without a place. */
+  private report(path: string, message: string, offset: number | undefined): void {
+    const { file } = this;
     this.issues.push(
-      line === undefined ? { file: this.file, path, message } : { file: this.file, line, path, message },
+      offset === undefined
+        ? { file, path, message }
+        : { file, line: this.lines.linePos(offset).line, path, message },
     );
+    this.offsets.push(offset ?? -1);
   }
 
   /**
