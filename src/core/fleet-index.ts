@@ -1,33 +1,69 @@
-// The fleet as flat arrays plus incremental indexes of idle GPUs, so placement costs
-// what changed, not the size of the fleet (DESIGN.md, "Incremental state for speed").
+// The fleet as flat arrays plus incremental indexes of idle GPUs, so placement costs what
+// changed, not the size of the fleet (DESIGN.md, "Incremental state for speed").
 //
-// - Per flavor, `buckets[k]` is the set of *available* nodes with exactly k idle GPUs
-//   (available = not reserved in the current pass). Best fit for a one-node job is the
-//   first non-empty bucket at or above its size.
-// - Per rack, the set of available nodes that are entirely idle, for whole-node jobs
-//   (Q1: take whole nodes from as few racks as possible).
-// Sets are arrays with a position index: O(1) add/remove, deterministic iteration order.
+// - Per flavor and idle count k, a bitset of the *available* nodes (not reserved in the
+//   current pass) with exactly k idle GPUs. Best fit for a one-node job is the first non-empty
+//   bucket at or above its size, and within it the lowest node index, so ties always go to the
+//   first node in pool order (h100-a-0 before h100-a-1): placements are predictable.
+// - Per rack, the count of available nodes that are entirely idle, for whole-node jobs
+//   (Q1: take whole nodes from as few racks as possible). Racks are runs of consecutive nodes.
 import type { Fleet } from './model.js';
 
-class IndexedSet {
-  readonly items: number[] = [];
-  constructor(private readonly pos: Int32Array) {}
+/** A set of node indexes with O(1) add/remove and fast "first member at or after i". */
+class NodeBitset {
+  private readonly words: Uint32Array;
+  /** Bit w of summary[w >> 5] is set when words[w] is non-zero. */
+  private readonly summary: Uint32Array;
+  size = 0;
+
+  constructor(nodes: number) {
+    this.words = new Uint32Array(Math.ceil(nodes / 32) + 1);
+    this.summary = new Uint32Array(Math.ceil(this.words.length / 32) + 1);
+  }
+
   add(node: number): void {
-    this.pos[node] = this.items.length;
-    this.items.push(node);
+    const w = node >>> 5;
+    const before = this.words[w]!;
+    const after = before | (1 << (node & 31));
+    if (after === before) return;
+    this.words[w] = after;
+    this.summary[w >>> 5]! |= 1 << (w & 31);
+    this.size++;
   }
+
   remove(node: number): void {
-    const i = this.pos[node]!;
-    const last = this.items.pop()!;
-    if (last !== node) {
-      this.items[i] = last;
-      this.pos[last] = i;
+    const w = node >>> 5;
+    const before = this.words[w]!;
+    const after = before & ~(1 << (node & 31));
+    if (after === before) return;
+    this.words[w] = after;
+    if (after === 0) this.summary[w >>> 5]! &= ~(1 << (w & 31));
+    this.size--;
+  }
+
+  /** The smallest member >= from, or -1. */
+  next(from: number): number {
+    if (this.size === 0) return -1;
+    let w = from >>> 5;
+    if (w >= this.words.length) return -1;
+    const first = this.words[w]! & (~0 << (from & 31));
+    if (first !== 0) return (w << 5) + lowestBit(first);
+    w++;
+    // Skip empty words 32 at a time through the summary.
+    let s = w >>> 5;
+    let mask = s < this.summary.length ? this.summary[s]! & (~0 << (w & 31)) : 0;
+    while (mask === 0) {
+      s++;
+      if (s >= this.summary.length) return -1;
+      mask = this.summary[s]!;
     }
-    this.pos[node] = -1;
+    const word = (s << 5) + lowestBit(mask);
+    return (word << 5) + lowestBit(this.words[word]!);
   }
-  get size(): number {
-    return this.items.length;
-  }
+}
+
+function lowestBit(x: number): number {
+  return 31 - Math.clz32(x & -x);
 }
 
 export interface FlavorInfo {
@@ -55,11 +91,14 @@ export class FleetIndex {
   readonly free: Int32Array;
   /** 1 while a node is reserved in the current pass. */
   readonly reserved: Uint8Array;
-  readonly rackNodes: number[][] = [];
+  /** First node and node count of each rack (racks are consecutive nodes of one pool). */
+  readonly rackFirst: number[] = [];
+  readonly rackLength: number[] = [];
   /** Total idle GPUs per flavor (reserved nodes included). */
   readonly idle: Float64Array;
-  private readonly buckets: IndexedSet[][] = [];
-  private readonly rackFull: IndexedSet[] = [];
+  private readonly buckets: NodeBitset[][] = [];
+  /** Available, entirely idle nodes per rack. */
+  private readonly rackFull: Int32Array;
 
   constructor(fleet: Fleet) {
     const nodeCount = fleet.pools.reduce((n, p) => n + p.nodes, 0);
@@ -68,8 +107,6 @@ export class FleetIndex {
     this.nodeRack = new Int32Array(nodeCount);
     this.free = new Int32Array(nodeCount);
     this.reserved = new Uint8Array(nodeCount);
-    const bucketPos = new Int32Array(nodeCount).fill(-1);
-    const rackPos = new Int32Array(nodeCount).fill(-1);
     const flavorNames: string[] = [];
     for (const pool of fleet.pools) if (!flavorNames.includes(pool.flavor)) flavorNames.push(pool.flavor);
     const maxSize = new Map<string, number>();
@@ -77,7 +114,7 @@ export class FleetIndex {
     flavorNames.forEach((name, index) => {
       this.flavorByName.set(name, index);
       const size = maxSize.get(name)!;
-      this.buckets.push(Array.from({ length: size + 1 }, () => new IndexedSet(bucketPos)));
+      this.buckets.push(Array.from({ length: size + 1 }, () => new NodeBitset(nodeCount)));
     });
     const racksOf: number[][] = flavorNames.map(() => []);
     const capacity = flavorNames.map(() => 0);
@@ -89,9 +126,9 @@ export class FleetIndex {
       let rack = -1;
       for (let i = 0; i < pool.nodes; i++, node++) {
         if (i % rackSize === 0) {
-          rack = this.rackNodes.length;
-          this.rackNodes.push([]);
-          this.rackFull.push(new IndexedSet(rackPos));
+          rack = this.rackFirst.length;
+          this.rackFirst.push(node);
+          this.rackLength.push(0);
           racksOf[f]!.push(rack);
         }
         this.nodeNames.push(`${pool.name}-${i}`);
@@ -99,13 +136,13 @@ export class FleetIndex {
         this.nodeSize[node] = pool.gpusPerNode;
         this.nodeRack[node] = rack;
         this.free[node] = pool.gpusPerNode;
-        this.rackNodes[rack]!.push(node);
+        this.rackLength[rack]!++;
         this.buckets[f]![pool.gpusPerNode]!.add(node);
-        this.rackFull[rack]!.add(node);
       }
       capacity[f]! += pool.nodes * pool.gpusPerNode;
       bySize[f]!.set(pool.gpusPerNode, (bySize[f]!.get(pool.gpusPerNode) ?? 0) + pool.nodes);
     }
+    this.rackFull = Int32Array.from(this.rackLength);
     this.idle = Float64Array.from(capacity);
     flavorNames.forEach((name, index) => {
       this.flavors.push({
@@ -136,25 +173,23 @@ export class FleetIndex {
     flavorBuckets[before]!.remove(node);
     flavorBuckets[after]!.add(node);
     const size = this.nodeSize[node]!;
-    if (before === size) this.rackFull[this.nodeRack[node]!]!.remove(node);
-    if (after === size) this.rackFull[this.nodeRack[node]!]!.add(node);
+    if (before === size) this.rackFull[this.nodeRack[node]!]!--;
+    if (after === size) this.rackFull[this.nodeRack[node]!]!++;
   }
 
   /** Takes a node out of the available sets for the rest of the pass. */
   reserve(node: number): void {
     if (this.reserved[node] === 1) return;
-    const f = this.nodeFlavor[node]!;
-    this.buckets[f]![this.free[node]!]!.remove(node);
-    if (this.free[node] === this.nodeSize[node]) this.rackFull[this.nodeRack[node]!]!.remove(node);
+    this.buckets[this.nodeFlavor[node]!]![this.free[node]!]!.remove(node);
+    if (this.free[node] === this.nodeSize[node]) this.rackFull[this.nodeRack[node]!]!--;
     this.reserved[node] = 1;
   }
 
   unreserve(node: number): void {
     if (this.reserved[node] === 0) return;
     this.reserved[node] = 0;
-    const f = this.nodeFlavor[node]!;
-    this.buckets[f]![this.free[node]!]!.add(node);
-    if (this.free[node] === this.nodeSize[node]) this.rackFull[this.nodeRack[node]!]!.add(node);
+    this.buckets[this.nodeFlavor[node]!]![this.free[node]!]!.add(node);
+    if (this.free[node] === this.nodeSize[node]) this.rackFull[this.nodeRack[node]!]!++;
   }
 
   /** Largest number of idle GPUs on one available node of flavor f. */
@@ -164,33 +199,32 @@ export class FleetIndex {
     return 0;
   }
 
-  /** Q1 best fit: an available node with at least `gpus` idle, leaving the fewest idle. */
+  /** Q1 best fit: the available node with at least `gpus` idle that leaves the fewest idle (lowest index on ties). */
   bestFitNode(f: number, gpus: number): number {
     const flavorBuckets = this.buckets[f]!;
     for (let k = gpus; k < flavorBuckets.length; k++) {
-      const items = flavorBuckets[k]!.items;
-      if (items.length > 0) return items[items.length - 1]!;
+      const node = flavorBuckets[k]!.next(0);
+      if (node >= 0) return node;
     }
     return -1;
   }
 
   /**
    * Up to `count` available nodes of flavor f that can hold `need` GPUs (size >= need, or
-   * size === need for whole nodes), the most idle first; among equally idle ones, those in
-   * `preferred` first (a reservation sticks to its nodes while they stay the best).
+   * size === need for whole nodes), the most idle first, then those in `preferred` (a
+   * reservation sticks to its nodes while they stay the best), then by index.
    */
   mostIdleNodes(f: number, count: number, need: number, whole: boolean, preferred: ReadonlySet<number>): number[] {
     const chosen: number[] = [];
     const flavorBuckets = this.buckets[f]!;
     const fits = (node: number): boolean => (whole ? this.nodeSize[node] === need : this.nodeSize[node]! >= need);
     for (let k = flavorBuckets.length - 1; k >= 0 && chosen.length < count; k--) {
-      const items = flavorBuckets[k]!.items;
-      if (items.length === 0) continue;
+      const bucket = flavorBuckets[k]!;
+      if (bucket.size === 0) continue;
       for (const node of preferred) {
         if (chosen.length < count && this.free[node] === k && this.reserved[node] === 0 && this.nodeFlavor[node] === f && fits(node)) chosen.push(node);
       }
-      for (let i = items.length - 1; i >= 0 && chosen.length < count; i--) {
-        const node = items[i]!;
+      for (let node = bucket.next(0); node >= 0 && chosen.length < count; node = bucket.next(node + 1)) {
         if (!preferred.has(node) && fits(node)) chosen.push(node);
       }
     }
@@ -199,17 +233,15 @@ export class FleetIndex {
 
   /** Available entirely-idle nodes of flavor f and the given size. */
   fullyIdleCount(f: number, size: number): number {
-    const items = this.buckets[f]![size]?.items;
-    if (!items) return 0;
     let n = 0;
-    for (const node of items) if (this.nodeSize[node] === size) n++;
+    for (const rack of this.flavors[f]!.racks) if (this.nodeSize[this.rackFirst[rack]!] === size) n += this.rackFull[rack]!;
     return n;
   }
 
   /**
    * Q1: `count` available entirely-idle nodes of `size`, from as few racks as possible:
    * one rack that can hold the job (the one it fills best), else the racks with the most
-   * idle nodes first. Returns null when there are not enough.
+   * idle nodes first. Lowest indexes within a rack. Null when there are not enough.
    */
   wholeNodes(f: number, size: number, count: number): number[] | null {
     const racks = this.flavors[f]!.racks;
@@ -226,10 +258,11 @@ export class FleetIndex {
     }
     if (total < count) return null;
     const chosen: number[] = [];
+    const bucket = this.buckets[f]![size]!;
     const take = (rack: number): void => {
-      for (const node of this.rackFull[rack]!.items) {
-        if (chosen.length === count) return;
-        if (this.nodeSize[node] === size) chosen.push(node);
+      const end = this.rackFirst[rack]! + this.rackLength[rack]!;
+      for (let node = bucket.next(this.rackFirst[rack]!); node >= 0 && node < end && chosen.length < count; node = bucket.next(node + 1)) {
+        chosen.push(node);
       }
     };
     if (bestRack >= 0) {
@@ -248,8 +281,6 @@ export class FleetIndex {
   }
 
   private rackFullOfSize(rack: number, size: number): number {
-    const items = this.rackFull[rack]!.items;
-    if (items.length === 0) return 0;
-    return this.nodeSize[items[0]!] === size ? items.length : 0;
+    return this.nodeSize[this.rackFirst[rack]!] === size ? this.rackFull[rack]! : 0;
   }
 }
