@@ -957,14 +957,14 @@ export class Engine {
 
   private reservationOn(job: EngineJob, f: number, shape: Shape): Reservation | null {
     const fleet = this.fleet;
-    const previous = this.lastReservation?.job === job.handle ? new Set(this.lastReservation.nodes) : new Set<number>();
     const need = shape.size;
     const whole = shape.kind === 'whole';
     let chosen: { node: number; at: number }[];
     if (this.timeLimitedRunning[f] === 0) {
       // No run on this flavor has a time limit: no start can be predicted, so reserve the
-      // nodes that have the least left to drain.
-      chosen = fleet.mostIdleNodes(f, shape.count, need, whole, previous).map((node) => ({ node, at: this.freeAt(node, need) }));
+      // nodes that have the least left to drain. A reserved node's idle GPUs only grow, so
+      // the most idle node reaches the job's size and the job cannot starve (P4).
+      chosen = fleet.mostIdleNodes(f, shape.count, need, whole).map((node) => ({ node, at: this.freeAt(node, need) }));
     } else {
       const ranked: { node: number; at: number; held: number }[] = [];
       for (let node = 0; node < fleet.nodeCount; node++) {
@@ -973,7 +973,7 @@ export class Engine {
         if (whole ? size !== need : size < need) continue;
         ranked.push({ node, at: this.freeAt(node, need), held: need - fleet.free[node]! });
       }
-      ranked.sort((a, b) => a.at - b.at || a.held - b.held || Number(previous.has(b.node)) - Number(previous.has(a.node)) || a.node - b.node);
+      ranked.sort((a, b) => a.at - b.at || a.held - b.held || a.node - b.node);
       chosen = ranked.slice(0, shape.count);
     }
     if (chosen.length < shape.count) return null;

@@ -211,21 +211,17 @@ export class FleetIndex {
 
   /**
    * Up to `count` available nodes of flavor f that can hold `need` GPUs (size >= need, or
-   * size === need for whole nodes), the most idle first, then those in `preferred` (a
-   * reservation sticks to its nodes while they stay the best), then by index.
+   * size === need for whole nodes), the most idle first, then by index.
    */
-  mostIdleNodes(f: number, count: number, need: number, whole: boolean, preferred: ReadonlySet<number>): number[] {
+  mostIdleNodes(f: number, count: number, need: number, whole: boolean): number[] {
     const chosen: number[] = [];
     const flavorBuckets = this.buckets[f]!;
     const fits = (node: number): boolean => (whole ? this.nodeSize[node] === need : this.nodeSize[node]! >= need);
     for (let k = flavorBuckets.length - 1; k >= 0 && chosen.length < count; k--) {
       const bucket = flavorBuckets[k]!;
       if (bucket.size === 0) continue;
-      for (const node of preferred) {
-        if (chosen.length < count && this.free[node] === k && this.reserved[node] === 0 && this.nodeFlavor[node] === f && fits(node)) chosen.push(node);
-      }
       for (let node = bucket.next(0); node >= 0 && chosen.length < count; node = bucket.next(node + 1)) {
-        if (!preferred.has(node) && fits(node)) chosen.push(node);
+        if (fits(node)) chosen.push(node);
       }
     }
     return chosen;
