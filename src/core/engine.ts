@@ -90,6 +90,10 @@ type Blocker =
   | { kind: 'capacity'; flavor: number; protectedUntil: number | null; fits: boolean };
 
 const NO_TIME = Number.POSITIVE_INFINITY;
+/** Flavors with at most this many nodes get the earliest reservation of all their nodes. */
+const EXACT_RESERVATION_NODES = 512;
+/** On larger flavors, how many of the most idle nodes are ranked by expected start. */
+const RANKED_RESERVATION_NODES = 64;
 
 export class Engine {
   readonly fleet: FleetIndex;
@@ -966,13 +970,17 @@ export class Engine {
       // the most idle node reaches the job's size and the job cannot starve (P4).
       chosen = fleet.mostIdleNodes(f, shape.count, need, whole).map((node) => ({ node, at: this.freeAt(node, need) }));
     } else {
-      const ranked: { node: number; at: number; held: number }[] = [];
-      for (let node = 0; node < fleet.nodeCount; node++) {
-        if (fleet.nodeFlavor[node] !== f || fleet.reserved[node] === 1) continue;
-        const size = fleet.nodeSize[node]!;
-        if (whole ? size !== need : size < need) continue;
-        ranked.push({ node, at: this.freeAt(node, need), held: need - fleet.free[node]! });
-      }
+      // Rank nodes by when the time limits of their runs free enough GPUs. On a large flavor
+      // only the most idle nodes are ranked (P4 asks for nodes and a start computed from
+      // them, not for the earliest of all), so a pass stays cheap on 100,000 GPUs.
+      const info = this.fleet.flavors[f]!;
+      let nodesOfFlavor = 0;
+      for (const n of info.nodesBySize.values()) nodesOfFlavor += n;
+      const candidates =
+        nodesOfFlavor <= EXACT_RESERVATION_NODES
+          ? fleet.mostIdleNodes(f, nodesOfFlavor, need, whole)
+          : fleet.mostIdleNodes(f, Math.max(RANKED_RESERVATION_NODES, 4 * shape.count), need, whole);
+      const ranked = candidates.map((node) => ({ node, at: this.freeAt(node, need), held: need - fleet.free[node]! }));
       ranked.sort((a, b) => a.at - b.at || a.held - b.held || a.node - b.node);
       chosen = ranked.slice(0, shape.count);
     }

@@ -3,15 +3,25 @@
 
 const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
-/** Decimal number: `600`, `0.5`, `.5`, `1e3`; not `0x10`, `Infinity` or `NaN`. */
-const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const WITH_UNIT = /^([+-]?(?:\d+\.?\d*|\.\d+))([smhd])$/;
 
-/** Parses a decimal number written by a person; null when `text` is not one (`""`, `"abc"`, `"0x10"`). */
+const isDigit = (code: number): boolean => code >= 48 && code <= 57;
+
+/**
+ * Parses a decimal number written by a person (`600`, `0.5`, `.5`, `1e3`, `-2`), or null when
+ * `text` is not one (`""`, `"abc"`, `"NaN"`, `"Infinity"`, `"0x10"`, `" 1"`). Number() does the
+ * work; the checks around it refuse what it accepts beyond decimals: surrounding whitespace and
+ * 0x/0b/0o prefixes (no regular expression: this runs for every cell of a large trace).
+ */
 export function parseDecimal(text: string): number | null {
-  if (!DECIMAL.test(text)) return null;
   const value = Number(text);
-  return Number.isFinite(value) ? value : null;
+  if (text === '' || !Number.isFinite(value)) return null;
+  const first = text.charCodeAt(0);
+  const last = text.charCodeAt(text.length - 1);
+  if (!(isDigit(first) || first === 43 || first === 45 || first === 46)) return null; // digit + - .
+  if (!(isDigit(last) || last === 46)) return null;
+  const prefix = text.charCodeAt(1) | 32; // lower case: 0x, 0b, 0o
+  return prefix === 120 || prefix === 98 || prefix === 111 ? null : value;
 }
 
 /**

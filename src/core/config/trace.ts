@@ -39,7 +39,18 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
   const flavors = flavorCapacity(fleet);
   const flavorList = listNames([...flavors.keys()]);
 
-  const column = new Map<Column, number>();
+  // Where each column is in a row, -1 when the header lacks it.
+  const at: Record<Column, number> = {
+    id: -1,
+    submit: -1,
+    team: -1,
+    gpus: -1,
+    duration: -1,
+    class: -1,
+    flavor: -1,
+    time_limit: -1,
+    checkpoint_interval: -1,
+  };
   const perFlavor: { flavor: Flavor; index: number }[] = [];
   let width = 0;
   const jobs: JobSpec[] = [];
@@ -60,7 +71,7 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
         return;
       }
       seen.set(name, index);
-      if (KNOWN.has(name)) column.set(name as Column, index);
+      if (KNOWN.has(name)) at[name as Column] = index;
       else if (name.startsWith(PER_FLAVOR)) {
         const flavor = name.slice(PER_FLAVOR.length);
         if (flavors.has(flavor)) perFlavor.push({ flavor, index });
@@ -72,7 +83,7 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
           );
       } else unknown.push(JSON.stringify(name));
     });
-    const missing = REQUIRED.filter((name) => !column.has(name));
+    const missing = REQUIRED.filter((name) => at[name] === -1);
     if (missing.length > 0) {
       const hint = unknown.length > 0 ? `; the header has unknown columns ${unknown.join(', ')}` : '';
       problem(
@@ -91,6 +102,25 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
     }
   };
 
+  /** Seconds in a cell (a decimal number >= 0, or > 0 when `positive`), or undefined after reporting it; `orEmpty` says what empty means. */
+  const seconds = (
+    line: number,
+    name: string,
+    value: string,
+    positive: boolean,
+    orEmpty = '',
+  ): number | undefined => {
+    const number = parseDecimal(value);
+    if (number !== null && (positive ? number > 0 : number >= 0)) return number;
+    problem(
+      line,
+      `column ${name}`,
+      `expected a number of seconds ${positive ? '> 0' : '>= 0'}${orEmpty}, got ${JSON.stringify(value)}`,
+    );
+    return undefined;
+  };
+
+  // Called once per row of a large file: no closures or temporary objects here (see bench/).
   const readJob = (fields: string[], line: number): void => {
     if (fields.length !== width) {
       const empty = fields.length === 1 && fields[0] === '';
@@ -102,92 +132,90 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
       return;
     }
     const before = problems;
-    const bad = (name: string, message: string): undefined => {
-      problem(line, `column ${name}`, message);
-      return undefined;
-    };
-    const cell = (name: Column): string | undefined => {
-      const index = column.get(name);
-      return index === undefined ? undefined : fields[index];
-    };
-    /** Seconds in a cell: a decimal number >= 0 (> 0 when `positive`); `orEmpty` tells what empty means. */
-    const seconds = (name: string, value: string, positive: boolean, orEmpty: string): number | undefined => {
-      const number = parseDecimal(value);
-      if (number !== null && (positive ? number > 0 : number >= 0)) return number;
-      return bad(
-        name,
-        `expected a number of seconds ${positive ? '> 0' : '>= 0'}${orEmpty}, got ${JSON.stringify(value)}`,
-      );
-    };
-
     // A required column missing from the header was reported once; its cells are not checked.
-    const id = cell('id');
-    if (id === '') bad('id', 'empty; give every job a unique id');
+    const id = at.id < 0 ? undefined : (fields[at.id] ?? '');
+    if (id === '') problem(line, 'column id', 'empty; give every job a unique id');
     else if (id !== undefined) {
       const first = lineById.get(id);
       if (first === undefined) lineById.set(id, line);
-      else bad('id', `"${id}" is already the id of the job on line ${first}; ids must be unique`);
+      else
+        problem(
+          line,
+          'column id',
+          `"${id}" is already the id of the job on line ${first}; ids must be unique`,
+        );
     }
-    const submitText = cell('submit');
-    const submit = submitText === undefined ? undefined : seconds('submit', submitText, false, '');
-    const team = cell('team');
+    const submit = at.submit < 0 ? undefined : seconds(line, 'submit', fields[at.submit] ?? '', false);
+    const team = at.team < 0 ? undefined : (fields[at.team] ?? '');
     if (team !== undefined && !leaves.has(team)) {
       const inner = teams.get(team);
-      bad(
-        'team',
+      problem(
+        line,
+        'column team',
         inner
           ? `team "${team}" has sub-teams; submit to one of its leaf teams: ${listNames(leavesUnder(inner))}`
           : `unknown team ${JSON.stringify(team)}; the policy's leaf teams: ${leafList}`,
       );
     }
-    const gpusText = cell('gpus');
+    const gpusText = at.gpus < 0 ? undefined : (fields[at.gpus] ?? '');
     const gpus = gpusText === undefined ? null : parseDecimal(gpusText);
     if (gpusText !== undefined && (gpus === null || !Number.isSafeInteger(gpus) || gpus <= 0)) {
-      bad('gpus', `expected a positive integer, got ${JSON.stringify(gpusText)}`);
+      problem(line, 'column gpus', `expected a positive integer, got ${JSON.stringify(gpusText)}`);
     }
-    const durationText = cell('duration');
-    const duration = durationText === undefined ? undefined : seconds('duration', durationText, false, '');
-    const className = cell('class') || policy.defaultClass;
-    if (!classes.has(className))
-      bad('class', `unknown priority class "${className}"; the policy's classes: ${classList}`);
-    const flavor = cell('flavor') || null;
-    if (flavor !== null && !flavors.has(flavor))
-      bad('flavor', `unknown flavor "${flavor}"; the fleet's flavors: ${flavorList}`);
-    const timeLimitText = cell('time_limit') ?? '';
+    const duration =
+      at.duration < 0 ? undefined : seconds(line, 'duration', fields[at.duration] ?? '', false);
+    const className = (at.class < 0 ? '' : fields[at.class]) || policy.defaultClass;
+    if (!classes.has(className)) {
+      problem(
+        line,
+        'column class',
+        `unknown priority class "${className}"; the policy's classes: ${classList}`,
+      );
+    }
+    const flavor = (at.flavor < 0 ? '' : fields[at.flavor]) || null;
+    if (flavor !== null && !flavors.has(flavor)) {
+      problem(line, 'column flavor', `unknown flavor "${flavor}"; the fleet's flavors: ${flavorList}`);
+    }
+    const timeLimitText = at.time_limit < 0 ? '' : (fields[at.time_limit] ?? '');
     const timeLimit =
-      timeLimitText === '' ? null : seconds('time_limit', timeLimitText, true, ', or empty for none');
-    const checkpointText = cell('checkpoint_interval') ?? '';
+      timeLimitText === '' ? null : seconds(line, 'time_limit', timeLimitText, true, ', or empty for none');
+    const checkpointText = at.checkpoint_interval < 0 ? '' : (fields[at.checkpoint_interval] ?? '');
     const checkpointInterval =
       checkpointText === ''
         ? null
-        : seconds('checkpoint_interval', checkpointText, false, ", or empty for the policy's");
+        : seconds(line, 'checkpoint_interval', checkpointText, false, ", or empty for the policy's");
     let durationByFlavor: Record<Flavor, number> | undefined;
     for (const { flavor: name, index } of perFlavor) {
       const value = fields[index] ?? '';
       if (value === '') continue;
-      const work = seconds(`${PER_FLAVOR}${name}`, value, false, ', or empty to use duration');
+      const work = seconds(line, `${PER_FLAVOR}${name}`, value, false, ', or empty to use duration');
       if (work !== undefined) (durationByFlavor ??= {})[name] = work;
     }
 
-    const complete =
-      id !== undefined &&
-      submit !== undefined &&
-      team !== undefined &&
-      gpus !== null &&
-      duration !== undefined;
-    if (problems > before || !complete) return;
-    const job: JobSpec = {
-      id,
-      submit,
-      team,
-      gpus,
-      duration,
-      class: className,
-      flavor,
-      timeLimit: timeLimit ?? null,
-      checkpointInterval: checkpointInterval ?? null,
-    };
-    jobs.push(durationByFlavor ? { ...job, durationByFlavor } : job);
+    if (problems > before || id === undefined || submit === undefined || team === undefined) return;
+    if (
+      gpus === null ||
+      duration === undefined ||
+      timeLimit === undefined ||
+      checkpointInterval === undefined
+    )
+      return;
+    jobs.push(
+      durationByFlavor
+        ? {
+            id,
+            submit,
+            team,
+            gpus,
+            duration,
+            class: className,
+            flavor,
+            timeLimit,
+            checkpointInterval,
+            durationByFlavor,
+          }
+        : { id, submit, team, gpus, duration, class: className, flavor, timeLimit, checkpointInterval },
+    );
   };
 
   // Rows are only checked against a header that could be read.
