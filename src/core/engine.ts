@@ -760,6 +760,9 @@ export class Engine {
         teamBound,
         nearness: teams.commonDepth(job.leaf, v.leaf),
       };
+      // A run that began at this very instant is never a victim, even with minRuntime 0:
+      // it was started by this pass (or one at the same instant) and a zero-length run is waste.
+      if (v.runStart === this.now) return;
       if (this.now - v.runStart >= minRuntime) candidates.push(candidate);
       else protectedOnes.push(candidate);
     };
@@ -833,39 +836,52 @@ export class Engine {
     }
     let best: { node: number; chosen: Candidate[]; leftover: number } | null = null;
     for (const [node, list] of byNode) {
-      let need = gpus - fleet.free[node]!;
+      const need = gpus - fleet.free[node]!;
       let sum = 0;
       for (const c of list) sum += c.job.gpus;
       if (sum < need) continue;
+      // Largest first gives the fewest victims. When the rule "reclaimable only while the team
+      // still borrows" stops it, smallest first frees more of each team (its last pick may
+      // overshoot), so try that before giving up on the node.
       list.sort((a, b) => b.job.gpus - a.job.gpus || (this.victimBefore(a, b) ? -1 : 1));
-      const chosen: Candidate[] = [];
-      const freedByTeam = new Map<number, number>();
-      const used = new Set<Candidate>();
-      while (need > 0) {
-        let pickOne: Candidate | null = null;
-        // The smallest victim that covers what is left, else the largest one (fewest victims).
-        for (const c of list) {
-          if (used.has(c) || !this.stillReclaimable(c, f, freedByTeam)) continue;
-          if (c.job.gpus >= need) pickOne = c;
-          else if (pickOne === null) {
-            pickOne = c;
-            break;
-          } else break;
-        }
-        if (pickOne === null) break;
-        used.add(pickOne);
-        chosen.push(pickOne);
-        need -= pickOne.job.gpus;
-        freedByTeam.set(pickOne.job.leaf, (freedByTeam.get(pickOne.job.leaf) ?? 0) + pickOne.job.gpus);
-      }
-      if (need > 0) continue;
-      const leftover = -need;
+      const chosen = this.pickVictims(list, need, f) ?? this.pickVictims([...list].reverse(), need, f);
+      if (chosen === null) continue;
+      let freed = 0;
+      for (const c of chosen) freed += c.job.gpus;
+      const leftover = freed - need;
       if (best === null || this.betterVictimSet(chosen, leftover, node, best.chosen, best.leftover, best.node)) {
         best = { node, chosen, leftover };
       }
     }
     if (!best) return null;
     return { victims: best.chosen.map((c) => c.job.handle), placement: { nodes: [best.node], perNode: gpus } };
+  }
+
+  /**
+   * Victims from `ordered` (preferred first) freeing at least `need` GPUs: at each step the
+   * smallest one that covers what is left, else the first one. Null when they cannot.
+   */
+  private pickVictims(ordered: readonly Candidate[], need: number, f: number): Candidate[] | null {
+    const chosen: Candidate[] = [];
+    const freedByTeam = new Map<number, number>();
+    const used = new Set<Candidate>();
+    let left = need;
+    while (left > 0) {
+      let cover: Candidate | null = null;
+      let first: Candidate | null = null;
+      for (const c of ordered) {
+        if (used.has(c) || !this.stillReclaimable(c, f, freedByTeam)) continue;
+        first ??= c;
+        if (c.job.gpus >= left && (cover === null || c.job.gpus < cover.job.gpus)) cover = c;
+      }
+      const pick = cover ?? first;
+      if (pick === null) return null;
+      used.add(pick);
+      chosen.push(pick);
+      left -= pick.job.gpus;
+      freedByTeam.set(pick.job.leaf, (freedByTeam.get(pick.job.leaf) ?? 0) + pick.job.gpus);
+    }
+    return chosen;
   }
 
   private betterVictimSet(a: Candidate[], leftoverA: number, nodeA: number, b: Candidate[], leftoverB: number, nodeB: number): boolean {
