@@ -333,6 +333,28 @@ teams: [{ name: t }]
     ]);
   });
 
+  test('an empty list of priority classes is an error of its own', () => {
+    expect(issues(parse('priorityClasses: []\nteams: [{ name: t }]\n'))).toEqual([
+      {
+        file: 'policy.yaml',
+        line: 1,
+        path: 'priorityClasses',
+        message: 'no classes; list at least one, or leave the key out to get the defaults',
+      },
+    ]);
+  });
+
+  test('an alias that names no anchor is reported where it is used', () => {
+    expect(issues(parse('teams:\n  - name: t\n    weight: *w\n'))).toEqual([
+      {
+        file: 'policy.yaml',
+        line: 3,
+        path: 'teams[0].weight',
+        message: 'alias *w names no anchor; define &w first (team "t")',
+      },
+    ]);
+  });
+
   test('checks the settings: enumerations, booleans, durations and a positive half-life', () => {
     const text = `scheduling: { withinTeam: lifo }
 fairShare: { halfLife: 0 }

@@ -24,6 +24,14 @@ const TOP_KEYS = [
   'governance',
 ];
 const CLASS_KEYS = ['name', 'priority', 'preemptible'];
+const PREEMPTION_KEYS = [
+  'minRuntime',
+  'restartOverhead',
+  'checkpointInterval',
+  'withinTeam',
+  'borrowing',
+  'fairShare',
+];
 const TEAM_KEYS = ['name', 'guarantee', 'limit', 'lendable', 'weight', 'children'];
 const WITHIN_TEAM: readonly WithinTeamOrder[] = ['fifo', 'las'];
 const BORROWING: readonly BorrowingPreemption[] = ['lowerPriority', 'never'];
@@ -143,15 +151,7 @@ export function parsePolicy(text: string, file: string, fleet: Fleet): Result<Po
       'must be more than 0 (past usage would be forgotten at once), e.g. 7d',
     );
 
-  const preemptionKeys = [
-    'minRuntime',
-    'restartOverhead',
-    'checkpointInterval',
-    'withinTeam',
-    'borrowing',
-    'fairShare',
-  ];
-  const preemptionSection = sectionOf('preemption', preemptionKeys);
+  const preemptionSection = sectionOf('preemption', PREEMPTION_KEYS);
   const preemption = {
     minRuntime: option(preemptionSection, 'preemption', 'minRuntime', duration, 600),
     restartOverhead: option(preemptionSection, 'preemption', 'restartOverhead', duration, 0),
@@ -197,12 +197,14 @@ function readClasses(
   if (!node) return { priorityClasses: [...DEFAULT_CLASSES], complete: true };
   const items = input.list(node, 'priorityClasses');
   if (!items) return { priorityClasses: [], complete: false };
-  if (items.length === 0)
+  if (items.length === 0) {
     input.error(
       'priorityClasses',
       node,
       'no classes; list at least one, or leave the key out to get the defaults',
     );
+    return { priorityClasses: [], complete: false };
+  }
   const priorityClasses: PriorityClass[] = [];
   const firstByName = new Map<string, string>();
   let complete = true;

@@ -21,22 +21,27 @@ function listNames(names: readonly string[], max = 10): string {
   return names.length > max ? `${shown}, ... (${names.length - max} more)` : shown;
 }
 
-/** Parses a canonical CSV trace; on failure the issues list the file's problems (capped). */
+/** Each name mapped to itself: jobs then share one string per team, class and flavor. */
+const interned = (names: Iterable<string>): Map<string, string> =>
+  new Map([...names].map((name) => [name, name]));
+
+/**
+ * Parses a canonical CSV trace; on failure the issues list the file's problems in line order,
+ * at most MAX_LISTED_PROBLEMS of them and then a line that counts the rest.
+ */
 export function parseTrace(text: string, file: string, policy: Policy, fleet: Fleet): Result<JobSpec[]> {
-  const issues: Issue[] = [];
+  const found: Issue[] = [];
   const warnings: Issue[] = [];
-  let problems = 0;
   const problem = (line: number, path: string, message: string): void => {
-    problems++;
-    if (issues.length < MAX_LISTED_PROBLEMS) issues.push({ file, line, path, message });
+    found.push({ file, line, path, message });
   };
 
   const teams = allTeams(policy);
-  const leaves = leafTeams(policy);
+  const leaves = interned(leafTeams(policy).keys());
   const leafList = listNames([...leaves.keys()]);
-  const classes = new Set(policy.priorityClasses.map((c) => c.name));
-  const classList = listNames([...classes]);
-  const flavors = flavorCapacity(fleet);
+  const classes = interned(policy.priorityClasses.map((c) => c.name));
+  const classList = listNames([...classes.keys()]);
+  const flavors = interned(flavorCapacity(fleet).keys());
   const flavorList = listNames([...flavors.keys()]);
 
   // Where each column is in a row, -1 when the header lacks it.
@@ -54,7 +59,10 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
   const perFlavor: { flavor: Flavor; index: number }[] = [];
   let width = 0;
   const jobs: JobSpec[] = [];
-  const lineById = new Map<string, number>();
+  // Every row's id and line, checked for repeats after the rows are read: a Map filled while
+  // reading costs more (it keeps pointers from old to young objects), and repeats are rare.
+  const ids: string[] = [];
+  const idLines: number[] = [];
 
   const readHeader = (names: string[]): void => {
     width = names.length;
@@ -102,7 +110,7 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
     }
   };
 
-  /** Seconds in a cell (a decimal number >= 0, or > 0 when `positive`), or undefined after reporting it; `orEmpty` says what empty means. */
+  /** Seconds in a cell (a decimal >= 0, or > 0 when `positive`), or undefined after reporting it; `orEmpty` says what empty means. */
   const seconds = (
     line: number,
     name: string,
@@ -120,7 +128,7 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
     return undefined;
   };
 
-  // Called once per row of a large file: no closures or temporary objects here (see bench/).
+  // Runs once per row of files with 100,000+ rows: no closures or temporary objects in here.
   const readJob = (fields: string[], line: number): void => {
     if (fields.length !== width) {
       const empty = fields.length === 1 && fields[0] === '';
@@ -131,30 +139,25 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
       );
       return;
     }
-    const before = problems;
+    const before = found.length;
     // A required column missing from the header was reported once; its cells are not checked.
     const id = at.id < 0 ? undefined : (fields[at.id] ?? '');
     if (id === '') problem(line, 'column id', 'empty; give every job a unique id');
     else if (id !== undefined) {
-      const first = lineById.get(id);
-      if (first === undefined) lineById.set(id, line);
-      else
-        problem(
-          line,
-          'column id',
-          `"${id}" is already the id of the job on line ${first}; ids must be unique`,
-        );
+      ids.push(id);
+      idLines.push(line);
     }
     const submit = at.submit < 0 ? undefined : seconds(line, 'submit', fields[at.submit] ?? '', false);
-    const team = at.team < 0 ? undefined : (fields[at.team] ?? '');
-    if (team !== undefined && !leaves.has(team)) {
-      const inner = teams.get(team);
+    const teamText = at.team < 0 ? undefined : (fields[at.team] ?? '');
+    const team = teamText === undefined ? undefined : leaves.get(teamText);
+    if (teamText !== undefined && team === undefined) {
+      const inner = teams.get(teamText);
       problem(
         line,
         'column team',
         inner
-          ? `team "${team}" has sub-teams; submit to one of its leaf teams: ${listNames(leavesUnder(inner))}`
-          : `unknown team ${JSON.stringify(team)}; the policy's leaf teams: ${leafList}`,
+          ? `team "${teamText}" has sub-teams; submit to one of its leaf teams: ${listNames(leavesUnder(inner))}`
+          : `unknown team ${JSON.stringify(teamText)}; the policy's leaf teams: ${leafList}`,
       );
     }
     const gpusText = at.gpus < 0 ? undefined : (fields[at.gpus] ?? '');
@@ -164,17 +167,19 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
     }
     const duration =
       at.duration < 0 ? undefined : seconds(line, 'duration', fields[at.duration] ?? '', false);
-    const className = (at.class < 0 ? '' : fields[at.class]) || policy.defaultClass;
-    if (!classes.has(className)) {
+    const classText = (at.class < 0 ? '' : fields[at.class]) || policy.defaultClass;
+    const className = classes.get(classText);
+    if (className === undefined) {
       problem(
         line,
         'column class',
-        `unknown priority class "${className}"; the policy's classes: ${classList}`,
+        `unknown priority class "${classText}"; the policy's classes: ${classList}`,
       );
     }
-    const flavor = (at.flavor < 0 ? '' : fields[at.flavor]) || null;
-    if (flavor !== null && !flavors.has(flavor)) {
-      problem(line, 'column flavor', `unknown flavor "${flavor}"; the fleet's flavors: ${flavorList}`);
+    const flavorText = at.flavor < 0 ? '' : (fields[at.flavor] ?? '');
+    const flavor = flavorText === '' ? null : flavors.get(flavorText);
+    if (flavor === undefined) {
+      problem(line, 'column flavor', `unknown flavor "${flavorText}"; the fleet's flavors: ${flavorList}`);
     }
     const timeLimitText = at.time_limit < 0 ? '' : (fields[at.time_limit] ?? '');
     const timeLimit =
@@ -192,30 +197,28 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
       if (work !== undefined) (durationByFlavor ??= {})[name] = work;
     }
 
-    if (problems > before || id === undefined || submit === undefined || team === undefined) return;
     if (
-      gpus === null ||
-      duration === undefined ||
-      timeLimit === undefined ||
-      checkpointInterval === undefined
+      found.length > before ||
+      id === undefined ||
+      submit === undefined ||
+      team === undefined ||
+      gpus === null
     )
       return;
-    jobs.push(
-      durationByFlavor
-        ? {
-            id,
-            submit,
-            team,
-            gpus,
-            duration,
-            class: className,
-            flavor,
-            timeLimit,
-            checkpointInterval,
-            durationByFlavor,
-          }
-        : { id, submit, team, gpus, duration, class: className, flavor, timeLimit, checkpointInterval },
-    );
+    if (duration === undefined || className === undefined || flavor === undefined) return;
+    if (timeLimit === undefined || checkpointInterval === undefined) return;
+    const job: JobSpec = {
+      id,
+      submit,
+      team,
+      gpus,
+      duration,
+      class: className,
+      flavor,
+      timeLimit,
+      checkpointInterval,
+    };
+    jobs.push(durationByFlavor ? { ...job, durationByFlavor } : job);
   };
 
   // Rows are only checked against a header that could be read.
@@ -237,8 +240,20 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
   if (header === 'expected')
     problem(1, '', `the file is empty; expected a header row naming ${REQUIRED.join(', ')}`);
 
-  if (problems === 0) return { ok: true, value: jobs, warnings };
-  if (problems > issues.length)
-    issues.push({ file, path: '', message: `... and ${problems - issues.length} more problems` });
+  const firstLine = new Map<string, number>();
+  ids.forEach((id, index) => {
+    const line = idLines[index] ?? 0;
+    const first = firstLine.get(id);
+    if (first === undefined) firstLine.set(id, line);
+    else
+      problem(line, 'column id', `"${id}" is already the id of the job on line ${first}; ids must be unique`);
+  });
+
+  if (found.length === 0) return { ok: true, value: jobs, warnings };
+  // Stable: problems of one line keep the order in which they were found.
+  const issues = found.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)).slice(0, MAX_LISTED_PROBLEMS);
+  if (found.length > issues.length) {
+    issues.push({ file, path: '', message: `... and ${found.length - issues.length} more problems` });
+  }
   return { ok: false, issues };
 }

@@ -44,14 +44,7 @@ export class YamlInput {
         message: `YAML: ${warning.message}`,
       });
     }
-    for (const error of doc.errors) {
-      input.issues.push({
-        file,
-        line: lines.linePos(error.pos[0]).line,
-        path: '',
-        message: `invalid YAML: ${error.message}`,
-      });
-    }
+    for (const error of doc.errors) input.report('', `invalid YAML: ${error.message}`, error.pos[0]);
     if (input.issues.length > 0) return { input, root: undefined };
     return { input, root: input.resolve(doc.contents, '') ?? null };
   }
@@ -67,11 +60,6 @@ export class YamlInput {
       .map((_, index) => index)
       .sort((a, b) => (this.offsets[a] ?? 0) - (this.offsets[b] ?? 0));
     return { ok: false, issues: order.flatMap((index) => this.issues[index] ?? []) };
-  }
-
-  /** 1-based line where `node` starts, when known. */
-  line(node: Node | undefined): number | undefined {
-    return node?.range ? this.lines.linePos(node.range[0]).line : undefined;
   }
 
   error(path: string, node: Node | undefined, message: string): void {
