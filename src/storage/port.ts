@@ -1,0 +1,167 @@
+// The storage port of the live service: everything the server keeps, behind one interface.
+// SQLite (better-sqlite3, embedded, the default) implements it in sqlite.ts; PostgreSQL is to
+// come behind the same interface, which is why every method is async.
+//
+// Contracts:
+// - A write that resolves is durable (on disk; fsync'd in SQLite's WAL with synchronous=FULL).
+// - `transaction(fn)` runs fn's writes atomically: all or nothing.
+// - Every change of policy, fleet or tokens is also an append-only event (who, when, why),
+//   appended by putPolicy/putFleet/insertToken/revokeToken themselves in the same transaction;
+//   events are never updated or deleted (governance builds its audit log on them).
+// - Times are seconds since the Unix epoch (floating point).
+
+export type LiveJobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'timed_out' | 'rejected';
+
+export interface StoredPlacement {
+  readonly node: string;
+  readonly gpus: number;
+}
+
+export interface StoredJob {
+  /** "j-<seq>": stable, human-friendly, ordered. */
+  readonly id: string;
+  /** Submission order, from 1; the engine's tie-breaker after submit time (P1, P2e). */
+  readonly seq: number;
+  readonly name: string | null;
+  readonly team: string;
+  readonly class: string;
+  readonly flavor: string | null;
+  readonly gpus: number;
+  /** Seconds of work, for the simulated executor. */
+  readonly duration: number | null;
+  readonly timeLimit: number | null;
+  readonly command: string | null;
+  /** The user (token owner) who submitted it. */
+  readonly submittedBy: string;
+  readonly submittedAt: number;
+  readonly idempotencyKey: string | null;
+  status: LiveJobStatus;
+  /** Start of the first run. */
+  startedAt: number | null;
+  endedAt: number | null;
+  preemptions: number;
+  /** GPU-seconds received in finished runs. */
+  attained: number;
+  /** Current run (status running): its flavor, placement and start. */
+  runFlavor: string | null;
+  runStart: number | null;
+  placement: StoredPlacement[] | null;
+  reasonCode: string | null;
+  reasonMessage: string | null;
+  expectedStart: number | null;
+  rejectReason: string | null;
+  exitCode: number | null;
+  /** Kept progress in seconds of work (preempted jobs resume from it). */
+  keptWork: number;
+}
+
+export interface StoredRun {
+  readonly jobId: string;
+  readonly start: number;
+  readonly end: number | null;
+  readonly flavor: string;
+  readonly placement: readonly StoredPlacement[];
+  /** null while the run goes on. */
+  readonly outcome: 'completed' | 'preempted' | 'timed_out' | 'failed' | 'cancelled' | 'requeued' | null;
+}
+
+export type Role = 'viewer' | 'member' | 'lead' | 'council' | 'admin';
+
+export interface StoredToken {
+  readonly id: string;
+  /** SHA-256 of the secret, hex. The secret itself is never stored. */
+  readonly hash: string;
+  readonly user: string;
+  readonly role: Role;
+  readonly team: string | null;
+  readonly createdAt: number;
+  readonly revokedAt: number | null;
+}
+
+export interface StoredEvent {
+  /** Position in the log, from 1. */
+  readonly seq: number;
+  readonly at: number;
+  /** Who did it: a user name, or "system". */
+  readonly actor: string;
+  /** e.g. "policy.version", "fleet.version", "token.create", "token.revoke". */
+  readonly kind: string;
+  /** What it is about: a policy version, a token id... */
+  readonly subject: string;
+  readonly reason: string;
+  readonly data: unknown;
+}
+
+export interface StoredVersion {
+  readonly version: number;
+  /** The document as given (YAML or JSON text). */
+  readonly text: string;
+  readonly createdAt: number;
+  readonly actor: string;
+  readonly reason: string;
+}
+
+export interface JobQuery {
+  readonly team?: readonly string[];
+  readonly status?: LiveJobStatus;
+  readonly limit: number;
+  /** Opaque: the `nextCursor` of the previous page. */
+  readonly cursor?: string;
+}
+
+export interface JobPage {
+  /** Newest first. */
+  readonly jobs: StoredJob[];
+  readonly nextCursor: string | null;
+}
+
+export interface Store {
+  /** Runs pending schema migrations; called once on start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  /** Atomic group of writes. fn receives the same store; nesting is not supported. */
+  transaction<T>(fn: (store: Store) => Promise<T>): Promise<T>;
+
+  nextJobSeq(): Promise<number>;
+  insertJob(job: StoredJob): Promise<void>;
+  /** Replaces the mutable fields of a stored job. */
+  updateJob(job: StoredJob): Promise<void>;
+  getJob(id: string): Promise<StoredJob | null>;
+  getJobByIdempotencyKey(user: string, key: string): Promise<StoredJob | null>;
+  listJobs(query: JobQuery): Promise<JobPage>;
+  /** Pending and running jobs, in submission order (recovery after a restart). */
+  unfinishedJobs(): Promise<StoredJob[]>;
+
+  insertRun(run: StoredRun): Promise<void>;
+  /** Ends the open run of a job. */
+  closeRun(jobId: string, end: number, outcome: NonNullable<StoredRun['outcome']>): Promise<void>;
+  runsOf(jobId: string): Promise<StoredRun[]>;
+
+  insertToken(token: StoredToken): Promise<void>;
+  tokenByHash(hash: string): Promise<StoredToken | null>;
+  listTokens(): Promise<StoredToken[]>;
+  revokeToken(id: string, at: number): Promise<void>;
+
+  appendEvent(event: Omit<StoredEvent, 'seq'>): Promise<number>;
+  events(from: number, limit: number): Promise<StoredEvent[]>;
+
+  /** Adds a version (version = last + 1) and returns it. */
+  putPolicy(text: string, actor: string, reason: string, at: number): Promise<StoredVersion>;
+  currentPolicy(): Promise<StoredVersion | null>;
+  policyVersions(): Promise<StoredVersion[]>;
+  putFleet(text: string, actor: string, reason: string, at: number): Promise<StoredVersion>;
+  currentFleet(): Promise<StoredVersion | null>;
+}
+
+/** A fault of the storage (disk full, database locked...): typed, with a stable code. */
+export class StorageError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StorageError';
+  }
+}
