@@ -421,6 +421,53 @@ export class Engine {
     return result;
   }
 
+  /**
+   * Runs one pass and holds its decisions open: the caller persists them, then calls
+   * `commitPass(result)` (keep) or `abortPass()` (undo). Nothing else may touch the engine
+   * in between.
+   */
+  tentativePass(now: number, options: PassOptions = {}): PassResult {
+    return this.runPass(now, options);
+  }
+
+  commitPass(result: PassResult): void {
+    if (!this.inPass) throw new InvariantViolation('commitPass without a tentative pass');
+    this.commit(result);
+  }
+
+  abortPass(): void {
+    if (!this.inPass) throw new InvariantViolation('abortPass without a tentative pass');
+    this.rollback();
+    this.endPass();
+  }
+
+  /**
+   * Re-adopts a job that was running before a restart: it holds `placement` (node names) of
+   * `flavor` since `runStart`. The job must have been submitted and be pending.
+   */
+  adopt(handle: number, flavor: string, placement: readonly { node: string; gpus: number }[], runStart: number): void {
+    if (this.inPass) throw new InvariantViolation('adopt during a pass');
+    const job = this.jobs[handle]!;
+    const f = this.fleet.flavorByName.get(flavor);
+    if (job.state !== 'pending' || f === undefined) throw new InvariantViolation(`adopt: job ${job.spec.id} is ${job.state}, flavor ${flavor}`);
+    const nodes = placement.map((p) => this.fleet.nodeNames.indexOf(p.node));
+    if (nodes.some((n) => n < 0 || this.fleet.nodeFlavor[n] !== f || this.fleet.free[n]! < placement[0]!.gpus)) {
+      throw new InvariantViolation(`adopt: job ${job.spec.id} placement ${JSON.stringify(placement)} does not fit the fleet`);
+    }
+    this.dequeue(job);
+    this.takeRun(job, f, { nodes, perNode: placement[0]!.gpus }, runStart);
+  }
+
+  /** Why a job would be rejected at submission (S2, capacity, limits, M4, M3), or null. */
+  rejectionOf(spec: JobSpec): string | null {
+    const cls = this.classes.get(spec.class);
+    const leaf = this.teams.byName.get(spec.team);
+    const flavor = spec.flavor === null ? -1 : (this.fleet.flavorByName.get(spec.flavor) ?? -2);
+    if (!cls || leaf === undefined || !this.teams.isLeaf[leaf] || flavor === -2) return 'unknown team, class or flavor';
+    const probe = { spec, leaf, gpus: spec.gpus, flavor, preemptible: cls.preemptible } as EngineJob;
+    return this.rejection(probe);
+  }
+
   private commit(result: PassResult): void {
     for (const op of this.ops) {
       const job = this.jobs[op.job]!;
