@@ -1,0 +1,308 @@
+// The HTTP API (spec/api.md): routes, auth, validation, errors, OpenAPI and metrics.
+// Errors are mapped to HTTP in one place (the error handler); a rejected request changes
+// nothing, because validation and permission checks run before any command reaches the loop.
+import { randomUUID } from 'node:crypto';
+import Fastify from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { Fleet, Policy } from '../core/model.js';
+import type { StoredJob, Store } from '../storage/port.js';
+import { StorageError } from '../storage/port.js';
+import { hashToken, mayCancel, maySubmit, subtree } from './auth.js';
+import type { Principal } from './auth.js';
+import type { LiveScheduler } from './live.js';
+import { ConflictError } from './live.js';
+import type { Metrics } from './metrics.js';
+import { buildOpenApi } from './openapi.js';
+import { JobListQuery, JobSubmission } from './schemas.js';
+import type { JobViewType, TeamNode } from './schemas.js';
+
+export interface AppContext {
+  readonly live: LiveScheduler;
+  readonly store: Store;
+  readonly fleet: Fleet;
+  readonly policy: Policy;
+  readonly policyVersion: number;
+  readonly policyText: string;
+  readonly executorKind: 'simulated' | 'local';
+  readonly metrics: Metrics;
+  readonly clock: () => number;
+  /** pino options, or false for no logs (tests). */
+  readonly logger: boolean | object;
+}
+
+/** An HTTP error with the body of spec/api.md. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly issues: { path: string; message: string }[] = [],
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+const invalid = (message: string, issues: { path: string; message: string }[]): ApiError => new ApiError(400, 'invalid_input', message, issues);
+
+function zodIssues(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw invalid(`${what} is not valid: ${result.error.issues.length} problem(s)`, zodIssues(result.error));
+  return result.data;
+}
+
+const iso = (t: number | null): string | null => (t === null ? null : new Date(t * 1000).toISOString());
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+    startedAt: number;
+  }
+}
+
+export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: ctx.logger,
+    bodyLimit: 1 << 20,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
+    },
+  });
+  const { live, store, policy, metrics } = ctx;
+  const leaves = new Set<string>();
+  const allTeams = new Set<string>();
+  const visit = (t: Policy['teams'][number]): void => {
+    allTeams.add(t.name);
+    if (t.children.length === 0) leaves.add(t.name);
+    t.children.forEach(visit);
+  };
+  policy.teams.forEach(visit);
+  const classes = new Set(policy.priorityClasses.map((c) => c.name));
+  const flavors = new Set(ctx.fleet.pools.map((p) => p.flavor));
+  const tokenCache = new Map<string, Principal>();
+
+  app.decorateRequest('principal', null);
+  app.decorateRequest('startedAt', 0);
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    request.startedAt = performance.now();
+    void reply.header('x-request-id', request.id);
+    const route = request.routeOptions.url ?? '';
+    if (route === '/healthz') return;
+    const header = request.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    if (!match) throw new ApiError(401, 'unauthorized', 'missing bearer token: send "Authorization: Bearer <token>" (see `arbiter token create`)');
+    const hash = hashToken(match[1]!);
+    let principal = tokenCache.get(hash) ?? null;
+    if (!principal) {
+      const token = await store.tokenByHash(hash);
+      if (!token || token.revokedAt !== null) throw new ApiError(401, 'unauthorized', 'unknown or revoked token');
+      principal = { user: token.user, role: token.role, team: token.team };
+      tokenCache.set(hash, principal);
+    }
+    request.principal = principal;
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unknown';
+    metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    metrics.requestSeconds.observe({ route, method: request.method }, (performance.now() - request.startedAt) / 1000);
+  });
+
+  app.setErrorHandler((error: unknown, request, reply) => {
+    if (error instanceof ApiError) {
+      return reply.status(error.status).send({ code: error.code, message: error.message, issues: error.issues });
+    }
+    if (error instanceof ConflictError) return reply.status(409).send({ code: 'conflict', message: error.message, issues: [] });
+    if (error instanceof StorageError && error.code === 'invalid_cursor') {
+      return reply.status(400).send({ code: 'invalid_input', message: error.message, issues: [{ path: 'cursor', message: error.message }] });
+    }
+    const fastifyError = error as { statusCode?: number; code?: string; message?: string };
+    if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+      // Broken JSON, wrong content type, body too large: the client's input is bad.
+      const message = fastifyError.message ?? 'bad request';
+      return reply.status(400).send({ code: 'invalid_input', message, issues: [{ path: '(body)', message }] });
+    }
+    request.log.error({ err: error }, 'request failed');
+    const retryable = error instanceof StorageError ? error.retryable : false;
+    return reply.status(retryable ? 503 : 500).send({ code: 'internal', message: 'the server could not complete the request; see its log', issues: [] });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ code: 'not_found', message: `no route ${request.method} ${request.url}`, issues: [] }),
+  );
+
+  const principalOf = (request: FastifyRequest): Principal => request.principal!;
+
+  const view = (job: StoredJob): JobViewType => {
+    const j = job.status === 'pending' ? live.withReason(job) : job;
+    return {
+      id: j.id,
+      name: j.name,
+      team: j.team,
+      class: j.class,
+      flavor: j.runFlavor ?? j.flavor,
+      gpus: j.gpus,
+      status: j.status,
+      submittedAt: iso(j.submittedAt)!,
+      startedAt: iso(j.startedAt),
+      endedAt: iso(j.endedAt),
+      placement: j.placement ?? [],
+      preemptions: j.preemptions,
+      reason: j.status === 'pending' && j.reasonCode ? { code: j.reasonCode, message: j.reasonMessage ?? '' } : null,
+      expectedStart: j.status === 'pending' ? iso(j.expectedStart) : null,
+      duration: j.duration,
+      timeLimit: j.timeLimit,
+      command: j.command,
+      submittedBy: j.submittedBy,
+      exitCode: j.exitCode,
+      rejectReason: j.rejectReason,
+    };
+  };
+
+  const findJob = async (id: string): Promise<StoredJob> => {
+    if (id.length > 100) throw new ApiError(404, 'not_found', 'no such job');
+    const job = live.activeJob(id) ?? (await store.getJob(id));
+    if (!job) throw new ApiError(404, 'not_found', `no job ${id}`);
+    return job;
+  };
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/openapi.json', async () => buildOpenApi());
+  app.get('/metrics', async (_request, reply) => {
+    void reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  app.post('/v1/jobs', async (request, reply) => {
+    const body = parse(JobSubmission, request.body, 'the job');
+    const problems: { path: string; message: string }[] = [];
+    if (!leaves.has(body.team)) {
+      problems.push({
+        path: 'team',
+        message: allTeams.has(body.team)
+          ? `team "${body.team}" has subteams; submit to one of its leaf teams: ${[...subtree(policy, body.team)].filter((t) => leaves.has(t)).join(', ')}`
+          : `unknown team "${body.team}"; teams that take jobs: ${[...leaves].join(', ')}`,
+      });
+    }
+    if (body.class !== undefined && !classes.has(body.class)) problems.push({ path: 'class', message: `unknown class "${body.class}"; classes: ${[...classes].join(', ')}` });
+    if (body.flavor !== undefined && !flavors.has(body.flavor)) problems.push({ path: 'flavor', message: `unknown flavor "${body.flavor}"; flavors: ${[...flavors].join(', ')}` });
+    if (ctx.executorKind === 'simulated' && body.duration === undefined) problems.push({ path: 'duration', message: 'required with the simulated executor: seconds of work' });
+    if (ctx.executorKind === 'local' && body.command === undefined) problems.push({ path: 'command', message: 'required with the local executor: the shell command to run' });
+    if (problems.length > 0) throw invalid('the job is not valid', problems);
+    const principal = principalOf(request);
+    const forbidden = maySubmit(principal, policy, body.team);
+    if (forbidden) throw new ApiError(403, 'forbidden', forbidden);
+    const keyHeader = request.headers['idempotency-key'];
+    const key = typeof keyHeader === 'string' ? keyHeader : null;
+    if (key !== null && (key.length === 0 || key.length > 200)) throw invalid('bad Idempotency-Key', [{ path: 'Idempotency-Key', message: 'must be 1 to 200 characters' }]);
+    if (key !== null) {
+      const existing = await store.getJobByIdempotencyKey(principal.user, key);
+      if (existing) return reply.status(200).send(view(live.activeJob(existing.id) ?? existing));
+    }
+    try {
+      const job = await live.submit(body, principal.user, key);
+      return await reply.status(201).send(view(live.activeJob(job.id) ?? job));
+    } catch (error) {
+      // Two concurrent requests with one key: the second loses the unique index; answer like a repeat.
+      if (key !== null && error instanceof StorageError && error.code === 'constraint') {
+        const existing = await store.getJobByIdempotencyKey(principal.user, key);
+        if (existing) return reply.status(200).send(view(live.activeJob(existing.id) ?? existing));
+      }
+      throw error;
+    }
+  });
+
+  app.get('/v1/jobs/:id', async (request) => view(await findJob((request.params as { id: string }).id)));
+
+  app.get('/v1/jobs', async (request) => {
+    const query = parse(JobListQuery, request.query, 'the query');
+    if (query.team !== undefined && !allTeams.has(query.team)) throw invalid('unknown team', [{ path: 'team', message: `unknown team "${query.team}"` }]);
+    const teams = query.team === undefined ? undefined : [...subtree(policy, query.team)];
+    const page = await store.listJobs({
+      limit: query.limit,
+      ...(teams ? { team: teams } : {}),
+      ...(query.status ? { status: query.status } : {}),
+      ...(query.cursor ? { cursor: query.cursor } : {}),
+    });
+    return { jobs: page.jobs.map((j) => view(live.activeJob(j.id) ?? j)), nextCursor: page.nextCursor };
+  });
+
+  app.post('/v1/jobs/:id/cancel', async (request) => {
+    const job = await findJob((request.params as { id: string }).id);
+    const forbidden = mayCancel(principalOf(request), policy, job);
+    if (forbidden) throw new ApiError(403, 'forbidden', forbidden);
+    if (job.status !== 'pending' && job.status !== 'running') throw new ApiError(409, 'conflict', `job ${job.id} is already ${job.status}`);
+    return view(await live.cancel(job.id));
+  });
+
+  app.get('/v1/teams', async () => ({ teams: teamsView(live, policy, ctx.clock()) }));
+  app.get('/v1/fleet', async () => fleetView(live, ctx.fleet));
+  app.get('/v1/policy', async () => ({ version: ctx.policyVersion, policy, text: ctx.policyText }));
+
+  return app;
+}
+
+function teamsView(live: LiveScheduler, policy: Policy, now: number): TeamNode[] {
+  const { teams, fleet } = live.engine;
+  const pendingGpus = new Map<string, number>();
+  for (const job of live.engine.pendingJobs()) {
+    const key = `${job.spec.team}\u0000${job.spec.flavor ?? '*'}`;
+    pendingGpus.set(key, (pendingGpus.get(key) ?? 0) + job.gpus);
+  }
+  const build = (spec: Policy['teams'][number]): TeamNode => {
+    const t = teams.byName.get(spec.name)!;
+    const leavesBelow = [...subtree(policy, spec.name)];
+    const flavors: TeamNode['flavors'] = {};
+    for (const info of fleet.flavors) {
+      const limit = teams.limitOf(t, info.index);
+      // Jobs that take any flavor are counted under the first flavor in pool order.
+      let pending = 0;
+      for (const leaf of leavesBelow) pending += (pendingGpus.get(`${leaf}\u0000${info.name}`) ?? 0) + (info.index === 0 ? (pendingGpus.get(`${leaf}\u0000*`) ?? 0) : 0);
+      flavors[info.name] = {
+        guarantee: teams.guaranteed(t, info.index),
+        limit: Number.isFinite(limit) ? limit : null,
+        usage: teams.used(t, info.index),
+        borrowed: Math.max(0, teams.used(t, info.index) - teams.guaranteed(t, info.index)),
+        pending,
+      };
+    }
+    return {
+      name: spec.name,
+      weight: spec.weight,
+      flavors,
+      fairShare: { decayedUsage: teams.decayedUsage(t, now), standing: teams.standing(t, now) },
+      children: spec.children.map(build),
+    };
+  };
+  return policy.teams.map(build);
+}
+
+function fleetView(live: LiveScheduler, fleet: Fleet) {
+  const held = new Map<string, { job: string; team: string; gpus: number }[]>();
+  for (const job of live.activeJobs()) {
+    for (const p of job.placement ?? []) {
+      let list = held.get(p.node);
+      if (!list) held.set(p.node, (list = []));
+      list.push({ job: job.id, team: job.team, gpus: p.gpus });
+    }
+  }
+  const index = live.engine.fleet;
+  let node = 0;
+  return {
+    pools: fleet.pools.map((pool) => ({
+      name: pool.name,
+      flavor: pool.flavor,
+      gpusPerNode: pool.gpusPerNode,
+      nodes: Array.from({ length: pool.nodes }, () => {
+        const name = index.nodeNames[node]!;
+        const free = index.free[node]!;
+        node++;
+        return { name, gpus: pool.gpusPerNode, free, held: held.get(name) ?? [] };
+      }),
+    })),
+  };
+}

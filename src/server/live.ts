@@ -1,0 +1,467 @@
+// The live scheduling loop: the only place where a real clock, the database and the
+// executors meet the engine (DESIGN.md). One actor processes commands in batches, so the
+// engine is never touched concurrently:
+//   submissions (one transaction per batch: group commit, then 201) -> engine.submit
+//   run exits -> persist -> engine.finish
+//   cancellations -> persist -> engine
+//   then a pass: engine.tentativePass -> persist every decision -> commit -> executors act.
+// A pass also runs when a minRuntime protection ends while jobs are pending (a timer that is
+// re-armed after every pass, so it cannot silently stop).
+import { Engine } from '../core/engine.js';
+import type { PassResult } from '../core/engine.js';
+import type { Fleet, JobSpec, Policy } from '../core/model.js';
+import type { Executor, RunExit } from '../executors/port.js';
+import type { LiveJobStatus, StoredJob, Store } from '../storage/port.js';
+
+export interface SubmitInput {
+  readonly team: string;
+  readonly gpus: number;
+  readonly class?: string | undefined;
+  readonly flavor?: string | undefined;
+  readonly name?: string | undefined;
+  readonly duration?: number | undefined;
+  readonly timeLimit?: number | undefined;
+  readonly command?: string | undefined;
+}
+
+export interface LiveLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface LiveHooks {
+  onPass?(result: PassResult, seconds: number): void;
+}
+
+export interface LiveOptions {
+  readonly store: Store;
+  readonly executor: Executor;
+  readonly fleet: Fleet;
+  readonly policy: Policy;
+  /** Seconds since the epoch. */
+  readonly clock: () => number;
+  /** Simulated executor speed: one wall second is `speed` seconds of work. */
+  readonly speed: number;
+  readonly logger: LiveLogger;
+  readonly hooks?: LiveHooks;
+}
+
+type Command =
+  | { kind: 'submit'; job: StoredJob; resolve: (job: StoredJob) => void; reject: (error: unknown) => void }
+  | { kind: 'exit'; exit: RunExit }
+  | { kind: 'cancel'; id: string; resolve: (job: StoredJob) => void; reject: (error: unknown) => void };
+
+/** A request the live state refuses (e.g. cancelling a finished job): the API answers 409. */
+export class ConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}
+
+const FINISHED: ReadonlySet<LiveJobStatus> = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'rejected']);
+
+export class LiveScheduler {
+  readonly engine: Engine;
+  private readonly handles = new Map<string, number>();
+  /** Pending and running jobs, as stored. */
+  private readonly active = new Map<string, StoredJob>();
+  /** jobId -> id of its current run; exits of other runs are stale and ignored. */
+  private readonly currentRun = new Map<string, string>();
+  private readonly runCount = new Map<string, number>();
+  private queue: Command[] = [];
+  private draining: Promise<void> | null = null;
+  private passWanted = false;
+  private timer: NodeJS.Timeout | null = null;
+  private nextSeq = 1;
+  private closed = false;
+  /** Counters for metrics. */
+  readonly counters = { preemptions: 0, admissions: 0, passes: 0 };
+
+  private constructor(private readonly options: LiveOptions) {
+    this.engine = new Engine(options.fleet, options.policy);
+    options.executor.onExit((exit) => this.enqueue({ kind: 'exit', exit }));
+  }
+
+  /** Loads what the store holds: pending jobs are queued again, running ones re-adopted or requeued. */
+  static async start(options: LiveOptions): Promise<LiveScheduler> {
+    const live = new LiveScheduler(options);
+    await live.recover();
+    return live;
+  }
+
+  private async recover(): Promise<void> {
+    const { store, executor, clock, logger } = this.options;
+    this.nextSeq = await store.nextJobSeq();
+    const now = clock();
+    for (const job of await store.unfinishedJobs()) {
+      const handle = this.engine.submit(this.specOf(job), job.submittedAt);
+      const rejected = this.engine.jobs[handle]!.rejectReason;
+      if (rejected !== null) {
+        // The fleet or policy changed under it: it can never run now.
+        if (job.status === 'running') await store.closeRun(job.id, now, 'requeued');
+        await store.updateJob({ ...job, status: 'rejected', rejectReason: rejected, endedAt: now, placement: null, runStart: null, runFlavor: null });
+        logger.warn({ job: job.id, reason: rejected }, 'rejected after restart');
+        continue;
+      }
+      this.handles.set(job.id, handle);
+      this.active.set(job.id, job);
+      if (job.status !== 'running') continue;
+      const runs = await store.runsOf(job.id);
+      this.runCount.set(job.id, runs.length);
+      if (executor.kind === 'simulated' && job.placement && job.runFlavor && job.runStart !== null) {
+        // Re-adopt: the run goes on where the simulated nodes left it.
+        this.engine.adopt(handle, job.runFlavor, job.placement, job.runStart);
+        const runId = `${job.id}-r${runs.length}`;
+        this.currentRun.set(job.id, runId);
+        const done = (now - job.runStart) * this.options.speed;
+        await executor.start(this.runRequest(job, runId, Math.max(0, this.workLeft(job) - done)));
+        logger.info({ job: job.id }, 're-adopted running job');
+      } else {
+        // A local process did not survive the restart: the job waits again, nothing is lost.
+        await store.transaction(async (tx) => {
+          await tx.closeRun(job.id, now, 'requeued');
+          job.status = 'pending';
+          job.placement = null;
+          job.runFlavor = null;
+          job.runStart = null;
+          await tx.updateJob(job);
+        });
+        logger.warn({ job: job.id }, 'requeued a job that was running before the restart');
+      }
+    }
+    this.requestPass();
+  }
+
+  // ------------------------------------------------------------------ commands
+
+  /** Admits a job; resolves once it is on disk. `rejected` jobs are stored too, with why. */
+  submit(input: SubmitInput, user: string, idempotencyKey: string | null): Promise<StoredJob> {
+    const now = this.options.clock();
+    const seq = this.nextSeq++;
+    const job: StoredJob = {
+      id: `j-${seq}`,
+      seq,
+      name: input.name ?? null,
+      team: input.team,
+      class: input.class ?? this.options.policy.defaultClass,
+      flavor: input.flavor ?? null,
+      gpus: input.gpus,
+      duration: input.duration ?? null,
+      timeLimit: input.timeLimit ?? null,
+      command: input.command ?? null,
+      submittedBy: user,
+      submittedAt: now,
+      idempotencyKey,
+      status: 'pending',
+      startedAt: null,
+      endedAt: null,
+      preemptions: 0,
+      attained: 0,
+      runFlavor: null,
+      runStart: null,
+      placement: null,
+      reasonCode: null,
+      reasonMessage: null,
+      expectedStart: null,
+      rejectReason: null,
+      exitCode: null,
+      keptWork: 0,
+    };
+    const why = this.engine.rejectionOf(this.specOf(job));
+    if (why !== null) {
+      job.status = 'rejected';
+      job.rejectReason = why;
+      job.endedAt = now;
+    }
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'submit', job, resolve, reject }));
+  }
+
+  cancel(id: string): Promise<StoredJob> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'cancel', id, resolve, reject }));
+  }
+
+  /** The stored job with its live reason (pending) merged in, or null when it is not active. */
+  activeJob(id: string): StoredJob | null {
+    const job = this.active.get(id);
+    return job ? this.withReason(job) : null;
+  }
+
+  withReason(job: StoredJob): StoredJob {
+    const handle = this.handles.get(job.id);
+    if (handle === undefined || job.status !== 'pending') return job;
+    const reason = this.engine.jobs[handle]!.reason;
+    return reason ? { ...job, reasonCode: reason.code, reasonMessage: reason.message, expectedStart: reason.expectedStart } : job;
+  }
+
+  /** Active jobs (for metrics and fleet views). */
+  activeJobs(): IterableIterator<StoredJob> {
+    return this.active.values();
+  }
+
+  requestPass(): void {
+    this.passWanted = true;
+    this.kick();
+  }
+
+  /** Stops timers and waits for the actor to finish what it started; running jobs keep running. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.draining;
+  }
+
+  private enqueue(command: Command): void {
+    if (this.closed) {
+      if (command.kind !== 'exit') command.reject(new ConflictError('the server is shutting down'));
+      return;
+    }
+    this.queue.push(command);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.draining || this.closed) return;
+    // setImmediate lets concurrent requests join one batch (group commit).
+    this.draining = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.drain())
+      .catch((error: unknown) => this.options.logger.error({ err: error }, 'scheduling loop failed'))
+      .finally(() => {
+        this.draining = null;
+        if ((this.queue.length > 0 || this.passWanted) && !this.closed) this.kick();
+      });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0 || this.passWanted) {
+      const batch = this.queue;
+      this.queue = [];
+      await this.applySubmissions(batch.filter((c) => c.kind === 'submit'));
+      for (const command of batch) {
+        if (command.kind === 'exit') await this.applyExit(command.exit);
+        else if (command.kind === 'cancel') await this.applyCancel(command);
+      }
+      if (this.passWanted) {
+        this.passWanted = false;
+        await this.runPass();
+      }
+    }
+  }
+
+  private async applySubmissions(batch: Extract<Command, { kind: 'submit' }>[]): Promise<void> {
+    if (batch.length === 0) return;
+    const { store } = this.options;
+    try {
+      await store.transaction(async (tx) => {
+        for (const { job } of batch) await tx.insertJob(job);
+      });
+    } catch (error) {
+      for (const c of batch) c.reject(error);
+      return;
+    }
+    for (const { job, resolve } of batch) {
+      if (job.status === 'pending') {
+        this.handles.set(job.id, this.engine.submit(this.specOf(job), job.submittedAt));
+        this.active.set(job.id, job);
+        this.passWanted = true;
+      }
+      resolve({ ...job });
+    }
+  }
+
+  private async applyExit(exit: RunExit): Promise<void> {
+    const job = this.active.get(exit.jobId);
+    if (!job || this.currentRun.get(exit.jobId) !== exit.runId) return; // a run already closed (preempted, cancelled)
+    const status: LiveJobStatus = exit.timedOut ? 'timed_out' : exit.exitCode === 0 ? 'completed' : 'failed';
+    const at = Math.max(exit.at, job.runStart ?? exit.at);
+    await this.finishJob(job, status, at, exit.exitCode, status === 'completed' ? 'completed' : status === 'timed_out' ? 'timed_out' : 'failed');
+  }
+
+  private async finishJob(job: StoredJob, status: LiveJobStatus, at: number, exitCode: number | null, outcome: 'completed' | 'timed_out' | 'failed' | 'cancelled'): Promise<void> {
+    const next: StoredJob = { ...job, status, endedAt: at, exitCode, placement: null, runStart: null, reasonCode: null, reasonMessage: null, expectedStart: null };
+    next.attained = job.attained + job.gpus * (at - (job.runStart ?? at));
+    await this.options.store.transaction(async (tx) => {
+      await tx.closeRun(job.id, at, outcome);
+      await tx.updateJob(next);
+    });
+    this.engine.finish(this.handles.get(job.id)!, at);
+    this.forget(job.id);
+    this.passWanted = true;
+  }
+
+  private async applyCancel(command: Extract<Command, { kind: 'cancel' }>): Promise<void> {
+    const job = this.active.get(command.id);
+    if (!job) {
+      const stored = await this.options.store.getJob(command.id);
+      if (stored && FINISHED.has(stored.status)) command.reject(new ConflictError(`job ${command.id} is already ${stored.status}`));
+      else command.reject(new ConflictError(`job ${command.id} is not pending or running`));
+      return;
+    }
+    const now = this.options.clock();
+    try {
+      if (job.status === 'pending') {
+        const next: StoredJob = { ...job, status: 'cancelled', endedAt: now, reasonCode: null, reasonMessage: null, expectedStart: null };
+        await this.options.store.updateJob(next);
+        this.engine.cancelPending(this.handles.get(job.id)!);
+        this.forget(job.id);
+        this.passWanted = true;
+        command.resolve(next);
+      } else {
+        const runId = this.currentRun.get(job.id)!;
+        await this.finishJob(job, 'cancelled', now, null, 'cancelled');
+        // The GPUs are free in the engine; wait until the process is gone before reusing them.
+        await this.options.executor.stop(job.id, runId);
+        command.resolve((await this.options.store.getJob(job.id))!);
+      }
+    } catch (error) {
+      command.reject(error);
+    }
+  }
+
+  private forget(id: string): void {
+    this.active.delete(id);
+    this.currentRun.delete(id);
+  }
+
+  // ------------------------------------------------------------------ the pass
+
+  private async runPass(): Promise<void> {
+    const { store, executor, clock, logger } = this.options;
+    const now = clock();
+    const t0 = performance.now();
+    const result = this.engine.tentativePass(now, { explainAll: true });
+    this.counters.passes++;
+    if (result.started.length > 0 || result.preempted.length > 0) {
+      const victims = result.preempted.map(({ job }) => this.active.get(this.engine.jobs[job]!.spec.id)!);
+      const started = result.started.map((h) => this.active.get(this.engine.jobs[h]!.spec.id)!);
+      const updates = new Map<string, StoredJob>();
+      try {
+        await store.transaction(async (tx) => {
+          for (const job of victims) {
+            const next = this.preempted(job, now);
+            updates.set(job.id, next);
+            await tx.closeRun(job.id, now, 'preempted');
+            await tx.updateJob(next);
+          }
+          for (const job of started) {
+            const e = this.engine.jobs[this.handles.get(job.id)!]!;
+            const base = updates.get(job.id) ?? job;
+            const next: StoredJob = {
+              ...base,
+              status: 'running',
+              startedAt: base.startedAt ?? now,
+              runStart: now,
+              runFlavor: this.engine.flavorName(e.runFlavor),
+              placement: this.engine.placementOf(e.handle),
+              reasonCode: null,
+              reasonMessage: null,
+              expectedStart: null,
+            };
+            updates.set(job.id, next);
+            await tx.insertRun({ jobId: job.id, start: now, end: null, flavor: next.runFlavor!, placement: next.placement!, outcome: null });
+            await tx.updateJob(next);
+          }
+        });
+      } catch (error) {
+        // Nothing was decided: undo and try again shortly.
+        this.engine.abortPass();
+        logger.error({ err: error }, 'could not persist the pass; retrying in 1 s');
+        this.armTimer(now + 1);
+        return;
+      }
+      this.engine.commitPass(result);
+      for (const [id, job] of updates) this.active.set(id, job);
+      this.counters.preemptions += victims.length;
+      this.counters.admissions += started.length;
+      // Act: stop victims first (their GPUs go to the new runs), then start.
+      for (const job of victims) {
+        const runId = this.currentRun.get(job.id);
+        this.currentRun.delete(job.id);
+        if (runId) await executor.stop(job.id, runId).catch((error: unknown) => logger.error({ err: error, job: job.id }, 'stop failed'));
+      }
+      for (const job of started) {
+        const stored = this.active.get(job.id)!;
+        const n = (this.runCount.get(job.id) ?? 0) + 1;
+        this.runCount.set(job.id, n);
+        const runId = `${job.id}-r${n}`;
+        this.currentRun.set(job.id, runId);
+        try {
+          await executor.start(this.runRequest(stored, runId, this.workLeft(stored)));
+        } catch (error) {
+          logger.error({ err: error, job: job.id }, 'executor could not start the run');
+          await this.finishJob(stored, 'failed', clock(), null, 'failed');
+        }
+      }
+    } else {
+      this.engine.commitPass(result);
+    }
+    this.options.hooks?.onPass?.(result, (performance.now() - t0) / 1000);
+    const wake = this.engine.pending > 0 ? this.engine.nextProtectionEnd(now) : null;
+    if (wake !== null) this.armTimer(wake);
+  }
+
+  private armTimer(at: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.closed) return;
+    const delay = Math.max(0, (at - this.options.clock()) * 1000) + 1;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.requestPass();
+    }, delay);
+    this.timer.unref();
+  }
+
+  /** A preempted job keeps its progress up to the last checkpoint (M6). */
+  private preempted(job: StoredJob, now: number): StoredJob {
+    const ran = now - (job.runStart ?? now);
+    const c = this.options.policy.preemption.checkpointInterval;
+    const overhead = job.preemptions > 0 ? this.options.policy.preemption.restartOverhead : 0;
+    // Simulated runs do `speed` seconds of work per second, the restart overhead first.
+    const made = Math.max(0, ran * this.options.speed - overhead);
+    const total = Math.min(job.duration ?? Infinity, job.keptWork + made);
+    const kept = this.options.executor.kind !== 'simulated' ? 0 : c > 0 ? Math.max(job.keptWork, Math.floor(total / c) * c) : total;
+    return {
+      ...job,
+      status: 'pending',
+      preemptions: job.preemptions + 1,
+      attained: job.attained + job.gpus * ran,
+      keptWork: kept,
+      placement: null,
+      runFlavor: null,
+      runStart: null,
+    };
+  }
+
+  private workLeft(job: StoredJob): number {
+    const overhead = job.preemptions > 0 ? this.options.policy.preemption.restartOverhead : 0;
+    return overhead + Math.max(0, (job.duration ?? 0) - job.keptWork);
+  }
+
+  private runRequest(job: StoredJob, runId: string, work: number) {
+    return {
+      jobId: job.id,
+      runId,
+      gpus: job.gpus,
+      flavor: job.runFlavor!,
+      placement: job.placement!,
+      remainingWork: work,
+      command: job.command,
+      timeLimit: job.timeLimit,
+    };
+  }
+
+  private specOf(job: StoredJob): JobSpec {
+    return {
+      id: job.id,
+      submit: job.submittedAt,
+      team: job.team,
+      gpus: job.gpus,
+      duration: job.duration ?? 0,
+      class: job.class,
+      flavor: job.flavor,
+      timeLimit: job.timeLimit,
+      checkpointInterval: null,
+    };
+  }
+}

@@ -1,0 +1,112 @@
+// Prometheus metrics (GET /metrics). Gauges are read from the live state at scrape time, so
+// they are never stale; counters and histograms are updated as things happen.
+import client from 'prom-client';
+import type { LiveScheduler } from './live.js';
+
+export interface Metrics {
+  readonly registry: client.Registry;
+  readonly passSeconds: client.Histogram;
+  readonly requests: client.Counter;
+  readonly requestSeconds: client.Histogram;
+}
+
+export function createMetrics(live: () => LiveScheduler | null): Metrics {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: 'arbiter_process_' });
+
+  new client.Gauge({
+    name: 'arbiter_jobs',
+    help: 'Pending and running jobs, per team and class',
+    labelNames: ['team', 'class', 'status'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const job of live()?.activeJobs() ?? []) this.inc({ team: job.team, class: job.class, status: job.status });
+    },
+  });
+  new client.Gauge({
+    name: 'arbiter_job_gpus',
+    help: 'GPUs asked by pending jobs and held by running jobs, per team and class',
+    labelNames: ['team', 'class', 'status'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const job of live()?.activeJobs() ?? []) this.inc({ team: job.team, class: job.class, status: job.status }, job.gpus);
+    },
+  });
+  const perTeamFlavor = (name: string, help: string, read: (l: LiveScheduler, t: number, f: number) => number): void => {
+    new client.Gauge({
+      name,
+      help,
+      labelNames: ['team', 'flavor'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const l = live();
+        if (!l) return;
+        const { teams, fleet } = l.engine;
+        for (let t = 0; t < teams.size; t++) {
+          for (const info of fleet.flavors) this.set({ team: teams.names[t]!, flavor: info.name }, read(l, t, info.index));
+        }
+      },
+    });
+  };
+  perTeamFlavor('arbiter_team_guarantee_gpus', 'GPUs a team is guaranteed, per flavor', (l, t, f) => l.engine.teams.guaranteed(t, f));
+  perTeamFlavor('arbiter_team_usage_gpus', 'GPUs a team (with its subtree) holds, per flavor', (l, t, f) => l.engine.teams.used(t, f));
+  perTeamFlavor('arbiter_team_borrowed_gpus', 'GPUs a team holds beyond its guarantee, per flavor', (l, t, f) =>
+    Math.max(0, l.engine.teams.used(t, f) - l.engine.teams.guaranteed(t, f)),
+  );
+  new client.Gauge({
+    name: 'arbiter_fleet_gpus',
+    help: 'GPUs of the fleet per flavor, idle or held',
+    labelNames: ['flavor', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const l = live();
+      if (!l) return;
+      for (const info of l.engine.fleet.flavors) {
+        const idle = l.engine.fleet.idle[info.index]!;
+        this.set({ flavor: info.name, state: 'idle' }, idle);
+        this.set({ flavor: info.name, state: 'held' }, info.capacity - idle);
+      }
+    },
+  });
+  const counter = (name: string, help: string, read: (l: LiveScheduler) => number): void => {
+    new client.Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const l = live();
+        if (!l) return;
+        this.reset();
+        this.inc(read(l));
+      },
+    });
+  };
+  counter('arbiter_preemptions_total', 'Runs preempted since the server started', (l) => l.counters.preemptions);
+  counter('arbiter_admissions_total', 'Runs started since the server started', (l) => l.counters.admissions);
+  counter('arbiter_passes_total', 'Scheduling passes since the server started', (l) => l.counters.passes);
+
+  const passSeconds = new client.Histogram({
+    name: 'arbiter_pass_duration_seconds',
+    help: 'Time of one scheduling pass (engine only, without persistence)',
+    buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
+    registers: [registry],
+  });
+  const requests = new client.Counter({
+    name: 'arbiter_http_requests_total',
+    help: 'HTTP requests by route, method and status code',
+    labelNames: ['route', 'method', 'status'],
+    registers: [registry],
+  });
+  const requestSeconds = new client.Histogram({
+    name: 'arbiter_http_request_duration_seconds',
+    help: 'HTTP request latency by route and method',
+    labelNames: ['route', 'method'],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  return { registry, passSeconds, requests, requestSeconds };
+}

@@ -1,0 +1,121 @@
+// Request and response schemas of the HTTP API (spec/api.md), in zod: one schema gives the
+// validation, the TypeScript type and the OpenAPI description (/openapi.json).
+import { z } from 'zod';
+
+const text = (max: number) => z.string().min(1).max(max);
+
+/** POST /v1/jobs. Unknown fields are refused (a typo must not be silently ignored). */
+export const JobSubmission = z
+  .strictObject({
+    team: text(200).describe('leaf team the job belongs to'),
+    gpus: z.int().min(1).max(100_000).describe('GPUs it needs, all at once'),
+    class: text(100).optional().describe("priority class (default: the policy's defaultClass)"),
+    flavor: text(100).optional().describe('GPU flavor it needs (default: any)'),
+    name: z.string().max(200).optional().describe('a name for people'),
+    duration: z.number().min(0).max(1e9).optional().describe('seconds of work (simulated executor)'),
+    timeLimit: z.number().gt(0).max(1e9).optional().describe('most seconds one run may last'),
+    command: text(10_000).optional().describe('shell command (local executor)'),
+  })
+  .describe('A job to submit');
+export type JobSubmission = z.infer<typeof JobSubmission>;
+
+export const Placement = z.object({ node: z.string(), gpus: z.int() });
+
+export const JobView = z
+  .object({
+    id: z.string(),
+    name: z.string().nullable(),
+    team: z.string(),
+    class: z.string(),
+    flavor: z.string().nullable(),
+    gpus: z.int(),
+    status: z.enum(['pending', 'running', 'completed', 'failed', 'cancelled', 'timed_out', 'rejected']),
+    submittedAt: z.string().describe('ISO 8601 UTC'),
+    startedAt: z.string().nullable(),
+    endedAt: z.string().nullable(),
+    placement: z.array(Placement),
+    preemptions: z.int(),
+    reason: z.object({ code: z.string(), message: z.string() }).nullable().describe('why it waits (pending only)'),
+    expectedStart: z.string().nullable(),
+    duration: z.number().nullable(),
+    timeLimit: z.number().nullable(),
+    command: z.string().nullable(),
+    submittedBy: z.string(),
+    exitCode: z.int().nullable(),
+    rejectReason: z.string().nullable(),
+  })
+  .describe('A job');
+
+export type JobViewType = z.infer<typeof JobView>;
+
+export const JobList = z.object({ jobs: z.array(JobView), nextCursor: z.string().nullable() });
+
+export const JobListQuery = z.strictObject({
+  team: text(200).optional(),
+  status: z.enum(['pending', 'running', 'completed', 'failed', 'cancelled', 'timed_out', 'rejected']).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+export const ErrorBody = z
+  .object({
+    code: z.string(),
+    message: z.string(),
+    issues: z.array(z.object({ path: z.string(), message: z.string() })),
+  })
+  .describe('An error');
+
+const FlavorState = z.object({
+  guarantee: z.number(),
+  limit: z.number().nullable(),
+  usage: z.number(),
+  borrowed: z.number(),
+  pending: z.number().describe('GPUs asked by pending jobs'),
+});
+
+export type TeamNode = {
+  name: string;
+  weight: number;
+  flavors: Record<string, z.infer<typeof FlavorState>>;
+  fairShare: { decayedUsage: number; standing: number };
+  children: TeamNode[];
+};
+
+export const TeamView: z.ZodType<TeamNode> = z.lazy(() =>
+  z.object({
+    name: z.string(),
+    weight: z.number(),
+    flavors: z.record(z.string(), FlavorState),
+    fairShare: z.object({ decayedUsage: z.number(), standing: z.number().describe('lower goes first among borrowers') }),
+    children: z.array(TeamView),
+  }),
+);
+
+export const TeamsView = z.object({ teams: z.array(TeamView) });
+
+export const FleetView = z.object({
+  pools: z.array(
+    z.object({
+      name: z.string(),
+      flavor: z.string(),
+      gpusPerNode: z.int(),
+      nodes: z.array(
+        z.object({
+          name: z.string(),
+          gpus: z.int(),
+          free: z.int(),
+          held: z.array(z.object({ job: z.string(), team: z.string(), gpus: z.int() })),
+        }),
+      ),
+    }),
+  ),
+});
+
+export const PolicyView = z.object({ version: z.int(), policy: z.unknown(), text: z.string() });
+
+export const PolicyUpdate = z.strictObject({
+  policy: text(1_000_000).describe('the whole new policy, YAML or JSON text'),
+  reason: text(2000).describe('why (kept in the event log)'),
+});
+
+export const Health = z.object({ status: z.literal('ok') });
