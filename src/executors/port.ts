@@ -30,6 +30,8 @@ export interface RunExit {
   readonly at: number;
   /** Process exit code (local), 0 for a simulated run that finished, null when killed. */
   readonly exitCode: number | null;
+  /** The signal that killed the process (local), e.g. "SIGKILL"; null or absent when it exited by itself. */
+  readonly signal?: string | null;
   /** True when the run ended because stop() was called. */
   readonly stopped: boolean;
   readonly timedOut: boolean;
