@@ -1,14 +1,15 @@
 // `arbiter simulate` (spec/cli.md): replays a trace through the engine and writes jobs.csv,
-// segments.csv and summary.json to --out, prints the summary table, and shows a progress bar
-// on a terminal. Inputs are validated before anything is written.
+// segments.csv, summary.json and report.html (unless --no-report) to --out, prints the summary
+// table, and shows a progress bar on a terminal. Inputs are validated before anything is written.
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { TRACE_FORMATS } from '../../traces/index.js';
 import type { Fleet, JobSpec, Policy } from '../../core/model.js';
 import { summarize } from '../../sim/metrics.js';
 import { writeFileAtomic, writeSimulationOutputs } from '../../sim/outputs.js';
 import { createProgress } from '../../sim/progress.js';
+import { writeReport } from '../../sim/report/index.js';
 import type { ExplainLine, SimulateOptions } from '../../sim/simulator.js';
 import { simulate } from '../../sim/simulator.js';
 import { renderSummaryTable } from '../../sim/summary-table.js';
@@ -25,6 +26,8 @@ interface SimulateFlags {
   until?: string;
   explain?: string;
   explainAt?: string;
+  /** false with --no-report. */
+  report?: boolean;
 }
 
 export function registerSimulate(program: Command): void {
@@ -35,13 +38,14 @@ export function registerSimulate(program: Command): void {
     .option('--policy <file>', 'the allocation policy, policy.yaml (required)')
     .option('--trace <file>', 'the workload trace (required)')
     .option('--trace-format <format>', `format of --trace: canonical or ${TRACE_FORMATS.join(', ')}`, 'canonical')
-    .option('--out <dir>', 'folder for jobs.csv, segments.csv and summary.json (required)')
+    .option('--out <dir>', 'folder for jobs.csv, segments.csv, summary.json and report.html (required)')
     .option('--until <seconds>', 'stop the clock at this time; jobs still running are cut there (default: run until every job is done)')
     .option('--explain <file>', "write each pending job's reason as JSON lines to this file (default: none)")
     .option(
       '--explain-at <times>',
       'with --explain: comma-separated moments (seconds) to explain, instead of after every pass (default: every pass)',
     )
+    .option('--no-report', 'do not write report.html (default: write it)')
     .action(async (flags: SimulateFlags) => {
       await runSimulate(flags);
     });
@@ -81,6 +85,10 @@ export async function runSimulate(flags: SimulateFlags): Promise<void> {
   const result = await runWithProgress(fleet, policy, jobs ?? [], { until, explainAt, explainFile: flags.explain });
   const summary = summarize(result);
   await writeSimulationOutputs(out, result, summary);
+  if (flags.report !== false) {
+    const title = `Arbiter simulation: ${basename(flags.trace!)} with ${basename(flags.policy!)}`;
+    await writeReport(out, [{ name: basename(flags.policy!), result, summary }], { title });
+  }
   const rejected = rejectionLog(result);
   if (rejected.length > 0) {
     for (const line of rejected) process.stderr.write(`${line}\n`);
