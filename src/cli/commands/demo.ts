@@ -22,6 +22,6 @@ export function registerDemo(program: Command): void {
         trace: `${EXAMPLE_LAB}trace.csv`,
         out: flags.out,
       });
-      process.stdout.write(`Outputs (jobs.csv, segments.csv, summary.json) are in ${flags.out}/\n`);
+      process.stdout.write(`Outputs (jobs.csv, segments.csv, summary.json, report.html) are in ${flags.out}/\n`);
     });
 }
