@@ -105,7 +105,7 @@ export interface JobQuery {
   readonly team?: readonly string[];
   readonly status?: LiveJobStatus;
   readonly limit: number;
-  /** Opaque: the `nextCursor` of the previous page. */
+  /** Opaque: the `nextCursor` of the previous page (anything else: StorageError `invalid_cursor`). */
   readonly cursor?: string;
 }
 
@@ -119,12 +119,17 @@ export interface Store {
   /** Runs pending schema migrations; called once on start. */
   migrate(): Promise<void>;
   close(): Promise<void>;
-  /** Atomic group of writes. fn receives the same store; nesting is not supported. */
+  /**
+   * Atomic group of writes: all or nothing (rolled back if fn throws, and fn's error rethrown).
+   * fn receives the store bound to the transaction; nesting is not supported (a StorageError
+   * `nested_transaction`). Transactions run one at a time; while one is open, writes from
+   * outside it wait for it, and reads from outside it see only committed data.
+   */
   transaction<T>(fn: (store: Store) => Promise<T>): Promise<T>;
 
   nextJobSeq(): Promise<number>;
   insertJob(job: StoredJob): Promise<void>;
-  /** Replaces the mutable fields of a stored job. */
+  /** Replaces the mutable fields of a stored job (an unknown id: StorageError `not_found`). */
   updateJob(job: StoredJob): Promise<void>;
   getJob(id: string): Promise<StoredJob | null>;
   getJobByIdempotencyKey(user: string, key: string): Promise<StoredJob | null>;
@@ -133,14 +138,23 @@ export interface Store {
   unfinishedJobs(): Promise<StoredJob[]>;
 
   insertRun(run: StoredRun): Promise<void>;
-  /** Ends the open run of a job. */
+  /** Ends the open run of a job (none open: StorageError `not_found`). */
   closeRun(jobId: string, end: number, outcome: NonNullable<StoredRun['outcome']>): Promise<void>;
   runsOf(jobId: string): Promise<StoredRun[]>;
 
-  insertToken(token: StoredToken): Promise<void>;
+  /**
+   * Stores a token and appends its `token.create` event, by `actor` (default "system") because
+   * of `reason` (default "token created").
+   */
+  insertToken(token: StoredToken, actor?: string, reason?: string): Promise<void>;
   tokenByHash(hash: string): Promise<StoredToken | null>;
   listTokens(): Promise<StoredToken[]>;
-  revokeToken(id: string, at: number): Promise<void>;
+  /**
+   * Revokes a token and appends its `token.revoke` event (actor default "system", reason
+   * default "token revoked"). Revoking a revoked token changes nothing (no event); an unknown
+   * id is a StorageError `not_found`.
+   */
+  revokeToken(id: string, at: number, actor?: string, reason?: string): Promise<void>;
 
   appendEvent(event: Omit<StoredEvent, 'seq'>): Promise<number>;
   events(from: number, limit: number): Promise<StoredEvent[]>;
