@@ -5,6 +5,8 @@ import { registerCheck } from './commands/check.js';
 import { registerTrace } from './commands/trace-import.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerDemo } from './commands/demo.js';
+import { registerServe } from './commands/serve.js';
+import { registerClient } from './commands/client.js';
 
 /** Builds the command tree; each command module adds itself. */
 export function buildProgram(): Command {
@@ -15,6 +17,8 @@ export function buildProgram(): Command {
   registerCheck(program);
   registerSimulate(program);
   registerDemo(program);
+  registerServe(program);
+  registerClient(program);
   registerTrace(program);
   return program;
 }

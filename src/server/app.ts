@@ -3,7 +3,8 @@
 // nothing, because validation and permission checks run before any command reaches the loop.
 import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Fleet, Policy } from '../core/model.js';
 import type { StoredJob, Store } from '../storage/port.js';
@@ -27,8 +28,8 @@ export interface AppContext {
   readonly executorKind: 'simulated' | 'local';
   readonly metrics: Metrics;
   readonly clock: () => number;
-  /** pino options, or false for no logs (tests). */
-  readonly logger: boolean | object;
+  /** JSON logs with request ids. */
+  readonly logger: Logger;
 }
 
 /** An HTTP error with the body of spec/api.md. */
@@ -65,9 +66,9 @@ declare module 'fastify' {
   }
 }
 
-export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+export async function buildApp(ctx: AppContext) {
   const app = Fastify({
-    logger: ctx.logger,
+    loggerInstance: ctx.logger,
     bodyLimit: 1 << 20,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -177,22 +178,36 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     return metrics.registry.metrics();
   });
 
-  app.post('/v1/jobs', async (request, reply) => {
-    const body = parse(JobSubmission, request.body, 'the job');
+  /** Checks against the policy and the executor, on whatever fields have the right type. */
+  const semanticProblems = (body: Record<string, unknown>): { path: string; message: string }[] => {
     const problems: { path: string; message: string }[] = [];
-    if (!leaves.has(body.team)) {
+    const team = body['team'];
+    if (typeof team === 'string' && !leaves.has(team)) {
       problems.push({
         path: 'team',
-        message: allTeams.has(body.team)
-          ? `team "${body.team}" has subteams; submit to one of its leaf teams: ${[...subtree(policy, body.team)].filter((t) => leaves.has(t)).join(', ')}`
-          : `unknown team "${body.team}"; teams that take jobs: ${[...leaves].join(', ')}`,
+        message: allTeams.has(team)
+          ? `team "${team}" has subteams; submit to one of its leaf teams: ${[...subtree(policy, team)].filter((t) => leaves.has(t)).join(', ')}`
+          : `unknown team "${team.slice(0, 200)}"; teams that take jobs: ${[...leaves].join(', ')}`,
       });
     }
-    if (body.class !== undefined && !classes.has(body.class)) problems.push({ path: 'class', message: `unknown class "${body.class}"; classes: ${[...classes].join(', ')}` });
-    if (body.flavor !== undefined && !flavors.has(body.flavor)) problems.push({ path: 'flavor', message: `unknown flavor "${body.flavor}"; flavors: ${[...flavors].join(', ')}` });
-    if (ctx.executorKind === 'simulated' && body.duration === undefined) problems.push({ path: 'duration', message: 'required with the simulated executor: seconds of work' });
-    if (ctx.executorKind === 'local' && body.command === undefined) problems.push({ path: 'command', message: 'required with the local executor: the shell command to run' });
-    if (problems.length > 0) throw invalid('the job is not valid', problems);
+    const cls = body['class'];
+    if (typeof cls === 'string' && !classes.has(cls)) problems.push({ path: 'class', message: `unknown class "${cls.slice(0, 100)}"; classes: ${[...classes].join(', ')}` });
+    const flavor = body['flavor'];
+    if (typeof flavor === 'string' && !flavors.has(flavor)) problems.push({ path: 'flavor', message: `unknown flavor "${flavor.slice(0, 100)}"; flavors: ${[...flavors].join(', ')}` });
+    if (ctx.executorKind === 'simulated' && body['duration'] === undefined) problems.push({ path: 'duration', message: 'required with the simulated executor: seconds of work' });
+    if (ctx.executorKind === 'local' && body['command'] === undefined) problems.push({ path: 'command', message: 'required with the local executor: the shell command to run' });
+    return problems;
+  };
+
+  app.post('/v1/jobs', async (request, reply) => {
+    const raw = request.body;
+    const shaped = JobSubmission.safeParse(raw);
+    const problems = [
+      ...(shaped.success ? [] : zodIssues(shaped.error)),
+      ...(raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? semanticProblems(raw as Record<string, unknown>) : []),
+    ];
+    if (problems.length > 0 || !shaped.success) throw invalid(`the job is not valid: ${problems.length} problem(s)`, problems);
+    const body = shaped.data;
     const principal = principalOf(request);
     const forbidden = maySubmit(principal, policy, body.team);
     if (forbidden) throw new ApiError(403, 'forbidden', forbidden);

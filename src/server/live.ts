@@ -60,6 +60,8 @@ export class ConflictError extends Error {
   }
 }
 
+const EXPLAIN_EVERY_SECONDS = 1;
+
 const FINISHED: ReadonlySet<LiveJobStatus> = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'rejected']);
 
 export class LiveScheduler {
@@ -75,6 +77,7 @@ export class LiveScheduler {
   private passWanted = false;
   private timer: NodeJS.Timeout | null = null;
   private nextSeq = 1;
+  private lastExplainAll = -Infinity;
   private closed = false;
   /** Counters for metrics. */
   readonly counters = { preemptions: 0, admissions: 0, passes: 0 };
@@ -330,7 +333,12 @@ export class LiveScheduler {
     const { store, executor, clock, logger } = this.options;
     const now = clock();
     const t0 = performance.now();
-    const result = this.engine.tentativePass(now, { explainAll: true });
+    // Every pending job's reason is refreshed at least once a second (a pass that visits all
+    // of them); passes in between stop as soon as nothing more can start. Decisions are the
+    // same either way (Engine, PassOptions.explainAll).
+    const explainAll = now - this.lastExplainAll >= EXPLAIN_EVERY_SECONDS;
+    if (explainAll) this.lastExplainAll = now;
+    const result = this.engine.tentativePass(now, { explainAll });
     this.counters.passes++;
     if (result.started.length > 0 || result.preempted.length > 0) {
       const victims = result.preempted.map(({ job }) => this.active.get(this.engine.jobs[job]!.spec.id)!);
@@ -397,7 +405,8 @@ export class LiveScheduler {
       this.engine.commitPass(result);
     }
     this.options.hooks?.onPass?.(result, (performance.now() - t0) / 1000);
-    const wake = this.engine.pending > 0 ? this.engine.nextProtectionEnd(now) : null;
+    let wake = this.engine.pending > 0 ? this.engine.nextProtectionEnd(now) : null;
+    if (!explainAll && this.engine.pending > 0) wake = Math.min(wake ?? Infinity, this.lastExplainAll + EXPLAIN_EVERY_SECONDS);
     if (wake !== null) this.armTimer(wake);
   }
 

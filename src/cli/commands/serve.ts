@@ -1,0 +1,157 @@
+// `arbiter serve`, `arbiter token create` and `arbiter policy apply`: the commands that work on a
+// data directory (spec/api.md, "Start-up").
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { parseCluster } from '../../core/config/cluster.js';
+import { allTeams, parsePolicy } from '../../core/config/policy.js';
+import { formatIssue } from '../../core/model.js';
+import { newToken, ROLES } from '../../server/auth.js';
+import type { Role } from '../../storage/port.js';
+import { UsageError } from '../errors.js';
+import { EXAMPLE_LAB } from './demo.js';
+import { readFileSync } from 'node:fs';
+
+interface ServeFlags {
+  cluster?: string;
+  policy?: string;
+  data: string;
+  port: string;
+  host: string;
+  executor: string;
+  speed: string;
+  gpus?: string;
+}
+
+const number = (value: string, option: string, check: (n: number) => boolean, expected: string, problems: string[]): number => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || !check(n)) problems.push(`${option}: expected ${expected}, got "${value}"`);
+  return n;
+};
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the live service: HTTP API, scheduling loop and executor, on an embedded SQLite database')
+    .option('--cluster <file>', 'fleet for the first start (default: the built-in demo lab)')
+    .option('--policy <file>', 'policy for the first start (default: the built-in demo lab)')
+    .option('--data <dir>', 'data directory (SQLite database, admin token, logs)', './arbiter-data')
+    .option('--port <n>', 'TCP port', '7420')
+    .option('--host <h>', 'address to listen on', '127.0.0.1')
+    .option('--executor <kind>', 'simulated (jobs run for duration/speed seconds) or local (this host\'s GPUs)', 'simulated')
+    .option('--speed <x>', 'simulated executor: seconds of work per second of wall time', '1')
+    .option('--gpus <n>', 'local executor: GPUs of this host when nvidia-smi is not available (default: found with nvidia-smi)')
+    .action(async (flags: ServeFlags) => {
+      const problems: string[] = [];
+      const port = number(flags.port, '--port', (n) => Number.isInteger(n) && n >= 0 && n < 65536, 'a port number 0..65535', problems);
+      const speed = number(flags.speed, '--speed', (n) => n > 0, 'a number > 0', problems);
+      const gpus = flags.gpus === undefined ? undefined : number(flags.gpus, '--gpus', (n) => Number.isInteger(n) && n > 0, 'a positive integer', problems);
+      if (flags.executor !== 'simulated' && flags.executor !== 'local') problems.push(`--executor: expected simulated or local, got "${flags.executor}"`);
+      if (problems.length > 0) throw new UsageError(problems);
+      // Loaded here, not at the top: the server, fastify and SQLite are not needed by other commands.
+      const { startServer, StartupError } = await import('../../server/serve.js');
+      let server;
+      try {
+        server = await startServer({
+          cluster: flags.cluster,
+          policy: flags.policy,
+          data: flags.data,
+          port,
+          host: flags.host,
+          executor: flags.executor as 'simulated' | 'local',
+          speed,
+          gpus,
+          demoCluster: join(EXAMPLE_LAB, 'cluster.yaml'),
+          demoPolicy: join(EXAMPLE_LAB, 'policy.yaml'),
+        });
+      } catch (error) {
+        if (error instanceof StartupError) throw new UsageError(error.lines);
+        throw error;
+      }
+      // Graceful shutdown: stop accepting, finish in-flight requests, stop runs, close the database.
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGTERM', stop);
+          process.off('SIGINT', stop);
+          void server.close().then(resolve, resolve);
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      });
+    });
+
+  const token = program.command('token').description('manage API tokens');
+  token
+    .command('create')
+    .description('create a token; its last word on stdout is the token (shown only once)')
+    .requiredOption('--user <name>', 'who the token is for')
+    .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`)
+    .option('--team <team>', 'the team of a member or lead (required for them)')
+    .option('--data <dir>', 'data directory of the server', './arbiter-data')
+    .action(async (flags: { user: string; role: string; team?: string; data: string }) => {
+      const problems: string[] = [];
+      if (!ROLES.includes(flags.role as Role)) problems.push(`--role: expected one of ${ROLES.join(', ')}, got "${flags.role}"`);
+      if ((flags.role === 'member' || flags.role === 'lead') && flags.team === undefined) problems.push(`--team is required for role ${flags.role}`);
+      if (flags.user.trim() === '' || flags.user.length > 200) problems.push('--user: expected a name of 1 to 200 characters');
+      if (problems.length > 0) throw new UsageError(problems);
+      const store = await openStoreOf(flags.data);
+      try {
+        const policy = await storedPolicy(store, flags.data);
+        if (flags.team !== undefined && !allTeams(policy).has(flags.team)) {
+          throw new UsageError([`--team: unknown team "${flags.team}"; teams: ${[...allTeams(policy).keys()].join(', ')}`]);
+        }
+        const { secret, token: stored } = newToken(flags.user, flags.role as Role, flags.team ?? null, Date.now() / 1000);
+        await store.insertToken(stored);
+        process.stdout.write(`token ${stored.id} for ${flags.user} (${flags.role}${flags.team ? ` of ${flags.team}` : ''}): ${secret}\n`);
+      } finally {
+        await store.close();
+      }
+    });
+
+  const policy = program.command('policy').description('the allocation policy of a server');
+  policy
+    .command('apply')
+    .description('admin: make a policy file the policy in force (a new version, logged); the server uses it from its next start')
+    .requiredOption('--policy <file>', 'the new policy')
+    .requiredOption('--reason <text>', 'why (kept in the event log)')
+    .option('--data <dir>', 'data directory of the server', './arbiter-data')
+    .option('--user <name>', 'who applies it (kept in the event log)', 'admin')
+    .action(async (flags: { policy: string; reason: string; data: string; user: string }) => {
+      let text: string;
+      try {
+        text = readFileSync(flags.policy, 'utf8');
+      } catch {
+        throw new UsageError([`${flags.policy}: cannot read this file (given as --policy)`]);
+      }
+      const store = await openStoreOf(flags.data);
+      try {
+        const fleetVersion = await store.currentFleet();
+        if (!fleetVersion) throw new UsageError([`${flags.data}: no fleet stored yet; start the server once first`]);
+        const fleet = parseCluster(fleetVersion.text, 'stored fleet');
+        if (!fleet.ok) throw new UsageError(fleet.issues.map(formatIssue));
+        const parsed = parsePolicy(text, flags.policy, fleet.value);
+        if (!parsed.ok) throw new UsageError(parsed.issues.map(formatIssue));
+        const version = await store.putPolicy(text, flags.user, flags.reason, Date.now() / 1000);
+        process.stdout.write(`policy version ${version.version} stored; restart the server to enforce it\n`);
+      } finally {
+        await store.close();
+      }
+    });
+}
+
+async function openStoreOf(data: string) {
+  const { openSqliteStore } = await import('../../storage/sqlite.js');
+  const store = await openSqliteStore(join(data, 'arbiter.db'));
+  await store.migrate();
+  return store;
+}
+
+async function storedPolicy(store: Awaited<ReturnType<typeof openStoreOf>>, data: string) {
+  const fleetVersion = await store.currentFleet();
+  const policyVersion = await store.currentPolicy();
+  if (!fleetVersion || !policyVersion) throw new UsageError([`${data}: no server data here yet; run \`arbiter serve --data ${data}\` once first`]);
+  const fleet = parseCluster(fleetVersion.text, 'stored fleet');
+  if (!fleet.ok) throw new UsageError(fleet.issues.map(formatIssue));
+  const policy = parsePolicy(policyVersion.text, 'stored policy', fleet.value);
+  if (!policy.ok) throw new UsageError(policy.issues.map(formatIssue));
+  return policy.value;
+}

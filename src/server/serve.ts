@@ -1,0 +1,188 @@
+// `arbiter serve` start-up (spec/api.md): the data directory, the first start (fleet and
+// policy become version 1, an admin token is written to DIR/admin-token and printed once),
+// later starts (what is stored is reused; a different --policy or --cluster is refused),
+// the executor, the live loop, the HTTP server, and a graceful shutdown.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseCluster } from '../core/config/cluster.js';
+import { parsePolicy } from '../core/config/policy.js';
+import type { Fleet, Policy, Result } from '../core/model.js';
+import { formatIssue } from '../core/model.js';
+import type { Executor } from '../executors/port.js';
+import { createLocalExecutor, describeLocalNode } from '../executors/local.js';
+import { createSimulatedExecutor } from '../executors/simulated.js';
+import type { Store } from '../storage/port.js';
+import { openSqliteStore } from '../storage/sqlite.js';
+import { pino } from 'pino';
+import { buildApp } from './app.js';
+import { newToken } from './auth.js';
+import { LiveScheduler } from './live.js';
+import { createMetrics } from './metrics.js';
+
+export interface ServeOptions {
+  readonly cluster?: string | undefined;
+  readonly policy?: string | undefined;
+  readonly data: string;
+  readonly port: number;
+  readonly host: string;
+  readonly executor: 'simulated' | 'local';
+  readonly speed: number;
+  readonly gpus?: number | undefined;
+  /** The built-in demo lab (used when --cluster/--policy are not given). */
+  readonly demoCluster: string;
+  readonly demoPolicy: string;
+  readonly log?: boolean;
+  /** Where start-up messages go (stdout by default). */
+  readonly print?: (line: string) => void;
+}
+
+/** Start-up refused because of what the user gave (exit 2). */
+export class StartupError extends Error {
+  constructor(readonly lines: readonly string[]) {
+    super(lines.join('\n'));
+    this.name = 'StartupError';
+  }
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly live: LiveScheduler;
+  close(): Promise<void>;
+}
+
+const clock = (): number => Date.now() / 1000;
+
+function valid<T>(result: Result<T>): T {
+  if (!result.ok) throw new StartupError(result.issues.map(formatIssue));
+  return result.value;
+}
+
+function readInput(path: string, option: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    throw new StartupError([`${path}: cannot read this file (given as ${option})`]);
+  }
+}
+
+/** Canonical JSON of a parsed document, to compare a given file with the stored version. */
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
+  );
+
+/** The fleet of the local executor: this host as one node. */
+async function localFleetText(gpus: number | undefined): Promise<{ text: string; flavor: string; gpus: number }> {
+  const node = await describeLocalNode(gpus === undefined ? {} : { gpus });
+  return {
+    text: `# This host, found at first start.\npools:\n  - name: ${node.name}\n    flavor: ${node.flavor}\n    nodes: 1\n    gpusPerNode: ${node.gpus}\n`,
+    flavor: node.flavor,
+    gpus: node.gpus,
+  };
+}
+
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+  mkdirSync(options.data, { recursive: true, mode: 0o700 });
+  const store = await openSqliteStore(join(options.data, 'arbiter.db'));
+  try {
+    await store.migrate();
+    const { fleet, policy, policyVersion, policyText } = await loadOrInitialize(store, options, print);
+    const executor: Executor =
+      options.executor === 'local'
+        ? await createLocalExecutor({ ...(options.gpus !== undefined ? { gpus: options.gpus } : {}), logDir: join(options.data, 'logs') })
+        : createSimulatedExecutor({ speed: options.speed });
+    const logger = pino({ level: 'info', enabled: options.log !== false });
+    let liveRef: LiveScheduler | null = null;
+    const metrics = createMetrics(() => liveRef);
+    const live = await LiveScheduler.start({
+      store,
+      executor,
+      fleet,
+      policy,
+      clock,
+      speed: options.executor === 'simulated' ? options.speed : 1,
+      logger,
+      hooks: { onPass: (_result, seconds) => metrics.passSeconds.observe(seconds) },
+    });
+    liveRef = live;
+    const app = await buildApp({ live, store, fleet, policy, policyVersion, policyText, executorKind: options.executor, metrics, clock, logger });
+    const address = await app.listen({ port: options.port, host: options.host });
+    const url = address.replace('0.0.0.0', '127.0.0.1');
+    print(`Arbiter is serving on ${url} (policy version ${policyVersion}, ${options.executor} executor, data in ${options.data})`);
+    let closing: Promise<void> | null = null;
+    const close = (): Promise<void> =>
+      (closing ??= (async () => {
+        await app.close(); // stop accepting; in-flight requests finish
+        await live.close();
+        await executor.close();
+        await store.close();
+      })());
+    return { url, live, close };
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function loadOrInitialize(
+  store: Store,
+  options: ServeOptions,
+  print: (line: string) => void,
+): Promise<{ fleet: Fleet; policy: Policy; policyVersion: number; policyText: string }> {
+  const now = clock();
+  const storedFleet = await store.currentFleet();
+  const storedPolicy = await store.currentPolicy();
+  if (storedFleet && storedPolicy) {
+    const fleet = valid(parseCluster(storedFleet.text, 'stored fleet'));
+    const policy = valid(parsePolicy(storedPolicy.text, 'stored policy', fleet));
+    const refusals: string[] = [];
+    if (options.cluster !== undefined) {
+      const given = valid(parseCluster(readInput(options.cluster, '--cluster'), options.cluster));
+      if (canonical(given) !== canonical(fleet)) refusals.push(`${options.cluster}: differs from the fleet stored in ${options.data} (version ${storedFleet.version}); start without --cluster to use it`);
+    }
+    if (options.policy !== undefined) {
+      const given = valid(parsePolicy(readInput(options.policy, '--policy'), options.policy, fleet));
+      if (canonical(given) !== canonical(policy)) {
+        refusals.push(
+          `${options.policy}: differs from the policy in force in ${options.data} (version ${storedPolicy.version}); policies change by an explicit admin command: \`arbiter policy apply --data ${options.data} --policy ${options.policy} --reason "..."\`, then restart`,
+        );
+      }
+    }
+    if (refusals.length > 0) throw new StartupError(refusals);
+    return { fleet, policy, policyVersion: storedPolicy.version, policyText: storedPolicy.text };
+  }
+
+  // First start: the given (or demo) fleet and policy become version 1.
+  let fleetText: string;
+  let policyText: string;
+  let fleetName: string;
+  let policyName: string;
+  if (options.executor === 'local') {
+    if (options.cluster !== undefined) throw new StartupError(['--cluster cannot be used with --executor local: the fleet is this host (see --gpus)']);
+    const local = await localFleetText(options.gpus);
+    fleetText = local.text;
+    fleetName = 'local host';
+    policyText = options.policy !== undefined ? readInput(options.policy, '--policy') : `# One team holding this host's GPUs.\nteams:\n  - name: default\n    guarantee: { ${local.flavor}: ${local.gpus} }\n`;
+    policyName = options.policy ?? 'built-in local policy';
+  } else {
+    fleetName = options.cluster ?? options.demoCluster;
+    policyName = options.policy ?? options.demoPolicy;
+    fleetText = readInput(fleetName, '--cluster');
+    policyText = readInput(policyName, '--policy');
+  }
+  const fleet = valid(parseCluster(fleetText, fleetName));
+  const policy = valid(parsePolicy(policyText, policyName, fleet));
+  const { secret, token } = newToken('admin', 'admin', null, now);
+  let version = 0;
+  await store.transaction(async (tx) => {
+    await tx.putFleet(fleetText, 'system', `first start from ${fleetName}`, now);
+    version = (await tx.putPolicy(policyText, 'system', `first start from ${policyName}`, now)).version;
+    await tx.insertToken(token);
+  });
+  const tokenFile = join(options.data, 'admin-token');
+  writeFileSync(tokenFile, `${secret}\n`, { mode: 0o600 });
+  print(`First start: fleet and policy stored as version 1; admin token (also in ${tokenFile}, shown only once):`);
+  print(`  ${secret}`);
+  return { fleet, policy, policyVersion: version, policyText };
+}
