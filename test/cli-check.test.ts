@@ -297,7 +297,7 @@ describe('arbiter check', () => {
     expect(help).toContain('--policy <file> the allocation policy, policy.yaml (required, no default)');
     expect(help).toContain('--trace <file> a workload trace to check against them (default: none)');
     expect(help).toMatch(
-      /--trace-format <format> format of --trace: canonical or [a-z, ]+ \(default: "canonical"\)/,
+      /--trace-format <format> format of --trace: canonical or [a-z, -]+ \(default: "canonical"\)/,
     );
   });
 });
