@@ -178,7 +178,7 @@ async function loadOrInitialize(
   await store.transaction(async (tx) => {
     await tx.putFleet(fleetText, 'system', `first start from ${fleetName}`, now);
     version = (await tx.putPolicy(policyText, 'system', `first start from ${policyName}`, now)).version;
-    await tx.insertToken(token);
+    await tx.insertToken(token, 'system', 'first start: the admin token');
   });
   const tokenFile = join(options.data, 'admin-token');
   writeFileSync(tokenFile, `${secret}\n`, { mode: 0o600 });

@@ -100,7 +100,7 @@ export function registerServe(program: Command): void {
           throw new UsageError([`--team: unknown team "${flags.team}"; teams: ${[...allTeams(policy).keys()].join(', ')}`]);
         }
         const { secret, token: stored } = newToken(flags.user, flags.role as Role, flags.team ?? null, Date.now() / 1000);
-        await store.insertToken(stored);
+        await store.insertToken(stored, process.env['USER'] ?? 'cli', `arbiter token create --user ${flags.user} --role ${flags.role}`);
         process.stdout.write(`token ${stored.id} for ${flags.user} (${flags.role}${flags.team ? ` of ${flags.team}` : ''}): ${secret}\n`);
       } finally {
         await store.close();
