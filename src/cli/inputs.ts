@@ -7,8 +7,10 @@ import { parseTrace } from '../core/config/trace.js';
 import { formatIssue, type Fleet, type JobSpec, type Policy, type Result } from '../core/model.js';
 import { importTrace, TRACE_FORMATS, TraceImportError } from '../traces/index.js';
 import { UsageError } from './errors.js';
+import { traceOptionsFromFlags } from './commands/trace-import.js';
+import type { TraceFlags } from './commands/trace-import.js';
 
-export interface InputOptions {
+export interface InputOptions extends TraceFlags {
   readonly cluster?: string;
   readonly policy?: string;
   readonly trace?: string;
@@ -44,6 +46,13 @@ export function loadInputs(options: InputOptions, warn: (line: string) => void =
   }
   if (format !== CANONICAL && tracePath === undefined)
     usage.push(`--trace-format ${format} needs --trace FILE`);
+  // Import options (--from, --team-map, --jobs-per-hour...) apply to --trace-format importers only.
+  const { options: traceOptions, problems: traceProblems } = traceOptionsFromFlags(options);
+  usage.push(...traceProblems);
+  const importFlags = (['from', 'to', 'rebase', 'teamBy', 'teamMap', 'jobsPerHour', 'classMap'] as const).filter((k) => options[k] !== undefined && options[k] !== false);
+  if (format === CANONICAL && importFlags.length > 0) {
+    usage.push(`--${importFlags.map((k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)).join(', --')}: only with --trace-format (an importer); a canonical trace is used as it is`);
+  }
   if (usage.length > 0 || clusterPath === undefined || policyPath === undefined) throw new UsageError(usage);
 
   // Every file is read before any is parsed, so that all unreadable files are reported together.
@@ -67,7 +76,7 @@ export function loadInputs(options: InputOptions, warn: (line: string) => void =
   let traceName = tracePath;
   if (format !== CANONICAL) {
     try {
-      csv = importTrace(format, traceText, tracePath).csv;
+      csv = importTrace(format, traceText, tracePath, traceOptions).csv;
     } catch (error) {
       if (error instanceof TraceImportError) throw new UsageError(error.issues.map(formatIssue));
       throw error;

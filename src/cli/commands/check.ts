@@ -1,6 +1,7 @@
 // `arbiter check --cluster FILE --policy FILE [--trace FILE] [--trace-format F]` (spec/cli.md):
 // validates the inputs and prints a short description of what it read; bad input exits 2.
 import type { Command } from 'commander';
+import { addTraceOptions } from './trace-import.js';
 import { flavorCapacity } from '../../core/config/cluster.js';
 import { allTeams, leafTeams, leavesUnder } from '../../core/config/policy.js';
 import type { Flavor, Fleet, JobSpec, Policy, Quota, TeamSpec } from '../../core/model.js';
@@ -9,8 +10,7 @@ import { loadInputs, type InputOptions } from '../inputs.js';
 
 /** Adds `check` to the program. */
 export function registerCheck(program: Command): void {
-  program
-    .command('check')
+  addTraceOptions(program.command('check'))
     .description('validate a fleet, a policy and (optionally) a trace, and describe what they hold')
     .option('--cluster <file>', 'the fleet, cluster.yaml (required, no default)')
     .option('--policy <file>', 'the allocation policy, policy.yaml (required, no default)')

@@ -4,6 +4,8 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
+import { addTraceOptions } from './trace-import.js';
+import type { TraceFlags } from './trace-import.js';
 import { TRACE_FORMATS } from '../../traces/index.js';
 import type { Fleet, JobSpec, Policy } from '../../core/model.js';
 import { summarize } from '../../sim/metrics.js';
@@ -17,7 +19,7 @@ import type { SimulationResult } from '../../sim/types.js';
 import { UsageError } from '../errors.js';
 import { loadInputs } from '../inputs.js';
 
-interface SimulateFlags {
+interface SimulateFlags extends TraceFlags {
   cluster?: string;
   policy?: string;
   trace?: string;
@@ -31,8 +33,7 @@ interface SimulateFlags {
 }
 
 export function registerSimulate(program: Command): void {
-  program
-    .command('simulate')
+  addTraceOptions(program.command('simulate'))
     .description('replay a workload trace through the scheduling engine and write its outcome')
     .option('--cluster <file>', 'the fleet, cluster.yaml (required)')
     .option('--policy <file>', 'the allocation policy, policy.yaml (required)')
