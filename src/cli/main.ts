@@ -5,6 +5,7 @@ import { registerCheck } from './commands/check.js';
 import { registerTrace } from './commands/trace-import.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerDemo } from './commands/demo.js';
+import { registerCompare } from './commands/compare.js';
 import { registerServe } from './commands/serve.js';
 import { registerClient } from './commands/client.js';
 
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerCheck(program);
   registerSimulate(program);
+  registerCompare(program);
   registerDemo(program);
   registerServe(program);
   registerClient(program);

@@ -287,3 +287,159 @@ function measuredRange(n: number, range: SummarizeOptions['measureJobs']): [numb
   }
   return [from, Math.min(to, n - 1)];
 }
+
+// ------------------------------------------------------------------ comparison metrics
+
+/**
+ * What `arbiter compare` adds to summary.json (after the keys of `Summary`), the same for every
+ * variant: the Arbiter policy and the baselines are all measured against the teams and
+ * guarantees of the policy the result reports. Definitions (docs/evaluation-metrics.md):
+ *
+ * - fairness: Jain's index (sum x)^2 / (n * sum x^2) over the LEAF teams with an entitlement,
+ *   x = GPU-seconds the team's measured jobs received / GPU-seconds it was entitled to while
+ *   it had demand. Entitled = the integral over time of min(G, D(t)): G is the team's guarantee
+ *   (GPUs, summed over flavors), D(t) the GPUs its measured, not rejected jobs ask for while
+ *   pending or running (from submit to their end, or the horizon). When the team asks for at
+ *   least its guarantee this is guarantee x time with demand; a team asking for less is not
+ *   owed more than it asks for. Leaf teams, because jobs belong to leaves and a division's
+ *   total can hide one starved leaf. Teams with no entitlement (guarantee 0, or no demand)
+ *   are left out: nothing is owed to them, and what they take from others lowers the others' x.
+ *   1 = every team received the same multiple of its entitlement; 1/n = one team got it all.
+ *   Null when no team has an entitlement; 1 when every x is 0.
+ *   Worked example: A (G 8) asks for 8 GPUs during 100 s and receives 800 GPU-s: x = 1;
+ *   B (G 8) asks for 4 during 100 s (entitled 400) and receives 200: x = 0.5.
+ *   Jain = 1.5^2 / (2 x 1.25) = 0.9.
+ * - worstTeamP99Wait: the largest p99 wait (nearest rank, over started jobs) of a leaf team,
+ *   and worstTeam that team (first in trace order on ties); 0 and null when no job started.
+ * - inGuaranteeJobs, inGuaranteeP99Wait, inGuaranteeMaxWait: over the measured jobs that were
+ *   in-guarantee at submission (JobOutcome.inGuaranteeAtSubmit) and started: their count and
+ *   the p99 (nearest rank) and largest `start - submit`.
+ */
+export interface ComparisonMetrics {
+  readonly fairness: number | null;
+  /** Leaf teams the fairness index is over. */
+  readonly fairnessTeams: number;
+  readonly worstTeam: string | null;
+  readonly worstTeamP99Wait: number;
+  readonly inGuaranteeJobs: number;
+  readonly inGuaranteeP99Wait: number;
+  readonly inGuaranteeMaxWait: number;
+}
+
+/** summary.json of one variant of `arbiter compare`: the summary, then the comparison metrics. */
+export type ComparisonSummary = Summary & ComparisonMetrics;
+
+/** Leaf team name -> its guarantee summed over flavors. */
+function leafGuarantees(teams: readonly TeamSpec[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const walk = (team: TeamSpec): void => {
+    if (team.children.length === 0) {
+      let g = 0;
+      for (const gpus of Object.values(team.guarantee)) g += gpus;
+      if (!out.has(team.name)) out.set(team.name, g);
+    }
+    for (const child of team.children) walk(child);
+  };
+  for (const team of teams) walk(team);
+  return out;
+}
+
+/**
+ * Integral over time of min(cap, demand(t)), where demand is a sum of [start, end) steps of
+ * `gpus`. Example: cap 8, steps [0, 10) x 4 and [5, 15) x 8: 4 x 5 + 8 x 5 (12 capped) + 8 x 5 = 100.
+ */
+export function cappedDemandIntegral(steps: readonly { start: number; end: number; gpus: number }[], cap: number): number {
+  const events: { t: number; d: number }[] = [];
+  for (const s of steps) {
+    if (s.end <= s.start) continue;
+    events.push({ t: s.start, d: s.gpus }, { t: s.end, d: -s.gpus });
+  }
+  events.sort((a, b) => a.t - b.t);
+  let total = 0;
+  let level = 0;
+  let last = 0;
+  for (const e of events) {
+    if (level > 0) total += Math.min(cap, level) * (e.t - last);
+    level += e.d;
+    last = e.t;
+  }
+  return total;
+}
+
+/** Jain's fairness index of `xs`: (sum x)^2 / (n sum x^2); null for none, 1 when all are 0. */
+export function jainIndex(xs: readonly number[]): number | null {
+  if (xs.length === 0) return null;
+  let sum = 0;
+  let squares = 0;
+  for (const x of xs) {
+    sum += x;
+    squares += x * x;
+  }
+  return squares === 0 ? 1 : (sum * sum) / (xs.length * squares);
+}
+
+/** The comparison metrics of one result (see ComparisonMetrics), over the same measured jobs as `summarize`. */
+export function comparisonMetrics(result: SimulationResult, opts: SummarizeOptions = {}): ComparisonMetrics {
+  const jobs = result.jobs;
+  const [from, to] = measuredRange(jobs.length, opts.measureJobs);
+  const guarantees = leafGuarantees(result.policy.teams);
+  // Demand of a job still waiting or running when the record stops lasts until then.
+  let lastEnd = -Infinity;
+  for (const job of jobs) if (job.end !== null && job.end > lastEnd) lastEnd = job.end;
+  for (const run of result.runs) if (run.end > lastEnd) lastEnd = run.end;
+  const stop = result.horizon ?? (lastEnd === -Infinity ? 0 : lastEnd);
+
+  const byTeam = new Map<string, { steps: { start: number; end: number; gpus: number }[]; received: number; waits: number[] }>();
+  const inGuaranteeWaits: number[] = [];
+  for (let i = from; i <= to; i++) {
+    const job = jobs[i];
+    if (job === undefined) continue; // unreachable: from..to lies inside the trace
+    const team = job.spec.team;
+    let acc = byTeam.get(team);
+    if (acc === undefined) byTeam.set(team, (acc = { steps: [], received: 0, waits: [] }));
+    acc.received += job.gpuSeconds;
+    if (job.status !== 'rejected') {
+      const end = job.end ?? Math.max(stop, job.spec.submit);
+      acc.steps.push({ start: job.spec.submit, end, gpus: job.spec.gpus });
+    }
+    if (job.start !== null) {
+      const wait = job.start - job.spec.submit;
+      acc.waits.push(wait);
+      if (job.inGuaranteeAtSubmit === true) inGuaranteeWaits.push(wait);
+    }
+  }
+
+  const xs: number[] = [];
+  let worstTeam: string | null = null;
+  let worstTeamP99Wait = 0;
+  for (const [team, acc] of byTeam) {
+    const g = guarantees.get(team) ?? 0;
+    if (g > 0) {
+      const entitled = cappedDemandIntegral(acc.steps, g);
+      if (entitled > 0) xs.push(acc.received / entitled);
+    }
+    if (acc.waits.length > 0) {
+      const p99 = percentile(Float64Array.from(acc.waits).sort(), 99);
+      if (worstTeam === null || p99 > worstTeamP99Wait) {
+        worstTeam = team;
+        worstTeamP99Wait = p99;
+      }
+    }
+  }
+  const fairness = jainIndex(xs);
+  const sortedInGuarantee = Float64Array.from(inGuaranteeWaits).sort();
+  return {
+    fairness: fairness === null ? null : roundTo(fairness, 6),
+    fairnessTeams: xs.length,
+    worstTeam,
+    worstTeamP99Wait: seconds(worstTeamP99Wait),
+    inGuaranteeJobs: sortedInGuarantee.length,
+    inGuaranteeP99Wait: seconds(percentile(sortedInGuarantee, 99)),
+    inGuaranteeMaxWait: seconds(sortedInGuarantee.length > 0 ? sortedInGuarantee[sortedInGuarantee.length - 1]! : 0),
+  };
+}
+
+/** summarize() followed by comparisonMetrics(): summary.json of a variant of `arbiter compare`. */
+export function summarizeForComparison(result: SimulationResult, opts: SummarizeOptions = {}): ComparisonSummary {
+  return { ...summarize(result, opts), ...comparisonMetrics(result, opts) };
+}

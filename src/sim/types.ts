@@ -33,6 +33,13 @@ export interface JobOutcome {
   readonly preemptions: number;
   /** GPU-seconds received over all runs. */
   readonly gpuSeconds: number;
+  /**
+   * At its arrival, the GPUs its leaf team held plus its own fitted the team's guarantee on some
+   * flavor it may use (jobs arriving at the same instant do not count each other). Measured
+   * against the reported policy's teams, for every variant alike (baselines included). Absent
+   * when the job never arrived (past `--until`) or the result was not made by a simulator.
+   */
+  readonly inGuaranteeAtSubmit?: boolean;
   /** Why it was rejected (status 'rejected'). */
   readonly rejectReason?: string;
 }
