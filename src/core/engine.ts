@@ -39,6 +39,8 @@ export interface EngineJob {
   perNode: number;
   reason: Reason | null;
   rejectReason: string | null;
+  /** Counted in the unprotected sets: preemptible, running, past minRuntime. */
+  unprotected: boolean;
 }
 
 export interface Reservation {
@@ -108,11 +110,19 @@ export class Engine {
   /** Pending jobs per leaf, counted per GPU size (for early exit). */
   private readonly pendingSizes: Map<number, number>[];
   private readonly pendingGlobalSizes = new Map<number, number>();
-  private readonly runningPreemptibleByPriority = new Map<number, number>();
   private readonly pendingByPriority = new Map<number, number>();
   /** Running jobs with a time limit, per flavor (reservations can predict a start). */
   private readonly timeLimitedRunning: number[];
   private pendingWithTimeLimit = 0;
+  /**
+   * Running preemptible jobs past their minRuntime, per [leaf * F + flavor] and per class
+   * priority: the only jobs any preemption may take (M5). Kept current by `expireProtections`.
+   */
+  private readonly unprotectedByLeafFlavor: Int32Array;
+  private readonly unprotectedByPriority = new Map<number, number>();
+  /** Protection ends still to count, sorted by time. */
+  private expiries: { job: number; until: number }[] = [];
+  private expiryHead = 0;
   /** Running preemptible jobs in start order, for the next minRuntime expiry. */
   private protectionQueue: { job: number; until: number }[] = [];
   private protectionHead = 0;
@@ -140,6 +150,9 @@ export class Engine {
    */
   private readonly failedVictimSearch = new Map<string, number | null>();
   private readonly fitPossible: Uint8Array;
+  /** Leaves whose every remaining job is refused by a limit (skipped unless explaining all). */
+  private readonly limitBlocked: Uint8Array;
+  private explainAll = false;
   private fitPossibleCount = 0;
   private idleAtStart: Float64Array;
   private maxBlockAtStart: Float64Array;
@@ -160,6 +173,7 @@ export class Engine {
     this.nodeJobs = Array.from({ length: this.fleet.nodeCount }, () => []);
     this.runningByLeafFlavor = Array.from({ length: T * this.F }, () => new Set<number>());
     this.pendingSizes = Array.from({ length: T }, () => new Map<number, number>());
+    this.unprotectedByLeafFlavor = new Int32Array(T * this.F);
     this.visited = Array.from({ length: T }, () => new Map<number, number>());
     this.timeLimitedRunning = new Array<number>(this.F).fill(0);
     this.cursor = new Int32Array(T).fill(-1);
@@ -167,6 +181,7 @@ export class Engine {
     this.headFits = new Uint8Array(T);
     this.standing = new Float64Array(T);
     this.fitPossible = new Uint8Array(T);
+    this.limitBlocked = new Uint8Array(T);
     this.idleAtStart = new Float64Array(this.F);
     this.maxBlockAtStart = new Float64Array(this.F);
   }
@@ -205,6 +220,7 @@ export class Engine {
       perNode: 0,
       reason: null,
       rejectReason: null,
+      unprotected: false,
     };
     this.jobs.push(job);
     const why = this.rejection(job);
@@ -348,8 +364,13 @@ export class Engine {
     this.teams.addUsage(job.leaf, f, job.gpus, !job.preemptible, now);
     this.runningByLeafFlavor[job.leaf * this.F + f]!.add(job.handle);
     if (job.preemptible) {
-      bump(this.runningPreemptibleByPriority, job.priority, 1);
-      this.protectionQueue.push({ job: job.handle, until: now + this.policy.preemption.minRuntime });
+      const until = now + this.policy.preemption.minRuntime;
+      this.protectionQueue.push({ job: job.handle, until });
+      // Sorted insert: runs re-taken by a rollback or adopted after a restart may end their
+      // protection before runs started later.
+      let i = this.expiries.length;
+      while (i > this.expiryHead && this.expiries[i - 1]!.until > until) i--;
+      this.expiries.splice(i, 0, { job: job.handle, until });
     }
     if (job.spec.timeLimit !== null) this.timeLimitedRunning[f]!++;
     this.runningCount++;
@@ -366,7 +387,11 @@ export class Engine {
     }
     this.teams.addUsage(job.leaf, f, -job.gpus, !job.preemptible, now);
     this.runningByLeafFlavor[job.leaf * this.F + f]!.delete(job.handle);
-    if (job.preemptible) bump(this.runningPreemptibleByPriority, job.priority, -1);
+    if (job.unprotected) {
+      job.unprotected = false;
+      this.unprotectedByLeafFlavor[job.leaf * this.F + f]!--;
+      bump(this.unprotectedByPriority, job.priority, -1);
+    }
     if (job.spec.timeLimit !== null) this.timeLimitedRunning[f]!--;
     this.runningCount--;
     job.nodes = [];
@@ -464,7 +489,7 @@ export class Engine {
     const leaf = this.teams.byName.get(spec.team);
     const flavor = spec.flavor === null ? -1 : (this.fleet.flavorByName.get(spec.flavor) ?? -2);
     if (!cls || leaf === undefined || !this.teams.isLeaf[leaf] || flavor === -2) return 'unknown team, class or flavor';
-    const probe = { spec, leaf, gpus: spec.gpus, flavor, preemptible: cls.preemptible } as EngineJob;
+    const probe = { spec, leaf, gpus: spec.gpus, flavor, preemptible: cls.preemptible, unprotected: false } as EngineJob;
     return this.rejection(probe);
   }
 
@@ -508,6 +533,8 @@ export class Engine {
     }
     this.visitedGlobal.clear();
     this.failedVictimSearch.clear();
+    this.explainAll = options.explainAll === true;
+    this.expireProtections(now);
     this.initTournament();
     const explainAll = options.explainAll === true;
     let considered = 0;
@@ -529,6 +556,36 @@ export class Engine {
     return { now, started, preempted, reservation: this.reservation, considered };
   }
 
+  /** Counts the runs whose minRuntime has ended by `now` as preemptible from now on. */
+  private expireProtections(now: number): void {
+    const q = this.expiries;
+    const minRuntime = this.policy.preemption.minRuntime;
+    while (this.expiryHead < q.length && q[this.expiryHead]!.until <= now) {
+      const { job: handle, until } = q[this.expiryHead++]!;
+      const job = this.jobs[handle]!;
+      if (job.state !== 'running' || job.unprotected || job.runStart + minRuntime !== until) continue;
+      job.unprotected = true;
+      this.unprotectedByLeafFlavor[job.leaf * this.F + job.runFlavor]!++;
+      bump(this.unprotectedByPriority, job.priority, 1);
+    }
+    if (this.expiryHead > 1024 && this.expiryHead * 2 > q.length) {
+      this.expiries = q.slice(this.expiryHead);
+      this.expiryHead = 0;
+    }
+  }
+
+  /** Could a job that fits its guarantee reclaim anything: a borrowing leaf with a run past minRuntime? */
+  private anyReclaimable(): boolean {
+    const teams = this.teams;
+    for (let leaf = 0; leaf < teams.size; leaf++) {
+      if (!teams.isLeaf[leaf]) continue;
+      for (let f = 0; f < this.F; f++) {
+        if (this.unprotectedByLeafFlavor[leaf * this.F + f]! > 0 && teams.isBorrowing(leaf, f)) return true;
+      }
+    }
+    return false;
+  }
+
   /** Sets every leaf's cursor to its first pending job and builds the tournament. */
   private initTournament(): void {
     for (const t of this.touchedLeaves) this.visited[t]!.clear();
@@ -544,7 +601,7 @@ export class Engine {
         if (this.cursor[t] >= 0) {
           this.standing[t] = this.teams.standing(t, this.now);
           this.updateHead(t);
-          this.best[t] = t;
+          this.best[t] = this.limitBlocked[t] ? -1 : t;
         } else {
           this.best[t] = -1;
         }
@@ -571,7 +628,7 @@ export class Engine {
       this.fitPossible[leaf] = 0;
       this.fitPossibleCount--;
     }
-    this.best[leaf] = this.cursor[leaf]! >= 0 ? leaf : -1;
+    this.best[leaf] = this.cursor[leaf]! >= 0 && !this.limitBlocked[leaf] ? leaf : -1;
     for (const t of this.teams.path[leaf]!) if (t !== leaf) this.best[t] = this.bestOf(this.teams.children[t]!);
   }
 
@@ -595,6 +652,22 @@ export class Engine {
       this.fitPossibleCount += possible ? 1 : -1;
       this.fitPossible[leaf] = possible;
     }
+    this.limitBlocked[leaf] = !this.explainAll && this.atLimit(leaf, smallest) ? 1 : 0;
+  }
+
+  /**
+   * True when even the team's smallest remaining job would break a limit (M2) on every flavor
+   * and no preemption inside the team could make room: every one of its jobs would be refused
+   * for the limit, which changes nothing (no start, no reservation), so a pass that does not
+   * explain everything may skip the whole queue. Static partitions make this the common case.
+   */
+  private atLimit(leaf: number, smallest: number): boolean {
+    if (smallest <= 0) return false;
+    for (let f = 0; f < this.F; f++) {
+      if (this.teams.overLimit(leaf, f, smallest) < 0) return false;
+      if (this.policy.preemption.withinTeam && this.runningByLeafFlavor[leaf * this.F + f]!.size > 0) return false;
+    }
+    return true;
   }
 
   /** P2: the team (among `candidates`, siblings) whose best head comes first; -1 if none. */
@@ -643,12 +716,13 @@ export class Engine {
    * changes a decision, it saves visiting jobs that would all be refused.
    */
   private nothingMoreCanStart(): boolean {
-    if (this.fitPossibleCount > 0) return false;
     const p = this.policy.preemption;
     if (p.fairShare) return false;
-    if ((p.withinTeam || p.borrowing === 'lowerPriority') && this.runningPreemptibleByPriority.size > 0) {
+    // Only runs past minRuntime can be victims (M5); runs started in this pass never are.
+    if (this.fitPossibleCount > 0 && this.anyReclaimable()) return false;
+    if ((p.withinTeam || p.borrowing === 'lowerPriority') && this.unprotectedByPriority.size > 0) {
       let lowestRunning = NO_TIME;
-      for (const [priority, n] of this.runningPreemptibleByPriority) if (n > 0 && priority < lowestRunning) lowestRunning = priority;
+      for (const [priority, n] of this.unprotectedByPriority) if (n > 0 && priority < lowestRunning) lowestRunning = priority;
       for (const [priority, n] of this.pendingByPriority) if (n > 0 && priority > lowestRunning) return false;
     }
     const smallest = minRemaining(this.pendingGlobalSizes, this.visitedGlobal);

@@ -11,7 +11,7 @@
 // Stopping (preemption, cancellation, time limit, shutdown): SIGTERM to the group, then SIGKILL
 // after the grace period (default 10 s) if the shell is still there.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, open, appendFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, appendFile, readFile, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -285,6 +285,33 @@ const message = (error: unknown): string => (error instanceof Error ? error.mess
  * `stopped` when stop() or close() was called; `timedOut` when the time limit (timeLimit seconds
  * after the start) sent SIGTERM.
  */
+const pidFile = (logDir: string, jobId: string): string => join(logDir, `${jobId}.pid`);
+
+/**
+ * After a crash of the server: kills the process group a run of `jobId` left behind, if it is
+ * still there. The group is identified by the pid file the run wrote, and only killed when its
+ * leader's environment names the job (so a reused pid is never hit).
+ */
+export async function reapOrphanedRun(logDir: string, jobId: string): Promise<boolean> {
+  const file = pidFile(logDir, jobId);
+  let pid: number;
+  try {
+    pid = Number((await readFile(file, 'utf8')).trim());
+  } catch {
+    return false;
+  }
+  await unlink(file).catch(() => {});
+  if (!Number.isInteger(pid) || pid <= 1) return false;
+  try {
+    const environ = await readFile(`/proc/${pid}/environ`, 'utf8');
+    if (!environ.split('\0').includes(`ARBITER_JOB_ID=${jobId}`)) return false;
+    process.kill(-pid, 'SIGKILL');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function createLocalExecutor(options: LocalExecutorOptions): Promise<LocalExecutor> {
   const graceSeconds = options.graceSeconds ?? 10;
   if (!Number.isFinite(graceSeconds) || graceSeconds < 0) {
@@ -410,6 +437,8 @@ export async function createLocalExecutor(options: LocalExecutorOptions): Promis
       child.on('error', () => {});
       child.once('exit', onExit);
       record.child = child;
+      // The process group outlives a kill -9 of the server: its id lets a restart reap it.
+      await writeFile(pidFile(logDir, run.jobId), `${child.pid}\n`).catch(() => {});
     } catch (error) {
       await appendFile(
         file,
@@ -440,6 +469,7 @@ export async function createLocalExecutor(options: LocalExecutorOptions): Promis
     record.cancelGrace();
     signalGroup(record, 'SIGKILL'); // whatever the command left behind in its group
     release(record.gpuIndexes);
+    await unlink(pidFile(logDir, record.jobId)).catch(() => {});
     const how = [
       code !== null ? `exit code ${code}` : `killed by ${signal ?? 'a signal'}`,
       record.timedOut ? 'time limit reached' : '',
@@ -476,6 +506,7 @@ export async function createLocalExecutor(options: LocalExecutorOptions): Promis
     kind: 'local',
     node,
     logFile,
+    reap: (jobId: string) => reapOrphanedRun(logDir, jobId),
 
     async start(run: RunRequest): Promise<void> {
       if (closed) throw new ExecutorError('executor_closed', 'the executor is closed', false);

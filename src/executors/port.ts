@@ -49,6 +49,8 @@ export interface Executor {
   stop(jobId: string, runId: string): Promise<void>;
   /** Stops everything (graceful shutdown). */
   close(): Promise<void>;
+  /** After a crash of the server: ends whatever a run of this job left running (local processes). */
+  reap?(jobId: string): Promise<boolean>;
   onExit(listener: (exit: RunExit) => void): void;
 }
 

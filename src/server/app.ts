@@ -70,6 +70,17 @@ export async function buildApp(ctx: AppContext) {
   const app = Fastify({
     loggerInstance: ctx.logger,
     bodyLimit: 1 << 20,
+    maxParamLength: 1000,
+    // Malformed URLs never reach the routes: answer them in the API's error shape too.
+    frameworkErrors: (error, request, rawReply) => {
+      const reply = rawReply as unknown as FastifyReply;
+      const auth = request.headers.authorization;
+      if (typeof auth !== 'string' || auth.trim() === '') {
+        void reply.status(401).send({ code: 'unauthorized', message: 'missing bearer token', issues: [] });
+        return;
+      }
+      void reply.status(400).send({ code: 'invalid_input', message: `malformed request: ${error.message.slice(0, 200)}`, issues: [{ path: '(url)', message: 'malformed URL' }] });
+    },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
@@ -219,8 +230,8 @@ export async function buildApp(ctx: AppContext) {
       if (existing) return reply.status(200).send(view(live.activeJob(existing.id) ?? existing));
     }
     try {
-      const job = await live.submit(body, principal.user, key);
-      return await reply.status(201).send(view(live.activeJob(job.id) ?? job));
+      const { job, created } = await live.submit(body, principal.user, key);
+      return await reply.status(created ? 201 : 200).send(view(live.activeJob(job.id) ?? job));
     } catch (error) {
       // Two concurrent requests with one key: the second loses the unique index; answer like a repeat.
       if (key !== null && error instanceof StorageError && error.code === 'constraint') {

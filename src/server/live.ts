@@ -48,9 +48,15 @@ export interface LiveOptions {
 }
 
 type Command =
-  | { kind: 'submit'; job: StoredJob; resolve: (job: StoredJob) => void; reject: (error: unknown) => void }
+  | { kind: 'submit'; job: StoredJob; resolve: (answer: Submitted) => void; reject: (error: unknown) => void }
   | { kind: 'exit'; exit: RunExit }
   | { kind: 'cancel'; id: string; resolve: (job: StoredJob) => void; reject: (error: unknown) => void };
+
+/** A stored job, and whether this request created it (false: a repeat of its Idempotency-Key). */
+export interface Submitted {
+  readonly job: StoredJob;
+  readonly created: boolean;
+}
 
 /** A request the live state refuses (e.g. cancelling a finished job): the API answers 409. */
 export class ConflictError extends Error {
@@ -61,6 +67,8 @@ export class ConflictError extends Error {
 }
 
 const EXPLAIN_EVERY_SECONDS = 1;
+/** Up to this many pending jobs, every pass refreshes every reason (it costs well under 10 ms). */
+const EXPLAIN_ALWAYS_UP_TO = 2000;
 
 const FINISHED: ReadonlySet<LiveJobStatus> = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'rejected']);
 
@@ -119,10 +127,14 @@ export class LiveScheduler {
         const runId = `${job.id}-r${runs.length}`;
         this.currentRun.set(job.id, runId);
         const done = (now - job.runStart) * this.options.speed;
-        await executor.start(this.runRequest(job, runId, Math.max(0, this.workLeft(job) - done)));
+        const request = this.runRequest(job, runId, Math.max(0, this.workLeft(job) - done));
+        // The run goes on: what is left of its time limit, not a fresh one.
+        await executor.start({ ...request, timeLimit: job.timeLimit === null ? null : Math.max(0, job.timeLimit - done) });
         logger.info({ job: job.id }, 're-adopted running job');
       } else {
-        // A local process did not survive the restart: the job waits again, nothing is lost.
+        // The job waits again, nothing is lost. A local process group that outlived the server
+        // is killed first, so the job never runs twice on the same GPUs.
+        if (executor.reap && (await executor.reap(job.id))) logger.warn({ job: job.id }, 'killed a run left over from before the restart');
         await store.transaction(async (tx) => {
           await tx.closeRun(job.id, now, 'requeued');
           job.status = 'pending';
@@ -140,7 +152,7 @@ export class LiveScheduler {
   // ------------------------------------------------------------------ commands
 
   /** Admits a job; resolves once it is on disk. `rejected` jobs are stored too, with why. */
-  submit(input: SubmitInput, user: string, idempotencyKey: string | null): Promise<StoredJob> {
+  submit(input: SubmitInput, user: string, idempotencyKey: string | null): Promise<Submitted> {
     const now = this.options.clock();
     const seq = this.nextSeq++;
     const job: StoredJob = {
@@ -240,42 +252,77 @@ export class LiveScheduler {
     while (this.queue.length > 0 || this.passWanted) {
       const batch = this.queue;
       this.queue = [];
-      await this.applySubmissions(batch.filter((c) => c.kind === 'submit'));
+      const answers = await this.applySubmissions(batch.filter((c) => c.kind === 'submit'));
       for (const command of batch) {
         if (command.kind === 'exit') await this.applyExit(command.exit);
         else if (command.kind === 'cancel') await this.applyCancel(command);
       }
-      if (this.passWanted) {
-        this.passWanted = false;
-        await this.runPass();
+      try {
+        if (this.passWanted) {
+          this.passWanted = false;
+          await this.runPass();
+        }
+      } finally {
+        // Answered after the pass, so a 201 already carries the job's reason (or its start).
+        for (const answer of answers) answer();
       }
     }
   }
 
-  private async applySubmissions(batch: Extract<Command, { kind: 'submit' }>[]): Promise<void> {
-    if (batch.length === 0) return;
+  /**
+   * One transaction for the whole batch (group commit). A repeat of an Idempotency-Key, in the
+   * store or earlier in the batch, creates nothing and answers with the first job.
+   */
+  private async applySubmissions(batch: Extract<Command, { kind: 'submit' }>[]): Promise<(() => void)[]> {
+    if (batch.length === 0) return [];
     const { store } = this.options;
+    const answers: (() => void)[] = [];
+    const fresh: Extract<Command, { kind: 'submit' }>[] = [];
+    const firstOfKey = new Map<string, StoredJob>();
     try {
+      for (const command of batch) {
+        const { job } = command;
+        if (job.idempotencyKey === null) {
+          fresh.push(command);
+          continue;
+        }
+        const key = `${job.submittedBy}\u0000${job.idempotencyKey}`;
+        const earlier = firstOfKey.get(key) ?? (await store.getJobByIdempotencyKey(job.submittedBy, job.idempotencyKey));
+        if (earlier) {
+          answers.push(() => command.resolve({ job: this.activeJob(earlier.id) ?? earlier, created: false }));
+        } else {
+          firstOfKey.set(key, job);
+          fresh.push(command);
+        }
+      }
       await store.transaction(async (tx) => {
-        for (const { job } of batch) await tx.insertJob(job);
+        for (const { job } of fresh) await tx.insertJob(job);
       });
     } catch (error) {
       for (const c of batch) c.reject(error);
-      return;
+      return [];
     }
-    for (const { job, resolve } of batch) {
+    for (const { job, resolve } of fresh) {
       if (job.status === 'pending') {
         this.handles.set(job.id, this.engine.submit(this.specOf(job), job.submittedAt));
         this.active.set(job.id, job);
         this.passWanted = true;
       }
-      resolve({ ...job });
+      answers.unshift(() => resolve({ job: this.activeJob(job.id) ?? { ...job }, created: true }));
     }
+    return answers;
   }
 
   private async applyExit(exit: RunExit): Promise<void> {
     const job = this.active.get(exit.jobId);
-    if (!job || this.currentRun.get(exit.jobId) !== exit.runId) return; // a run already closed (preempted, cancelled)
+    if (!job || this.currentRun.get(exit.jobId) !== exit.runId) return; // a run already closed (preempted)
+    if (job.status === 'cancelled') {
+      // Cancelled while running: already stored; now its GPUs are really free.
+      this.engine.finish(this.handles.get(job.id)!, Math.max(exit.at, job.runStart ?? exit.at));
+      this.forget(job.id);
+      this.passWanted = true;
+      return;
+    }
     const status: LiveJobStatus = exit.timedOut ? 'timed_out' : exit.exitCode === 0 ? 'completed' : 'failed';
     const at = Math.max(exit.at, job.runStart ?? exit.at);
     await this.finishJob(job, status, at, exit.exitCode, status === 'completed' ? 'completed' : status === 'timed_out' ? 'timed_out' : 'failed');
@@ -311,11 +358,18 @@ export class LiveScheduler {
         this.passWanted = true;
         command.resolve(next);
       } else {
+        // Stored as cancelled at once; the engine keeps its GPUs held until the process is
+        // gone (applyExit), so a command slow to stop never shares GPUs with the next run, and
+        // the loop does not wait for it.
         const runId = this.currentRun.get(job.id)!;
-        await this.finishJob(job, 'cancelled', now, null, 'cancelled');
-        // The GPUs are free in the engine; wait until the process is gone before reusing them.
-        await this.options.executor.stop(job.id, runId);
-        command.resolve((await this.options.store.getJob(job.id))!);
+        const next: StoredJob = { ...job, status: 'cancelled', endedAt: now, attained: job.attained + job.gpus * (now - (job.runStart ?? now)) };
+        await this.options.store.transaction(async (tx) => {
+          await tx.closeRun(job.id, now, 'cancelled');
+          await tx.updateJob({ ...next, placement: null, runStart: null });
+        });
+        this.active.set(job.id, next);
+        this.options.executor.stop(job.id, runId).catch((error: unknown) => this.options.logger.error({ err: error, job: job.id }, 'stop failed'));
+        command.resolve({ ...next, placement: null, runStart: null });
       }
     } catch (error) {
       command.reject(error);
@@ -336,7 +390,7 @@ export class LiveScheduler {
     // Every pending job's reason is refreshed at least once a second (a pass that visits all
     // of them); passes in between stop as soon as nothing more can start. Decisions are the
     // same either way (Engine, PassOptions.explainAll).
-    const explainAll = now - this.lastExplainAll >= EXPLAIN_EVERY_SECONDS;
+    const explainAll = this.engine.pending <= EXPLAIN_ALWAYS_UP_TO || now - this.lastExplainAll >= EXPLAIN_EVERY_SECONDS;
     if (explainAll) this.lastExplainAll = now;
     const result = this.engine.tentativePass(now, { explainAll });
     this.counters.passes++;
@@ -381,13 +435,17 @@ export class LiveScheduler {
       this.engine.commitPass(result);
       for (const [id, job] of updates) this.active.set(id, job);
       this.counters.preemptions += victims.length;
+      // The victims were not in the queue during this pass: one more gives them their reasons.
+      if (victims.length > 0) this.passWanted = true;
       this.counters.admissions += started.length;
       // Act: stop victims first (their GPUs go to the new runs), then start.
-      for (const job of victims) {
-        const runId = this.currentRun.get(job.id);
-        this.currentRun.delete(job.id);
-        if (runId) await executor.stop(job.id, runId).catch((error: unknown) => logger.error({ err: error, job: job.id }, 'stop failed'));
-      }
+      await Promise.all(
+        victims.map((job) => {
+          const runId = this.currentRun.get(job.id);
+          this.currentRun.delete(job.id);
+          return runId ? executor.stop(job.id, runId).catch((error: unknown) => logger.error({ err: error, job: job.id }, 'stop failed')) : Promise.resolve();
+        }),
+      );
       for (const job of started) {
         const stored = this.active.get(job.id)!;
         const n = (this.runCount.get(job.id) ?? 0) + 1;

@@ -91,7 +91,7 @@ export function createMetrics(live: () => LiveScheduler | null): Metrics {
 
   const passSeconds = new client.Histogram({
     name: 'arbiter_pass_duration_seconds',
-    help: 'Time of one scheduling pass (engine only, without persistence)',
+    help: 'Time of one scheduling pass, with the writes of its decisions and the executor calls',
     buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
     registers: [registry],
   });

@@ -20,8 +20,8 @@ interface ApiErrorBody {
 
 /** A request the server refused (4xx): printed like bad input, exit 2. */
 async function call(conn: Connection, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
-  const server = (conn.server ?? process.env['ARBITER_SERVER'] ?? 'http://127.0.0.1:7420').replace(/\/$/, '');
-  const token = conn.token ?? process.env['ARBITER_TOKEN'];
+  const server = (conn.server || process.env['ARBITER_SERVER'] || 'http://127.0.0.1:7420').replace(/\/$/, '');
+  const token = conn.token || process.env['ARBITER_TOKEN'];
   if (!token) throw new UsageError(['no token: pass --token or set ARBITER_TOKEN (an admin token is in <data>/admin-token; more with `arbiter token create`)']);
   let response: Response;
   try {
