@@ -147,6 +147,25 @@ describe('arbiter compare', () => {
     expect(starts.every((t) => t % 60 === 0)).toBe(true);
   });
 
+  it('runs the engine variants (policy, fifo, static) in rounds with --round', () => {
+    const out = path.join(dir, 'out');
+    const run = arbiter('compare', '--cluster', cluster, '--policy', policyFile, '--trace', traceFile, '--baselines', 'fifo,static,las', '--round', '7', '--out', out);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const startsOf = (variant: string): number[] =>
+      readFileSync(path.join(out, variant, 'segments.csv'), 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[1]));
+    for (const variant of ['policy', 'fifo', 'static']) {
+      const starts = startsOf(variant);
+      expect(starts.length, variant).toBeGreaterThan(0);
+      expect(starts.every((t) => t % 7 === 0), variant).toBe(true);
+    }
+    // las keeps its own rounds (--las-round): without it, it decides at every event.
+    expect(startsOf('las').some((t) => t % 7 !== 0)).toBe(true);
+    const bad = arbiter('compare', '--cluster', cluster, '--policy', policyFile, '--trace', traceFile, '--round', '0', '--out', path.join(dir, 'bad'));
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toBe('--round: a round lasts more than 0 seconds, got "0"\n');
+  });
+
   it('exits 2 when two policies share a base name, and writes nothing', () => {
     mkdirSync(path.join(dir, 'other'));
     const twin = path.join(dir, 'other', 'policy.yml');
@@ -194,7 +213,7 @@ describe('arbiter compare', () => {
   it('describes every option and its default in --help', () => {
     const run = arbiter('compare', '--help');
     expect(run.status).toBe(0);
-    for (const option of ['--cluster', '--policy', '--trace', '--trace-format', '--baselines', '--las-round', '--measure-jobs', '--out'])
+    for (const option of ['--cluster', '--policy', '--trace', '--trace-format', '--baselines', '--las-round', '--round', '--measure-jobs', '--out'])
       expect(run.stdout).toContain(option);
     expect(run.stdout).toContain('(default: "fifo,static,las,srtf")');
   });

@@ -36,12 +36,16 @@ export interface VariantTask {
   readonly variant: Variant;
   /** las only: seconds between decisions. */
   readonly lasRound?: number;
+  /** Variants that run through the engine (policy, fifo, static): passes only every this many seconds. */
+  readonly round?: number;
   readonly until?: number;
 }
 
 export interface CompareOptions {
   /** las only: decide every this many seconds (Gavel's rounds). Default: at every event. */
   readonly lasRound?: number;
+  /** policy, fifo and static: the engine decides only every this many seconds (Gavel's rounds). Default: after every event. */
+  readonly round?: number;
   /** Stop every variant's clock here. */
   readonly until?: number;
   /** Restrict the metrics to these trace positions (0-based, inclusive). */
@@ -81,9 +85,11 @@ export function runVariant(task: VariantTask, onProgress?: (simTime: number, job
     ...(task.until !== undefined ? { until: task.until } : {}),
     ...(onProgress !== undefined ? { onProgress } : {}),
   };
-  if (variant.kind === 'policy') return simulate(fleet, variant.policy, variant.trace, common);
+  const round = task.round !== undefined ? { round: task.round } : {};
+  if (variant.kind === 'policy') return simulate(fleet, variant.policy, variant.trace, { ...common, ...round });
   return runBaseline(variant.kind, fleet, variant.policy, variant.trace, {
     ...common,
+    ...round,
     ...(task.lasRound !== undefined ? { lasRound: task.lasRound } : {}),
   });
 }
@@ -105,6 +111,7 @@ export async function compareVariants(fleet: Fleet, variants: readonly Variant[]
     fleet,
     variant,
     ...(options.lasRound !== undefined ? { lasRound: options.lasRound } : {}),
+    ...(options.round !== undefined ? { round: options.round } : {}),
     ...(options.until !== undefined ? { until: options.until } : {}),
   });
   const finish = (index: number, result: SimulationResult, started: number): VariantOutcome => {

@@ -59,3 +59,66 @@ describe('explanations', () => {
     ]);
   });
 });
+
+describe('rounds', () => {
+  const f = fleet(pool('a', 'h100', 1, 8));
+  const p = policy([team('A', { h100: 8 })]);
+  const trace = jobs(
+    job('a1').team('A').gpus(8).runs(150),
+    job('a2').team('A').gpus(8).runs(50).at(30),
+    job('a3').team('A').gpus(4).runs(100).at(250),
+    job('a4').team('A').gpus(4).runs(10).at(400),
+  );
+
+  it('default: a pass after every event', () => {
+    expect(timeline(simulate(f, p, trace))).toEqual([
+      'a1 0-150 a-0:8 completed',
+      'a2 150-200 a-0:8 completed',
+      'a3 250-350 a-0:4 completed',
+      'a4 400-410 a-0:4 completed',
+    ]);
+  });
+
+  it('start jobs only at round boundaries; GPUs freed mid-round stay idle until the next one', () => {
+    const passTimes: number[] = [];
+    const r = simulate(f, p, trace, { round: 100, onPass: (engine) => passTimes.push(engine.now) });
+    expect(timeline(r)).toEqual([
+      // a2 arrives at 30, the GPUs free up at 150: it starts at the boundary 200.
+      'a1 0-150 a-0:8 completed',
+      'a2 200-250 a-0:8 completed',
+      // a3 arrives at 250, mid-round: it waits for 300.
+      'a3 300-400 a-0:4 completed',
+      // a4 arrives at 400, a boundary, after a3's completion there: it starts at once.
+      'a4 400-410 a-0:4 completed',
+    ]);
+    // Passes only at boundaries after something new: a2's arrival (100), a1's completion (200),
+    // a2's completion and a3's arrival (300), a3's completion and a4's arrival (400), a4's
+    // completion (500). Nothing between boundaries.
+    expect(passTimes).toEqual([0, 100, 200, 300, 400, 500]);
+    expect(r.passes).toBe(6);
+  });
+
+  it('a minRuntime protection that ends mid-round is acted on at the next boundary', () => {
+    const f2 = fleet(pool('a', 'h100', 1, 8));
+    const p2 = policy([team('A', { h100: 4 }), team('B', { h100: 4 })]);
+    const t2 = jobs(job('b1').team('B').gpus(8).runs(10_000), job('a1').team('A').gpus(4).runs(100).at(100));
+    // Without rounds b1 is preempted when its protection ends at 600 (see above); with rounds
+    // of 250 the pass after 600 is at 750.
+    expect(timeline(simulate(f2, p2, t2, { round: 250 }))).toEqual([
+      'b1 0-750 a-0:8 preempted',
+      'a1 750-850 a-0:4 completed',
+      'b1 1000-10250 a-0:8 completed',
+    ]);
+  });
+
+  it('stop at the horizon even when a pass is due after it', () => {
+    const r = simulate(f, p, trace, { round: 100, until: 180 });
+    expect(timeline(r)).toEqual(['a1 0-150 a-0:8 completed']);
+    expect(r.jobs[1]!.status).not.toBe('completed');
+  });
+
+  it('refuse a round that is not a positive number of seconds', () => {
+    expect(() => simulate(f, p, trace, { round: 0 })).toThrow(RangeError);
+    expect(() => simulate(f, p, trace, { round: Number.NaN })).toThrow(RangeError);
+  });
+});

@@ -4,6 +4,10 @@
 // At one instant, completions and time-outs are applied before arrivals, then one pass runs;
 // a pass also runs at every instant at which a running job's minRuntime protection ends while
 // jobs are pending.
+// With `round` (Gavel's rounds), events are still applied at their times, but passes run only
+// at multiples of `round` seconds: an arrival waits for the next boundary, and GPUs freed
+// mid-round stay idle until then. A boundary runs a pass only when something happened since
+// the last pass (an event, or a minRuntime protection that ended while jobs were pending).
 import { Engine } from '../core/engine.js';
 import type { PassResult } from '../core/engine.js';
 import type { Fleet, JobSpec, Policy } from '../core/model.js';
@@ -23,6 +27,11 @@ export interface ExplainLine {
 export interface SimulateOptions {
   /** Stop the clock here; running jobs are cut (formats.md). */
   readonly until?: number;
+  /**
+   * Seconds between scheduling rounds (Gavel's rounds): passes run only at multiples of this,
+   * events in between wait for the next boundary. Default: none, a pass after every event.
+   */
+  readonly round?: number;
   /** Called after each batch of events, for progress display. */
   readonly onProgress?: (simTime: number, jobsDone: number) => void;
   /** Explanations: 'every-pass', or a sorted list of moments. */
@@ -41,6 +50,18 @@ export interface SimulateOptions {
 export function simulate(fleet: Fleet, policy: Policy, trace: readonly JobSpec[], options: SimulateOptions = {}): SimulationResult {
   const engine = new Engine(fleet, policy);
   const until = options.until ?? Number.POSITIVE_INFINITY;
+  const round = options.round;
+  if (round !== undefined && !(round > 0 && Number.isFinite(round))) throw new RangeError(`round: expected seconds > 0, got ${round}`);
+  // The first round boundary at or after t.
+  const boundaryFrom = (t: number): number => {
+    if (round === undefined || t === Number.POSITIVE_INFINITY) return t;
+    let k = Math.ceil(t / round);
+    if ((k - 1) * round >= t) k--;
+    else if (k * round < t) k++;
+    return k * round;
+  };
+  // Rounds: something happened since the last pass.
+  let dirty = false;
   const n = trace.length;
   const reported = options.reportAs ?? { policy, trace };
   if (reported.trace.length !== n) throw new RangeError(`reportAs: ${reported.trace.length} jobs, but ${n} are simulated`);
@@ -104,7 +125,10 @@ export function simulate(fleet: Fleet, policy: Policy, trace: readonly JobSpec[]
     const nextArrival = next < n ? trace[order[next]!]!.submit : Number.POSITIVE_INFINITY;
     const nextEnd = book.nextEnd();
     const wake = engine.pending > 0 ? (engine.nextProtectionEnd(now) ?? Number.POSITIVE_INFINITY) : Number.POSITIVE_INFINITY;
-    const t = Math.min(nextArrival, nextEnd, wake);
+    // With rounds, the pass that is due (after an event, or at a protection end) waits for the
+    // next boundary.
+    const passAt = round === undefined ? wake : boundaryFrom(dirty ? now : wake);
+    const t = Math.min(nextArrival, nextEnd, passAt);
     if (t === Number.POSITIVE_INFINITY || t > until) break;
     explainUpTo(t);
     now = t;
@@ -130,7 +154,15 @@ export function simulate(fleet: Fleet, policy: Policy, trace: readonly JobSpec[]
         changed = true;
       }
     }
-    if (changed) runPass(t);
+    if (round === undefined) {
+      if (changed) runPass(t);
+    } else {
+      if (changed || wake <= t) dirty = true;
+      if (dirty && boundaryFrom(t) === t) {
+        dirty = false;
+        runPass(t);
+      }
+    }
     options.onProgress?.(t, done);
   }
   explainUpTo(Number.POSITIVE_INFINITY);

@@ -22,6 +22,7 @@ export interface CompareFlags {
   traceFormat?: string;
   baselines?: string;
   lasRound?: string;
+  round?: string;
   measureJobs?: string;
   out?: string;
 }
@@ -47,6 +48,10 @@ export function registerCompare(program: Command): void {
     )
     .option('--las-round <seconds>', 'las decides only every this many seconds, as Gavel\'s rounds (600, 10m) (default: none, it decides at every event)')
     .option(
+      '--round <seconds>',
+      'the variants that run through the engine (the policies, fifo, static) decide only every this many seconds, as Gavel\'s rounds (360, 6m): jobs start at round boundaries and GPUs freed mid-round stay idle until the next one (default: none, a decision after every event; las has --las-round)',
+    )
+    .option(
       '--measure-jobs <A-B>',
       'compute the metrics over the jobs at trace positions A to B only, counting from 0 in file order, e.g. 4000-4999 to drop warm-up and cool-down (default: every job)',
     )
@@ -60,6 +65,7 @@ interface Plan {
   readonly policies: readonly { readonly file: string; readonly name: string }[];
   readonly baselines: readonly BaselineName[];
   readonly lasRound: number | undefined;
+  readonly round: number | undefined;
   readonly measureJobs: readonly [number, number] | undefined;
   readonly out: string;
 }
@@ -99,6 +105,14 @@ function plan(flags: CompareFlags): Plan {
     if (!baselines.includes('las')) problems.push('--las-round applies to the las baseline, which --baselines leaves out');
   }
 
+  let round: number | undefined;
+  if (flags.round !== undefined) {
+    const seconds = parseDuration(flags.round);
+    if (typeof seconds === 'string') problems.push(`--round: ${seconds}`);
+    else if (seconds <= 0) problems.push(`--round: a round lasts more than 0 seconds, got "${flags.round}"`);
+    else round = seconds;
+  }
+
   let measureJobs: [number, number] | undefined;
   if (flags.measureJobs !== undefined) {
     const match = /^(\d+)-(\d+)$/.exec(flags.measureJobs.trim());
@@ -128,7 +142,7 @@ function plan(flags: CompareFlags): Plan {
     seen.set(name, file);
   }
   if (problems.length > 0) throw new UsageError(problems);
-  return { policies, baselines, lasRound, measureJobs, out: flags.out! };
+  return { policies, baselines, lasRound, round, measureJobs, out: flags.out! };
 }
 
 /** Runs the comparison; returns every variant's result and summary (for report.html, see below). */
@@ -172,6 +186,7 @@ export async function runCompare(flags: CompareFlags): Promise<VariantOutcome[]>
   try {
     outcomes = await compareVariants(first.fleet, variants, {
       ...(p.lasRound !== undefined ? { lasRound: p.lasRound } : {}),
+      ...(p.round !== undefined ? { round: p.round } : {}),
       ...(p.measureJobs !== undefined ? { measureJobs: p.measureJobs } : {}),
       onProgress: (i, t, done) => progress.update(i, t, done),
       onVariantDone: (i) => progress.done(i),

@@ -4,6 +4,7 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
+import { parseDuration } from '../../core/config/duration.js';
 import { addTraceOptions } from './trace-import.js';
 import type { TraceFlags } from './trace-import.js';
 import { TRACE_FORMATS } from '../../traces/index.js';
@@ -26,6 +27,7 @@ interface SimulateFlags extends TraceFlags {
   traceFormat?: string;
   out?: string;
   until?: string;
+  round?: string;
   explain?: string;
   explainAt?: string;
   /** false with --no-report. */
@@ -41,6 +43,10 @@ export function registerSimulate(program: Command): void {
     .option('--trace-format <format>', `format of --trace: canonical or ${TRACE_FORMATS.join(', ')}`, 'canonical')
     .option('--out <dir>', 'folder for jobs.csv, segments.csv, summary.json and report.html (required)')
     .option('--until <seconds>', 'stop the clock at this time; jobs still running are cut there (default: run until every job is done)')
+    .option(
+      '--round <seconds>',
+      'decide only every this many seconds, as Gavel\'s rounds (360, 6m): jobs start at round boundaries and GPUs freed mid-round stay idle until the next one (default: none, a decision after every event)',
+    )
     .option('--explain <file>', "write each pending job's reason as JSON lines to this file (default: none)")
     .option(
       '--explain-at <times>',
@@ -53,7 +59,7 @@ export function registerSimulate(program: Command): void {
 }
 
 /** Parses the numeric options; every problem is reported at once (exit 2). */
-function parseFlags(flags: SimulateFlags): { until: number | undefined; explainAt: number[] | undefined } {
+function parseFlags(flags: SimulateFlags): { until: number | undefined; round: number | undefined; explainAt: number[] | undefined } {
   const problems: string[] = [];
   if (flags.trace === undefined) problems.push('--trace FILE is required: the workload to replay');
   if (flags.out === undefined) problems.push('--out DIR is required: where jobs.csv, segments.csv and summary.json go');
@@ -63,6 +69,13 @@ function parseFlags(flags: SimulateFlags): { until: number | undefined; explainA
     if (flags.until.trim() === '' || !Number.isFinite(until) || until < 0) {
       problems.push(`--until: expected a number of seconds >= 0, got "${flags.until}"`);
     }
+  }
+  let round: number | undefined;
+  if (flags.round !== undefined) {
+    const seconds = parseDuration(flags.round);
+    if (typeof seconds === 'string') problems.push(`--round: ${seconds}`);
+    else if (seconds <= 0) problems.push(`--round: a round lasts more than 0 seconds, got "${flags.round}"`);
+    else round = seconds;
   }
   let explainAt: number[] | undefined;
   if (flags.explainAt !== undefined) {
@@ -76,14 +89,14 @@ function parseFlags(flags: SimulateFlags): { until: number | undefined; explainA
     explainAt.sort((a, b) => a - b);
   }
   if (problems.length > 0) throw new UsageError(problems);
-  return { until, explainAt };
+  return { until, round, explainAt };
 }
 
 export async function runSimulate(flags: SimulateFlags): Promise<void> {
-  const { until, explainAt } = parseFlags(flags);
+  const { until, round, explainAt } = parseFlags(flags);
   const { fleet, policy, jobs } = loadInputs(flags);
   const out = flags.out!;
-  const result = await runWithProgress(fleet, policy, jobs ?? [], { until, explainAt, explainFile: flags.explain });
+  const result = await runWithProgress(fleet, policy, jobs ?? [], { until, round, explainAt, explainFile: flags.explain });
   const summary = summarize(result);
   await writeSimulationOutputs(out, result, summary);
   if (flags.report !== false) {
@@ -111,12 +124,13 @@ async function runWithProgress(
   fleet: Fleet,
   policy: Policy,
   jobs: readonly JobSpec[],
-  opts: { until: number | undefined; explainAt: number[] | undefined; explainFile: string | undefined },
+  opts: { until: number | undefined; round: number | undefined; explainAt: number[] | undefined; explainFile: string | undefined },
 ): Promise<SimulationResult> {
   const progress = createProgress({ total: jobs.length, stream: process.stderr });
   const explainChunks: string[] = [];
   const options: SimulateOptions = {
     ...(opts.until !== undefined ? { until: opts.until } : {}),
+    ...(opts.round !== undefined ? { round: opts.round } : {}),
     onProgress: (t, done) => progress.update(t, done),
     ...(opts.explainFile !== undefined
       ? {

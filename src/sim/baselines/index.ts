@@ -28,6 +28,8 @@ export function isBaseline(name: string): name is BaselineName {
 export interface BaselineOptions {
   /** las only: seconds between decisions (Gavel's rounds). Default: decide at every event. */
   readonly lasRound?: number;
+  /** fifo and static (the baselines that run through the engine): passes only every this many seconds. */
+  readonly round?: number;
   readonly until?: number;
   readonly onProgress?: (simTime: number, jobsDone: number) => void;
 }
@@ -38,13 +40,14 @@ export function runBaseline(name: BaselineName, fleet: Fleet, policy: Policy, tr
     ...(options.until !== undefined ? { until: options.until } : {}),
     ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
   };
+  const engineCommon = { ...common, ...(options.round !== undefined ? { round: options.round } : {}) };
   switch (name) {
     case 'fifo':
-      return simulate(fleet, fifoPolicy(policy), fifoTrace(trace), { ...common, reportAs: { policy, trace } });
+      return simulate(fleet, fifoPolicy(policy), fifoTrace(trace), { ...engineCommon, reportAs: { policy, trace } });
     case 'static': {
       const flavors: string[] = [];
       for (const pool of fleet.pools) if (!flavors.includes(pool.flavor)) flavors.push(pool.flavor);
-      return simulate(fleet, staticPolicy(policy, flavors), trace, { ...common, reportAs: { policy, trace } });
+      return simulate(fleet, staticPolicy(policy, flavors), trace, { ...engineCommon, reportAs: { policy, trace } });
     }
     case 'las':
       return runPriorityLoop(fleet, policy, trace, { ...common, order: 'las', ...(options.lasRound !== undefined ? { round: options.lasRound } : {}) });
