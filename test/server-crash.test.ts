@@ -689,7 +689,7 @@ describe('kill -9 of a live server (spec/api.md, Durability)', () => {
   // KNOWN BUG (reported; remove `.fails` once fixed): a re-adopted run is started again with its
   // whole time limit (LiveScheduler.recover -> runRequest passes job.timeLimit, not what is left
   // of it since runStart), so across a restart one run may last longer than timeLimit.
-  it.fails(
+  it(
     'simulated executor: a re-adopted run keeps its time limit, counted from its start',
     async () => {
       const dir = tempDir('arbiter-crash-limit-');
@@ -784,7 +784,7 @@ describe('kill -9 of a live server (spec/api.md, Durability)', () => {
   // KNOWN BUG (reported; remove `.fails` once fixed): a run's process group outlives a kill -9 of
   // the server (runs are detached), and the restarted server neither adopts nor stops it: the
   // requeued job runs twice at once, both runs on the same GPUs (CUDA_VISIBLE_DEVICES).
-  it.fails(
+  it(
     'local executor: after kill -9 and a restart, a job that runs again has one process, not two',
     async () => {
       const dir = tempDir('arbiter-crash-orphan-');

@@ -92,6 +92,8 @@ type Blocker =
   | { kind: 'capacity'; flavor: number; protectedUntil: number | null; fits: boolean };
 
 const NO_TIME = Number.POSITIVE_INFINITY;
+/** Rounds of one pass (see runPass); each needs new victims, which are rare. */
+const MAX_ROUNDS = 4;
 /** Flavors with at most this many nodes get the earliest reservation of all their nodes. */
 const EXACT_RESERVATION_NODES = 512;
 /** On larger flavors, how many of the most idle nodes are ranked by expected start. */
@@ -153,6 +155,8 @@ export class Engine {
   /** Leaves whose every remaining job is refused by a limit (skipped unless explaining all). */
   private readonly limitBlocked: Uint8Array;
   private explainAll = false;
+  /** Victims of this pass already back in their queues. */
+  private requeuedInPass = 0;
   private fitPossibleCount = 0;
   private idleAtStart: Float64Array;
   private maxBlockAtStart: Float64Array;
@@ -419,6 +423,7 @@ export class Engine {
         this.releaseRun(job, this.now);
         job.state = 'pending';
       } else {
+        if (job.entry !== null) this.dequeue(job); // requeued for a later round of the pass
         const placement = { nodes: [...this.preemptedPlacement.get(op.job)!.nodes], perNode: this.preemptedPlacement.get(op.job)!.perNode };
         this.takeRun(job, this.preemptedPlacement.get(op.job)!.flavor, placement, op.runStart);
         job.attained = op.attained;
@@ -533,25 +538,42 @@ export class Engine {
     }
     this.visitedGlobal.clear();
     this.failedVictimSearch.clear();
+    this.requeuedInPass = 0;
     this.explainAll = options.explainAll === true;
     this.expireProtections(now);
     this.initTournament();
     const explainAll = options.explainAll === true;
     let considered = 0;
     const rootBest = (): number => this.bestOf(this.teams.roots);
-    for (let leaf = rootBest(); leaf >= 0; leaf = rootBest()) {
-      if (!explainAll && !this.headFits[leaf] && this.nothingMoreCanStart()) break;
-      const job = this.jobs[this.queues[leaf]!.at(this.cursor[leaf]!).job]!;
-      considered++;
-      const victims = this.consider(job);
-      if (job.state === 'running') {
-        started.push(job.handle);
-        for (const v of victims) preempted.push({ job: v, by: job.handle });
+    // A round considers every pending job once. Jobs preempted in a round wait in their
+    // queues again, and GPUs a preemption left over may fit a job already refused: one more
+    // round gives them their chance, so after the pass no pending job could start on idle
+    // GPUs (work conservation). Jobs started in this pass are protected, so rounds end.
+    for (let round = 0; round === 0 || (preempted.length > this.requeuedInPass && round < MAX_ROUNDS); round++) {
+      for (let i = this.requeuedInPass; i < preempted.length; i++) {
+        const victim = this.jobs[preempted[i]!.job]!;
+        if (victim.state === 'pending' && victim.entry === null) this.enqueue(victim);
       }
-      this.advance(leaf, job);
-      this.refresh(leaf);
-      for (const v of victims) if (this.jobs[v]!.leaf !== leaf) this.refresh(this.jobs[v]!.leaf);
-      if (job.state === 'running') this.failedVictimSearch.clear();
+      this.requeuedInPass = preempted.length;
+      if (round > 0) {
+        this.visitedGlobal.clear();
+        this.failedVictimSearch.clear();
+        this.initTournament();
+      }
+      for (let leaf = rootBest(); leaf >= 0; leaf = rootBest()) {
+        if (!explainAll && !this.headFits[leaf] && this.nothingMoreCanStart()) break;
+        const job = this.jobs[this.queues[leaf]!.at(this.cursor[leaf]!).job]!;
+        considered++;
+        const victims = this.consider(job);
+        if (job.state === 'running') {
+          started.push(job.handle);
+          for (const v of victims) preempted.push({ job: v, by: job.handle });
+        }
+        this.advance(leaf, job);
+        this.refresh(leaf);
+        for (const v of victims) if (this.jobs[v]!.leaf !== leaf) this.refresh(this.jobs[v]!.leaf);
+        if (job.state === 'running') this.failedVictimSearch.clear();
+      }
     }
     return { now, started, preempted, reservation: this.reservation, considered };
   }
@@ -597,7 +619,7 @@ export class Engine {
       this.fitPossible[t] = 0;
       if (this.teams.isLeaf[t]) {
         const q = this.queues[t]!;
-        this.cursor[t] = q.live > 0 ? q.nextLive(0) : -1;
+        this.cursor[t] = q.live > 0 ? this.nextPending(t, 0) : -1;
         if (this.cursor[t] >= 0) {
           this.standing[t] = this.teams.standing(t, this.now);
           this.updateHead(t);
@@ -616,7 +638,14 @@ export class Engine {
     if (this.visited[leaf]!.size === 0) this.touchedLeaves.push(leaf);
     bump(this.visited[leaf]!, job.gpus, 1);
     bump(this.visitedGlobal, job.gpus, 1);
-    this.cursor[leaf] = this.queues[leaf]!.nextLive(this.cursor[leaf]! + 1);
+    this.cursor[leaf] = this.nextPending(leaf, this.cursor[leaf]! + 1);
+  }
+
+  /** The first queue entry at or after `from` whose job still waits (started jobs leave at commit). */
+  private nextPending(leaf: number, from: number): number {
+    const q = this.queues[leaf]!;
+    for (let i = q.nextLive(from); i >= 0; i = q.nextLive(i + 1)) if (this.jobs[q.at(i).job]!.state === 'pending') return i;
+    return -1;
   }
 
   /** After a leaf's head or usage changed: its key, its standing path, the tournament above it. */
@@ -728,7 +757,9 @@ export class Engine {
     const smallest = minRemaining(this.pendingGlobalSizes, this.visitedGlobal);
     if (smallest <= 0) return true;
     for (let f = 0; f < this.F; f++) {
-      const need = Math.min(smallest, this.fleet.flavors[f]!.maxNodeSize);
+      // A job larger than every node takes whole nodes, possibly the smallest ones.
+      const info = this.fleet.flavors[f]!;
+      const need = smallest <= info.maxNodeSize ? smallest : info.nodeSizes[0]!;
       if (this.fleet.maxAvailableOnOneNode(f) >= need) return false;
     }
     if (this.reservation && this.reservation.expectedStart !== null && this.pendingWithTimeLimit > 0) {
@@ -948,27 +979,29 @@ export class Engine {
   private victimsOneNode(job: EngineJob, f: number, gpus: number, candidates: Candidate[]): { victims: number[]; placement: Placement } | null {
     const fleet = this.fleet;
     const byNode = new Map<number, Candidate[]>();
+    // A victim frees `perNode` GPUs on each of its nodes (whole-node victims too).
     for (const c of candidates) {
-      const node = c.job.nodes[0]!;
-      if (c.job.nodes.length !== 1 || fleet.reserved[node] === 1 || fleet.nodeSize[node]! < gpus) continue;
-      let list = byNode.get(node);
-      if (!list) byNode.set(node, (list = []));
-      list.push(c);
+      for (const node of c.job.nodes) {
+        if (fleet.reserved[node] === 1 || fleet.nodeSize[node]! < gpus) continue;
+        let list = byNode.get(node);
+        if (!list) byNode.set(node, (list = []));
+        list.push(c);
+      }
     }
     let best: { node: number; chosen: Candidate[]; leftover: number } | null = null;
     for (const [node, list] of byNode) {
       const need = gpus - fleet.free[node]!;
       let sum = 0;
-      for (const c of list) sum += c.job.gpus;
+      for (const c of list) sum += c.job.perNode;
       if (sum < need) continue;
       // Largest first gives the fewest victims. When the rule "reclaimable only while the team
       // still borrows" stops it, smallest first frees more of each team (its last pick may
       // overshoot), so try that before giving up on the node.
-      list.sort((a, b) => b.job.gpus - a.job.gpus || (this.victimBefore(a, b) ? -1 : 1));
+      list.sort((a, b) => b.job.perNode - a.job.perNode || (this.victimBefore(a, b) ? -1 : 1));
       const chosen = this.pickVictims(list, need, f) ?? this.pickVictims([...list].reverse(), need, f);
       if (chosen === null) continue;
       let freed = 0;
-      for (const c of chosen) freed += c.job.gpus;
+      for (const c of chosen) freed += c.job.perNode;
       const leftover = freed - need;
       if (best === null || this.betterVictimSet(chosen, leftover, node, best.chosen, best.leftover, best.node)) {
         best = { node, chosen, leftover };
@@ -993,13 +1026,13 @@ export class Engine {
       for (const c of ordered) {
         if (used.has(c) || !this.stillReclaimable(c, f, freedByTeam)) continue;
         first ??= c;
-        if (c.job.gpus >= left && (cover === null || c.job.gpus < cover.job.gpus)) cover = c;
+        if (c.job.perNode >= left && (cover === null || c.job.perNode < cover.job.perNode)) cover = c;
       }
       const pick = cover ?? first;
       if (pick === null) return null;
       used.add(pick);
       chosen.push(pick);
-      left -= pick.job.gpus;
+      left -= pick.job.perNode;
       freedByTeam.set(pick.job.leaf, (freedByTeam.get(pick.job.leaf) ?? 0) + pick.job.gpus);
     }
     return chosen;
@@ -1178,6 +1211,13 @@ export class Engine {
         const f = primary.flavor;
         const r = this.reservation;
         const shapeText = this.shapeText(job.gpus, f);
+        if (primary.protectedUntil !== null) {
+          return {
+            code: 'MinRuntimeProtection',
+            message: `MinRuntimeProtection: ${held(f)}; the borrowed GPUs it may reclaim are protected by minRuntime until t=${primary.protectedUntil} (in ~${roughDuration(primary.protectedUntil - this.now)})`,
+            expectedStart: primary.protectedUntil,
+          };
+        }
         if (r && r.job === job.handle) {
           const nodes = r.nodes.map((n) => this.fleet.nodeNames[n]).join(', ');
           const when =
@@ -1185,13 +1225,6 @@ export class Engine {
               ? 'start unknown: a run on them has no time limit'
               : `expected start in ~${roughDuration(r.expectedStart - this.now)} (t=${r.expectedStart})`;
           return { code: 'WaitingForCapacity', message: `WaitingForCapacity: needs ${shapeText}; ${this.fleet.idle[f]} ${fname(f)} idle; nodes ${nodes} are reserved for it, ${when}`, expectedStart: r.expectedStart };
-        }
-        if (primary.protectedUntil !== null) {
-          return {
-            code: 'MinRuntimeProtection',
-            message: `MinRuntimeProtection: ${held(f)}; the borrowed GPUs it may reclaim are protected by minRuntime until t=${primary.protectedUntil} (in ~${roughDuration(primary.protectedUntil - this.now)})`,
-            expectedStart: primary.protectedUntil,
-          };
         }
         const couldHaveFit = this.maxBlockAtStart[f]! >= Math.min(job.gpus, this.fleet.flavors[f]!.maxNodeSize) && this.idleAtStart[f]! >= job.gpus;
         if (r && r.flavor === f && r.nodes.some((n) => this.fleet.free[n]! >= Math.min(job.gpus, this.fleet.nodeSize[n]!))) {
