@@ -1180,65 +1180,79 @@ export class Engine {
     return NO_TIME;
   }
 
+  /**
+   * The reason of a job that could not start. The decision's numbers are read now; the
+   * sentence is only written when someone reads it (most reasons of a long queue are replaced
+   * by the next pass unread, and building them eagerly was most of a busy pass's garbage).
+   */
   private reasonFor(job: EngineJob, blockers: Blocker[]): Reason {
     const teams = this.teams;
     const team = job.spec.team;
+    const gpus = job.gpus;
+    const now = this.now;
     const primary = blockers[0]!;
-    const fname = (f: number): string => this.fleet.flavors[f]!.name;
-    const held = (f: number): string =>
-      `team ${team} holds ${teams.used(job.leaf, f)} of ${teams.guaranteed(job.leaf, f)} guaranteed ${fname(f)}`;
-    const none = (code: Reason['code'], message: string): Reason => ({ code, message: `${code}: ${message}`, expectedStart: null });
+    const f = primary.flavor;
+    const flavor = this.fleet.flavors[f]!.name;
+    const used = teams.used(job.leaf, f);
+    const guaranteed = teams.guaranteed(job.leaf, f);
+    const idle = this.fleet.idle[f]!;
+    const held = (): string => `team ${team} holds ${used} of ${guaranteed} guaranteed ${flavor}`;
     switch (primary.kind) {
       case 'limit': {
         const t = primary.team;
-        const f = primary.flavor;
         const whose = t === job.leaf ? `team ${team}` : `team ${teams.names[t]} (above ${team})`;
-        return none('TeamLimit', `${whose} holds ${teams.used(t, f)} of its ${teams.limitOf(t, f)} ${fname(f)} limit; this job needs ${job.gpus} more`);
+        const usedT = teams.used(t, f);
+        const limit = teams.limitOf(t, f);
+        return lazyReason('TeamLimit', null, () => `${whose} holds ${usedT} of its ${limit} ${flavor} limit; this job needs ${gpus} more`);
       }
       case 'nonPreemptible': {
-        const f = primary.flavor;
-        return none(
+        const np = teams.nonPreemptibleUsage[job.leaf * this.F + f]!;
+        return lazyReason(
           'GuaranteeExhausted',
-          `non-preemptible jobs of team ${team} hold ${teams.nonPreemptibleUsage[job.leaf * this.F + f]} of ${teams.guaranteed(job.leaf, f)} guaranteed ${fname(f)} and may only run inside the guarantee; this job needs ${job.gpus}`,
+          null,
+          () => `non-preemptible jobs of team ${team} hold ${np} of ${guaranteed} guaranteed ${flavor} and may only run inside the guarantee; this job needs ${gpus}`,
         );
       }
-      case 'lending':
-        return none(
-          'GuaranteeExhausted',
-          `${held(primary.flavor)}; ${primary.locked} of the ${this.fleet.idle[primary.flavor]} idle ${fname(primary.flavor)} belong to other teams' guarantees and are not lendable`,
-        );
+      case 'lending': {
+        const locked = primary.locked;
+        return lazyReason('GuaranteeExhausted', null, () => `${held()}; ${locked} of the ${idle} idle ${flavor} belong to other teams' guarantees and are not lendable`);
+      }
       case 'capacity': {
-        const f = primary.flavor;
         const r = this.reservation;
-        const shapeText = this.shapeText(job.gpus, f);
-        if (primary.protectedUntil !== null) {
-          return {
-            code: 'MinRuntimeProtection',
-            message: `MinRuntimeProtection: ${held(f)}; the borrowed GPUs it may reclaim are protected by minRuntime until t=${primary.protectedUntil} (in ~${roughDuration(primary.protectedUntil - this.now)})`,
-            expectedStart: primary.protectedUntil,
-          };
+        const shapeText = this.shapeText(gpus, f);
+        const until = primary.protectedUntil;
+        if (until !== null) {
+          return lazyReason(
+            'MinRuntimeProtection',
+            until,
+            () => `${held()}; the borrowed GPUs it may reclaim are protected by minRuntime until t=${until} (in ~${roughDuration(until - now)})`,
+          );
         }
         if (r && r.job === job.handle) {
-          const nodes = r.nodes.map((n) => this.fleet.nodeNames[n]).join(', ');
-          const when =
-            r.expectedStart === null
-              ? 'start unknown: a run on them has no time limit'
-              : `expected start in ~${roughDuration(r.expectedStart - this.now)} (t=${r.expectedStart})`;
-          return { code: 'WaitingForCapacity', message: `WaitingForCapacity: needs ${shapeText}; ${this.fleet.idle[f]} ${fname(f)} idle; nodes ${nodes} are reserved for it, ${when}`, expectedStart: r.expectedStart };
+          const names = r.nodes.map((n) => this.fleet.nodeNames[n]!);
+          const at = r.expectedStart;
+          return lazyReason('WaitingForCapacity', at, () => {
+            const when = at === null ? 'start unknown: a run on them has no time limit' : `expected start in ~${roughDuration(at - now)} (t=${at})`;
+            return `needs ${shapeText}; ${idle} ${flavor} idle; nodes ${names.join(', ')} are reserved for it, ${when}`;
+          });
         }
-        const couldHaveFit = this.maxBlockAtStart[f]! >= Math.min(job.gpus, this.fleet.flavors[f]!.maxNodeSize) && this.idleAtStart[f]! >= job.gpus;
-        if (r && r.flavor === f && r.nodes.some((n) => this.fleet.free[n]! >= Math.min(job.gpus, this.fleet.nodeSize[n]!))) {
+        const couldHaveFit = this.maxBlockAtStart[f]! >= Math.min(gpus, this.fleet.flavors[f]!.maxNodeSize) && this.idleAtStart[f]! >= gpus;
+        if (r && r.flavor === f && r.nodes.some((n) => this.fleet.free[n]! >= Math.min(gpus, this.fleet.nodeSize[n]!))) {
           const holder = this.jobs[r.job]!.spec.id;
-          const when = r.expectedStart === null ? 'start unknown' : `starts in ~${roughDuration(r.expectedStart - this.now)}`;
-          return none('ReservedForOtherJob', `${held(f)}; ${this.fleet.idle[f]} ${fname(f)} idle, but the room of ${shapeText} is reserved for job ${holder} (${when})`);
+          const at = r.expectedStart;
+          return lazyReason('ReservedForOtherJob', null, () => {
+            const when = at === null ? 'start unknown' : `starts in ~${roughDuration(at - now)}`;
+            return `${held()}; ${idle} ${flavor} idle, but the room of ${shapeText} is reserved for job ${holder} (${when})`;
+          });
         }
-        if (couldHaveFit && this.fleet.idle[f]! < this.idleAtStart[f]!) {
-          return none('LowerInOrder', `${held(f)}; ${this.idleAtStart[f]} ${fname(f)} were idle when the pass began, but went to jobs ahead of it (guarantee first, class, fair share, submit time)`);
+        const idleAtStart = this.idleAtStart[f]!;
+        if (couldHaveFit && idle < idleAtStart) {
+          return lazyReason('LowerInOrder', null, () => `${held()}; ${idleAtStart} ${flavor} were idle when the pass began, but went to jobs ahead of it (guarantee first, class, fair share, submit time)`);
         }
         if (primary.fits) {
-          return none('WaitingForCapacity', `${held(f)}, so it may reclaim, but no room of ${shapeText} can be made from ${this.fleet.idle[f]} idle and reclaimable ${fname(f)}`);
+          return lazyReason('WaitingForCapacity', null, () => `${held()}, so it may reclaim, but no room of ${shapeText} can be made from ${idle} idle and reclaimable ${flavor}`);
         }
-        return none('GuaranteeExhausted', `${held(f)}; it needs ${shapeText} to borrow and ${this.fleet.idle[f]} ${fname(f)} are idle, none in such a block`);
+        return lazyReason('GuaranteeExhausted', null, () => `${held()}; it needs ${shapeText} to borrow and ${idle} ${flavor} are idle, none in such a block`);
       }
     }
   }
@@ -1312,6 +1326,19 @@ interface Candidate {
   readonly teamBound: boolean;
   /** Depth of the common ancestor with the preempting job's team (-1: other division). */
   readonly nearness: number;
+}
+
+/** A reason whose sentence (`<code>: <details>`) is written on first read, then kept. */
+function lazyReason(code: Reason['code'], expectedStart: number | null, details: () => string): Reason {
+  let message: string | null = null;
+  return {
+    code,
+    expectedStart,
+    get message(): string {
+      message ??= `${code}: ${details()}`;
+      return message;
+    },
+  };
 }
 
 function bump(map: Map<number, number>, key: number, by: number): void {

@@ -70,7 +70,7 @@ export async function buildApp(ctx: AppContext) {
   const app = Fastify({
     loggerInstance: ctx.logger,
     bodyLimit: 1 << 20,
-    maxParamLength: 1000,
+    maxParamLength: 200,
     // Malformed URLs never reach the routes: answer them in the API's error shape too.
     frameworkErrors: (error, request, rawReply) => {
       const reply = rawReply as unknown as FastifyReply;
@@ -79,7 +79,12 @@ export async function buildApp(ctx: AppContext) {
         void reply.status(401).send({ code: 'unauthorized', message: 'missing bearer token', issues: [] });
         return;
       }
-      void reply.status(400).send({ code: 'invalid_input', message: `malformed request: ${error.message.slice(0, 200)}`, issues: [{ path: '(url)', message: 'malformed URL' }] });
+      if ((error as { code?: string }).code === 'FST_ERR_MAX_PARAM_LENGTH') {
+        // Job ids are short: a longer one names no job (and is not echoed back).
+        void reply.status(404).send({ code: 'not_found', message: 'no such job', issues: [] });
+        return;
+      }
+      void reply.status(400).send({ code: 'invalid_input', message: 'malformed URL (bad percent-encoding?)', issues: [{ path: '(url)', message: 'malformed URL' }] });
     },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
