@@ -9,6 +9,7 @@ import { parseDuration } from '../../core/config/duration.js';
 import { BASELINES, BASELINE_DESCRIPTIONS, isBaseline, type BaselineName } from '../../sim/baselines/index.js';
 import { compareVariants, type Variant, type VariantOutcome } from '../../sim/compare.js';
 import { COMPARE_CSV, renderCompareTable, writeCompareOutputs } from '../../sim/compare-output.js';
+import { writeReport } from '../../sim/report/index.js';
 import { createCompareProgress } from '../../sim/compare-progress.js';
 import { TRACE_FORMATS } from '../../traces/index.js';
 import { UsageError } from '../errors.js';
@@ -195,8 +196,10 @@ export async function runCompare(flags: CompareFlags): Promise<VariantOutcome[]>
     progress.stop();
   }
   await writeCompareOutputs(p.out, outcomes);
-  // Hook for report.html: writeReport(p.out, outcomes, { title, measureNote }) from sim/report
-  // takes these outcomes as they are (each is a ReportVariant: name, result, summary).
+  await writeReport(p.out, outcomes, {
+    title: `Arbiter comparison: ${outcomes.map((o) => o.name).join(', ')}`,
+    ...(p.measureJobs !== undefined ? { measureNote: `Metrics over the jobs at trace positions ${p.measureJobs[0]} to ${p.measureJobs[1]}.` } : {}),
+  });
   if (p.measureJobs !== undefined) {
     const [from, to] = p.measureJobs;
     process.stdout.write(`Metrics over the jobs at trace positions ${from} to ${Math.min(to, jobCount - 1)} (${outcomes[0]?.summary.jobs ?? 0} jobs).\n`);
