@@ -81,7 +81,7 @@ describe('rounds', () => {
 
   it('start jobs only at round boundaries; GPUs freed mid-round stay idle until the next one', () => {
     const passTimes: number[] = [];
-    const r = simulate(f, p, trace, { round: 100, onPass: (engine) => passTimes.push(engine.now) });
+    const r = simulate(f, p, trace, { round: 100, onPass: (_engine, result) => passTimes.push(result.now) });
     expect(timeline(r)).toEqual([
       // a2 arrives at 30, the GPUs free up at 150: it starts at the boundary 200.
       'a1 0-150 a-0:8 completed',
