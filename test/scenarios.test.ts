@@ -806,7 +806,7 @@ describe('engine discrepancies found by the properties', () => {
   // the *smallest remaining* job needs (here 4, for job four), but a larger job may need a
   // smaller block: big (6) takes whole 2-GPU nodes. The pass stops before big. With
   // explainAll (no early exit) big starts at 0: the bound changes a decision.
-  it.fails(
+  it(
     'work conservation: a large job on small whole nodes is not cut off by a smaller job that cannot start',
     () => {
       // a-0 (4 GPUs), b-0..2 (2 GPUs). h (3) best-fits on a-0 until 1000. big (6) takes the
@@ -832,7 +832,7 @@ describe('engine discrepancies found by the properties', () => {
   // refuses (7fbf175), but a job that fits its guarantee may reclaim below the limit. With
   // explainAll (the simulator's --explain, the live server) the same pass reclaims: the
   // bound changes a decision, and the timeline depends on whether anyone asked for reasons.
-  it.fails(
+  it(
     'guarantee first: a job blocked by its parent’s limit still reclaims from its borrowing sibling',
     () => {
       // One node of 8. P (guaranteed 6, limit 6) has X and Y, guaranteed 3 each; Q holds the
@@ -868,7 +868,7 @@ describe('engine discrepancies found by the properties', () => {
   // reservation was made for cannot use its own reserved nodes (Engine.placeIdle only lets
   // backfill jobs use reserved nodes), so they stay idle while it waits. P3 only keeps a job
   // off GPUs "that an earlier job of this pass reserved", and the reservation is for it.
-  it.fails('the job a reservation is for may use the reserved node once a later preemption frees it', () => {
+  it('the job a reservation is for may use the reserved node once a later preemption frees it', () => {
     // Three nodes of 4: A guaranteed 4, B 8, C nothing. V (B, 8, time limit 6000) holds
     // a-0 and a-1 from 0 (B within its guarantee). c1 (C, 4) borrows a-2 from 900.
     // 1000: X (A, 4) fits A's guarantee, but c1 is protected until 1500 and B does not

@@ -692,6 +692,10 @@ export class Engine {
    */
   private atLimit(leaf: number, smallest: number): boolean {
     if (smallest <= 0) return false;
+    // Preemption could bring the team (or an ancestor) under its limit: reclaim for a job that
+    // fits its guarantee, or class and fair-share preemption between borrowers.
+    const p = this.policy.preemption;
+    if (this.fitPossible[leaf] || p.borrowing !== 'never' || p.fairShare) return false;
     for (let f = 0; f < this.F; f++) {
       if (this.teams.overLimit(leaf, f, smallest) < 0) return false;
       if (this.policy.preemption.withinTeam && this.runningByLeafFlavor[leaf * this.F + f]!.size > 0) return false;
@@ -759,7 +763,7 @@ export class Engine {
     for (let f = 0; f < this.F; f++) {
       // A job larger than every node takes whole nodes, possibly the smallest ones.
       const info = this.fleet.flavors[f]!;
-      const need = smallest <= info.maxNodeSize ? smallest : info.nodeSizes[0]!;
+      const need = Math.min(smallest, info.nodeSizes[0]!);
       if (this.fleet.maxAvailableOnOneNode(f) >= need) return false;
     }
     if (this.reservation && this.reservation.expectedStart !== null && this.pendingWithTimeLimit > 0) {
@@ -839,7 +843,9 @@ export class Engine {
   /** A placement on idle GPUs not reserved by an earlier job of this pass (or reserved, for backfill). */
   private placeIdle(job: EngineJob, f: number, shape: Shape): Placement | null {
     const fleet = this.fleet;
-    const backfill = this.mayBackfill(job) ? this.reservation!.nodes.filter((n) => fleet.nodeFlavor[n] === f) : [];
+    // Reserved nodes serve the job they are reserved for (in a later round of the pass) and backfill.
+    const usesReserved = this.reservation !== null && (this.reservation.job === job.handle || this.mayBackfill(job));
+    const backfill = usesReserved ? this.reservation!.nodes.filter((n) => fleet.nodeFlavor[n] === f) : [];
     if (shape.kind === 'single') {
       let node = fleet.bestFitNode(f, shape.size);
       for (const r of backfill) {
