@@ -95,7 +95,7 @@ describe('arbiter compare', () => {
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const names = ['policy', 'fair', 'fifo', 'static', 'las', 'srtf'];
-    expect(readdirSync(out).sort()).toEqual([...names, 'compare.csv'].sort());
+    expect(readdirSync(out).sort()).toEqual([...names, 'compare.csv', 'report.html'].sort());
     for (const name of names) {
       const files = readdirSync(path.join(out, name)).sort();
       expect(files.filter((f) => f !== 'rejected.log'), name).toEqual(['jobs.csv', 'segments.csv', 'summary.json']);
