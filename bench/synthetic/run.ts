@@ -2,13 +2,13 @@
 // teams in three levels and 1,000,000 jobs; see README.md for what each number means.
 //
 //   npx tsc -p bench/synthetic/tsconfig.json
-//   node --expose-gc --max-old-space-size=16000 dist-bench/bench/synthetic/run.js [options]
+//   node --expose-gc --max-old-space-size=16000 dist-bench/synthetic/bench/synthetic/run.js [options]
 //
 // Every measurement runs in a child process of its own (same script, `--child <config>`),
 // so its peak memory is its own and one slow or failed measurement does not stop the rest.
 // Results: a markdown table on stdout, JSON in bench/results/.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,14 @@ import { readProfile, topFunctions } from './profile.js';
 import { fmt, median, table } from './stats.js';
 
 const script = fileURLToPath(import.meta.url);
-const repoRoot = path.resolve(path.dirname(script), '../../..');
+/** The repository: the first folder above the compiled script that holds package.json. */
+function findRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return process.cwd();
+  }
+}
+const repoRoot = findRoot(path.dirname(script));
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16000'];
 
 interface Options {
@@ -39,7 +46,7 @@ interface Options {
   out: string | null;
 }
 
-const HELP = `Usage: node --expose-gc --max-old-space-size=16000 dist-bench/bench/synthetic/run.js [options]
+const HELP = `Usage: node --expose-gc --max-old-space-size=16000 dist-bench/synthetic/bench/synthetic/run.js [options]
   --parts sim,state        what to measure (default: both)
   --axes pending,nodes,teams,target   growth axes of the saturated state, and the target
                            state itself (default: all; the base state always runs)
