@@ -2,14 +2,12 @@
 // the folder holding their files, named as they type them. Needs `npx tsc -p tsconfig.build.json`
 // first (`npm test` builds before it runs vitest); the test does not build itself, because other
 // test files run the same dist/ in parallel.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { assertDistFresh, runArbiter, type CliRun } from './cli-harness.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 // The sources this command is built from; dist/ must be at least as new as each.
 const SOURCES = [
@@ -61,33 +59,13 @@ function write(files: Record<string, string>): void {
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
 }
 
-function arbiter(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const { status, stdout, stderr } = spawnSync(
-    process.execPath,
-    [path.join(repoRoot, 'bin/arbiter.js'), ...args],
-    {
-      cwd: dir,
-      encoding: 'utf8',
-    },
-  );
-  return { status, stdout, stderr };
+function arbiter(...args: string[]): CliRun {
+  return runArbiter(args, dir);
 }
 
 const lines = (text: string): string[] => text.split('\n').filter((line) => line !== '');
 
-beforeAll(() => {
-  const stale = SOURCES.filter((source) => {
-    const built = path.join(repoRoot, 'dist', source.replace(/\.ts$/, '.js'));
-    return (
-      !existsSync(built) || statSync(built).mtimeMs < statSync(path.join(repoRoot, 'src', source)).mtimeMs
-    );
-  });
-  if (stale.length > 0) {
-    throw new Error(
-      `dist/ is missing or older than src/${stale.join(', src/')}: run \`npx tsc -p tsconfig.build.json\` first (npm test does)`,
-    );
-  }
-});
+beforeAll(() => assertDistFresh(SOURCES));
 
 beforeEach(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'arbiter-check-'));

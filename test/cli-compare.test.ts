@@ -2,14 +2,12 @@
 // variants run in worker threads (dist/sim/compare-worker.js). Needs
 // `npx tsc -p tsconfig.build.json` first (`npm test` builds before vitest); the test does not
 // build itself, because other test files run the same dist/ in parallel.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { assertDistFresh, runArbiter, type CliRun } from './cli-harness.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 // The sources this command is built from; dist/ must be at least as new as each.
 const SOURCES = [
@@ -34,21 +32,13 @@ const CSV_HEADER =
   'makespan,utilization,preemptions,lost_gpu_hours,fairness,worst_team,worst_team_p99_wait,' +
   'in_guarantee_jobs,in_guarantee_p99_wait,in_guarantee_max_wait';
 
-function arbiter(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const { status, stdout, stderr } = spawnSync(process.execPath, ['bin/arbiter.js', ...args], { cwd: repoRoot, encoding: 'utf8' });
-  return { status, stdout, stderr };
+function arbiter(...args: string[]): CliRun {
+  return runArbiter(args);
 }
 
 let dir: string;
 
-beforeAll(() => {
-  const stale = SOURCES.filter((source) => {
-    const built = path.join(repoRoot, 'dist', source.replace(/\.ts$/, '.js'));
-    return !existsSync(built) || statSync(built).mtimeMs < statSync(path.join(repoRoot, 'src', source)).mtimeMs;
-  });
-  if (stale.length > 0)
-    throw new Error(`dist/ is missing or older than src/${stale.join(', src/')}: run \`npx tsc -p tsconfig.build.json\` first (npm test does)`);
-});
+beforeAll(() => assertDistFresh(SOURCES));
 
 const CLUSTER = 'pools:\n  - { name: a, flavor: h100, nodes: 2, gpusPerNode: 8 }\n';
 const POLICY = `preemption: { minRuntime: 0, restartOverhead: 10, checkpointInterval: 60 }

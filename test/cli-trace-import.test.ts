@@ -1,14 +1,12 @@
 // `arbiter trace import` through the real, built CLI (bin/arbiter.js -> dist/), as users run it.
 // Needs `npx tsc -p tsconfig.build.json` first (`npm test` builds before it runs vitest); the
 // test does not build itself, because other test files run the same dist/ in parallel.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { assertDistFresh, runArbiter, type CliRun } from './cli-harness.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PHILLY = '../shared/traces/philly/philly_jobs_82k.csv'; // relative to repoRoot, as a user would type it
 const HEADER = 'id,submit,team,gpus,duration,class,flavor,time_limit,checkpoint_interval';
 
@@ -23,28 +21,13 @@ const SOURCES = [
   'core/model.ts',
 ];
 
-function arbiter(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const { status, stdout, stderr } = spawnSync(process.execPath, ['bin/arbiter.js', ...args], {
-    cwd: repoRoot,
-    encoding: 'utf8',
-  });
-  return { status, stdout, stderr };
+function arbiter(...args: string[]): CliRun {
+  return runArbiter(args);
 }
 
 let dir: string;
 
-beforeAll(() => {
-  const stale = SOURCES.filter((source) => {
-    const built = path.join(repoRoot, 'dist', source.replace(/\.ts$/, '.js'));
-    return (
-      !existsSync(built) || statSync(built).mtimeMs < statSync(path.join(repoRoot, 'src', source)).mtimeMs
-    );
-  });
-  if (stale.length > 0)
-    throw new Error(
-      `dist/ is missing or older than src/${stale.join(', src/')}: run \`npx tsc -p tsconfig.build.json\` first (npm test does)`,
-    );
-});
+beforeAll(() => assertDistFresh(SOURCES));
 
 beforeEach(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'arbiter-trace-import-'));
