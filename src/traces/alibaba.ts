@@ -93,9 +93,7 @@ function readAlibaba(text: string, file: string, options: TraceOptions): SourceT
   readSourceCsv(text, file, REQUIRED, SOURCE_HEADER, issues, (row) => {
     const { line } = row;
     const before = issues.length;
-    const bad = (column: string, expected: string, value: string): void => {
-      issues.push({ file, line, path: `column ${column}`, message: `expected ${expected}, got "${value}"` });
-    };
+    const { bad } = row;
 
     const name = row.cell('name');
     if (!SOURCE_ID.test(name)) bad('name', 'a pod name (letters, digits, _ . or -)', name);

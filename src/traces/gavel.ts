@@ -73,9 +73,7 @@ function readGavel(text: string, file: string, options: TraceOptions): SourceTra
   readSourceCsv(text, file, REQUIRED, SOURCE_HEADER, issues, (row) => {
     const { line } = row;
     const before = issues.length;
-    const bad = (column: string, expected: string, value: string): void => {
-      issues.push({ file, line, path: `column ${column}`, message: `expected ${expected}, got "${value}"` });
-    };
+    const { bad } = row;
 
     const id = row.cell('job_id');
     if (!SOURCE_ID.test(id)) bad('job_id', 'a job id (letters, digits, _ . or -)', id);

@@ -199,6 +199,8 @@ export interface SourceRow {
   readonly line: number;
   /** The trimmed cell of a column the reader was asked for. */
   cell(column: string): string;
+  /** Records a bad value: `<file>:<line>: column <column>: expected <expected>, got "<value>"`. */
+  readonly bad: (column: string, expected: string, value: string) => void;
 }
 
 /**
@@ -256,7 +258,13 @@ export function readSourceCsv(
         }
         return;
       }
-      onRow({ line, cell: (column) => (fields[position.get(column) ?? -1] ?? '').trim() });
+      onRow({
+        line,
+        cell: (column) => (fields[position.get(column) ?? -1] ?? '').trim(),
+        bad: (column, expected, value) => {
+          issues.push({ file, line, path: `column ${column}`, message: `expected ${expected}, got "${value}"` });
+        },
+      });
     },
     (line, message) => {
       if (width === -1) throw headerError(`cannot be read (${message})`);

@@ -38,9 +38,7 @@ function readTiresias(text: string, file: string): SourceJob[] {
   readSourceCsv(text, file, REQUIRED, SOURCE_HEADER, issues, (row) => {
     const { line } = row;
     const before = issues.length;
-    const bad = (column: string, expected: string, value: string): void => {
-      issues.push({ file, line, path: `column ${column}`, message: `expected ${expected}, got "${value}"` });
-    };
+    const { bad } = row;
 
     const id = row.cell('job_id');
     if (!SOURCE_ID.test(id)) bad('job_id', 'a job id (letters, digits, _ . or -)', id);
