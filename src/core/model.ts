@@ -57,8 +57,23 @@ export interface Policy {
     readonly fairShare: boolean;
   };
   readonly teams: readonly TeamSpec[];
-  /** Governance rules (spec/governance.md); kept opaque by the engine. */
-  readonly governance?: Readonly<Record<string, unknown>>;
+  /** Governance rules (spec/governance.md), when the file has the section; ignored by the engine. */
+  readonly governance?: GovernanceRules;
+}
+
+/** The rules of the policy-change process (spec/governance.md); durations in seconds. */
+export interface GovernanceRules {
+  readonly impactWindow: number;
+  readonly materialThreshold: number;
+  readonly commentPeriod: { readonly minor: number; readonly material: number };
+  readonly quorum: number;
+  readonly approval: number;
+  readonly overrule: number;
+  readonly lateQuorumExtension: number;
+  readonly timelock: number;
+  readonly ramp: { readonly steps: number; readonly over: number };
+  readonly petitionThreshold: number;
+  readonly emergencyRatification: number;
 }
 
 /** One job of a workload, as submitted. */

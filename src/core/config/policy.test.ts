@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { formatIssue, type Fleet, type Issue, type Policy, type Result, type TeamSpec } from '../model.js';
 import { allTeams, leafTeams, leavesUnder, parsePolicy } from './policy.js';
+import { DEFAULT_GOVERNANCE } from './governance.js';
 
 const FLEET: Fleet = {
   pools: [
@@ -139,7 +140,7 @@ teams:
           borrowing: 'never',
           fairShare: true,
         },
-        governance: { quorum: 0.66, ramp: { steps: 4, over: '7d' } },
+        governance: { ...DEFAULT_GOVERNANCE, quorum: 0.66, ramp: { steps: 4, over: 7 * 86400 } },
         teams: [
           {
             name: 'a',

@@ -12,6 +12,7 @@ import type {
   WithinTeamOrder,
 } from '../model.js';
 import { flavorCapacity } from './cluster.js';
+import { readGovernance } from './governance.js';
 import { at, dot, YamlInput, type Entry } from './yaml.js';
 
 const TOP_KEYS = [
@@ -170,10 +171,7 @@ export function parsePolicy(text: string, file: string, fleet: Fleet): Result<Po
   const teams = readTeams(input, top, root ?? undefined, capacity);
 
   const governanceNode = top.get('governance')?.value;
-  const governance =
-    governanceNode && input.mapping(governanceNode, 'governance', null)
-      ? (input.plain(governanceNode) as Record<string, unknown>)
-      : undefined;
+  const governance = governanceNode ? readGovernance(input, governanceNode) : undefined;
 
   return input.result((): Policy => ({
     priorityClasses,
