@@ -945,7 +945,7 @@ describe('local executor (--executor local --gpus 4): real child processes', () 
 // ====================================================================== restarts
 
 describe('restart', () => {
-  it('refuses a different --policy (exit 2, pointing to the admin command) and accepts the same one', async () => {
+  it('refuses a different --policy (exit 2, pointing to `arbiter propose`) and accepts the same one', async () => {
     const dir = tempDir('e2e-restart');
     const data = path.join(dir, 'data');
     const cluster = writeFile(dir, 'cluster.yaml', smallCluster(2, 4));
@@ -963,7 +963,7 @@ describe('restart', () => {
     expect(refused.status).toBe(2);
     expect(refused.stdout).not.toMatch(/Arbiter is serving/);
     expect(refused.stderr).toContain(changed);
-    expect(refused.stderr).toMatch(/arbiter policy apply/);
+    expect(refused.stderr).toMatch(/arbiter propose --policy/);
 
     // The same policy (reformatted, with a comment) and the same cluster: accepted; the job is still there.
     const same = writeFile(dir, 'same.yaml', `# the same policy\n${RECLAIM_POLICY}`);

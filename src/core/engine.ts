@@ -197,7 +197,7 @@ export class Engine {
    * GPUs than its flavor, its team's limit or the policy allow, M4) is recorded as
    * `rejected` with a reason and never enters a queue.
    */
-  submit(spec: JobSpec, now: number): number {
+  submit(spec: JobSpec, now: number, history?: { readonly attained: number; readonly preemptions: number }): number {
     if (this.inPass) throw new InvariantViolation('submit during a pass');
     const handle = this.jobs.length;
     const leaf = this.teams.byName.get(spec.team);
@@ -216,8 +216,9 @@ export class Engine {
       gpus: spec.gpus,
       state: 'pending',
       entry: null,
-      attained: 0,
-      preemptions: 0,
+      // A job loaded again (restart, new policy) keeps what it received and how often it was preempted.
+      attained: history?.attained ?? 0,
+      preemptions: history?.preemptions ?? 0,
       runStart: 0,
       runFlavor: -1,
       nodes: [],

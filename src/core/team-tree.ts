@@ -121,6 +121,27 @@ export class TeamTree {
     return (this.decayed[team]! + this.heldAll[team]! * this.tau) / this.weight[team]!;
   }
 
+  /** Decayed usage of every leaf team at `now`, by name (to carry fair share into a new policy). */
+  decayedByLeaf(now: number): Map<string, number> {
+    const out = new Map<string, number>();
+    this.names.forEach((name, t) => {
+      if (this.isLeaf[t]) out.set(name, this.decayedUsage(t, now));
+    });
+    return out;
+  }
+
+  /**
+   * Starts from the decayed usage of each leaf (teams not named start from 0); a parent's is the
+   * sum of its leaves' (decay is linear). Call before any usage is added.
+   */
+  seedFairShare(decayedByLeaf: ReadonlyMap<string, number>, now: number): void {
+    for (const t of this.postOrder) {
+      const own = this.isLeaf[t] ? (decayedByLeaf.get(this.names[t]!) ?? 0) : this.children[t]!.reduce((sum, c) => sum + this.decayed[c]!, 0);
+      this.decayed[t] = own;
+      this.settledAt[t] = now;
+    }
+  }
+
   decayedUsage(team: number, now: number): number {
     this.settle(team, now);
     return this.decayed[team]!;

@@ -22,9 +22,6 @@ export interface AppContext {
   readonly live: LiveScheduler;
   readonly store: Store;
   readonly fleet: Fleet;
-  readonly policy: Policy;
-  readonly policyVersion: number;
-  readonly policyText: string;
   readonly executorKind: 'simulated' | 'local';
   readonly metrics: Metrics;
   readonly clock: () => number;
@@ -91,16 +88,22 @@ export async function buildApp(ctx: AppContext) {
       return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
     },
   });
-  const { live, store, policy, metrics } = ctx;
-  const leaves = new Set<string>();
-  const allTeams = new Set<string>();
-  const visit = (t: Policy['teams'][number]): void => {
-    allTeams.add(t.name);
-    if (t.children.length === 0) leaves.add(t.name);
-    t.children.forEach(visit);
+  const { live, store, metrics } = ctx;
+  /** Names of the policy in force, rebuilt when a new version is in force. */
+  let catalog: { version: number; policy: Policy; leaves: Set<string>; allTeams: Set<string>; classes: Set<string> } | null = null;
+  const names = () => {
+    const { policy, version } = live.policy;
+    if (catalog?.version === version) return catalog;
+    const leaves = new Set<string>();
+    const allTeams = new Set<string>();
+    const visit = (t: Policy['teams'][number]): void => {
+      allTeams.add(t.name);
+      if (t.children.length === 0) leaves.add(t.name);
+      t.children.forEach(visit);
+    };
+    policy.teams.forEach(visit);
+    return (catalog = { version, policy, leaves, allTeams, classes: new Set(policy.priorityClasses.map((c) => c.name)) });
   };
-  policy.teams.forEach(visit);
-  const classes = new Set(policy.priorityClasses.map((c) => c.name));
   const flavors = new Set(ctx.fleet.pools.map((p) => p.flavor));
   const tokenCache = new Map<string, Principal>();
 
@@ -197,6 +200,7 @@ export async function buildApp(ctx: AppContext) {
   /** Checks against the policy and the executor, on whatever fields have the right type. */
   const semanticProblems = (body: Record<string, unknown>): { path: string; message: string }[] => {
     const problems: { path: string; message: string }[] = [];
+    const { policy, leaves, allTeams, classes } = names();
     const team = body['team'];
     if (typeof team === 'string' && !leaves.has(team)) {
       problems.push({
@@ -225,7 +229,7 @@ export async function buildApp(ctx: AppContext) {
     if (problems.length > 0 || !shaped.success) throw invalid(`the job is not valid: ${problems.length} problem(s)`, problems);
     const body = shaped.data;
     const principal = principalOf(request);
-    const forbidden = maySubmit(principal, policy, body.team);
+    const forbidden = maySubmit(principal, live.policy.policy, body.team);
     if (forbidden) throw new ApiError(403, 'forbidden', forbidden);
     const keyHeader = request.headers['idempotency-key'];
     const key = typeof keyHeader === 'string' ? keyHeader : null;
@@ -251,6 +255,7 @@ export async function buildApp(ctx: AppContext) {
 
   app.get('/v1/jobs', async (request) => {
     const query = parse(JobListQuery, request.query, 'the query');
+    const { policy, allTeams } = names();
     if (query.team !== undefined && !allTeams.has(query.team)) throw invalid('unknown team', [{ path: 'team', message: `unknown team "${query.team}"` }]);
     const teams = query.team === undefined ? undefined : [...subtree(policy, query.team)];
     const page = await store.listJobs({
@@ -264,15 +269,15 @@ export async function buildApp(ctx: AppContext) {
 
   app.post('/v1/jobs/:id/cancel', async (request) => {
     const job = await findJob((request.params as { id: string }).id);
-    const forbidden = mayCancel(principalOf(request), policy, job);
+    const forbidden = mayCancel(principalOf(request), live.policy.policy, job);
     if (forbidden) throw new ApiError(403, 'forbidden', forbidden);
     if (job.status !== 'pending' && job.status !== 'running') throw new ApiError(409, 'conflict', `job ${job.id} is already ${job.status}`);
     return view(await live.cancel(job.id));
   });
 
-  app.get('/v1/teams', async () => ({ teams: teamsView(live, policy, ctx.clock()) }));
+  app.get('/v1/teams', async () => ({ teams: teamsView(live, live.policy.policy, ctx.clock()) }));
   app.get('/v1/fleet', async () => fleetView(live, ctx.fleet));
-  app.get('/v1/policy', async () => ({ version: ctx.policyVersion, policy, text: ctx.policyText }));
+  app.get('/v1/policy', async () => ({ version: live.policy.version, policy: live.policy.policy, text: live.policy.text }));
 
   return app;
 }

@@ -39,6 +39,8 @@ export interface LiveOptions {
   readonly executor: Executor;
   readonly fleet: Fleet;
   readonly policy: Policy;
+  readonly policyVersion?: number;
+  readonly policyText?: string;
   /** Seconds since the epoch. */
   readonly clock: () => number;
   /** Simulated executor speed: one wall second is `speed` seconds of work. */
@@ -50,7 +52,15 @@ export interface LiveOptions {
 type Command =
   | { kind: 'submit'; job: StoredJob; resolve: (answer: Submitted) => void; reject: (error: unknown) => void }
   | { kind: 'exit'; exit: RunExit }
-  | { kind: 'cancel'; id: string; resolve: (job: StoredJob) => void; reject: (error: unknown) => void };
+  | { kind: 'cancel'; id: string; resolve: (job: StoredJob) => void; reject: (error: unknown) => void }
+  | { kind: 'policy'; policy: InForce; resolve: () => void; reject: (error: unknown) => void };
+
+/** The policy in force: its version and document, as stored. */
+export interface InForce {
+  readonly policy: Policy;
+  readonly version: number;
+  readonly text: string;
+}
 
 /** A stored job, and whether this request created it (false: a repeat of its Idempotency-Key). */
 export interface Submitted {
@@ -73,7 +83,8 @@ const EXPLAIN_ALWAYS_UP_TO = 2000;
 const FINISHED: ReadonlySet<LiveJobStatus> = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'rejected']);
 
 export class LiveScheduler {
-  readonly engine: Engine;
+  private current: Engine;
+  private inForce: InForce;
   private readonly handles = new Map<string, number>();
   /** Pending and running jobs, as stored. */
   private readonly active = new Map<string, StoredJob>();
@@ -91,8 +102,18 @@ export class LiveScheduler {
   readonly counters = { preemptions: 0, admissions: 0, passes: 0 };
 
   private constructor(private readonly options: LiveOptions) {
-    this.engine = new Engine(options.fleet, options.policy);
+    this.current = new Engine(options.fleet, options.policy);
+    this.inForce = { policy: options.policy, version: options.policyVersion ?? 1, text: options.policyText ?? '' };
     options.executor.onExit((exit) => this.enqueue({ kind: 'exit', exit }));
+  }
+
+  /** The engine of the policy in force (replaced when the policy changes). */
+  get engine(): Engine {
+    return this.current;
+  }
+
+  get policy(): InForce {
+    return this.inForce;
   }
 
   /** Loads what the store holds: pending jobs are queued again, running ones re-adopted or requeued. */
@@ -107,12 +128,11 @@ export class LiveScheduler {
     this.nextSeq = await store.nextJobSeq();
     const now = clock();
     for (const job of await store.unfinishedJobs()) {
-      const handle = this.engine.submit(this.specOf(job), job.submittedAt);
+      const handle = this.engine.submit(this.specOf(job), job.submittedAt, job);
       const rejected = this.engine.jobs[handle]!.rejectReason;
       if (rejected !== null) {
         // The fleet or policy changed under it: it can never run now.
-        if (job.status === 'running') await store.closeRun(job.id, now, 'requeued');
-        await store.updateJob({ ...job, status: 'rejected', rejectReason: rejected, endedAt: now, placement: null, runStart: null, runFlavor: null });
+        await this.rejectLoaded(job, rejected, now);
         logger.warn({ job: job.id, reason: rejected }, 'rejected after restart');
         continue;
       }
@@ -160,7 +180,7 @@ export class LiveScheduler {
       seq,
       name: input.name ?? null,
       team: input.team,
-      class: input.class ?? this.options.policy.defaultClass,
+      class: input.class ?? this.inForce.policy.defaultClass,
       flavor: input.flavor ?? null,
       gpus: input.gpus,
       duration: input.duration ?? null,
@@ -191,6 +211,16 @@ export class LiveScheduler {
       job.endedAt = now;
     }
     return new Promise((resolve, reject) => this.enqueue({ kind: 'submit', job, resolve, reject }));
+  }
+
+  /**
+   * Puts a new policy version in force: the engine is rebuilt under it with every pending and
+   * running job (running ones keep their GPUs and their minRuntime protection; fair-share
+   * history carries over by leaf team), then a pass runs. Jobs the new policy can never run
+   * (their team removed, a limit below their size) are rejected, running ones stopped.
+   */
+  applyPolicy(next: InForce): Promise<void> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'policy', policy: next, resolve, reject }));
   }
 
   cancel(id: string): Promise<StoredJob> {
@@ -256,6 +286,7 @@ export class LiveScheduler {
       for (const command of batch) {
         if (command.kind === 'exit') await this.applyExit(command.exit);
         else if (command.kind === 'cancel') await this.applyCancel(command);
+        else if (command.kind === 'policy') await this.swapPolicy(command);
       }
       try {
         if (this.passWanted) {
@@ -376,6 +407,53 @@ export class LiveScheduler {
     }
   }
 
+  private async swapPolicy(command: Extract<Command, { kind: 'policy' }>): Promise<void> {
+    const { clock, logger, executor } = this.options;
+    try {
+      const now = clock();
+      const engine = new Engine(this.options.fleet, command.policy.policy);
+      engine.teams.seedFairShare(this.current.teams.decayedByLeaf(now), now);
+      const jobs = [...this.active.values()].sort((a, b) => a.seq - b.seq);
+      const handles = new Map<string, number>();
+      const rejected: { job: StoredJob; why: string }[] = [];
+      for (const job of jobs) {
+        const handle = engine.submit(this.specOf(job), job.submittedAt, job);
+        const why = engine.jobs[handle]!.rejectReason;
+        if (why !== null) rejected.push({ job, why: `policy version ${command.policy.version}: ${why}` });
+        else handles.set(job.id, handle);
+      }
+      // Runs are taken again in start order, so minRuntime protections end in the same order.
+      const running = jobs.filter((j) => handles.has(j.id) && (j.status === 'running' || j.status === 'cancelled') && j.placement && j.runFlavor && j.runStart !== null);
+      running.sort((a, b) => a.runStart! - b.runStart! || a.seq - b.seq);
+      for (const job of running) engine.adopt(handles.get(job.id)!, job.runFlavor!, job.placement!, job.runStart!);
+      for (const { job, why } of rejected) {
+        if (job.status === 'cancelled') continue; // already ended for the user; its process is on its way out
+        const runId = this.currentRun.get(job.id);
+        await this.rejectLoaded(job, why, now);
+        if (runId) executor.stop(job.id, runId).catch((error: unknown) => logger.error({ err: error, job: job.id }, 'stop failed'));
+        this.forget(job.id);
+        logger.warn({ job: job.id, reason: why }, 'rejected by the new policy');
+      }
+      this.current = engine;
+      this.handles.clear();
+      for (const [id, handle] of handles) this.handles.set(id, handle);
+      this.inForce = command.policy;
+      this.passWanted = true;
+      logger.info({ version: command.policy.version }, 'policy version in force');
+      command.resolve();
+    } catch (error) {
+      command.reject(error);
+    }
+  }
+
+  /** Ends a loaded job the engine refuses (status rejected, its run closed), on disk. */
+  private async rejectLoaded(job: StoredJob, why: string, now: number): Promise<void> {
+    await this.options.store.transaction(async (tx) => {
+      if (job.status === 'running') await tx.closeRun(job.id, now, 'requeued');
+      await tx.updateJob({ ...job, status: 'rejected', rejectReason: why, endedAt: now, placement: null, runStart: null, runFlavor: null, reasonCode: null, reasonMessage: null, expectedStart: null });
+    });
+  }
+
   private forget(id: string): void {
     this.active.delete(id);
     this.currentRun.delete(id);
@@ -485,8 +563,8 @@ export class LiveScheduler {
   /** A preempted job keeps its progress up to the last checkpoint (M6). */
   private preempted(job: StoredJob, now: number): StoredJob {
     const ran = now - (job.runStart ?? now);
-    const c = this.options.policy.preemption.checkpointInterval;
-    const overhead = job.preemptions > 0 ? this.options.policy.preemption.restartOverhead : 0;
+    const c = this.inForce.policy.preemption.checkpointInterval;
+    const overhead = job.preemptions > 0 ? this.inForce.policy.preemption.restartOverhead : 0;
     // Simulated runs do `speed` seconds of work per second, the restart overhead first.
     const made = Math.max(0, ran * this.options.speed - overhead);
     const total = Math.min(job.duration ?? Infinity, job.keptWork + made);
@@ -504,7 +582,7 @@ export class LiveScheduler {
   }
 
   private workLeft(job: StoredJob): number {
-    const overhead = job.preemptions > 0 ? this.options.policy.preemption.restartOverhead : 0;
+    const overhead = job.preemptions > 0 ? this.inForce.policy.preemption.restartOverhead : 0;
     return overhead + Math.max(0, (job.duration ?? 0) - job.keptWork);
   }
 

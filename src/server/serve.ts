@@ -100,13 +100,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       executor,
       fleet,
       policy,
+      policyVersion,
+      policyText,
       clock,
       speed: options.executor === 'simulated' ? options.speed : 1,
       logger,
       hooks: { onPass: (_result, seconds) => metrics.passSeconds.observe(seconds) },
     });
     liveRef = live;
-    const app = await buildApp({ live, store, fleet, policy, policyVersion, policyText, executorKind: options.executor, metrics, clock, logger });
+    const app = await buildApp({ live, store, fleet, executorKind: options.executor, metrics, clock, logger });
     const address = await app.listen({ port: options.port, host: options.host });
     const url = address.replace('0.0.0.0', '127.0.0.1');
     print(`Arbiter is serving on ${url} (policy version ${policyVersion}, ${options.executor} executor, data in ${options.data})`);
@@ -145,7 +147,7 @@ async function loadOrInitialize(
       const given = valid(parsePolicy(readInput(options.policy, '--policy'), options.policy, fleet));
       if (canonical(given) !== canonical(policy)) {
         refusals.push(
-          `${options.policy}: differs from the policy in force in ${options.data} (version ${storedPolicy.version}); policies change by an explicit admin command: \`arbiter policy apply --data ${options.data} --policy ${options.policy} --reason "..."\`, then restart`,
+          `${options.policy}: differs from the policy in force in ${options.data} (version ${storedPolicy.version}); the policy changes only through governance: start without --policy and run \`arbiter propose --policy ${options.policy} --title "..." --rationale "..."\` (an admin may declare an emergency with \`arbiter emergency\`)`,
         );
       }
     }

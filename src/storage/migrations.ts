@@ -121,6 +121,47 @@ export const MIGRATIONS: readonly Migration[] = [
       ${appendOnly('fleet_versions')}
     `,
   },
+  {
+    version: 2,
+    description: 'governance: proposals, impact reports, audit leaves and signed checkpoints',
+    sql: `
+      -- A proposal is one JSON document, rewritten at every step of its lifecycle; its history
+      -- is in the append-only events (the audit log).
+      CREATE TABLE proposals (
+        seq        INTEGER PRIMARY KEY CHECK (seq >= 1),
+        id         TEXT NOT NULL UNIQUE,
+        status     TEXT NOT NULL,
+        doc        TEXT NOT NULL CHECK (json_valid(doc)),
+        updated_at REAL NOT NULL
+      ) STRICT;
+
+      -- Impact reports, content-addressed: hash = SHA-256 of the canonical JSON.
+      CREATE TABLE impact_reports (
+        hash TEXT PRIMARY KEY,
+        doc  TEXT NOT NULL CHECK (json_valid(doc))
+      ) STRICT;
+      ${appendOnly('impact_reports')}
+
+      -- The audit log's leaves (RFC 6962 leaf hashes of the events' canonical JSON, seq = index
+      -- + 1) and its signed checkpoints. Verification recomputes the leaves from the events;
+      -- these stored hashes only help it name the first edited entry.
+      CREATE TABLE audit_leaves (
+        seq  INTEGER PRIMARY KEY CHECK (seq >= 1),
+        hash TEXT NOT NULL
+      ) STRICT;
+      ${appendOnly('audit_leaves')}
+
+      CREATE TABLE audit_checkpoints (
+        id         INTEGER PRIMARY KEY,
+        size       INTEGER NOT NULL CHECK (size >= 0),
+        root       TEXT NOT NULL,
+        time       TEXT NOT NULL,
+        signature  TEXT NOT NULL,
+        public_key TEXT NOT NULL
+      ) STRICT;
+      ${appendOnly('audit_checkpoints')}
+    `,
+  },
 ];
 
 /** The schema version this build writes and understands. */

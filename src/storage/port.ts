@@ -101,6 +101,28 @@ export interface StoredVersion {
   readonly reason: string;
 }
 
+/** A proposal as stored: the governance layer's JSON document, with its status for listing. */
+export interface StoredProposal {
+  readonly seq: number;
+  readonly id: string;
+  readonly status: string;
+  readonly doc: unknown;
+  readonly updatedAt: number;
+}
+
+/** A signed checkpoint of the audit log (spec/governance.md). */
+export interface StoredCheckpoint {
+  readonly size: number;
+  /** Hex. */
+  readonly root: string;
+  /** ISO 8601 UTC. */
+  readonly time: string;
+  /** Base64 Ed25519 signature. */
+  readonly signature: string;
+  /** Base64 raw Ed25519 public key. */
+  readonly publicKey: string;
+}
+
 export interface JobQuery {
   readonly team?: readonly string[];
   readonly status?: LiveJobStatus;
@@ -165,6 +187,26 @@ export interface Store {
   policyVersions(): Promise<StoredVersion[]>;
   putFleet(text: string, actor: string, reason: string, at: number): Promise<StoredVersion>;
   currentFleet(): Promise<StoredVersion | null>;
+
+  /** Jobs submitted in [from, to), in submission order (the recorded workload of impact analysis). */
+  jobsSubmittedBetween(from: number, to: number): Promise<StoredJob[]>;
+
+  nextProposalSeq(): Promise<number>;
+  /** Inserts or replaces a proposal document (by id). */
+  putProposal(proposal: Omit<StoredProposal, 'seq'> & { seq?: number }): Promise<void>;
+  getProposal(id: string): Promise<StoredProposal | null>;
+  /** Newest first. */
+  listProposals(): Promise<StoredProposal[]>;
+  /** Stores a report under its hash; storing the same hash again changes nothing. */
+  putReport(hash: string, doc: unknown): Promise<void>;
+  getReport(hash: string): Promise<unknown>;
+
+  /** Stored leaf hashes, by seq from 1 (the audit log's leaves so far). */
+  auditLeaves(): Promise<{ seq: number; hash: string }[]>;
+  /** Appends leaves (seq must continue the stored ones) and the checkpoint that signs them. */
+  appendAudit(leaves: readonly { seq: number; hash: string }[], checkpoint: StoredCheckpoint): Promise<void>;
+  /** In the order they were signed. */
+  checkpoints(): Promise<StoredCheckpoint[]>;
 }
 
 /** A fault of the storage (disk full, database locked...): typed, with a stable code. */

@@ -151,11 +151,15 @@ describe('opening and migrating', () => {
       ).map((t) => t.name);
       expect(tables).toEqual(
         [
+          'audit_checkpoints',
+          'audit_leaves',
           'events',
           'fleet_versions',
+          'impact_reports',
           'jobs',
           'meta',
           'policy_versions',
+          'proposals',
           'runs',
           'sqlite_sequence',
           'tokens',

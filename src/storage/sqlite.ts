@@ -25,8 +25,10 @@ import type {
   JobPage,
   JobQuery,
   Role,
+  StoredCheckpoint,
   StoredEvent,
   StoredJob,
+  StoredProposal,
   StoredPlacement,
   StoredRun,
   StoredToken,
@@ -677,6 +679,88 @@ class SqliteStoreImpl implements SqliteStore {
   currentFleet(): Promise<StoredVersion | null> {
     return this.read('reading the fleet', (c) => lastVersion(c, 'fleet'));
   }
+
+  // ---------------------------------------------------------------- governance
+
+  jobsSubmittedBetween(from: number, to: number): Promise<StoredJob[]> {
+    return this.read('reading the recorded workload', (c) =>
+      (c.stmt(`SELECT ${JOB_COLUMNS} FROM jobs WHERE submitted_at >= ? AND submitted_at < ? ORDER BY seq`).all(from, to) as JobRow[]).map(toJob),
+    );
+  }
+
+  nextProposalSeq(): Promise<number> {
+    return this.read('numbering a proposal', (c) => (c.stmt('SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM proposals').get() as { next: number }).next);
+  }
+
+  putProposal(p: Omit<StoredProposal, 'seq'> & { seq?: number }): Promise<void> {
+    return this.write(`storing proposal ${p.id}`, (c) => {
+      const doc = JSON.stringify(p.doc);
+      const updated = c.stmt('UPDATE proposals SET status = ?, doc = ?, updated_at = ? WHERE id = ?').run(p.status, doc, p.updatedAt, p.id);
+      if (updated.changes === 0) {
+        const seq = p.seq ?? (c.stmt('SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM proposals').get() as { next: number }).next;
+        c.stmt('INSERT INTO proposals (seq, id, status, doc, updated_at) VALUES (?, ?, ?, ?, ?)').run(seq, p.id, p.status, doc, p.updatedAt);
+      }
+    });
+  }
+
+  getProposal(id: string): Promise<StoredProposal | null> {
+    return this.read(`reading proposal ${id}`, (c) => {
+      const row = c.stmt('SELECT seq, id, status, doc, updated_at AS updatedAt FROM proposals WHERE id = ?').get(id) as ProposalRow | undefined;
+      return row ? { ...row, doc: JSON.parse(row.doc) as unknown } : null;
+    });
+  }
+
+  listProposals(): Promise<StoredProposal[]> {
+    return this.read('listing proposals', (c) =>
+      (c.stmt('SELECT seq, id, status, doc, updated_at AS updatedAt FROM proposals ORDER BY seq DESC').all() as ProposalRow[]).map((row) => ({
+        ...row,
+        doc: JSON.parse(row.doc) as unknown,
+      })),
+    );
+  }
+
+  putReport(hash: string, doc: unknown): Promise<void> {
+    return this.write(`storing impact report ${hash}`, (c) => {
+      c.stmt('INSERT INTO impact_reports (hash, doc) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING').run(hash, JSON.stringify(doc));
+    });
+  }
+
+  getReport(hash: string): Promise<unknown> {
+    return this.read(`reading impact report ${hash}`, (c) => {
+      const row = c.stmt('SELECT doc FROM impact_reports WHERE hash = ?').get(hash) as { doc: string } | undefined;
+      return row ? (JSON.parse(row.doc) as unknown) : null;
+    });
+  }
+
+  auditLeaves(): Promise<{ seq: number; hash: string }[]> {
+    return this.read('reading the audit leaves', (c) => c.stmt('SELECT seq, hash FROM audit_leaves ORDER BY seq').all() as { seq: number; hash: string }[]);
+  }
+
+  appendAudit(leaves: readonly { seq: number; hash: string }[], cp: StoredCheckpoint): Promise<void> {
+    return this.write(
+      'appending to the audit log',
+      (c) => {
+        const insert = c.stmt('INSERT INTO audit_leaves (seq, hash) VALUES (?, ?)');
+        for (const leaf of leaves) insert.run(leaf.seq, leaf.hash);
+        c.stmt('INSERT INTO audit_checkpoints (size, root, time, signature, public_key) VALUES (?, ?, ?, ?, ?)').run(cp.size, cp.root, cp.time, cp.signature, cp.publicKey);
+      },
+      true,
+    );
+  }
+
+  checkpoints(): Promise<StoredCheckpoint[]> {
+    return this.read('reading the audit checkpoints', (c) =>
+      c.stmt('SELECT size, root, time, signature, public_key AS publicKey FROM audit_checkpoints ORDER BY id').all() as StoredCheckpoint[],
+    );
+  }
+}
+
+interface ProposalRow {
+  seq: number;
+  id: string;
+  status: string;
+  doc: string;
+  updatedAt: number;
 }
 
 /** What a token event says about the token: never its hash (nor, of course, its secret). */

@@ -1,4 +1,4 @@
-// `arbiter serve`, `arbiter token create` and `arbiter policy apply`: the commands that work on a
+// `arbiter serve` and `arbiter token create`: the commands that work on a
 // data directory (spec/api.md, "Start-up").
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -9,7 +9,6 @@ import { newToken, ROLES } from '../../server/auth.js';
 import type { Role } from '../../storage/port.js';
 import { UsageError } from '../errors.js';
 import { EXAMPLE_LAB } from './demo.js';
-import { readFileSync } from 'node:fs';
 
 interface ServeFlags {
   cluster?: string;
@@ -102,36 +101,6 @@ export function registerServe(program: Command): void {
         const { secret, token: stored } = newToken(flags.user, flags.role as Role, flags.team ?? null, Date.now() / 1000);
         await store.insertToken(stored, process.env['USER'] ?? 'cli', `arbiter token create --user ${flags.user} --role ${flags.role}`);
         process.stdout.write(`token ${stored.id} for ${flags.user} (${flags.role}${flags.team ? ` of ${flags.team}` : ''}): ${secret}\n`);
-      } finally {
-        await store.close();
-      }
-    });
-
-  const policy = program.command('policy').description('the allocation policy of a server');
-  policy
-    .command('apply')
-    .description('admin: make a policy file the policy in force (a new version, logged); the server uses it from its next start')
-    .requiredOption('--policy <file>', 'the new policy')
-    .requiredOption('--reason <text>', 'why (kept in the event log)')
-    .option('--data <dir>', 'data directory of the server', './arbiter-data')
-    .option('--user <name>', 'who applies it (kept in the event log)', 'admin')
-    .action(async (flags: { policy: string; reason: string; data: string; user: string }) => {
-      let text: string;
-      try {
-        text = readFileSync(flags.policy, 'utf8');
-      } catch {
-        throw new UsageError([`${flags.policy}: cannot read this file (given as --policy)`]);
-      }
-      const store = await openStoreOf(flags.data);
-      try {
-        const fleetVersion = await store.currentFleet();
-        if (!fleetVersion) throw new UsageError([`${flags.data}: no fleet stored yet; start the server once first`]);
-        const fleet = parseCluster(fleetVersion.text, 'stored fleet');
-        if (!fleet.ok) throw new UsageError(fleet.issues.map(formatIssue));
-        const parsed = parsePolicy(text, flags.policy, fleet.value);
-        if (!parsed.ok) throw new UsageError(parsed.issues.map(formatIssue));
-        const version = await store.putPolicy(text, flags.user, flags.reason, Date.now() / 1000);
-        process.stdout.write(`policy version ${version.version} stored; restart the server to enforce it\n`);
       } finally {
         await store.close();
       }
