@@ -147,8 +147,12 @@ export function analyzeImpact(input: ImpactInput): ImpactReport {
   const jobs = sortJobs(input.workload);
   const inWindow = jobs.filter((job) => job.submittedAt >= window.from && job.submittedAt <= window.to);
 
-  const before = replay(fleet, input.current.policy, inWindow, window.from);
-  const after = replay(fleet, input.proposed.policy, inWindow, window.from);
+  // The replay starts at the first recorded submission and is measured for the window's length
+  // from there: jobs submitted just before the analysis (a young installation, a demo) are
+  // still measured while they run, instead of being cut off at the moment of the analysis.
+  const origin = inWindow[0]?.submittedAt ?? window.from;
+  const before = replay(fleet, input.current.policy, inWindow, origin);
+  const after = replay(fleet, input.proposed.policy, inWindow, origin);
   const currentFigures = teamFigures(input.current.policy, before.result, seconds);
   const proposedFigures = teamFigures(input.proposed.policy, after.result, seconds);
 
@@ -276,7 +280,8 @@ interface Totals {
 
 /**
  * Figures for every team of `policy`, by name in tree order; a parent aggregates the leaves of
- * its subtree. GPU-hours are those received inside the window (runs clipped to [0, seconds]):
+ * its subtree. GPU-hours are those received in the window's length from the first submission
+ * (runs clipped to [0, seconds]):
  * the replay runs every job to its end, so over the whole replay each team would receive all of
  * its work under either policy; what a policy changes is who holds the GPUs while it matters.
  * Example: two 1-GPU jobs of 2 h submitted at 0 on 1 GPU, window 3 h: the first gets 2 h, the

@@ -15,6 +15,10 @@ import type { LiveScheduler } from './live.js';
 import { ConflictError } from './live.js';
 import type { Metrics } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
+import type { AuditLog } from './audit.js';
+import type { Governance } from './governance.js';
+import { GovernanceError } from './governance.js';
+import { registerGovernanceRoutes } from './governance-routes.js';
 import { JobListQuery, JobSubmission } from './schemas.js';
 import type { JobViewType, TeamNode } from './schemas.js';
 
@@ -24,6 +28,8 @@ export interface AppContext {
   readonly fleet: Fleet;
   readonly executorKind: 'simulated' | 'local';
   readonly metrics: Metrics;
+  readonly governance: Governance;
+  readonly audit: AuditLog;
   readonly clock: () => number;
   /** JSON logs with request ids. */
   readonly logger: Logger;
@@ -126,6 +132,8 @@ export async function buildApp(ctx: AppContext) {
       tokenCache.set(hash, principal);
     }
     request.principal = principal;
+    // Deadlines of governance are applied on every request once one has passed (no timer needed).
+    await ctx.governance.onRequest();
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
@@ -136,6 +144,10 @@ export async function buildApp(ctx: AppContext) {
   app.setErrorHandler((error: unknown, request, reply) => {
     if (error instanceof ApiError) {
       return reply.status(error.status).send({ code: error.code, message: error.message, issues: error.issues });
+    }
+    if (error instanceof GovernanceError) {
+      const code = { 400: 'invalid_input', 403: 'forbidden', 404: 'not_found', 409: 'conflict' }[error.status];
+      return reply.status(error.status).send({ code, message: error.message, issues: error.issues });
     }
     if (error instanceof ConflictError) return reply.status(409).send({ code: 'conflict', message: error.message, issues: [] });
     if (error instanceof StorageError && error.code === 'invalid_cursor') {
@@ -274,6 +286,8 @@ export async function buildApp(ctx: AppContext) {
     if (job.status !== 'pending' && job.status !== 'running') throw new ApiError(409, 'conflict', `job ${job.id} is already ${job.status}`);
     return view(await live.cancel(job.id));
   });
+
+  registerGovernanceRoutes(app, { governance: ctx.governance, audit: ctx.audit, store, parse });
 
   app.get('/v1/teams', async () => ({ teams: teamsView(live, live.policy.policy, ctx.clock()) }));
   app.get('/v1/fleet', async () => fleetView(live, ctx.fleet));

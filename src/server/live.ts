@@ -446,6 +446,30 @@ export class LiveScheduler {
     }
   }
 
+  /**
+   * Teams whose jobs `policy` would preempt or reject at once if it were put in force now: a
+   * dry run (plan, which changes nothing) of an engine loaded like swapPolicy's.
+   */
+  preview(policy: Policy): string[] {
+    const now = this.options.clock();
+    const engine = new Engine(this.options.fleet, policy);
+    engine.teams.seedFairShare(this.current.teams.decayedByLeaf(now), now);
+    const teams = new Set<string>();
+    const jobs = [...this.active.values()].filter((j) => j.status !== 'cancelled').sort((a, b) => a.seq - b.seq);
+    const handles = new Map<string, number>();
+    for (const job of jobs) {
+      const handle = engine.submit(this.specOf(job), job.submittedAt, job);
+      if (engine.jobs[handle]!.rejectReason !== null) {
+        if (job.status === 'running') teams.add(job.team);
+      } else handles.set(job.id, handle);
+    }
+    const running = jobs.filter((j) => handles.has(j.id) && j.status === 'running' && j.placement && j.runFlavor && j.runStart !== null);
+    running.sort((a, b) => a.runStart! - b.runStart! || a.seq - b.seq);
+    for (const job of running) engine.adopt(handles.get(job.id)!, job.runFlavor!, job.placement!, job.runStart!);
+    for (const { job } of engine.plan(now).preempted) teams.add(engine.jobs[job]!.spec.team);
+    return [...teams].sort();
+  }
+
   /** Ends a loaded job the engine refuses (status rejected, its run closed), on disk. */
   private async rejectLoaded(job: StoredJob, why: string, now: number): Promise<void> {
     await this.options.store.transaction(async (tx) => {

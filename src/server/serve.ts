@@ -17,6 +17,8 @@ import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { newToken } from './auth.js';
 import { LiveScheduler } from './live.js';
+import { AuditLog } from './audit.js';
+import { Governance } from './governance.js';
 import { createMetrics } from './metrics.js';
 
 export interface ServeOptions {
@@ -51,6 +53,9 @@ export interface RunningServer {
 }
 
 const clock = (): number => Date.now() / 1000;
+
+/** Named in every impact report, so a report says which engine made it. */
+const ENGINE_VERSION = `arbiter-${(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version}`;
 
 function valid<T>(result: Result<T>): T {
   if (!result.ok) throw new StartupError(result.issues.map(formatIssue));
@@ -108,7 +113,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       hooks: { onPass: (_result, seconds) => metrics.passSeconds.observe(seconds) },
     });
     liveRef = live;
-    const app = await buildApp({ live, store, fleet, executorKind: options.executor, metrics, clock, logger });
+    const audit = await AuditLog.open(store, options.data, clock);
+    const governance = await Governance.open({ store, live, audit, fleet, clock, logger, engineVersion: ENGINE_VERSION });
+    const app = await buildApp({ live, store, fleet, governance, audit, executorKind: options.executor, metrics, clock, logger });
     const address = await app.listen({ port: options.port, host: options.host });
     const url = address.replace('0.0.0.0', '127.0.0.1');
     print(`Arbiter is serving on ${url} (policy version ${policyVersion}, ${options.executor} executor, data in ${options.data})`);
@@ -116,6 +123,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const close = (): Promise<void> =>
       (closing ??= (async () => {
         await app.close(); // stop accepting; in-flight requests finish
+        governance.close();
         await live.close();
         await executor.close();
         await store.close();

@@ -1,0 +1,565 @@
+// Governance on the live service (spec/governance.md): proposals with their impact analysis,
+// consultation, votes, petitions, emergencies, activation by ramp, rollback, and the audit log.
+// The decisions are the pure lifecycle (governance/lifecycle.ts); this service reads the facts
+// they need (council, affected members, the clock), stores every step, appends it to the
+// audit log, and puts policy versions in force through the live loop.
+//
+// No deadline depends on a timer: `refresh` applies every due deadline, and runs on start, on
+// every governance request, and on any API request once the next deadline has passed (a
+// timer also wakes it, but is only a convenience).
+import { parseTrace } from '../core/config/trace.js';
+import { governanceRules } from '../core/config/governance.js';
+import { allTeams, parsePolicy } from '../core/config/policy.js';
+import type { Fleet, Issue, Policy } from '../core/model.js';
+import { sha256Hex } from '../governance/canonical-json.js';
+import { analyzeImpact } from '../governance/impact.js';
+import type { ImpactReport, WorkloadJob } from '../governance/impact.js';
+import { act, advance, blockers, createProposal, currentResponses, currentVotes, FINAL, missingResponses, OPEN, openObjections, recordVersions, tally } from '../governance/lifecycle.js';
+import type { Action, Effect, ProcessContext, Proposal, Stance, VoteChoice } from '../governance/lifecycle.js';
+import { policyToYaml, rampPolicies } from '../governance/ramp.js';
+import type { Store, StoredJob } from '../storage/port.js';
+import type { AuditLog } from './audit.js';
+import type { Principal } from './auth.js';
+import { subtree } from './auth.js';
+import type { LiveLogger, LiveScheduler } from './live.js';
+
+/** A refusal with the HTTP status of api.md (the routes turn it into the error body). */
+export class GovernanceError extends Error {
+  constructor(
+    readonly status: 400 | 403 | 404 | 409,
+    message: string,
+    readonly issues: { path: string; message: string }[] = [],
+  ) {
+    super(message);
+    this.name = 'GovernanceError';
+  }
+}
+
+export interface GovernanceOptions {
+  readonly store: Store;
+  readonly live: LiveScheduler;
+  readonly audit: AuditLog;
+  readonly fleet: Fleet;
+  readonly clock: () => number;
+  readonly logger: LiveLogger;
+  readonly engineVersion: string;
+}
+
+export interface ProposalInput {
+  readonly title: string;
+  readonly rationale: string;
+  readonly policy: string;
+  readonly alternatives?: string | undefined;
+  readonly risks?: string | undefined;
+  readonly rollback?: string | undefined;
+  /** Canonical trace CSV: the workload of an installation with no history. */
+  readonly trace?: string | undefined;
+}
+
+const iso = (t: number | null | undefined): string | null => (t === null || t === undefined ? null : new Date(t * 1000).toISOString());
+
+export class Governance {
+  private readonly proposals = new Map<string, Proposal>();
+  private chain: Promise<unknown> = Promise.resolve();
+  private nextDeadline = Infinity;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  private constructor(private readonly o: GovernanceOptions) {}
+
+  static async open(options: GovernanceOptions): Promise<Governance> {
+    const g = new Governance(options);
+    for (const stored of await options.store.listProposals()) g.proposals.set(stored.id, stored.doc as Proposal);
+    await g.serial(() => g.refreshNow());
+    return g;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** Governance requests run one at a time (each reads, decides and stores a proposal). */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Called on every API request: applies the deadlines when one has passed. */
+  async onRequest(): Promise<void> {
+    if (this.o.clock() >= this.nextDeadline) await this.serial(() => this.refreshNow());
+  }
+
+  // ------------------------------------------------------------------ facts
+
+  private async context(p: Proposal | null): Promise<ProcessContext> {
+    const tokens = (await this.o.store.listTokens()).filter((t) => t.revokedAt === null);
+    const council = new Set(tokens.filter((t) => t.role === 'council').map((t) => t.user));
+    let affectedMembers = 0;
+    if (p) {
+      const inside = this.affectedTeamsBelow(p);
+      affectedMembers = new Set(tokens.filter((t) => (t.role === 'member' || t.role === 'lead') && t.team !== null && inside.has(t.team)).map((t) => t.user)).size;
+    }
+    return { now: this.o.clock(), councilSize: council.size, affectedMembers };
+  }
+
+  /** The affected teams and every team below them (in the policy in force or the proposal). */
+  private affectedTeamsBelow(p: Proposal): Set<string> {
+    const out = new Set<string>();
+    const policies = [this.o.live.policy.policy, this.parsed(p.policyText)];
+    for (const team of p.report.affected) for (const policy of policies) if (policy) for (const t of subtree(policy, team)) out.add(t);
+    for (const team of p.report.affected) out.add(team);
+    return out;
+  }
+
+  private parsed(text: string): Policy | null {
+    const result = parsePolicy(text, 'policy', this.o.fleet);
+    return result.ok ? result.value : null;
+  }
+
+  /** The affected team a principal speaks for: its own team or the nearest affected team above it. */
+  private teamFor(p: Proposal, principal: Principal, requested: string | undefined): string | null {
+    if (principal.team === null) return null;
+    const candidates = p.report.affected.filter((team) => {
+      const policies = [this.o.live.policy.policy, this.parsed(p.policyText)];
+      return policies.some((policy) => policy !== null && subtree(policy, team).has(principal.team!)) || team === principal.team;
+    });
+    if (requested !== undefined) return candidates.includes(requested) ? requested : null;
+    return candidates.includes(principal.team) ? principal.team : (candidates[0] ?? null);
+  }
+
+  // ------------------------------------------------------------------ impact
+
+  private async analyze(policyText: string, trace: string | undefined): Promise<{ report: ImpactReport; policy: Policy }> {
+    const parsed = parsePolicy(policyText, 'policy', this.o.fleet);
+    if (!parsed.ok) throw new GovernanceError(400, `the proposed policy is not valid: ${parsed.issues.length} problem(s)`, parsed.issues.map(issueOf('policy')));
+    const inForce = this.o.live.policy;
+    const rules = governanceRules(inForce.policy);
+    const now = this.o.clock();
+    const window = { from: now - rules.impactWindow, to: now };
+    let workload: WorkloadJob[];
+    if (trace !== undefined) {
+      const result = parseTrace(trace, 'trace', inForce.policy, this.o.fleet);
+      if (!result.ok) throw new GovernanceError(400, `the attached trace is not valid: ${result.issues.length} problem(s)`, result.issues.map(issueOf('trace')));
+      workload = result.value.map((j) => ({ id: j.id, submittedAt: window.from + j.submit, team: j.team, class: j.class, flavor: j.flavor, gpus: j.gpus, duration: j.duration, timeLimit: j.timeLimit }));
+    } else {
+      workload = workloadOf(await this.o.store.jobsSubmittedBetween(window.from, window.to), now);
+    }
+    const report = analyzeImpact({
+      fleet: this.o.fleet,
+      current: { policy: inForce.policy, version: inForce.version, hash: sha256Hex(inForce.text) },
+      proposed: { policy: parsed.value, hash: sha256Hex(policyText) },
+      workload,
+      window,
+      materialThreshold: rules.materialThreshold,
+      engineVersion: this.o.engineVersion,
+    });
+    await this.o.store.putReport(report.hash, report);
+    return { report, policy: parsed.value };
+  }
+
+  // ------------------------------------------------------------------ requests
+
+  propose(principal: Principal, input: ProposalInput): Promise<Proposal> {
+    return this.serial(async () => {
+      if (principal.role !== 'lead' && principal.role !== 'council' && principal.role !== 'admin')
+        throw new GovernanceError(403, `role ${principal.role} may not propose a policy change (leads, council members and admins may)`);
+      await this.refreshNow();
+      return this.createNew(principal, input, false);
+    });
+  }
+
+  /** An admin's emergency change: in force at once, reverted unless ratified in time. */
+  emergency(principal: Principal, input: ProposalInput): Promise<Proposal> {
+    return this.serial(async () => {
+      if (principal.role !== 'admin') throw new GovernanceError(403, `only an admin may declare an emergency change (you are ${principal.role})`);
+      await this.refreshNow();
+      return this.createNew(principal, input, true);
+    });
+  }
+
+  private async createNew(principal: Principal, input: ProposalInput, emergency: boolean): Promise<Proposal> {
+    const { report } = await this.analyze(input.policy, input.trace);
+    const inForce = this.o.live.policy;
+    const seq = await this.o.store.nextProposalSeq();
+    let p = createProposal(
+      {
+        id: `p-${seq}`,
+        title: input.title,
+        rationale: input.rationale,
+        alternatives: input.alternatives ?? null,
+        risks: input.risks ?? null,
+        rollbackPlan: input.rollback ?? null,
+        author: principal.user,
+        policyText: input.policy,
+        baseVersion: inForce.version,
+        baseText: inForce.text,
+        report: { hash: report.hash, class: report.class, affected: [...report.affected] },
+        rules: governanceRules(inForce.policy),
+        emergency,
+      },
+      this.o.clock(),
+    );
+    const kind = emergency ? 'proposal.emergency' : 'proposal.create';
+    const data = { title: p.title, rationale: p.rationale, reportHash: report.hash, class: report.class, affected: report.affected, policySha256: sha256Hex(input.policy), baseVersion: inForce.version };
+    if (emergency) {
+      const version = await this.enforce(p, 1, 1, input.policy, principal.user, `emergency ${p.id}: ${p.title}`, { kind, data, reason: p.rationale });
+      p = { ...p, ramp: [{ step: 1, at: p.createdAt, text: input.policy, version }] };
+      await this.save(p);
+    } else {
+      await this.save(p, { actor: principal.user, kind, reason: p.rationale, data });
+    }
+    await this.o.audit.checkpoint();
+    this.schedule();
+    return p;
+  }
+
+  /** Applies a person's request to a proposal. */
+  request(id: string, principal: Principal, build: (p: Proposal) => Action, event: { kind: string; reason: string; data: unknown }): Promise<{ proposal: Proposal; entry: number }> {
+    return this.serial(async () => {
+      await this.refreshNow();
+      const p = this.find(id);
+      const action = build(p);
+      const outcome = act(p, action, await this.context(p));
+      if (!outcome.ok) throw new GovernanceError(outcome.refusal.status, outcome.refusal.message);
+      let next = outcome.proposal;
+      let entry: number;
+      if (action.type === 'rollback') {
+        const enforced = next.ramp.some((s) => s.version !== null);
+        if (enforced) {
+          const version = await this.enforce(next, 0, 0, p.baseText, principal.user, `rollback of ${p.id}: ${action.rationale}`, { kind: event.kind, data: event.data, reason: event.reason });
+          next = { ...next, rolledBackTo: version };
+        } else {
+          await this.o.store.appendEvent({ at: this.o.clock(), actor: principal.user, kind: event.kind, subject: p.id, reason: event.reason, data: event.data });
+        }
+        await this.save(next);
+        entry = (await this.o.store.events(0, 1e9)).length - 1;
+      } else {
+        entry = await this.save(next, { actor: principal.user, ...event });
+      }
+      // Deadlines may already have passed (e.g. the last vote after the period): decide now.
+      next = (await this.advanceOne(next)) ?? next;
+      await this.o.audit.checkpoint();
+      this.schedule();
+      return { proposal: next, entry };
+    });
+  }
+
+  respond(id: string, principal: Principal, body: { stance: Stance; reason: string; metric?: string | undefined; team?: string | undefined }) {
+    if (principal.role !== 'lead') return Promise.reject(new GovernanceError(403, `only the lead of an affected team responds for it (you are ${principal.role}); anyone may comment`));
+    return this.request(
+      id,
+      principal,
+      (p) => {
+        const team = this.teamFor(p, principal, body.team);
+        if (team === null) throw new GovernanceError(403, `${principal.user} leads ${principal.team ?? 'no team'}, which is not (under) an affected team of ${p.id} (affected: ${p.report.affected.join(', ') || 'none'})`);
+        return { type: 'respond', actor: principal.user, team, stance: body.stance, reason: body.reason, metric: body.metric ?? null };
+      },
+      { kind: 'proposal.respond', reason: body.reason, data: { stance: body.stance, metric: body.metric ?? null, team: body.team ?? principal.team } },
+    );
+  }
+
+  vote(id: string, principal: Principal, body: { vote: VoteChoice; reason: string; reportHash: string }) {
+    if (principal.role !== 'council') return Promise.reject(new GovernanceError(403, `only council members vote (you are ${principal.role})`));
+    return this.request(id, principal, () => ({ type: 'vote', actor: principal.user, ...body }), { kind: 'proposal.vote', reason: body.reason, data: { vote: body.vote, reportHash: body.reportHash } });
+  }
+
+  overrule(id: string, principal: Principal, body: { rationale: string }) {
+    if (principal.role !== 'council') return Promise.reject(new GovernanceError(403, `only council members overrule objections (you are ${principal.role})`));
+    return this.request(id, principal, () => ({ type: 'overrule', actor: principal.user, rationale: body.rationale }), { kind: 'proposal.overrule', reason: body.rationale, data: {} });
+  }
+
+  sign(id: string, principal: Principal) {
+    if (principal.role !== 'member' && principal.role !== 'lead') return Promise.reject(new GovernanceError(403, `only members of affected teams sign petitions (you are ${principal.role})`));
+    return this.request(
+      id,
+      principal,
+      (p) => {
+        const team = this.teamFor(p, principal, undefined);
+        if (team === null) throw new GovernanceError(403, `${principal.user} is in ${principal.team ?? 'no team'}, not in an affected team of ${p.id} (affected: ${p.report.affected.join(', ') || 'none'})`);
+        return { type: 'sign', actor: principal.user, team };
+      },
+      { kind: 'proposal.petition', reason: 'signed the petition', data: { team: principal.team } },
+    );
+  }
+
+  withdraw(id: string, principal: Principal) {
+    return this.request(id, principal, () => ({ type: 'withdraw', actor: principal.user }), { kind: 'proposal.withdraw', reason: 'withdrawn by the author', data: {} });
+  }
+
+  rollback(id: string, principal: Principal, body: { rationale: string }) {
+    if (principal.role !== 'council') return Promise.reject(new GovernanceError(403, `only council members roll back a change (you are ${principal.role})`));
+    return this.request(id, principal, () => ({ type: 'rollback', actor: principal.user, rationale: body.rationale }), { kind: 'proposal.rollback', reason: body.rationale, data: {} });
+  }
+
+  amend(id: string, principal: Principal, body: { policy: string; rationale: string; trace?: string | undefined }): Promise<Proposal> {
+    return this.serial(async () => {
+      await this.refreshNow();
+      const p = this.find(id);
+      if (p.author !== principal.user) throw new GovernanceError(403, `only the author (${p.author}) may amend proposal ${p.id}`);
+      if (!OPEN.has(p.status)) throw new GovernanceError(409, `proposal ${p.id} is ${p.status}: only an open proposal can be amended`);
+      const { report } = await this.analyze(body.policy, body.trace);
+      const inForce = this.o.live.policy;
+      const outcome = act(
+        p,
+        { type: 'amend', actor: principal.user, rationale: body.rationale, policyText: body.policy, report: { hash: report.hash, class: report.class, affected: [...report.affected] }, baseVersion: inForce.version, baseText: inForce.text, rules: governanceRules(inForce.policy) },
+        await this.context(p),
+      );
+      if (!outcome.ok) throw new GovernanceError(outcome.refusal.status, outcome.refusal.message);
+      await this.save(outcome.proposal, { actor: principal.user, kind: 'proposal.amend', reason: body.rationale, data: { reportHash: report.hash, class: report.class, affected: report.affected, policySha256: sha256Hex(body.policy) } });
+      await this.o.audit.checkpoint();
+      this.schedule();
+      return outcome.proposal;
+    });
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  find(id: string): Proposal {
+    const p = this.proposals.get(id);
+    if (!p) throw new GovernanceError(404, `no proposal ${id.slice(0, 100)}`);
+    return p;
+  }
+
+  list(): Proposal[] {
+    return [...this.proposals.values()].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1));
+  }
+
+  /** The proposal as the API returns it (governance.md, "Routes"). */
+  async view(p: Proposal): Promise<Record<string, unknown>> {
+    const ctx = await this.context(p);
+    const impact = (await this.o.store.getReport(p.report.hash)) as ImpactReport | null;
+    const responses = currentResponses(p);
+    const votes = currentVotes(p);
+    const t = tally(p, ctx.councilSize);
+    const signatures = p.signatures.filter((s) => s.revision === p.revision);
+    return {
+      id: p.id,
+      title: p.title,
+      status: p.status,
+      class: p.emergency ? 'emergency' : p.report.class,
+      impactClass: p.report.class,
+      author: p.author,
+      rationale: p.rationale,
+      alternatives: p.alternatives,
+      risks: p.risks,
+      rollback: p.rollbackPlan,
+      revision: p.revision,
+      createdAt: iso(p.createdAt),
+      baseVersion: p.baseVersion,
+      policy: p.policyText,
+      impact: impact ?? { hash: p.report.hash },
+      affected: p.report.affected,
+      responses: p.responses.map((r) => ({ team: r.team, actor: r.actor, stance: r.stance, reason: r.reason, metric: r.metric, at: iso(r.at), reportHash: r.reportHash, current: responses.get(r.team) === r })),
+      awaitingResponses: missingResponses(p),
+      votes: p.votes.map((b) => ({ actor: b.actor, vote: b.vote, reason: b.reason, reportHash: b.reportHash, at: iso(b.at), current: votes.get(b.actor) === b })),
+      tally: { ...t, councilSize: ctx.councilSize, quorum: p.rules.quorum, approval: p.rules.approval },
+      objections: p.responses
+        .filter((r) => r.stance === 'object')
+        .map((r) => ({ team: r.team, actor: r.actor, metric: r.metric, reason: r.reason, at: iso(r.at), open: openObjections(p).includes(r), overruled: p.overruled.includes(`${r.team}@${r.revision}`), current: responses.get(r.team) === r })),
+      overrules: p.overrules.map((o) => ({ actor: o.actor, rationale: o.rationale, at: iso(o.at), current: o.revision === p.revision })),
+      petition: {
+        signatures: signatures.map((s) => ({ actor: s.actor, team: s.team, at: iso(s.at) })),
+        members: ctx.affectedMembers,
+        threshold: p.rules.petitionThreshold,
+        needed: Math.max(1, Math.ceil(p.rules.petitionThreshold * ctx.affectedMembers - 1e-9)),
+        reopened: p.petitionReopened.includes(p.revision),
+      },
+      blockers: OPEN.has(p.status) ? blockers(p, ctx) : [],
+      timeline: p.timeline.map((e) => ({ at: iso(e.at), event: e.event, actor: e.actor, detail: e.detail })),
+      deadlines: {
+        votingCloses: iso(p.deadlines.votingCloses),
+        extended: p.deadlines.extended,
+        approvedAt: iso(p.deadlines.approvedAt),
+        enforceAt: iso(p.deadlines.enforceAt),
+        ratifyBy: iso(p.deadlines.ratifyBy),
+        steps: p.ramp.map((s) => ({ step: s.step, at: iso(s.at), version: s.version })),
+      },
+      notified: p.notified,
+      rolledBackTo: p.rolledBackTo,
+      review: await this.review(p, impact),
+    };
+  }
+
+  /** Step 8: after activation, the realized per-team figures beside the predicted ones. */
+  private async review(p: Proposal, impact: ImpactReport | null): Promise<unknown> {
+    const first = p.ramp.find((s) => s.version !== null && s.version > 0);
+    if (!first || !impact || p.status !== 'active') return null;
+    const from = first.at;
+    const jobs = await this.o.store.jobsSubmittedBetween(from, this.o.clock() + 1);
+    const realized: Record<string, { jobs: number; gpuHours: number; avgWait: number; preemptions: number }> = {};
+    const policy = this.o.live.policy.policy;
+    const now = this.o.clock();
+    for (const [team, spec] of allTeams(policy)) {
+      const below = subtree(policy, spec.name);
+      const mine = jobs.filter((j) => below.has(j.team));
+      const waits = mine.map((j) => (j.startedAt ?? now) - j.submittedAt);
+      realized[team] = {
+        jobs: mine.length,
+        gpuHours: round3(mine.reduce((sum, j) => sum + j.attained + (j.runStart !== null ? j.gpus * (now - j.runStart) : 0), 0) / 3600),
+        avgWait: round3(waits.length ? waits.reduce((a, b) => a + b, 0) / waits.length : 0),
+        preemptions: mine.reduce((sum, j) => sum + j.preemptions, 0),
+      };
+    }
+    return { since: iso(from), predicted: impact.teams, realized };
+  }
+
+  /** Every policy version with the proposal that made it. */
+  async versions(): Promise<unknown[]> {
+    const makers = new Map<number, { proposal: string; step: number | null; of: number }>();
+    for (const p of this.proposals.values()) {
+      for (const s of p.ramp) if (s.version !== null && s.version > 0) makers.set(s.version, { proposal: p.id, step: s.step, of: p.ramp.length });
+      if (p.rolledBackTo !== null) makers.set(p.rolledBackTo, { proposal: p.id, step: null, of: 0 });
+    }
+    return (await this.o.store.policyVersions()).map((v) => {
+      const maker = makers.get(v.version);
+      return {
+        version: v.version,
+        createdAt: iso(v.createdAt),
+        actor: v.actor,
+        reason: v.reason,
+        sha256: sha256Hex(v.text),
+        inForce: v.version === this.o.live.policy.version,
+        proposal: maker?.proposal ?? null,
+        step: maker?.step ?? null,
+        rollback: maker !== undefined && maker.step === null,
+      };
+    });
+  }
+
+  // ------------------------------------------------------------------ deadlines and effects
+
+  private async refreshNow(): Promise<void> {
+    for (const p of [...this.proposals.values()]) if (!FINAL.has(p.status) && p.status !== 'active') await this.advanceOne(p);
+    await this.o.audit.checkpoint();
+    this.schedule();
+  }
+
+  /** Applies one proposal's due deadlines and carries out their effects. */
+  private async advanceOne(p: Proposal): Promise<Proposal | null> {
+    const ctx = await this.context(p);
+    const { proposal, effects } = advance(p, ctx, (q) => this.rampTexts(q));
+    if (effects.length === 0 && proposal === p) return null;
+    let next = proposal;
+    const made = new Map<number, number>();
+    for (const effect of effects) next = await this.carryOut(next, effect, made);
+    if (made.size > 0) next = recordVersions(next, made);
+    const changed = next.status !== p.status;
+    await this.save(next, changed ? { actor: 'system', kind: `proposal.${next.status}`, reason: next.timeline.at(-1)?.detail ?? next.status, data: { from: p.status, to: next.status } } : undefined);
+    return next;
+  }
+
+  private async carryOut(p: Proposal, effect: Effect, made: Map<number, number>): Promise<Proposal> {
+    switch (effect.type) {
+      case 'enforce': {
+        const version = await this.enforce(p, effect.step, p.ramp.length, effect.text, 'governance', `proposal ${p.id} "${p.title}": step ${effect.step} of ${p.ramp.length}`);
+        made.set(effect.step, version);
+        return p;
+      }
+      case 'revert': {
+        const version = await this.enforce(p, 0, 0, effect.text, 'governance', effect.why);
+        return { ...p, rolledBackTo: version };
+      }
+      case 'notify-before-first-step': {
+        const first = p.ramp[0];
+        if (!first) return p;
+        const teams = this.teamsPreemptedBy(first.text);
+        await this.o.store.appendEvent({
+          at: this.o.clock(),
+          actor: 'system',
+          kind: 'proposal.notice',
+          subject: p.id,
+          reason: teams.length ? `the first step would preempt jobs of: ${teams.join(', ')}` : 'the first step would preempt no job',
+          data: { teams, firstStepAt: first.at },
+        });
+        return { ...p, notified: teams, timeline: [...p.timeline, { at: this.o.clock(), event: 'notice', actor: 'system', detail: teams.length ? `teams whose jobs the first step would preempt were told: ${teams.join(', ')}` : 'the first step would preempt no job' }] };
+      }
+    }
+  }
+
+  /** Stores a policy version (with its activation event), then puts it in force. */
+  private async enforce(p: Proposal, step: number, of: number, text: string, actor: string, reason: string, extra?: { kind: string; data: unknown; reason: string }): Promise<number> {
+    const parsed = parsePolicy(text, 'policy', this.o.fleet);
+    if (!parsed.ok) throw new Error(`proposal ${p.id}: step ${step} is not a valid policy: ${parsed.issues.map((i) => i.message).join('; ')}`);
+    const now = this.o.clock();
+    let version = 0;
+    await this.o.store.transaction(async (tx) => {
+      if (extra) await tx.appendEvent({ at: now, actor, kind: extra.kind, subject: p.id, reason: extra.reason, data: extra.data });
+      version = (await tx.putPolicy(text, actor, reason, now)).version;
+      await tx.appendEvent({ at: now, actor, kind: 'policy.activate', subject: String(version), reason, data: { version, proposal: p.id, step, of } });
+    });
+    await this.o.live.applyPolicy({ policy: parsed.value, version, text });
+    this.o.logger.info({ version, proposal: p.id, step }, 'policy version activated');
+    return version;
+  }
+
+  /** The texts of the activation steps: the ramp for a material change, else one step. */
+  private rampTexts(p: Proposal): string[] {
+    const to = this.parsed(p.policyText);
+    const from = this.parsed(this.o.live.policy.text) ?? this.o.live.policy.policy;
+    if (!to || p.report.class === 'minor' || p.rules.ramp.steps <= 1) return [p.policyText];
+    const steps = rampPolicies(from, to, p.rules.ramp.steps, this.o.fleet);
+    return steps.map((policy, i) => (i === steps.length - 1 ? p.policyText : policyToYaml(policy, `step ${i + 1} of ${steps.length} of proposal ${p.id}`)));
+  }
+
+  /** Teams with running jobs that the policy's first pass would preempt (or reject). */
+  private teamsPreemptedBy(text: string): string[] {
+    const policy = this.parsed(text);
+    if (!policy) return [];
+    return this.o.live.preview(policy);
+  }
+
+  /** Stores the proposal, with an audit event when given; returns the event's entry index. */
+  private async save(p: Proposal, event?: { actor: string; kind: string; reason: string; data: unknown }): Promise<number> {
+    const now = this.o.clock();
+    let seq = 0;
+    await this.o.store.transaction(async (tx) => {
+      if (event) seq = await tx.appendEvent({ at: now, actor: event.actor, kind: event.kind, subject: p.id, reason: event.reason, data: event.data });
+      await tx.putProposal({ id: p.id, status: p.status, doc: p, updatedAt: now });
+    });
+    this.proposals.set(p.id, p);
+    return seq - 1;
+  }
+
+  /** The next moment a deadline falls due; a timer wakes `refresh` then. */
+  private schedule(): void {
+    let next = Infinity;
+    for (const p of this.proposals.values()) {
+      if (FINAL.has(p.status) || p.status === 'active') continue;
+      const d = p.deadlines;
+      for (const t of [OPEN.has(p.status) ? d.votingCloses : null, d.enforceAt, d.ratifyBy, ...p.ramp.filter((s) => s.version === null).map((s) => s.at)]) if (t !== null && t < next) next = t;
+    }
+    this.nextDeadline = next;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.closed || next === Infinity) return;
+    const delay = Math.min(2 ** 31 - 1, Math.max(0, (next - this.o.clock()) * 1000) + 5);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.serial(() => this.refreshNow()).catch((error: unknown) => this.o.logger.error({ err: error }, 'governance deadlines failed'));
+    }, delay);
+    this.timer.unref();
+  }
+}
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+const issueOf =
+  (prefix: string) =>
+  (issue: Issue): { path: string; message: string } => ({ path: issue.path ? `${prefix}.${issue.path}` : prefix, message: issue.line ? `line ${issue.line}: ${issue.message}` : issue.message });
+
+/**
+ * The recorded workload: jobs submitted in the window, with the work they needed. Rejected jobs
+ * and jobs cancelled before they started never used the fleet and are left out. Work is the
+ * job's `duration` when it has one (simulated executor), else the time it ran (local).
+ */
+export function workloadOf(jobs: readonly StoredJob[], now: number): WorkloadJob[] {
+  const out: WorkloadJob[] = [];
+  for (const j of jobs) {
+    if (j.status === 'rejected' || (j.status === 'cancelled' && j.startedAt === null)) continue;
+    const ran = j.attained / j.gpus + (j.runStart !== null ? now - j.runStart : 0);
+    out.push({ id: j.id, submittedAt: j.submittedAt, team: j.team, class: j.class, flavor: j.flavor, gpus: j.gpus, duration: j.duration ?? Math.max(1, ran), timeLimit: j.timeLimit });
+  }
+  return out;
+}
+
