@@ -18,7 +18,7 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 
 /** The sources of `arbiter serve` and the client commands (not the tests). */
 function serverSources(): string[] {
-  const dirs = ['server', 'storage', 'executors', 'core', 'core/config'];
+  const dirs = ['server', 'storage', 'executors', 'core', 'core/config', 'governance', 'sim'];
   const files = ['cli/main.ts', 'cli/errors.ts', 'cli/commands/serve.ts', 'cli/commands/client.ts'];
   for (const dir of dirs) {
     const full = path.join(repoRoot, 'src', dir);
