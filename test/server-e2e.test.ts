@@ -1000,6 +1000,23 @@ const ROUTES: [string, string][] = [
   ['get', '/v1/teams'],
   ['get', '/v1/fleet'],
   ['get', '/v1/policy'],
+  // spec/governance.md
+  ['post', '/v1/proposals'],
+  ['get', '/v1/proposals'],
+  ['get', '/v1/proposals/{id}'],
+  ['post', '/v1/proposals/{id}/amend'],
+  ['post', '/v1/proposals/{id}/withdraw'],
+  ['post', '/v1/proposals/{id}/responses'],
+  ['post', '/v1/proposals/{id}/votes'],
+  ['post', '/v1/proposals/{id}/overrule'],
+  ['post', '/v1/proposals/{id}/petition'],
+  ['post', '/v1/proposals/{id}/rollback'],
+  ['post', '/v1/emergency'],
+  ['get', '/v1/policy/versions'],
+  ['get', '/v1/audit'],
+  ['get', '/v1/audit/checkpoint'],
+  ['get', '/v1/audit/proof/inclusion/{index}'],
+  ['get', '/v1/audit/proof/consistency'],
 ];
 
 const SCHEMA_KEYWORDS_30 = new Set([

@@ -38,14 +38,16 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
     return { ...view, receipt };
   };
 
-  app.post('/v1/proposals', async (request, reply) => {
+  // A proposal may attach a trace (an installation with no history): a larger body than jobs'.
+  const large = { bodyLimit: 64 << 20 };
+  app.post('/v1/proposals', large, async (request, reply) => {
     const body = parse(ProposalBody, request.body, 'the proposal');
     const proposal = await governance.propose(principal(request), body);
     return reply.status(201).send(await governance.view(proposal));
   });
   app.get('/v1/proposals', async () => ({ proposals: await Promise.all(governance.list().map((p) => governance.view(p))) }));
   app.get('/v1/proposals/:id', async (request) => governance.view(governance.find(idOf(request))));
-  app.post('/v1/proposals/:id/amend', async (request) => {
+  app.post('/v1/proposals/:id/amend', large, async (request) => {
     const body = parse(AmendBody, request.body, 'the amendment');
     return governance.view(await governance.amend(idOf(request), principal(request), body));
   });
@@ -67,7 +69,7 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
     const body = parse(RollbackBody, request.body ?? {}, 'the rollback');
     return withReceipt(await governance.rollback(idOf(request), principal(request), body));
   });
-  app.post('/v1/emergency', async (request, reply) => {
+  app.post('/v1/emergency', large, async (request, reply) => {
     const body = parse(ProposalBody, request.body, 'the emergency change');
     const proposal = await governance.emergency(principal(request), body);
     return reply.status(201).send(await governance.view(proposal));

@@ -50,3 +50,72 @@ const count = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 export const AuditQuery = z.strictObject({ from: count.default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) });
 export const InclusionQuery = z.strictObject({ index: count, size: count.optional() });
 export const ConsistencyQuery = z.strictObject({ from: count, to: count });
+
+// ---------------------------------------------------------------- responses (documentation)
+
+const iso = z.string().describe('ISO 8601 UTC');
+const figures = z.object({
+  jobs: z.int(),
+  gpuHours: z.number(),
+  gpuHoursDelta: z.number(),
+  avgWait: z.number().describe('seconds'),
+  avgWaitDelta: z.number(),
+  p95Wait: z.number(),
+  p95WaitDelta: z.number(),
+  preemptions: z.int(),
+  preemptionsDelta: z.int(),
+  inGuaranteeWait: z.number(),
+  inGuaranteeWaitDelta: z.number(),
+});
+export const ImpactView = z
+  .object({
+    hash: z.string().describe('SHA-256 of the canonical JSON of the report (without this field): what ballots name'),
+    window: z.object({ from: iso, to: iso, seconds: z.number() }),
+    class: z.enum(['minor', 'material']),
+    affected: z.array(z.string()),
+    teams: z.record(z.string(), figures).describe('per team under the proposal, with deltas against the policy in force'),
+    current: z.record(z.string(), z.object({}).passthrough()).describe('per team under the policy in force'),
+    workload: z.object({ jobs: z.int(), hash: z.string() }).passthrough(),
+    inputs: z.object({ currentPolicyVersion: z.int(), currentPolicyHash: z.string(), proposedPolicyHash: z.string(), workloadHash: z.string(), engineVersion: z.string() }).passthrough(),
+  })
+  .passthrough();
+const receipt = z
+  .object({ entry: z.int(), checkpoint: z.object({ size: z.int(), root: z.string(), time: iso }), proof: z.array(z.string()) })
+  .nullable()
+  .describe("the audit-log entry of this request and its inclusion proof in the latest checkpoint (a voter's receipt)");
+export const ProposalView = z
+  .object({
+    id: z.string(),
+    title: z.string(),
+    status: z.enum(['draft', 'consultation', 'voting', 'approved', 'scheduled', 'ramping', 'active', 'rejected', 'withdrawn', 'rolled_back']),
+    class: z.enum(['minor', 'material', 'emergency']),
+    author: z.string(),
+    impact: ImpactView,
+    affected: z.array(z.string()),
+    awaitingResponses: z.array(z.string()).describe('affected teams whose lead has not responded to the current report'),
+    responses: z.array(z.object({ team: z.string(), actor: z.string(), stance: z.string(), reason: z.string(), metric: z.string().nullable(), at: iso, current: z.boolean() }).passthrough()),
+    votes: z.array(z.object({ actor: z.string(), vote: z.string(), reason: z.string(), reportHash: z.string(), at: iso, current: z.boolean() })),
+    tally: z.object({ approve: z.int(), reject: z.int(), abstain: z.int(), cast: z.int(), quorumMet: z.boolean(), approvalMet: z.boolean(), councilSize: z.int() }).passthrough(),
+    objections: z.array(z.object({ team: z.string(), metric: z.string().nullable(), open: z.boolean(), overruled: z.boolean() }).passthrough()),
+    petition: z.object({ signatures: z.array(z.object({ actor: z.string(), team: z.string(), at: iso })), members: z.int(), needed: z.int(), reopened: z.boolean() }).passthrough(),
+    blockers: z.array(z.string()).describe('why it cannot be approved yet'),
+    timeline: z.array(z.object({ at: iso, event: z.string(), actor: z.string(), detail: z.string() })),
+    deadlines: z
+      .object({ votingCloses: iso.nullable(), approvedAt: iso.nullable(), enforceAt: iso.nullable(), ratifyBy: iso.nullable(), steps: z.array(z.object({ step: z.int(), at: iso, version: z.int().nullable() })) })
+      .passthrough(),
+    review: z.unknown().describe('after activation: predicted and realized per-team figures'),
+    receipt: receipt.optional(),
+  })
+  .passthrough()
+  .describe('A policy proposal');
+export const ProposalList = z.object({ proposals: z.array(ProposalView) });
+export const VersionList = z.object({
+  versions: z.array(z.object({ version: z.int(), createdAt: iso, actor: z.string(), reason: z.string(), sha256: z.string(), inForce: z.boolean(), proposal: z.string().nullable(), step: z.int().nullable(), rollback: z.boolean() })),
+});
+export const CheckpointView = z.object({ size: z.int(), root: z.string().describe('hex'), time: iso, signature: z.string().describe('base64 Ed25519 over {"root","size","time"} as canonical JSON'), publicKey: z.string().describe('base64 raw Ed25519 key') });
+export const AuditEntries = z.object({
+  entries: z.array(z.object({ index: z.int(), entry: z.string().describe('the canonical JSON that is hashed as the leaf'), seq: z.int(), at: z.number(), actor: z.string(), kind: z.string(), subject: z.string(), reason: z.string(), data: z.unknown() })),
+  size: z.int(),
+  next: z.int().nullable(),
+});
+export const ProofView = z.object({ proof: z.array(z.string().describe('hex')) }).passthrough();

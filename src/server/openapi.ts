@@ -2,6 +2,7 @@
 // schemas that validate requests, so the description cannot drift from the behaviour.
 import { z } from 'zod';
 import { ErrorBody, FleetView, Health, JobList, JobListQuery, JobSubmission, JobView, PolicyView, TeamsView } from './schemas.js';
+import { AmendBody, AuditEntries, AuditQuery, CheckpointView, ConsistencyQuery, OverruleBody, ProofView, ProposalBody, ProposalList, ProposalView, ResponseBody, VersionList, VoteBody } from './governance-schemas.js';
 
 /** Shared definitions (recursive schemas such as the team tree) go to components.schemas. */
 const components: Record<string, unknown> = {};
@@ -83,5 +84,61 @@ function buildPaths(queryParams: object[]): object {
       '/v1/teams': { get: { summary: 'the team tree with guarantee, limit, usage, borrowed and pending GPUs per flavor, and fair-share standing', responses: { '200': json(TeamsView, 'teams', 'Team'), ...errors } } },
       '/v1/fleet': { get: { summary: 'pools and nodes, GPUs free and held, and by whom', responses: { '200': json(FleetView, 'the fleet'), ...errors } } },
       '/v1/policy': { get: { summary: 'the policy in force and its version', responses: { '200': json(PolicyView, 'the policy'), ...errors } } },
+      ...governancePaths(),
+  };
+}
+
+/** Query parameters of a zod object schema. */
+const queryOf = (s: z.ZodType, required: readonly string[] = []): object[] =>
+  Object.entries((schema(s) as { properties: Record<string, object> }).properties).map(([name, p]) => ({ name, in: 'query', required: required.includes(name), schema: p }));
+
+/** spec/governance.md, "Routes". */
+function governancePaths(): object {
+  const proposal = (description: string) => json(ProposalView, description, 'Proposal');
+  const conflict = { '404': json(ErrorBody, 'no such proposal'), '409': json(ErrorBody, 'not possible in the proposal’s current state (or, for a ballot, the report is no longer current)'), ...errors };
+  const action = (summary: string, body?: z.ZodType) => ({
+    post: {
+      summary,
+      parameters: idParam,
+      ...(body ? { requestBody: { required: true, content: { 'application/json': { schema: schema(body) } } } } : {}),
+      responses: { '200': proposal('the proposal after the request, with the receipt of its audit-log entry'), ...conflict },
+    },
+  });
+  return {
+    '/v1/proposals': {
+      post: {
+        summary: 'propose a policy change (leads, council, admins): the impact analysis runs at once',
+        requestBody: { required: true, content: { 'application/json': { schema: schema(ProposalBody) } } },
+        responses: { '201': proposal('the proposal, in consultation, with its impact report'), ...errors },
+      },
+      get: { summary: 'every proposal, newest first', responses: { '200': json(ProposalList, 'proposals'), ...errors } },
+    },
+    '/v1/proposals/{id}': { get: { summary: 'one proposal with its impact report', parameters: idParam, responses: { '200': proposal('the proposal'), '404': json(ErrorBody, 'no such proposal'), ...errors } } },
+    '/v1/proposals/{id}/amend': action('author: a new policy and rationale; a new impact report; earlier ballots and responses become stale', AmendBody),
+    '/v1/proposals/{id}/withdraw': action('author: withdraw the proposal'),
+    '/v1/proposals/{id}/responses': action('lead of an affected team: consent, object (naming the metric) or abstain, with a reason', ResponseBody),
+    '/v1/proposals/{id}/votes': action('council: approve, reject or abstain on the current impact report (409 when reportHash is not current)', VoteBody),
+    '/v1/proposals/{id}/overrule': action('council: a vote to overrule the open objections', OverruleBody),
+    '/v1/proposals/{id}/petition': action('member of an affected team: sign the petition to reopen consultation'),
+    '/v1/proposals/{id}/rollback': action('council: return to the policy before this proposal'),
+    '/v1/emergency': {
+      post: {
+        summary: 'admin: an emergency change, in force at once; it reverts unless ratified in time',
+        requestBody: { required: true, content: { 'application/json': { schema: schema(ProposalBody) } } },
+        responses: { '201': proposal('the emergency proposal'), ...errors },
+      },
+    },
+    '/v1/policy/versions': { get: { summary: 'every policy version with the proposal that made it', responses: { '200': json(VersionList, 'versions'), ...errors } } },
+    '/v1/audit': { get: { summary: 'audit-log entries with their index', parameters: queryOf(AuditQuery), responses: { '200': json(AuditEntries, 'entries'), ...errors } } },
+    '/v1/audit/checkpoint': { get: { summary: 'the latest signed checkpoint', responses: { '200': json(CheckpointView, 'checkpoint'), ...errors } } },
+    '/v1/audit/checkpoints': { get: { summary: 'every signed checkpoint and the public key', responses: { '200': { description: '{checkpoints, publicKey}' }, ...errors } } },
+    '/v1/audit/proof/inclusion/{index}': {
+      get: {
+        summary: 'RFC 6962 audit path of an entry in the tree of `size` entries (default: the latest checkpoint)',
+        parameters: [{ name: 'index', in: 'path', required: true, schema: { type: 'integer', minimum: 0 } }, { name: 'size', in: 'query', required: false, schema: { type: 'integer', minimum: 1 } }],
+        responses: { '200': json(ProofView, 'the proof'), '404': json(ErrorBody, 'no such entry'), ...errors },
+      },
+    },
+    '/v1/audit/proof/consistency': { get: { summary: 'RFC 6962 consistency proof between two tree sizes', parameters: queryOf(ConsistencyQuery, ['from', 'to']), responses: { '200': json(ProofView, 'the proof'), ...errors } } },
   };
 }
