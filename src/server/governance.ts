@@ -12,13 +12,13 @@ import { governanceRules } from '../core/config/governance.js';
 import { allTeams, parsePolicy } from '../core/config/policy.js';
 import type { Fleet, Issue, Policy } from '../core/model.js';
 import { sha256Hex } from '../governance/canonical-json.js';
-import { analyzeImpact } from '../governance/impact.js';
 import type { ImpactReport, WorkloadJob } from '../governance/impact.js';
 import { act, advance, blockers, createProposal, currentResponses, currentVotes, FINAL, missingResponses, OPEN, openObjections, recordVersions, tally } from '../governance/lifecycle.js';
 import type { Action, Effect, ProcessContext, Proposal, Stance, VoteChoice } from '../governance/lifecycle.js';
 import { policyToYaml, rampPolicies } from '../governance/ramp.js';
 import type { Store, StoredJob } from '../storage/port.js';
 import type { AuditLog } from './audit.js';
+import { analyzeImpactOffThread } from './impact-runner.js';
 import type { Principal } from './auth.js';
 import { subtree } from './auth.js';
 import type { LiveLogger, LiveScheduler } from './live.js';
@@ -146,7 +146,7 @@ export class Governance {
     } else {
       workload = workloadOf(await this.o.store.jobsSubmittedBetween(window.from, window.to), now);
     }
-    const report = analyzeImpact({
+    const report = await analyzeImpactOffThread({
       fleet: this.o.fleet,
       current: { policy: inForce.policy, version: inForce.version, hash: sha256Hex(inForce.text) },
       proposed: { policy: parsed.value, hash: sha256Hex(policyText) },
