@@ -263,7 +263,11 @@ export async function buildApp(ctx: AppContext) {
     }
   });
 
-  app.get('/v1/jobs/:id', async (request) => view(await findJob((request.params as { id: string }).id)));
+  app.get('/v1/jobs/:id', async (request) => {
+    const job = await findJob((request.params as { id: string }).id);
+    if (job.status === 'pending') await live.freshReasons();
+    return view(live.activeJob(job.id) ?? job);
+  });
 
   app.get('/v1/jobs', async (request) => {
     const query = parse(JobListQuery, request.query, 'the query');
@@ -276,6 +280,7 @@ export async function buildApp(ctx: AppContext) {
       ...(query.status ? { status: query.status } : {}),
       ...(query.cursor ? { cursor: query.cursor } : {}),
     });
+    if (page.jobs.some((j) => j.status === 'pending')) await live.freshReasons();
     return { jobs: page.jobs.map((j) => view(live.activeJob(j.id) ?? j)), nextCursor: page.nextCursor };
   });
 

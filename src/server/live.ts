@@ -76,6 +76,7 @@ export class ConflictError extends Error {
   }
 }
 
+/** A reason read is at most this old (seconds). */
 const EXPLAIN_EVERY_SECONDS = 1;
 /** Up to this many pending jobs, every pass refreshes every reason (it costs well under 10 ms). */
 const EXPLAIN_ALWAYS_UP_TO = 2000;
@@ -97,6 +98,8 @@ export class LiveScheduler {
   private timer: NodeJS.Timeout | null = null;
   private nextSeq = 1;
   private lastExplainAll = -Infinity;
+  /** Readers waiting for a pass that refreshes every reason (a long queue refreshes on demand). */
+  private explainWaiters: (() => void)[] = [];
   private closed = false;
   /** Counters for metrics. */
   readonly counters = { preemptions: 0, admissions: 0, passes: 0 };
@@ -245,6 +248,20 @@ export class LiveScheduler {
     return this.active.values();
   }
 
+  /**
+   * Resolves once every pending job's reason is at most EXPLAIN_EVERY_SECONDS old. With a short
+   * queue every pass refreshes them all; with a long one (a refresh visits every pending job,
+   * about a microsecond each, and blocks the loop meanwhile) only when someone reads them, so a
+   * stream of submissions that nobody reads never pays for it.
+   */
+  freshReasons(): Promise<void> {
+    if (this.closed || this.options.clock() - this.lastExplainAll < EXPLAIN_EVERY_SECONDS) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.explainWaiters.push(resolve);
+      this.requestPass();
+    });
+  }
+
   requestPass(): void {
     this.passWanted = true;
     this.kick();
@@ -254,6 +271,7 @@ export class LiveScheduler {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    for (const resolve of this.explainWaiters.splice(0)) resolve();
     await this.draining;
   }
 
@@ -486,17 +504,23 @@ export class LiveScheduler {
   // ------------------------------------------------------------------ the pass
 
   private async runPass(): Promise<void> {
-    const { store, executor, clock, logger } = this.options;
-    const now = clock();
+    const now = this.options.clock();
     const t0 = performance.now();
-    // Every pending job's reason is refreshed at least once a second (a pass that visits all
-    // of them); passes in between stop as soon as nothing more can start. Decisions are the
-    // same either way (Engine, PassOptions.explainAll).
-    // A full refresh costs about a microsecond per pending job: with a long queue it runs less
-    // often (1 s per 10,000 pending jobs), so it never takes more than a few % of the loop.
-    const refreshEvery = Math.max(EXPLAIN_EVERY_SECONDS, this.engine.pending / 10_000);
-    const explainAll = this.engine.pending <= EXPLAIN_ALWAYS_UP_TO || now - this.lastExplainAll >= refreshEvery;
+    // A pass that refreshes every pending job's reason visits all of them; other passes stop
+    // as soon as nothing more can start. Decisions are the same either way (Engine,
+    // PassOptions.explainAll). Short queues are explained by every pass, long ones when read.
+    const waiters = this.explainWaiters.splice(0);
+    const explainAll = this.engine.pending <= EXPLAIN_ALWAYS_UP_TO || waiters.length > 0;
     if (explainAll) this.lastExplainAll = now;
+    try {
+      await this.passAt(now, t0, explainAll);
+    } finally {
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  private async passAt(now: number, t0: number, explainAll: boolean): Promise<void> {
+    const { store, executor, clock, logger } = this.options;
     const result = this.engine.tentativePass(now, { explainAll });
     this.counters.passes++;
     if (result.started.length > 0 || result.preempted.length > 0) {
@@ -568,8 +592,7 @@ export class LiveScheduler {
       this.engine.commitPass(result);
     }
     this.options.hooks?.onPass?.(result, (performance.now() - t0) / 1000);
-    let wake = this.engine.pending > 0 ? this.engine.nextProtectionEnd(now) : null;
-    if (!explainAll && this.engine.pending > 0) wake = Math.min(wake ?? Infinity, this.lastExplainAll + Math.max(EXPLAIN_EVERY_SECONDS, this.engine.pending / 10_000));
+    const wake = this.engine.pending > 0 ? this.engine.nextProtectionEnd(now) : null;
     if (wake !== null) this.armTimer(wake);
   }
 
