@@ -1180,6 +1180,18 @@ describe('the record of a whole simulation, replayed against the spec', () => {
     );
   });
 
+  it('explaining every job (no early exit) changes no decision: the early exit is only a bound', () => {
+    fc.assert(
+      fc.property(caseArb(true), (c) => {
+        const a = simulateBounded(c);
+        fc.pre(a !== null);
+        const b = simulate(c.fleet, c.policy, c.trace, { explain: 'every-pass', onExplain: () => undefined });
+        expect(renderJobsCsv(b) + renderSegmentsCsv(b)).toBe(renderJobsCsv(a) + renderSegmentsCsv(a));
+      }),
+      settings(303, 100),
+    );
+  });
+
   it('plan() changes nothing: planning after every pass leaves the simulation unchanged', () => {
     fc.assert(
       fc.property(caseArb(true), (c) => {

@@ -562,7 +562,7 @@ export class Engine {
         this.initTournament();
       }
       for (let leaf = rootBest(); leaf >= 0; leaf = rootBest()) {
-        if (!explainAll && !this.headFits[leaf] && this.nothingMoreCanStart()) break;
+        if (!explainAll && this.nothingMoreCanStart()) break;
         const job = this.jobs[this.queues[leaf]!.at(this.cursor[leaf]!).job]!;
         considered++;
         const victims = this.consider(job);
