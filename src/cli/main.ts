@@ -8,6 +8,8 @@ import { registerDemo } from './commands/demo.js';
 import { registerCompare } from './commands/compare.js';
 import { registerServe } from './commands/serve.js';
 import { registerClient } from './commands/client.js';
+import { registerGovernance } from './commands/governance.js';
+import { CheckFailed, registerAudit } from './commands/audit.js';
 
 /** Builds the command tree; each command module adds itself. */
 export function buildProgram(): Command {
@@ -21,6 +23,8 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerServe(program);
   registerClient(program);
+  registerGovernance(program);
+  registerAudit(program);
   registerTrace(program);
   return program;
 }
@@ -38,6 +42,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof UsageError) {
       for (const line of error.lines) process.stderr.write(`${line}\n`);
       return 2;
+    }
+    if (error instanceof CheckFailed) {
+      // A check that ran and failed (a tampered audit log): its findings, no stack trace.
+      for (const line of error.lines) process.stderr.write(`${line}\n`);
+      return 1;
     }
     throw error;
   }

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { humanDuration } from '../../sim/summary-table.js';
 import { UsageError } from '../errors.js';
 
-interface Connection {
+export interface Connection {
   server?: string;
   token?: string;
   json?: boolean;
@@ -19,7 +19,7 @@ interface ApiErrorBody {
 }
 
 /** A request the server refused (4xx): printed like bad input, exit 2. */
-async function call(conn: Connection, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
+export async function call(conn: Connection, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
   const server = (conn.server || process.env['ARBITER_SERVER'] || 'http://127.0.0.1:7420').replace(/\/$/, '');
   const token = conn.token || process.env['ARBITER_TOKEN'];
   if (!token) throw new UsageError(['no token: pass --token or set ARBITER_TOKEN (an admin token is in <data>/admin-token; more with `arbiter token create`)']);
@@ -42,7 +42,7 @@ async function call(conn: Connection, method: string, path: string, body?: unkno
   return payload;
 }
 
-const withConnection = (command: Command): Command =>
+export const withConnection = (command: Command): Command =>
   command
     .option('--server <url>', 'server URL (default: $ARBITER_SERVER or http://127.0.0.1:7420)')
     .option('--token <token>', 'API token (default: $ARBITER_TOKEN)')
@@ -65,7 +65,7 @@ interface Job {
   expectedStart: string | null;
 }
 
-const out = (text: string): void => {
+export const out = (text: string): void => {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 };
 
@@ -80,7 +80,7 @@ function jobsTable(jobs: Job[]): string {
   return table.toString();
 }
 
-function number(value: string | undefined, option: string): number | undefined {
+export function number(value: string | undefined, option: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError([`${option}: expected a number, got "${value}"`]);
