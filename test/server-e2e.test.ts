@@ -942,6 +942,40 @@ describe('local executor (--executor local --gpus 4): real child processes', () 
   });
 });
 
+describe('local executor: preemption', () => {
+  it('a preempted run that ignores SIGTERM holds its GPU until killed, and the loop keeps answering meanwhile', async () => {
+    const dir = tempDir('e2e-local-preempt');
+    // No guarantee: both jobs borrow the free pool, and training may preempt research at once.
+    const policy = writeFile(dir, 'policy.yaml', 'preemption: { minRuntime: 0 }\nteams:\n  - name: lab\n');
+    const server = await startServer(path.join(dir, 'data'), { args: ['--executor', 'local', '--gpus', '1', '--policy', policy] });
+    const a = api(server);
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const stubborn = await submit(a, { team: 'lab', gpus: 1, class: 'research', command: `trap '' TERM; echo $$ > ${dir}/stubborn.pid; while true; do sleep 0.2; done` });
+    const pidFile = path.join(dir, 'stubborn.pid');
+    const pid = Number(await waitFor(() => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() || undefined : undefined), 'its pid'));
+    const urgent = await submit(a, { team: 'lab', gpus: 1, class: 'training', command: `echo started > ${dir}/urgent.started; sleep 60` });
+    await waitFor(async () => (await getJob(a, stubborn.id)).status === 'pending', 'the research job to be preempted');
+    // The victim still runs out its grace period; the loop does not wait for it.
+    const other = await a.post<Job>('/v1/jobs', { team: 'lab', gpus: 1, class: 'opportunistic', command: 'true' });
+    expect(other.status).toBe(201);
+    expect(alive(pid), 'answered while the preempted process is still in its grace period').toBe(true);
+    expect(existsSync(path.join(dir, 'urgent.started')), 'the new run waits for its GPU').toBe(false);
+    await waitFor(() => !alive(pid), 'the preempted process to be killed', 20_000);
+    await waitFor(() => existsSync(path.join(dir, 'urgent.started')), 'the urgent job to start on the freed GPU', 10_000);
+    const victim = await getJob(a, stubborn.id);
+    expect(victim.preemptions).toBe(1);
+    expect((await getJob(a, urgent.id)).status).toBe('running');
+    expect(await server.stop()).toBe(0);
+  }, 60_000);
+});
+
 // ====================================================================== restarts
 
 describe('restart', () => {

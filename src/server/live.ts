@@ -567,26 +567,47 @@ export class LiveScheduler {
       // The victims were not in the queue during this pass: one more gives them their reasons.
       if (victims.length > 0) this.passWanted = true;
       this.counters.admissions += started.length;
-      // Act: stop victims first (their GPUs go to the new runs), then start.
-      await Promise.all(
-        victims.map((job) => {
-          const runId = this.currentRun.get(job.id);
-          this.currentRun.delete(job.id);
-          return runId ? executor.stop(job.id, runId).catch((error: unknown) => logger.error({ err: error, job: job.id }, 'stop failed')) : Promise.resolve();
-        }),
-      );
-      for (const job of started) {
-        const stored = this.active.get(job.id)!;
+      // Act: stop victims first (their GPUs go to the new runs), then start. Local runs get a
+      // grace period between SIGTERM and SIGKILL: the loop does not wait for it; the new runs
+      // are launched once their victims are gone, and anything that happened to them in the
+      // meantime (a cancel, another preemption, a failed launch) comes back as a command.
+      const stops = victims.map((job) => {
+        const runId = this.currentRun.get(job.id);
+        this.currentRun.delete(job.id);
+        return runId ? executor.stop(job.id, runId).catch((error: unknown) => logger.error({ err: error, job: job.id }, 'stop failed')) : Promise.resolve();
+      });
+      const launches = started.map((job) => {
         const n = (this.runCount.get(job.id) ?? 0) + 1;
         this.runCount.set(job.id, n);
         const runId = `${job.id}-r${n}`;
         this.currentRun.set(job.id, runId);
-        try {
-          await executor.start(this.runRequest(stored, runId, this.workLeft(stored)));
-        } catch (error) {
-          logger.error({ err: error, job: job.id }, 'executor could not start the run');
-          await this.finishJob(stored, 'failed', clock(), null, 'failed');
+        return { id: job.id, runId };
+      });
+      const launch = async (): Promise<void> => {
+        for (const { id, runId } of launches) {
+          if (this.currentRun.get(id) !== runId) continue; // preempted again before it began
+          const stored = this.active.get(id);
+          const ended = (exitCode: number | null, stopped: boolean): void =>
+            this.enqueue({ kind: 'exit', exit: { jobId: id, runId, at: clock(), exitCode, stopped, timedOut: false } });
+          if (!stored || stored.status !== 'running') {
+            ended(null, true); // cancelled while its victims stopped: the exit frees its GPUs
+            continue;
+          }
+          try {
+            await executor.start(this.runRequest(stored, runId, this.workLeft(stored)));
+          } catch (error) {
+            logger.error({ err: error, job: id }, 'executor could not start the run');
+            ended(null, false); // recorded as failed by applyExit
+          }
         }
+      };
+      if (executor.kind === 'simulated' || victims.length === 0) {
+        await Promise.all(stops);
+        await launch();
+      } else {
+        void Promise.all(stops)
+          .then(launch)
+          .catch((error: unknown) => logger.error({ err: error }, 'launching runs after preemption failed'));
       }
     } else {
       this.engine.commitPass(result);
