@@ -5,3 +5,11 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/** A check that ran and failed (an audit log that does not verify): its lines go to stderr, exit 1. */
+export class CheckFailed extends Error {
+  constructor(readonly lines: readonly string[]) {
+    super(lines.join('\n'));
+    this.name = 'CheckFailed';
+  }
+}

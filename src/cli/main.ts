@@ -1,6 +1,6 @@
 // The `arbiter` command. Exit codes (spec/cli.md): 0 success, 2 bad input, 1 anything else.
 import { Command, CommanderError } from 'commander';
-import { UsageError } from './errors.js';
+import { CheckFailed, UsageError } from './errors.js';
 import { registerCheck } from './commands/check.js';
 import { registerTrace } from './commands/trace-import.js';
 import { registerSimulate } from './commands/simulate.js';
@@ -9,7 +9,7 @@ import { registerCompare } from './commands/compare.js';
 import { registerServe } from './commands/serve.js';
 import { registerClient } from './commands/client.js';
 import { registerGovernance } from './commands/governance.js';
-import { CheckFailed, registerAudit } from './commands/audit.js';
+import { registerAudit } from './commands/audit.js';
 
 /** Builds the command tree; each command module adds itself. */
 export function buildProgram(): Command {

@@ -18,17 +18,9 @@ import { auditEntryText } from '../../governance/audit-entry.js';
 import { verifyAuditLog, verifyCheckpointSignature } from '../../governance/audit-log.js';
 import type { AuditEntry, AuditVerification, Checkpoint } from '../../governance/audit-log.js';
 import { leafHash, verifyInclusion } from '../../governance/merkle.js';
-import { UsageError } from '../errors.js';
+import { CheckFailed, UsageError } from '../errors.js';
 import { call, out, withConnection } from './client.js';
 import type { Connection } from './client.js';
-
-/** A check that ran and failed (a log that does not verify): its lines go to stderr, exit 1. */
-export class CheckFailed extends Error {
-  constructor(readonly lines: readonly string[]) {
-    super(lines.join('\n'));
-    this.name = 'CheckFailed';
-  }
-}
 
 const DB_FILE = 'arbiter.db';
 const KEY_FILE = 'audit-key.pem';

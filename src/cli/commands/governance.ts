@@ -10,8 +10,8 @@ import Table from 'cli-table3';
 import type { Command } from 'commander';
 import type { ImpactReport, TeamFigures, TeamImpact } from '../../governance/impact.js';
 import { humanDuration } from '../../sim/summary-table.js';
-import { UsageError } from '../errors.js';
-import { CheckFailed, checkInclusion, inclusionProblems } from './audit.js';
+import { CheckFailed, UsageError } from '../errors.js';
+import { checkInclusion, inclusionProblems } from './audit.js';
 import { call, out, withConnection } from './client.js';
 import type { Connection } from './client.js';
 
