@@ -189,7 +189,9 @@ describe('a proposal that cuts one team guarantee', () => {
     for (const c of checkpoints) expect(verifyCheckpointSignature(c)).toBe(true);
     const first = checkpoints.find((c) => c.size > 0)!;
     const last = (await a.get<{ size: number; root: string }>('/v1/audit/checkpoint')).body;
-    const proof = (await a.get<{ proof: string[] }>(`/v1/audit/proof/consistency?from=${first.size}&to=${last.size}`)).body.proof;
+    const consistency = (await a.get<{ proof: string[]; fromRoot: string; toRoot: string }>(`/v1/audit/proof/consistency?from=${first.size}&to=${last.size}`)).body;
+    expect([consistency.fromRoot, consistency.toRoot]).toEqual([first.root, last.root]);
+    const proof = consistency.proof;
     expect(verifyConsistency(first.size, last.size, Buffer.from(first.root, 'hex'), Buffer.from(last.root, 'hex'), proof.map((h) => Buffer.from(h, 'hex')))).toBe(true);
     const kinds = (await a.get<{ entries: { kind: string }[] }>('/v1/audit?from=0&limit=1000')).body.entries.map((e) => e.kind);
     expect(kinds).toEqual(expect.arrayContaining(['policy.version', 'token.create', 'proposal.create', 'proposal.vote', 'proposal.respond', 'proposal.amend', 'policy.activate', 'proposal.rollback']));
@@ -208,6 +210,10 @@ describe('petitions and emergencies', () => {
     expect(second.body.petition.reopened).toBe(true);
     expect(second.body.timeline.filter((e) => e.event === 'consultation')).toHaveLength(2);
     expect((await a.post<ErrorBody>(`/v1/proposals/${p.id}/petition`, undefined, tokens['m2'])).status).toBe(409);
+    // Anyone may comment, even a council member or a member of an unaffected team.
+    const commented = await a.post<ProposalView & { comments: { actor: string; text: string }[] }>(`/v1/proposals/${p.id}/comments`, { text: 'what about a smaller cut?' }, tokens['c2']);
+    expect(commented.status).toBe(200);
+    expect(commented.body.comments).toEqual([expect.objectContaining({ actor: 'c2', text: 'what about a smaller cut?' })]);
     expect((await a.post(`/v1/proposals/${p.id}/withdraw`, undefined, tokens['lp'])).status).toBe(200);
   });
 
@@ -247,9 +253,11 @@ describe('bad and forbidden governance requests change nothing', () => {
     expect(p.class).toBe('minor');
     expect((await a.post<ErrorBody>(`/v1/proposals/${p.id}/amend`, { policy: policyText(8, 8), rationale: 'mine now' }, tokens['lp'])).status).toBe(403);
     expect((await a.post<ErrorBody>(`/v1/proposals/${p.id}/votes`, { vote: 'approve', reason: 'r', reportHash: p.impact.hash }, tokens['lr'])).status).toBe(403);
-    const badBallot = await a.post<ErrorBody>(`/v1/proposals/${p.id}/votes`, { vote: 'yes', reason: '', reportHash: 'abc' }, tokens['c1']);
+    const badBallot = await a.post<ErrorBody>(`/v1/proposals/${p.id}/votes`, { vote: 'yes', reason: '', reportHash: 42 }, tokens['c1']);
     expect(badBallot.status).toBe(400);
     expect(badBallot.body.issues.map((i) => i.path).sort()).toEqual(['reason', 'reportHash', 'vote']);
+    // A well-formed ballot on a report that is not the current one: 409, whatever the hash looks like.
+    expect((await a.post<ErrorBody>(`/v1/proposals/${p.id}/votes`, { vote: 'approve', reason: 'r', reportHash: 'abc' }, tokens['c1'])).status).toBe(409);
     expect((await a.post<ErrorBody>(`/v1/proposals/${p.id}/responses`, { stance: 'consent', reason: 'r' }, tokens['lr'])).status).toBe(403); // research is not affected
     expect((await proposal(p.id)).tally.cast).toBe(0);
     expect((await a.post(`/v1/proposals/${p.id}/withdraw`, undefined, tokens['lr'])).status).toBe(200);

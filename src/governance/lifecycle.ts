@@ -73,6 +73,14 @@ export interface Signature {
   readonly revision: number;
 }
 
+/** Anyone's comment (governance.md step 4: "Anyone may comment"). */
+export interface Comment {
+  readonly actor: string;
+  readonly text: string;
+  readonly at: number;
+  readonly revision: number;
+}
+
 export interface TimelineEntry {
   readonly at: number;
   readonly event: string;
@@ -115,6 +123,7 @@ export interface Proposal {
   readonly votes: readonly Ballot[];
   readonly overrules: readonly Overrule[];
   readonly signatures: readonly Signature[];
+  readonly comments: readonly Comment[];
   /** Revisions for which a petition already reopened consultation (once per amendment). */
   readonly petitionReopened: readonly number[];
   /** Objections overruled: `team@revision` keys. */
@@ -165,6 +174,7 @@ export type Action =
   | { readonly type: 'respond'; readonly actor: string; readonly team: string; readonly stance: Stance; readonly reason: string; readonly metric: string | null }
   | { readonly type: 'vote'; readonly actor: string; readonly vote: VoteChoice; readonly reason: string; readonly reportHash: string }
   | { readonly type: 'overrule'; readonly actor: string; readonly rationale: string }
+  | { readonly type: 'comment'; readonly actor: string; readonly text: string }
   | { readonly type: 'sign'; readonly actor: string; readonly team: string }
   | { readonly type: 'amend'; readonly actor: string; readonly rationale: string; readonly policyText: string; readonly report: ReportSummary; readonly baseVersion: number; readonly baseText: string; readonly rules: GovernanceRules }
   | { readonly type: 'withdraw'; readonly actor: string }
@@ -201,6 +211,7 @@ export function createProposal(input: NewProposal, now: number): Proposal {
     votes: [],
     overrules: [],
     signatures: [],
+    comments: [],
     petitionReopened: [],
     overruled: [],
     timeline: [{ at: now, event: input.emergency ? 'emergency' : 'proposed', actor: input.author, detail: input.title }],
@@ -324,6 +335,11 @@ export function act(p: Proposal, action: Action, ctx: ProcessContext): Outcome {
       let next: Proposal = { ...p, votes: [...p.votes, ballot], timeline: note(p, now, `vote.${action.vote}`, action.actor, action.reason) };
       next = noteQuorum(next, ctx);
       return { ok: true, proposal: next };
+    }
+    case 'comment': {
+      if (FINAL.has(p.status)) return refuse(409, `proposal ${p.id} is ${p.status}: it takes no more comments`);
+      const comments = [...(p.comments ?? []), { actor: action.actor, text: action.text, at: now, revision: p.revision }];
+      return { ok: true, proposal: { ...p, comments, timeline: note(p, now, 'comment', action.actor, action.text.slice(0, 200)) } };
     }
     case 'overrule': {
       if (!OPEN.has(p.status)) return refuse(409, `proposal ${p.id} is ${p.status}: there is nothing to overrule`);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { auditEntryText } from '../governance/audit-entry.js';
 import { generateAuditKey, signCheckpoint } from '../governance/audit-log.js';
 import type { Checkpoint } from '../governance/audit-log.js';
-import { consistencyProof, inclusionProof, leafHash, MerkleAccumulator } from '../governance/merkle.js';
+import { consistencyProof, inclusionProof, leafHash, MerkleAccumulator, merkleRoot } from '../governance/merkle.js';
 import type { Store, StoredCheckpoint } from '../storage/port.js';
 
 const HOUR = 3600;
@@ -39,6 +39,7 @@ export class AuditLog {
   private tree = new MerkleAccumulator();
   private latest: StoredCheckpoint | null = null;
   private chain: Promise<unknown> = Promise.resolve();
+  private ticker: NodeJS.Timeout | null = null;
 
   private constructor(
     private readonly store: Store,
@@ -57,7 +58,15 @@ export class AuditLog {
     const checkpoints = await store.checkpoints();
     log.latest = checkpoints.at(-1) ?? null;
     await log.checkpoint();
+    // "At least hourly": a checkpoint is also signed on start, on audit requests and after
+    // governance requests; this check once a minute covers a server nobody talks to.
+    log.ticker = setInterval(() => void log.checkpoint().catch(() => undefined), 60_000);
+    log.ticker.unref();
     return log;
+  }
+
+  close(): void {
+    if (this.ticker) clearInterval(this.ticker);
   }
 
   get publicKey(): string {
@@ -113,6 +122,15 @@ export class AuditLog {
 
   latestCheckpoint(): StoredCheckpoint | null {
     return this.latest;
+  }
+
+  /** The root (hex) of the tree of the first `size` entries. */
+  rootAt(size: number): string {
+    return merkleRoot(this.leaves, size).toString('hex');
+  }
+
+  leafAt(index: number): string {
+    return this.leaves[index]!.toString('hex');
   }
 
   /** RFC 6962 audit path of entry `index` in the tree of `size` entries (hex hashes). */

@@ -10,7 +10,7 @@ import type { AuditLog } from './audit.js';
 import type { Principal } from './auth.js';
 import type { Governance } from './governance.js';
 import { GovernanceError } from './governance.js';
-import { AmendBody, AuditQuery, ConsistencyQuery, InclusionQuery, OverruleBody, ProposalBody, ResponseBody, RollbackBody, VoteBody } from './governance-schemas.js';
+import { AmendBody, AuditQuery, CommentBody, ConsistencyQuery, InclusionQuery, OverruleBody, ProposalBody, ResponseBody, RollbackBody, VoteBody } from './governance-schemas.js';
 import type { Store } from '../storage/port.js';
 import { auditEntryText } from '../governance/audit-entry.js';
 
@@ -64,6 +64,10 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
     const body = parse(OverruleBody, request.body, 'the overrule');
     return withReceipt(await governance.overrule(idOf(request), principal(request), body));
   });
+  app.post('/v1/proposals/:id/comments', async (request) => {
+    const body = parse(CommentBody, request.body, 'the comment');
+    return withReceipt(await governance.comment(idOf(request), principal(request), body));
+  });
   app.post('/v1/proposals/:id/petition', async (request) => withReceipt(await governance.sign(idOf(request), principal(request))));
   app.post('/v1/proposals/:id/rollback', async (request) => {
     const body = parse(RollbackBody, request.body ?? {}, 'the rollback');
@@ -99,7 +103,8 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
     const treeSize = size ?? checkpoint?.size ?? 0;
     if (treeSize > audit.size) throw new GovernanceError(400, `size ${treeSize} is more than the ${audit.size} entries checkpointed so far`, [{ path: 'size', message: `at most ${audit.size}` }]);
     if (index >= treeSize) throw new GovernanceError(404, `no entry ${index} in a tree of ${treeSize} entries`);
-    return { index, size: treeSize, proof: audit.inclusion(index, treeSize) };
+    const proof = audit.inclusion(index, treeSize);
+    return { index, size: treeSize, root: audit.rootAt(treeSize), leafHash: audit.leafAt(index), proof, auditPath: proof };
   });
   app.get('/v1/audit/proof/consistency', async (request) => {
     const { from, to } = parse(ConsistencyQuery, request.query, 'the query');
@@ -109,6 +114,6 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
       ...(to > audit.size ? [{ path: 'to', message: `at most ${audit.size}, the entries checkpointed so far` }] : []),
     ];
     if (problems.length) throw new GovernanceError(400, 'the query is not valid', problems);
-    return { from, to, proof: audit.consistency(from, to) };
+    return { from, to, fromRoot: audit.rootAt(from), toRoot: audit.rootAt(to), proof: audit.consistency(from, to) };
   });
 }

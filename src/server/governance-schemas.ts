@@ -39,12 +39,16 @@ export const VoteBody = z
   .strictObject({
     vote: z.enum(['approve', 'reject', 'abstain']),
     reason: text(20_000),
-    reportHash: z.string().regex(/^[0-9a-f]{64}$/, 'the SHA-256 (64 hex digits) of the impact report voted on'),
+    reportHash: text(200).describe('the hash of the impact report voted on (409 when it is not the current report)'),
   })
   .describe("A council member's ballot, bound to the impact report it was cast on");
 
 export const OverruleBody = z.strictObject({ rationale: text(20_000) }).describe("A council member's vote to overrule the open objections");
-export const RollbackBody = z.strictObject({ rationale: text(20_000).optional() }).transform((b) => ({ rationale: b.rationale ?? 'rolled back by the council' }));
+export const CommentBody = z.strictObject({ text: text(20_000) }).describe('A comment (anyone may comment)');
+/** The rollback's reason: `rationale` (or `reason`), optional. */
+export const RollbackBody = z
+  .strictObject({ rationale: text(20_000).optional(), reason: text(20_000).optional() })
+  .transform((b) => ({ rationale: b.rationale ?? b.reason ?? 'rolled back by the council' }));
 
 const count = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 export const AuditQuery = z.strictObject({ from: count.default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) });

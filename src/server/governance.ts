@@ -265,6 +265,11 @@ export class Governance {
     return this.request(id, principal, () => ({ type: 'vote', actor: principal.user, ...body }), { kind: 'proposal.vote', reason: body.reason, data: { vote: body.vote, reportHash: body.reportHash } });
   }
 
+  /** Anyone may comment (any role). */
+  comment(id: string, principal: Principal, body: { text: string }) {
+    return this.request(id, principal, () => ({ type: 'comment', actor: principal.user, text: body.text }), { kind: 'proposal.comment', reason: body.text, data: {} });
+  }
+
   overrule(id: string, principal: Principal, body: { rationale: string }) {
     if (principal.role !== 'council') return Promise.reject(new GovernanceError(403, `only council members overrule objections (you are ${principal.role})`));
     return this.request(id, principal, () => ({ type: 'overrule', actor: principal.user, rationale: body.rationale }), { kind: 'proposal.overrule', reason: body.rationale, data: {} });
@@ -358,6 +363,7 @@ export class Governance {
       objections: p.responses
         .filter((r) => r.stance === 'object')
         .map((r) => ({ team: r.team, actor: r.actor, metric: r.metric, reason: r.reason, at: iso(r.at), open: openObjections(p).includes(r), overruled: p.overruled.includes(`${r.team}@${r.revision}`), current: responses.get(r.team) === r })),
+      comments: (p.comments ?? []).map((c) => ({ actor: c.actor, text: c.text, at: iso(c.at), current: c.revision === p.revision })),
       overrules: p.overrules.map((o) => ({ actor: o.actor, rationale: o.rationale, at: iso(o.at), current: o.revision === p.revision })),
       petition: {
         signatures: signatures.map((s) => ({ actor: s.actor, team: s.team, at: iso(s.at) })),

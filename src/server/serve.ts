@@ -124,6 +124,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       (closing ??= (async () => {
         await app.close(); // stop accepting; in-flight requests finish
         governance.close();
+        audit.close();
         await live.close();
         await executor.close();
         await store.close();

@@ -42,6 +42,7 @@ export interface ProposalView {
   tally: { approve: number; reject: number; abstain: number; cast: number; quorumMet: boolean; approvalMet: boolean; approvedByOthers: boolean; councilSize: number; quorum: number; approval: number };
   objections: { team: string; actor: string; metric: string | null; reason: string; at: string | null; open: boolean; overruled: boolean; current: boolean }[];
   overrules: { actor: string; rationale: string; at: string | null; current: boolean }[];
+  comments?: { actor: string; text: string; at: string | null; current: boolean }[];
   petition: { signatures: { actor: string; team: string; at: string | null }[]; members: number; threshold: number; needed: number; reopened: boolean };
   blockers: string[];
   timeline: { at: string | null; event: string; actor: string; detail: string }[];
@@ -182,6 +183,7 @@ export function proposalDetails(p: ProposalView): string {
     for (const o of p.objections) table.push([o.team, o.metric ?? '', o.actor, o.reason, o.overruled ? 'overruled' : o.open ? 'OPEN' : 'superseded']);
     sections.push(`Objections\n${table.toString()}`);
   }
+  if (p.comments && p.comments.length > 0) sections.push(`Comments\n${p.comments.map((c) => `  ${c.actor}${c.current ? '' : ' (on an earlier revision)'}, ${when(c.at)}: ${c.text}`).join('\n')}`);
   if (p.overrules.length > 0) sections.push(`Votes to overrule\n${p.overrules.map((o) => `  ${o.actor}${o.current ? '' : ' (stale)'}, ${when(o.at)}: ${o.rationale}`).join('\n')}`);
   const votes = new Table({ head: ['council member', 'vote', 'reason', 'report', 'at'], ...plain });
   for (const v of p.votes) votes.push([v.actor, `${v.vote}${v.current ? '' : ' (stale)'}`, v.reason, v.reportHash.slice(0, 12), when(v.at)]);
@@ -394,6 +396,17 @@ export function registerGovernance(program: Command): void {
       const pet = result.petition;
       await printOutcome(flags, result, `signed (signatures: ${pet.signatures.length}, ${pet.needed} needed${pet.reopened ? '; consultation reopened' : ''})`);
     });
+
+  withConnection(
+    program
+      .command('comment')
+      .description('anyone: comment on a proposal (kept in its timeline and the audit log)')
+      .argument('<id>', 'proposal id')
+      .requiredOption('--text <text>', 'the comment'),
+  ).action(async (id: string, flags: Connection & { text: string }) => {
+    const result = (await call(flags, 'POST', path(id, '/comments'), { text: flags.text })) as WithReceipt;
+    await printOutcome(flags, result, 'comment recorded');
+  });
 
   const policy = program.command('policy').description('policy versions (a policy changes only through `arbiter propose`)');
   withConnection(policy.command('versions').description('every policy version, with the proposal (and ramp step) that made it'))
