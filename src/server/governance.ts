@@ -204,7 +204,7 @@ export class Governance {
     const kind = emergency ? 'proposal.emergency' : 'proposal.create';
     const data = { title: p.title, rationale: p.rationale, reportHash: report.hash, class: report.class, affected: report.affected, policySha256: sha256Hex(input.policy), baseVersion: inForce.version };
     if (emergency) {
-      const version = await this.enforce(p, 1, 1, input.policy, principal.user, `emergency ${p.id}: ${p.title}`, { kind, data, reason: p.rationale });
+      const { version } = await this.enforce(p, 1, 1, input.policy, principal.user, `emergency ${p.id}: ${p.title}`, { kind, data, reason: p.rationale });
       p = { ...p, ramp: [{ step: 1, at: p.createdAt, text: input.policy, version }] };
       await this.save(p);
     } else {
@@ -228,13 +228,13 @@ export class Governance {
       if (action.type === 'rollback') {
         const enforced = next.ramp.some((s) => s.version !== null);
         if (enforced) {
-          const version = await this.enforce(next, 0, 0, p.baseText, principal.user, `rollback of ${p.id}: ${action.rationale}`, { kind: event.kind, data: event.data, reason: event.reason });
-          next = { ...next, rolledBackTo: version };
+          const made = await this.enforce(next, 0, 0, p.baseText, principal.user, `rollback of ${p.id}: ${action.rationale}`, { kind: event.kind, data: event.data, reason: event.reason });
+          next = { ...next, rolledBackTo: made.version };
+          entry = made.entry;
+          await this.save(next);
         } else {
-          await this.o.store.appendEvent({ at: this.o.clock(), actor: principal.user, kind: event.kind, subject: p.id, reason: event.reason, data: event.data });
+          entry = await this.save(next, { actor: principal.user, ...event });
         }
-        await this.save(next);
-        entry = (await this.o.store.events(0, 1e9)).length - 1;
       } else {
         entry = await this.save(next, { actor: principal.user, ...event });
       }
@@ -459,12 +459,12 @@ export class Governance {
   private async carryOut(p: Proposal, effect: Effect, made: Map<number, number>): Promise<Proposal> {
     switch (effect.type) {
       case 'enforce': {
-        const version = await this.enforce(p, effect.step, p.ramp.length, effect.text, 'governance', `proposal ${p.id} "${p.title}": step ${effect.step} of ${p.ramp.length}`);
+        const { version } = await this.enforce(p, effect.step, p.ramp.length, effect.text, 'governance', `proposal ${p.id} "${p.title}": step ${effect.step} of ${p.ramp.length}`);
         made.set(effect.step, version);
         return p;
       }
       case 'revert': {
-        const version = await this.enforce(p, 0, 0, effect.text, 'governance', effect.why);
+        const { version } = await this.enforce(p, 0, 0, effect.text, 'governance', effect.why);
         return { ...p, rolledBackTo: version };
       }
       case 'notify-before-first-step': {
@@ -485,19 +485,25 @@ export class Governance {
   }
 
   /** Stores a policy version (with its activation event), then puts it in force. */
-  private async enforce(p: Proposal, step: number, of: number, text: string, actor: string, reason: string, extra?: { kind: string; data: unknown; reason: string }): Promise<number> {
+  /**
+   * Stores a policy version (with its activation event, and `extra` before it), then puts it in
+   * force. Returns the version and the audit entry of `extra` (else of the activation).
+   */
+  private async enforce(p: Proposal, step: number, of: number, text: string, actor: string, reason: string, extra?: { kind: string; data: unknown; reason: string }): Promise<{ version: number; entry: number }> {
     const parsed = parsePolicy(text, 'policy', this.o.fleet);
     if (!parsed.ok) throw new Error(`proposal ${p.id}: step ${step} is not a valid policy: ${parsed.issues.map((i) => i.message).join('; ')}`);
     const now = this.o.clock();
     let version = 0;
+    let seq = 0;
     await this.o.store.transaction(async (tx) => {
-      if (extra) await tx.appendEvent({ at: now, actor, kind: extra.kind, subject: p.id, reason: extra.reason, data: extra.data });
+      const extraSeq = extra ? await tx.appendEvent({ at: now, actor, kind: extra.kind, subject: p.id, reason: extra.reason, data: extra.data }) : 0;
       version = (await tx.putPolicy(text, actor, reason, now)).version;
-      await tx.appendEvent({ at: now, actor, kind: 'policy.activate', subject: String(version), reason, data: { version, proposal: p.id, step, of } });
+      const activation = await tx.appendEvent({ at: now, actor, kind: 'policy.activate', subject: String(version), reason, data: { version, proposal: p.id, step, of } });
+      seq = extra ? extraSeq : activation;
     });
     await this.o.live.applyPolicy({ policy: parsed.value, version, text });
     this.o.logger.info({ version, proposal: p.id, step }, 'policy version activated');
-    return version;
+    return { version, entry: seq - 1 };
   }
 
   /** The texts of the activation steps: the ramp for a material change, else one step. */
