@@ -761,7 +761,11 @@ describe('kill -9 of a live server (spec/api.md, Durability)', () => {
     for (const id of [first, second]) {
       expect(after.get(id)!.startedAt, `${id}: started at its first run`).toBe(before.get(id)!.startedAt);
       expect(after.get(id)!.placement).toEqual(before.get(id)!.placement);
-      const log = readFileSync(path.join(dir, 'logs', `${id}.log`), 'utf8');
+      // The run is stored (and shown running) before its process starts and logs: wait for it.
+      const logFile = path.join(dir, 'logs', `${id}.log`);
+      const deadline = Date.now() + 10_000;
+      let log = '';
+      while (Date.now() < deadline && !(log = readFileSync(logFile, 'utf8')).includes(`run ${id}-r2 starts`)) await new Promise((r) => setTimeout(r, 50));
       expect(log).toContain(`run ${id}-r1 starts`);
       expect(log).toContain(`run ${id}-r2 starts`);
     }
