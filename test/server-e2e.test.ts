@@ -815,6 +815,16 @@ describe('reclaim and preemption through the API (2 nodes of 4, alpha and beta g
 
 // ====================================================================== local executor
 
+/** Whether a process still exists (signal 0 checks without signalling). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 describe('local executor (--executor local --gpus 4): real child processes', () => {
   let server: Server;
   let a: Api;
@@ -829,14 +839,6 @@ describe('local executor (--executor local --gpus 4): real child processes', () 
     team = policy.teams[0]!.name;
   });
 
-  const alive = (pid: number): boolean => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
 
   it('gives two 2-GPU jobs CUDA_VISIBLE_DEVICES "0,1" and "2,3"; a failing command fails with its exit code; cancel kills', async () => {
     const command = `echo "$CUDA_VISIBLE_DEVICES" > ${dir}/$ARBITER_JOB_ID.gpus; echo $$ > ${dir}/$ARBITER_JOB_ID.pid; exec sleep 60`;
@@ -949,14 +951,6 @@ describe('local executor: preemption', () => {
     const policy = writeFile(dir, 'policy.yaml', 'preemption: { minRuntime: 0 }\nteams:\n  - name: lab\n');
     const server = await startServer(path.join(dir, 'data'), { args: ['--executor', 'local', '--gpus', '1', '--policy', policy] });
     const a = api(server);
-    const alive = (pid: number): boolean => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     const stubborn = await submit(a, { team: 'lab', gpus: 1, class: 'research', command: `trap '' TERM; echo $$ > ${dir}/stubborn.pid; while true; do sleep 0.2; done` });
     const pidFile = path.join(dir, 'stubborn.pid');
     const pid = Number(await waitFor(() => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() || undefined : undefined), 'its pid'));

@@ -184,21 +184,11 @@ export type Action =
 export const OPEN: ReadonlySet<ProposalStatus> = new Set(['draft', 'consultation', 'voting']);
 export const FINAL: ReadonlySet<ProposalStatus> = new Set(['rejected', 'withdrawn', 'rolled_back']);
 
-export interface NewProposal {
-  readonly id: string;
-  readonly title: string;
-  readonly rationale: string;
-  readonly alternatives: string | null;
-  readonly risks: string | null;
-  readonly rollbackPlan: string | null;
-  readonly author: string;
-  readonly policyText: string;
-  readonly baseVersion: number;
-  readonly baseText: string;
-  readonly report: ReportSummary;
-  readonly rules: GovernanceRules;
-  readonly emergency: boolean;
-}
+/** What a proposal is made of when it is created (the rest starts empty). */
+export type NewProposal = Pick<
+  Proposal,
+  'id' | 'title' | 'rationale' | 'alternatives' | 'risks' | 'rollbackPlan' | 'author' | 'policyText' | 'baseVersion' | 'baseText' | 'report' | 'rules' | 'emergency'
+>;
 
 /** A proposal with its impact report: it goes straight from draft to consultation. */
 export function createProposal(input: NewProposal, now: number): Proposal {
