@@ -129,6 +129,10 @@ export class Engine {
   private protectionQueue: { job: number; until: number }[] = [];
   private protectionHead = 0;
   private runningCount = 0;
+  /** Bumped whenever a run starts or ends or loses its protection (anyReclaimable's cache key). */
+  private usageVersion = 0;
+  private reclaimableAt = -1;
+  private reclaimable = false;
   private pendingCount = 0;
   private readonly F: number;
   private lastReservation: Reservation | null = null;
@@ -357,6 +361,7 @@ export class Engine {
   // ---------------------------------------------------------------- primitives
 
   private takeRun(job: EngineJob, f: number, placement: Placement, now: number): void {
+    this.usageVersion++;
     job.state = 'running';
     job.runStart = now;
     job.runFlavor = f;
@@ -382,6 +387,7 @@ export class Engine {
   }
 
   private releaseRun(job: EngineJob, now: number): void {
+    this.usageVersion++;
     const f = job.runFlavor;
     for (const node of job.nodes) {
       this.fleet.adjust(node, job.perNode);
@@ -589,6 +595,7 @@ export class Engine {
       if (job.state !== 'running' || job.unprotected || job.runStart + minRuntime !== until) continue;
       job.unprotected = true;
       this.unprotectedByLeafFlavor[job.leaf * this.F + job.runFlavor]!++;
+      this.usageVersion++;
       bump(this.unprotectedByPriority, job.priority, 1);
     }
     if (this.expiryHead > 1024 && this.expiryHead * 2 > q.length) {
@@ -597,8 +604,20 @@ export class Engine {
     }
   }
 
-  /** Could a job that fits its guarantee reclaim anything: a borrowing leaf with a run past minRuntime? */
+  /**
+   * Could a job that fits its guarantee reclaim anything: a borrowing leaf with a run past
+   * minRuntime? O(leaves x flavors), so the answer is kept until usage or protections change
+   * (the early exit asks it before every job a pass visits).
+   */
   private anyReclaimable(): boolean {
+    if (this.reclaimableAt !== this.usageVersion) {
+      this.reclaimable = this.scanReclaimable();
+      this.reclaimableAt = this.usageVersion;
+    }
+    return this.reclaimable;
+  }
+
+  private scanReclaimable(): boolean {
     const teams = this.teams;
     for (let leaf = 0; leaf < teams.size; leaf++) {
       if (!teams.isLeaf[leaf]) continue;
