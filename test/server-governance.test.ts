@@ -193,6 +193,10 @@ describe('a proposal that cuts one team guarantee', () => {
     expect([consistency.fromRoot, consistency.toRoot]).toEqual([first.root, last.root]);
     const proof = consistency.proof;
     expect(verifyConsistency(first.size, last.size, Buffer.from(first.root, 'hex'), Buffer.from(last.root, 'hex'), proof.map((h) => Buffer.from(h, 'hex')))).toBe(true);
+    const metrics = (await a.get('/metrics')).text;
+    expect(metrics).toMatch(/^arbiter_policy_version 4$/m);
+    expect(metrics).toMatch(/^arbiter_proposals\{status="rolled_back"\} 1$/m);
+    expect(metrics).toMatch(/^arbiter_audit_entries \d+$/m);
     const kinds = (await a.get<{ entries: { kind: string }[] }>('/v1/audit?from=0&limit=1000')).body.entries.map((e) => e.kind);
     expect(kinds).toEqual(expect.arrayContaining(['policy.version', 'token.create', 'proposal.create', 'proposal.vote', 'proposal.respond', 'proposal.amend', 'policy.activate', 'proposal.rollback']));
   });

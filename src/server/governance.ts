@@ -327,6 +327,12 @@ export class Governance {
     return p;
   }
 
+  countByStatus(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const p of this.proposals.values()) out[p.status] = (out[p.status] ?? 0) + 1;
+    return out;
+  }
+
   list(): Proposal[] {
     return [...this.proposals.values()].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1));
   }

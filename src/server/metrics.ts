@@ -10,7 +10,13 @@ export interface Metrics {
   readonly requestSeconds: client.Histogram;
 }
 
-export function createMetrics(live: () => LiveScheduler | null): Metrics {
+/** What governance shows in the metrics: proposals per status, the audit log's size. */
+export interface GovernanceFigures {
+  readonly proposals: Readonly<Record<string, number>>;
+  readonly auditEntries: number;
+}
+
+export function createMetrics(live: () => LiveScheduler | null, governance: () => GovernanceFigures | null = () => null): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'arbiter_process_' });
 
@@ -85,6 +91,34 @@ export function createMetrics(live: () => LiveScheduler | null): Metrics {
       },
     });
   };
+  new client.Gauge({
+    name: 'arbiter_policy_version',
+    help: 'The policy version in force',
+    registers: [registry],
+    collect() {
+      const l = live();
+      if (l) this.set(l.policy.version);
+    },
+  });
+  new client.Gauge({
+    name: 'arbiter_proposals',
+    help: 'Policy proposals per lifecycle status',
+    labelNames: ['status'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [status, n] of Object.entries(governance()?.proposals ?? {})) this.set({ status }, n);
+    },
+  });
+  new client.Gauge({
+    name: 'arbiter_audit_entries',
+    help: 'Entries in the signed audit log (checkpointed)',
+    registers: [registry],
+    collect() {
+      const g = governance();
+      if (g) this.set(g.auditEntries);
+    },
+  });
   counter('arbiter_preemptions_total', 'Runs preempted since the server started', (l) => l.counters.preemptions);
   counter('arbiter_admissions_total', 'Runs started since the server started', (l) => l.counters.admissions);
   counter('arbiter_passes_total', 'Scheduling passes since the server started', (l) => l.counters.passes);

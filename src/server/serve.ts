@@ -99,7 +99,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         : createSimulatedExecutor({ speed: options.speed });
     const logger = pino({ level: 'info', enabled: options.log !== false });
     let liveRef: LiveScheduler | null = null;
-    const metrics = createMetrics(() => liveRef);
+    let governanceRef: Governance | null = null;
+    let auditRef: AuditLog | null = null;
+    const metrics = createMetrics(
+      () => liveRef,
+      () => (governanceRef && auditRef ? { proposals: governanceRef.countByStatus(), auditEntries: auditRef.size } : null),
+    );
     const live = await LiveScheduler.start({
       store,
       executor,
@@ -115,6 +120,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     liveRef = live;
     const audit = await AuditLog.open(store, options.data, clock);
     const governance = await Governance.open({ store, live, audit, fleet, clock, logger, engineVersion: ENGINE_VERSION });
+    governanceRef = governance;
+    auditRef = audit;
     const app = await buildApp({ live, store, fleet, governance, audit, executorKind: options.executor, metrics, clock, logger });
     const address = await app.listen({ port: options.port, host: options.host });
     const url = address.replace('0.0.0.0', '127.0.0.1');
