@@ -223,6 +223,8 @@ describe('petitions and emergencies', () => {
 
   it('an emergency change takes effect at once and reverts by itself when not ratified', async () => {
     const before = await policyVersion();
+    const open = (await a.post<ProposalView & { baseVersion: number }>('/v1/proposals', { title: 'Pending', rationale: 'open during the emergency', policy: policyText(6, 10) }, tokens['lp'])).body;
+    expect(open.baseVersion).toBe(before);
     const refused = await a.post<ErrorBody>('/v1/emergency', { title: 'x', rationale: 'y', policy: policyText(0, 16) }, tokens['c1']);
     expect(refused.status).toBe(403);
     const e = await a.post<ProposalView>('/v1/emergency', { title: 'Outage', rationale: 'serving is down', policy: policyText(0, 16) });
@@ -230,6 +232,12 @@ describe('petitions and emergencies', () => {
     expect(e.body.class).toBe('emergency');
     expect(await policyVersion()).toBe(before + 1);
     expect(await guarantee('product')).toBe(16);
+    // The open proposal was analysed again against the emergency policy now in force.
+    const rebased = (await a.get<ProposalView & { baseVersion: number }>(`/v1/proposals/${open.id}`)).body;
+    expect(rebased.baseVersion).toBe(before + 1);
+    expect(rebased.impact.hash).not.toBe(open.impact.hash);
+    expect(rebased.timeline.map((t) => t.event)).toContain('reanalysed');
+    expect((await a.post(`/v1/proposals/${open.id}/withdraw`, undefined, tokens['lp'])).status).toBe(200);
     await waitFor(async () => (await policyVersion()) === before + 2, 'the emergency to revert', 10_000);
     expect(await guarantee('product')).toBe(8);
     const reverted = await proposal(e.body.id);

@@ -84,6 +84,16 @@ describe('a material proposal, step by step', () => {
     expect(advance(p, ctx(33), ramp).proposal.status).toBe('scheduled');
   });
 
+  it('is analysed again when another change puts a new policy in force: a new report makes ballots stale', () => {
+    let p = propose();
+    p = must(p, { type: 'vote', actor: 'c1', vote: 'approve', reason: 'ok', reportHash: HASH(1) }, ctx(1));
+    const same = must(p, { type: 'rebase', report: REPORT, baseVersion: 2, baseText: 'OLD2', rules: RULES }, ctx(2));
+    expect([same.revision, same.baseVersion, tally(same, 3).cast]).toEqual([0, 2, 1]);
+    const changed = must(p, { type: 'rebase', report: { ...REPORT, hash: HASH(7) }, baseVersion: 2, baseText: 'OLD2', rules: RULES }, ctx(2));
+    expect([changed.revision, changed.baseText, tally(changed, 3).cast, changed.deadlines.votingCloses]).toEqual([1, 'OLD2', 0, 22]);
+    expect(changed.timeline.map((e) => e.event)).toContain('reanalysed');
+  });
+
   it('an objection names its metric', () => {
     const outcome = act(propose(), { type: 'respond', actor: 'lead-a', team: 'a', stance: 'object', reason: 'no', metric: null }, ctx(1));
     expect(outcome.ok ? null : outcome.refusal.status).toBe(400);

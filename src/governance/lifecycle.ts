@@ -178,6 +178,8 @@ export type Action =
   | { readonly type: 'sign'; readonly actor: string; readonly team: string }
   | { readonly type: 'amend'; readonly actor: string; readonly rationale: string; readonly policyText: string; readonly report: ReportSummary; readonly baseVersion: number; readonly baseText: string; readonly rules: GovernanceRules }
   | { readonly type: 'withdraw'; readonly actor: string }
+  /** The policy in force changed under an open proposal: its impact is analysed again. */
+  | { readonly type: 'rebase'; readonly report: ReportSummary; readonly baseVersion: number; readonly baseText: string; readonly rules: GovernanceRules }
   | { readonly type: 'rollback'; readonly actor: string; readonly rationale: string };
 
 /** States in which the process is still deciding (responses, votes, petitions count). */
@@ -381,6 +383,15 @@ export function act(p: Proposal, action: Action, ctx: ProcessContext): Outcome {
         timeline: note(p, now, 'amended', action.actor, `${action.rationale} (new impact report ${action.report.hash.slice(0, 12)}: ${action.report.class}; earlier responses and ballots are stale)`),
       };
       return { ok: true, proposal: openConsultation(amended, now, action.actor, 'consultation restarts on the amended proposal') };
+    }
+    case 'rebase': {
+      if (!OPEN.has(p.status) || p.emergency) return refuse(409, `proposal ${p.id} is ${p.status}: only an open proposal is analysed again`);
+      const rebased: Proposal = { ...p, baseVersion: action.baseVersion, baseText: action.baseText, rules: action.rules };
+      // The same report (the change did not alter its impact): ballots and responses stand.
+      if (action.report.hash === p.report.hash) return { ok: true, proposal: rebased };
+      const detail = `policy version ${action.baseVersion} is now in force: new impact report ${action.report.hash.slice(0, 12)} (${action.report.class}); earlier responses and ballots are stale`;
+      const next: Proposal = { ...rebased, revision: p.revision + 1, report: action.report, timeline: note(p, now, 'reanalysed', 'system', detail) };
+      return { ok: true, proposal: openConsultation(next, now, 'system', 'consultation restarts on the new report') };
     }
     case 'withdraw': {
       if (action.actor !== p.author) return refuse(403, `only the author (${p.author}) may withdraw proposal ${p.id}`);

@@ -443,7 +443,12 @@ export class Governance {
   // ------------------------------------------------------------------ deadlines and effects
 
   private async refreshNow(): Promise<void> {
-    for (const p of [...this.proposals.values()]) if (!FINAL.has(p.status) && p.status !== 'active') await this.advanceOne(p);
+    // By id, reading each proposal when its turn comes: an earlier one's activation may have
+    // analysed it again (rebaseOpen).
+    for (const id of [...this.proposals.keys()]) {
+      const p = this.proposals.get(id)!;
+      if (!FINAL.has(p.status) && p.status !== 'active') await this.advanceOne(p);
+    }
     await this.o.audit.checkpoint();
     this.schedule();
   }
@@ -509,7 +514,33 @@ export class Governance {
     });
     await this.o.live.applyPolicy({ policy: parsed.value, version, text });
     this.o.logger.info({ version, proposal: p.id, step }, 'policy version activated');
+    await this.rebaseOpen(p.id);
     return { version, entry: seq - 1 };
+  }
+
+  /**
+   * After a version is put in force, every other open proposal is analysed again against it:
+   * ballots and responses name a report made against the policy in force, and a report made
+   * against an older one no longer tells what the proposal would change. A proposal whose
+   * report comes out the same keeps them.
+   */
+  private async rebaseOpen(except: string): Promise<void> {
+    const inForce = this.o.live.policy;
+    for (const p of [...this.proposals.values()]) {
+      if (p.id === except || p.emergency || !OPEN.has(p.status) || p.baseVersion === inForce.version) continue;
+      let report: ImpactReport;
+      try {
+        report = (await this.analyze(p.policyText, undefined)).report;
+      } catch (error) {
+        // The proposal no longer fits the fleet or policy (e.g. it names a removed team): it keeps its report.
+        this.o.logger.warn({ err: error, proposal: p.id }, 'could not analyse an open proposal again');
+        continue;
+      }
+      const outcome = act(p, { type: 'rebase', report: { hash: report.hash, class: report.class, affected: [...report.affected] }, baseVersion: inForce.version, baseText: inForce.text, rules: governanceRules(inForce.policy) }, await this.context(p));
+      if (!outcome.ok) continue;
+      const changed = outcome.proposal.revision !== p.revision;
+      await this.save(outcome.proposal, changed ? { actor: 'system', kind: 'proposal.reanalysed', reason: `policy version ${inForce.version} is in force`, data: { reportHash: report.hash, class: report.class, affected: report.affected, baseVersion: inForce.version } } : undefined);
+    }
   }
 
   /** The texts of the activation steps: the ramp for a material change, else one step. */
