@@ -246,6 +246,23 @@ describe('petitions and emergencies', () => {
   });
 });
 
+describe('an attached workload', () => {
+  it('replaces the recorded one in the impact analysis (an installation with no history)', async () => {
+    // Research wants the whole fleet in 1-GPU jobs for an hour; product is idle.
+    const trace = Array.from({ length: 16 }, (_, i) => ({ id: `t${i}`, submit: 0, team: 'research', gpus: 1, duration: 3600 }));
+    const p = (await a.post<ProposalView & { impact: { workload: { jobs: number } } }>('/v1/proposals', { title: 'Cap research', rationale: 'what if', policy: policyText(2, 14).replace('guarantee: { h100: 2 }', 'guarantee: { h100: 2 }\n    limit: { h100: 4 }'), trace }, tokens['lp'])).body;
+    expect(p.impact.workload.jobs).toBe(16);
+    expect(p.affected).toEqual(['research']);
+    expect(p.impact.teams['research']!.gpuHoursDelta).toBe(-12);
+    const csv = await a.post<ProposalView>('/v1/proposals', { title: 'Same, as CSV', rationale: 'what if', policy: policyText(8, 8), trace: 'id,submit,team,gpus,duration\nx,0,research,1,60\n' }, tokens['lp']);
+    expect(csv.status).toBe(201);
+    const bad = await a.post<{ issues: { path: string }[] }>('/v1/proposals', { title: 't', rationale: 'r', policy: policyText(8, 8), trace: [{ submit: -1, team: 'research', gpus: 0, duration: 1 }] }, tokens['lp']);
+    expect(bad.status).toBe(400);
+    expect(bad.body.issues.map((i) => i.path).sort()).toEqual(['trace.0.gpus', 'trace.0.submit']);
+    for (const id of [p.id, csv.body.id]) expect((await a.post(`/v1/proposals/${id}/withdraw`, undefined, tokens['lp'])).status).toBe(200);
+  });
+});
+
 describe('bad and forbidden governance requests change nothing', () => {
   it('answers 400, 401, 403, 404 and 409 as api.md says', async () => {
     const count = async () => (await a.get<{ proposals: unknown[] }>('/v1/proposals')).body.proposals.length;

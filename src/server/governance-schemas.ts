@@ -5,6 +5,23 @@ import { z } from 'zod';
 const text = (max: number) => z.string().trim().min(1).max(max);
 const POLICY_MAX = 1_000_000;
 
+/** One job of an attached workload given as JSON (the canonical CSV's columns). */
+export const TraceJob = z.strictObject({
+  id: z.union([z.string().min(1).max(200), z.int()]).optional(),
+  submit: z.number().min(0).max(1e9).describe('seconds from the start of the workload'),
+  team: text(200),
+  gpus: z.int().min(1).max(100_000),
+  duration: z.number().min(0).max(1e9).describe('seconds of work'),
+  class: text(100).optional(),
+  flavor: text(100).optional(),
+  timeLimit: z.number().gt(0).max(1e9).optional(),
+});
+export type TraceJob = z.infer<typeof TraceJob>;
+const Trace = z
+  .union([z.string().max(50_000_000), z.array(TraceJob).max(1_000_000)])
+  .optional()
+  .describe('the workload of an installation with no history: canonical trace CSV text, or a list of jobs');
+
 export const ProposalBody = z
   .strictObject({
     title: text(200).describe('one line'),
@@ -13,7 +30,7 @@ export const ProposalBody = z
     alternatives: z.string().max(20_000).optional().describe('alternatives considered'),
     risks: z.string().max(20_000).optional(),
     rollback: z.string().max(20_000).optional().describe('the rollback plan'),
-    trace: z.string().max(50_000_000).optional().describe('canonical trace CSV: the workload of an installation with no history'),
+    trace: Trace,
   })
   .describe('A policy proposal');
 
@@ -21,7 +38,7 @@ export const AmendBody = z
   .strictObject({
     policy: text(POLICY_MAX),
     rationale: text(20_000),
-    trace: z.string().max(50_000_000).optional(),
+    trace: Trace,
   })
   .describe('An amendment: a new impact report; earlier ballots and responses become stale');
 

@@ -18,6 +18,7 @@ import type { Action, Effect, ProcessContext, Proposal, Stance, VoteChoice } fro
 import { policyToYaml, rampPolicies } from '../governance/ramp.js';
 import type { Store, StoredJob } from '../storage/port.js';
 import type { AuditLog } from './audit.js';
+import type { TraceJob } from './governance-schemas.js';
 import { analyzeImpactOffThread } from './impact-runner.js';
 import type { Principal } from './auth.js';
 import { subtree } from './auth.js';
@@ -52,8 +53,8 @@ export interface ProposalInput {
   readonly alternatives?: string | undefined;
   readonly risks?: string | undefined;
   readonly rollback?: string | undefined;
-  /** Canonical trace CSV: the workload of an installation with no history. */
-  readonly trace?: string | undefined;
+  /** The workload of an installation with no history: canonical trace CSV, or jobs as JSON. */
+  readonly trace?: string | readonly TraceJob[] | undefined;
 }
 
 const iso = (t: number | null | undefined): string | null => (t === null || t === undefined ? null : new Date(t * 1000).toISOString());
@@ -131,7 +132,7 @@ export class Governance {
 
   // ------------------------------------------------------------------ impact
 
-  private async analyze(policyText: string, trace: string | undefined): Promise<{ report: ImpactReport; policy: Policy }> {
+  private async analyze(policyText: string, trace: ProposalInput['trace']): Promise<{ report: ImpactReport; policy: Policy }> {
     const parsed = parsePolicy(policyText, 'policy', this.o.fleet);
     if (!parsed.ok) throw new GovernanceError(400, `the proposed policy is not valid: ${parsed.issues.length} problem(s)`, parsed.issues.map(issueOf('policy')));
     const inForce = this.o.live.policy;
@@ -139,7 +140,19 @@ export class Governance {
     const now = this.o.clock();
     const window = { from: now - rules.impactWindow, to: now };
     let workload: WorkloadJob[];
-    if (trace !== undefined) {
+    if (Array.isArray(trace)) {
+      // Teams, classes and flavors a policy does not know are left out of its replay (and counted).
+      workload = (trace as readonly TraceJob[]).map((j, i) => ({
+        id: String(j.id ?? `t-${i + 1}`),
+        submittedAt: window.from + j.submit,
+        team: j.team,
+        class: j.class ?? inForce.policy.defaultClass,
+        flavor: j.flavor ?? null,
+        gpus: j.gpus,
+        duration: j.duration,
+        timeLimit: j.timeLimit ?? null,
+      }));
+    } else if (typeof trace === 'string') {
       const result = parseTrace(trace, 'trace', inForce.policy, this.o.fleet);
       if (!result.ok) throw new GovernanceError(400, `the attached trace is not valid: ${result.issues.length} problem(s)`, result.issues.map(issueOf('trace')));
       workload = result.value.map((j) => ({ id: j.id, submittedAt: window.from + j.submit, team: j.team, class: j.class, flavor: j.flavor, gpus: j.gpus, duration: j.duration, timeLimit: j.timeLimit }));
@@ -298,7 +311,7 @@ export class Governance {
     return this.request(id, principal, () => ({ type: 'rollback', actor: principal.user, rationale: body.rationale }), { kind: 'proposal.rollback', reason: body.rationale, data: {} });
   }
 
-  amend(id: string, principal: Principal, body: { policy: string; rationale: string; trace?: string | undefined }): Promise<Proposal> {
+  amend(id: string, principal: Principal, body: { policy: string; rationale: string; trace?: ProposalInput['trace'] }): Promise<Proposal> {
     return this.serial(async () => {
       await this.refreshNow();
       const p = this.find(id);
