@@ -770,9 +770,10 @@ export class Engine {
    */
   private nothingMoreCanStart(): boolean {
     const p = this.policy.preemption;
-    if (p.fairShare) return false;
     // Only runs past minRuntime can be victims (M5); runs started in this pass never are.
-    if (this.fitPossibleCount > 0 && this.anyReclaimable()) return false;
+    // Reclaim (by a job that fits its guarantee) and fair-share preemption both take only
+    // borrowing teams' runs: without such a run past minRuntime neither can make room.
+    if ((this.fitPossibleCount > 0 || p.fairShare) && this.anyReclaimable()) return false;
     if ((p.withinTeam || p.borrowing === 'lowerPriority') && this.unprotectedByPriority.size > 0) {
       let lowestRunning = NO_TIME;
       for (const [priority, n] of this.unprotectedByPriority) if (n > 0 && priority < lowestRunning) lowestRunning = priority;
