@@ -73,7 +73,7 @@ export async function buildApp(ctx: AppContext) {
   const app = Fastify({
     loggerInstance: ctx.logger,
     bodyLimit: 1 << 20,
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     // Malformed URLs never reach the routes: answer them in the API's error shape too.
     frameworkErrors: (error, request, rawReply) => {
       const reply = rawReply as unknown as FastifyReply;
