@@ -46,7 +46,7 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
     return reply.status(201).send(await governance.view(proposal));
   });
   app.get('/v1/proposals', async () => ({ proposals: await Promise.all(governance.list().map((p) => governance.view(p))) }));
-  app.get('/v1/proposals/:id', async (request) => governance.view(governance.find(idOf(request))));
+  app.get('/v1/proposals/:id', async (request) => governance.view(governance.find(idOf(request)), true));
   app.post('/v1/proposals/:id/amend', large, async (request) => {
     const body = parse(AmendBody, request.body, 'the amendment');
     return governance.view(await governance.amend(idOf(request), principal(request), body));

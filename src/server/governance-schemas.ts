@@ -124,7 +124,7 @@ export const ProposalView = z
     deadlines: z
       .object({ votingCloses: iso.nullable(), approvedAt: iso.nullable(), enforceAt: iso.nullable(), ratifyBy: iso.nullable(), steps: z.array(z.object({ step: z.int(), at: iso, version: z.int().nullable() })) })
       .passthrough(),
-    review: z.unknown().describe('after activation: predicted and realized per-team figures'),
+    review: z.unknown().describe('after activation, on GET /v1/proposals/{id}: predicted and realized per-team figures (null elsewhere)'),
     receipt: receipt.optional(),
   })
   .passthrough()

@@ -351,7 +351,8 @@ export class Governance {
   }
 
   /** The proposal as the API returns it (governance.md, "Routes"). */
-  async view(p: Proposal): Promise<Record<string, unknown>> {
+  /** `withReview`: the realized figures (a scan of the jobs since activation), for one proposal's page. */
+  async view(p: Proposal, withReview = false): Promise<Record<string, unknown>> {
     const ctx = await this.context(p);
     const impact = (await this.o.store.getReport(p.report.hash)) as ImpactReport | null;
     const responses = currentResponses(p);
@@ -403,7 +404,7 @@ export class Governance {
       },
       notified: p.notified,
       rolledBackTo: p.rolledBackTo,
-      review: await this.review(p, impact),
+      review: withReview ? await this.review(p, impact) : null,
     };
   }
 
