@@ -158,6 +158,10 @@ describe('a proposal that cuts one team guarantee', () => {
     expect(await guarantee('product')).toBe(12);
     const active = await proposal(id);
     expect(active.status).toBe('active');
+    // Step 8: the realized figures beside the predicted ones.
+    const review = (active as unknown as { review: { predicted: Record<string, unknown>; realized: Record<string, { jobs: number }> } }).review;
+    expect(Object.keys(review.predicted).sort()).toEqual(['product', 'research']);
+    expect(Object.keys(review.realized).sort()).toEqual(['product', 'research']);
     expect(active.deadlines.steps.map((s) => s.version)).toEqual([2, 3]);
     const versions = (await a.get<{ versions: { version: number; proposal: string | null; step: number | null }[] }>('/v1/policy/versions')).body.versions;
     expect(versions.map((v) => [v.version, v.proposal, v.step])).toEqual([
