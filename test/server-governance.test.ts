@@ -76,6 +76,7 @@ beforeAll(async () => {
     ['lp', 'lead', 'product'],
     ['m1', 'member', 'research'],
     ['m2', 'member', 'research'],
+    ['v', 'viewer'],
   ];
   for (const [user, role, team] of people) tokens[user] = await createToken(data, user, role, team);
   // Contention: both teams want twice their guarantee, in 2-GPU jobs that run for hours.
@@ -293,6 +294,25 @@ describe('bad and forbidden governance requests change nothing', () => {
     expect((await a.post<ErrorBody>(`/v1/proposals/${p.id}/votes`, { vote: 'approve', reason: 'r', reportHash: 'abc' }, tokens['c1'])).status).toBe(409);
     expect((await a.post<ErrorBody>(`/v1/proposals/${p.id}/responses`, { stance: 'consent', reason: 'r' }, tokens['lr'])).status).toBe(403); // research is not affected
     expect((await proposal(p.id)).tally.cast).toBe(0);
+    // Each role against each governance action it may not take: 403, nothing recorded.
+    const forbidden: [string, string, unknown][] = [
+      ['v', 'proposals', { title: 't', rationale: 'r', policy: policyText(8, 8) }],
+      ['v', `proposals/${p.id}/votes`, { vote: 'approve', reason: 'r', reportHash: p.impact.hash }],
+      ['admin', `proposals/${p.id}/votes`, { vote: 'approve', reason: 'r', reportHash: p.impact.hash }],
+      ['m1', `proposals/${p.id}/responses`, { stance: 'consent', reason: 'r' }],
+      ['c1', `proposals/${p.id}/responses`, { stance: 'consent', reason: 'r' }],
+      ['lr', `proposals/${p.id}/overrule`, { rationale: 'r' }],
+      ['v', `proposals/${p.id}/petition`, undefined],
+      ['c1', `proposals/${p.id}/withdraw`, undefined],
+      ['m1', 'emergency', { title: 't', rationale: 'r', policy: policyText(8, 8) }],
+    ];
+    for (const [who, route, body] of forbidden) {
+      const r = await a.post<ErrorBody>(`/v1/${route}`, body, who === 'admin' ? undefined : tokens[who]);
+      expect(r.status, `${who} POST ${route}`).toBe(403);
+      expect(r.body.code).toBe('forbidden');
+    }
+    const after = await proposal(p.id);
+    expect([after.tally.cast, after.status, after.timeline.length]).toEqual([0, 'consultation', 2]);
     expect((await a.post(`/v1/proposals/${p.id}/withdraw`, undefined, tokens['lr'])).status).toBe(200);
     expect((await a.post<ErrorBody>(`/v1/proposals/${p.id}/withdraw`, undefined, tokens['lr'])).status).toBe(409);
   });
