@@ -268,6 +268,30 @@ describe('an attached workload', () => {
   });
 });
 
+describe('deadlines without a running server', () => {
+  it('a deadline that passed while the server was down is applied at the next start', async () => {
+    const dir = tempDir('governance-restart');
+    const data = `${dir}/data`;
+    const args = ['--cluster', writeFile(dir, 'cluster.yaml', smallCluster(1, 8))];
+    const first = await startServer(data, { args: [...args, '--policy', writeFile(dir, 'policy.yaml', policyText(4, 4))] });
+    const council = await createToken(data, 'solo', 'council');
+    const lead = await createToken(data, 'lx', 'lead', 'research');
+    const b = api(first);
+    const p = (await b.post<ProposalView>('/v1/proposals', { title: 'Tidy', rationale: 'no one is affected', policy: policyText(4, 3) }, lead)).body;
+    expect(p.class).toBe('minor');
+    expect((await b.post(`/v1/proposals/${p.id}/votes`, { vote: 'approve', reason: 'fine', reportHash: p.impact.hash }, council)).status).toBe(200);
+    expect((await b.get<ProposalView>(`/v1/proposals/${p.id}`)).body.status).toBe('consultation');
+    expect(await first.stop()).toBe(0);
+    await sleep(1500); // the 1 s comment period ends while nothing runs
+    const second = await startServer(data, { args });
+    const c = api({ url: second.url, adminToken: first.adminToken });
+    // Applied during start-up, before any request could trigger it.
+    expect((await c.get<{ version: number; text: string }>('/v1/policy')).body).toMatchObject({ version: 2, text: policyText(4, 3) });
+    expect((await c.get<ProposalView>(`/v1/proposals/${p.id}`)).body.status).toBe('active');
+    expect(await second.stop()).toBe(0);
+  });
+});
+
 describe('bad and forbidden governance requests change nothing', () => {
   it('answers 400, 401, 403, 404 and 409 as api.md says', async () => {
     const count = async () => (await a.get<{ proposals: unknown[] }>('/v1/proposals')).body.proposals.length;

@@ -4,6 +4,8 @@ import { z } from 'zod';
 
 const text = (max: number) => z.string().trim().min(1).max(max);
 const POLICY_MAX = 1_000_000;
+/** A policy document, kept byte for byte (it is hashed and becomes a version as given). */
+const policyDocument = z.string().max(POLICY_MAX).refine((t) => t.trim().length > 0, 'the policy document is empty');
 
 /** One job of an attached workload given as JSON (the canonical CSV's columns). */
 export const TraceJob = z.strictObject({
@@ -26,7 +28,7 @@ export const ProposalBody = z
   .strictObject({
     title: text(200).describe('one line'),
     rationale: text(20_000).describe('why (required)'),
-    policy: text(POLICY_MAX).describe('the whole new policy, as policy.yaml text'),
+    policy: policyDocument.describe('the whole new policy, as policy.yaml text'),
     alternatives: z.string().max(20_000).optional().describe('alternatives considered'),
     risks: z.string().max(20_000).optional(),
     rollback: z.string().max(20_000).optional().describe('the rollback plan'),
@@ -36,7 +38,7 @@ export const ProposalBody = z
 
 export const AmendBody = z
   .strictObject({
-    policy: text(POLICY_MAX),
+    policy: policyDocument,
     rationale: text(20_000),
     trace: Trace,
   })
