@@ -19,9 +19,7 @@
 // rule, so a failing rule hides no other.
 //
 // Known failures (minimal reproductions in test/scenarios.test.ts, "engine discrepancies
-// found by the properties"): guarantee first (a job blocked by an ancestor's limit does not
-// reclaim: the early exit skips its team, or a node that already has room yields no
-// victim), work conservation (the early exit judges mixed node sizes by the smallest
+// found by the properties"): work conservation (the early exit judges mixed node sizes by the smallest
 // remaining job; in a later round a job cannot use the nodes reserved for itself; a job
 // larger than a node is pinned to the smallest node size of its flavor), and termination
 // (class preemption between borrowers and fair-share preemption can undo each other

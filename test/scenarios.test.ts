@@ -770,10 +770,10 @@ describe('engine discrepancies found by the properties', () => {
     ]);
   });
 
-  // ENGINE DISCREPANCY: when a node already has room, Engine.victimsOneNode returns an
-  // empty victim set for it; the limit check that follows fails, and the job waits with
-  // TeamLimit. Reclaiming the sibling's borrowed job would bring the parent under its limit.
-  it.fails(
+  // Was: when a node already had room, Engine.victimsOneNode returned an empty victim set
+  // for it; the limit check that followed failed, and the job waited with TeamLimit.
+  // Reclaiming the sibling's borrowed job brings the parent under its limit.
+  it(
     'guarantee first: a job within its guarantee reclaims from a sibling that borrowed up to the parent’s limit',
     () => {
       // Two nodes of 8. P is guaranteed 6 and may hold at most 6; its children X and Y are
@@ -782,8 +782,8 @@ describe('engine discrepancies found by the properties', () => {
       // limit is reached. Reclaiming x1 (X holds 6 > 3, past minRuntime) leaves P at
       // 0 + 2 <= 6: y1 starts at 1000. x1 waits for y1 (P: 2 + 6 > 6), then runs its
       // remaining 5000 - 1000 = 4000 s: 1100-5100. (The engine finds that x1's node already
-      // has room for y1, so no victim is needed, then fails the limit: y1 waits with
-      // TeamLimit until x1 ends at 5000.)
+      // had room for y1, so no victim was needed, then failed the limit: y1 waited with
+      // TeamLimit until x1 ended at 5000.)
       const r = simulate(
         fleet(pool('a', 'h100', 2, 8)),
         policy([

@@ -1003,11 +1003,33 @@ export class Engine {
   }
 
   /** One-node shape: the node where the fewest victims make room (then Q2, then best fit). */
+  /** The deepest team on the job's path that it would take over its limit (M2), and the largest excess on the path; null when none. */
+  private limitExcess(job: EngineJob, f: number): { team: number; gpus: number } | null {
+    let team = -1;
+    let excess = 0;
+    for (const t of this.teams.path[job.leaf]!) {
+      const over = this.teams.used(t, f) + job.gpus - this.teams.limitOf(t, f);
+      if (over > 0) {
+        if (team < 0) team = t;
+        excess = Math.max(excess, over);
+      }
+    }
+    return team < 0 ? null : { team, gpus: excess };
+  }
+
   private victimsOneNode(job: EngineJob, f: number, gpus: number, candidates: Candidate[]): { victims: number[]; placement: Placement } | null {
     const fleet = this.fleet;
     const byNode = new Map<number, Candidate[]>();
+    // M2: a job that some team on its path would hold more than its limit with must free
+    // that team's GPUs too, not only room on a node (a node may have room already): its
+    // victims come from inside the deepest such team, and free at least the largest excess.
+    // Example: P (limit 6) holds 6 through X; Y (in P) asks for 2 where 2 GPUs are idle:
+    // room needs no victim, the limit needs 2 of P's GPUs back, so X's run is the victim.
+    const limit = this.limitExcess(job, f);
+    const counts = (c: Candidate): boolean => limit === null || this.teams.path[c.job.leaf]!.includes(limit.team);
     // A victim frees `perNode` GPUs on each of its nodes (whole-node victims too).
     for (const c of candidates) {
+      if (!counts(c)) continue;
       for (const node of c.job.nodes) {
         if (fleet.reserved[node] === 1 || fleet.nodeSize[node]! < gpus) continue;
         let list = byNode.get(node);
@@ -1017,7 +1039,7 @@ export class Engine {
     }
     let best: { node: number; chosen: Candidate[]; leftover: number } | null = null;
     for (const [node, list] of byNode) {
-      const need = gpus - fleet.free[node]!;
+      const need = Math.max(gpus - fleet.free[node]!, limit?.gpus ?? 0);
       let sum = 0;
       for (const c of list) sum += c.job.perNode;
       if (sum < need) continue;
