@@ -65,6 +65,12 @@ interface Job {
   expectedStart: string | null;
 }
 
+/** Tables without a line between rows: borders around, one line per row. */
+export const TABLE_STYLE = {
+  style: { head: [], border: [] },
+  chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+};
+
 export const out = (text: string): void => {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 };
@@ -72,7 +78,7 @@ export const out = (text: string): void => {
 const since = (iso: string | null): string => (iso === null ? '' : `${humanDuration(Math.max(0, (Date.now() - Date.parse(iso)) / 1000))} ago`);
 
 function jobsTable(jobs: Job[]): string {
-  const table = new Table({ head: ['id', 'name', 'team', 'class', 'gpus', 'status', 'submitted', 'placement / reason'], style: { head: [], border: [] } });
+  const table = new Table({ head: ['id', 'name', 'team', 'class', 'gpus', 'status', 'submitted', 'placement / reason'], ...TABLE_STYLE });
   for (const j of jobs) {
     const detail = j.status === 'running' ? j.placement.map((p) => `${p.node}:${p.gpus}`).join(';') : (j.reason?.code ?? '');
     table.push([j.id, j.name ?? '', j.team, j.class, `${j.gpus}${j.flavor ? ` ${j.flavor}` : ''}`, j.status, since(j.submittedAt), detail]);
@@ -162,7 +168,7 @@ export function registerClient(program: Command): void {
       }
       const body = (await call(flags, 'GET', '/v1/teams')) as { teams: T[] };
       if (flags.json) return out(JSON.stringify(body, null, 2));
-      const table = new Table({ head: ['team', 'flavor', 'guarantee', 'limit', 'usage', 'borrowed', 'pending'], style: { head: [], border: [] } });
+      const table = new Table({ head: ['team', 'flavor', 'guarantee', 'limit', 'usage', 'borrowed', 'pending'], ...TABLE_STYLE });
       const walk = (t: T, depth: number): void => {
         for (const [flavor, s] of Object.entries(t.flavors)) {
           if (s.guarantee === 0 && s.usage === 0 && s.pending === 0) continue;
@@ -180,7 +186,7 @@ export function registerClient(program: Command): void {
         pools: { name: string; flavor: string; nodes: { name: string; gpus: number; free: number; held: { job: string; team: string; gpus: number }[] }[] }[];
       };
       if (flags.json) return out(JSON.stringify(body, null, 2));
-      const table = new Table({ head: ['node', 'flavor', 'free', 'held by'], style: { head: [], border: [] } });
+      const table = new Table({ head: ['node', 'flavor', 'free', 'held by'], ...TABLE_STYLE });
       for (const pool of body.pools) {
         for (const n of pool.nodes) table.push([n.name, pool.flavor, `${n.free}/${n.gpus}`, n.held.map((h) => `${h.job} (${h.team}) ${h.gpus}`).join(', ')]);
       }

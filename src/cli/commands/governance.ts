@@ -12,7 +12,7 @@ import type { ImpactReport, TeamFigures, TeamImpact } from '../../governance/imp
 import { humanDuration } from '../../sim/summary-table.js';
 import { CheckFailed, UsageError } from '../errors.js';
 import { checkInclusion, inclusionProblems } from './audit.js';
-import { call, out, withConnection } from './client.js';
+import { call, out, TABLE_STYLE, withConnection } from './client.js';
 import type { Connection } from './client.js';
 
 // ------------------------------------------------------------------ what the API returns
@@ -74,8 +74,6 @@ type WithReceipt = ProposalView & { receipt: Receipt | null };
 
 // ------------------------------------------------------------------ formatting
 
-const plain = { style: { head: [], border: [] } };
-
 /** "2025-01-31T12:00:00.000Z (in 2d 4h)" or "(5m ago)". */
 export function when(iso: string | null | undefined): string {
   if (!iso) return '-';
@@ -96,7 +94,7 @@ const ZERO: TeamFigures = { jobs: 0, rejected: 0, gpuHours: 0, avgWait: 0, p95Wa
 export function impactTable(impact: ProposalView['impact'], affected: readonly string[]): string {
   const teams = impact.teams;
   if (!teams) return `(impact report ${impact.hash} is not stored on the server)`;
-  const table = new Table({ head: [], ...plain });
+  const table = new Table({ head: [], ...TABLE_STYLE });
   const group = (name: string): Table.Cell => ({ colSpan: 3, content: name, hAlign: 'center' });
   table.push(['team', group('GPU-hours'), group('avg wait'), group('p95 wait'), group('preemptions'), 'affected']);
   table.push(['', ...Array.from({ length: 4 }, () => ['before', 'after', 'delta']).flat(), '']);
@@ -136,7 +134,7 @@ function deadlineLines(p: ProposalView): string[] {
   if (d.enforceAt) lines.push(`  enforced from: ${when(d.enforceAt)} (after the timelock)`);
   if (d.ratifyBy) lines.push(`  ratify by:     ${when(d.ratifyBy)} (an emergency change reverts unless ratified)`);
   if (d.steps.length > 0) {
-    const table = new Table({ head: ['ramp step', 'at', 'policy version'], ...plain });
+    const table = new Table({ head: ['ramp step', 'at', 'policy version'], ...TABLE_STYLE });
     for (const s of d.steps) table.push([`${s.step} of ${d.steps.length}`, when(s.at), s.version === null ? 'pending' : s.version === 0 ? 'reverted' : s.version]);
     lines.push(table.toString());
   }
@@ -174,18 +172,18 @@ export function proposalDetails(p: ProposalView): string {
   sections.push(`Impact per team (before = the policy in force, after = this proposal; affected: ${p.affected.join(', ') || 'none'})\n${impactTable(p.impact, p.affected)}`);
   sections.push(`Consultation\n  ${mustRespond(p)}`);
   if (p.responses.length > 0) {
-    const table = new Table({ head: ['team', 'stance', 'by', 'metric', 'reason', 'at'], ...plain });
+    const table = new Table({ head: ['team', 'stance', 'by', 'metric', 'reason', 'at'], ...TABLE_STYLE });
     for (const r of p.responses) table.push([r.team, `${r.stance}${r.current ? '' : ' (stale)'}`, r.actor, r.metric ?? '', r.reason, when(r.at)]);
     sections.push(`Responses\n${table.toString()}`);
   }
   if (p.objections.length > 0) {
-    const table = new Table({ head: ['team', 'metric', 'by', 'reason', 'state'], ...plain });
+    const table = new Table({ head: ['team', 'metric', 'by', 'reason', 'state'], ...TABLE_STYLE });
     for (const o of p.objections) table.push([o.team, o.metric ?? '', o.actor, o.reason, o.overruled ? 'overruled' : o.open ? 'OPEN' : 'superseded']);
     sections.push(`Objections\n${table.toString()}`);
   }
   if (p.comments && p.comments.length > 0) sections.push(`Comments\n${p.comments.map((c) => `  ${c.actor}${c.current ? '' : ' (on an earlier revision)'}, ${when(c.at)}: ${c.text}`).join('\n')}`);
   if (p.overrules.length > 0) sections.push(`Votes to overrule\n${p.overrules.map((o) => `  ${o.actor}${o.current ? '' : ' (stale)'}, ${when(o.at)}: ${o.rationale}`).join('\n')}`);
-  const votes = new Table({ head: ['council member', 'vote', 'reason', 'report', 'at'], ...plain });
+  const votes = new Table({ head: ['council member', 'vote', 'reason', 'report', 'at'], ...TABLE_STYLE });
   for (const v of p.votes) votes.push([v.actor, `${v.vote}${v.current ? '' : ' (stale)'}`, v.reason, v.reportHash.slice(0, 12), when(v.at)]);
   sections.push(`Votes\n${p.votes.length > 0 ? `${votes.toString()}\n` : '  none yet\n'}${tallyLine(p)}`);
   const pet = p.petition;
@@ -195,11 +193,11 @@ export function proposalDetails(p: ProposalView): string {
   if (p.blockers.length > 0) sections.push(`Blocking approval\n${p.blockers.map((b) => `  - ${b}`).join('\n')}`);
   sections.push(`Deadlines\n${deadlineLines(p).join('\n')}`);
   if (p.notified && p.notified.length > 0) sections.push(`Notified before the first step: ${p.notified.join(', ')}`);
-  const timeline = new Table({ head: ['at', 'event', 'by', 'detail'], ...plain });
+  const timeline = new Table({ head: ['at', 'event', 'by', 'detail'], ...TABLE_STYLE });
   for (const e of p.timeline) timeline.push([when(e.at), e.event, e.actor, e.detail]);
   sections.push(`Timeline\n${timeline.toString()}`);
   if (p.review) {
-    const table = new Table({ head: ['team', 'GPU-hours predicted', 'realized', 'avg wait predicted', 'realized', 'preemptions predicted', 'realized', 'jobs'], ...plain });
+    const table = new Table({ head: ['team', 'GPU-hours predicted', 'realized', 'avg wait predicted', 'realized', 'preemptions predicted', 'realized', 'jobs'], ...TABLE_STYLE });
     for (const [team, r] of Object.entries(p.review.realized)) {
       const predicted = p.review.predicted[team];
       table.push([team, predicted ? hours(predicted.gpuHours) : '-', hours(r.gpuHours), predicted ? wait(predicted.avgWait) : '-', wait(r.avgWait), predicted ? integer(predicted.preemptions) : '-', integer(r.preemptions), r.jobs]);
@@ -315,7 +313,7 @@ export function registerGovernance(program: Command): void {
       const body = (await call(flags, 'GET', '/v1/proposals')) as { proposals: ProposalView[] };
       const proposals = flags.status === undefined ? body.proposals : body.proposals.filter((p) => p.status === flags.status);
       if (flags.json) return out(JSON.stringify({ proposals }, null, 2));
-      const table = new Table({ head: ['id', 'title', 'status', 'class', 'author', 'affected', 'voting closes'], ...plain });
+      const table = new Table({ head: ['id', 'title', 'status', 'class', 'author', 'affected', 'voting closes'], ...TABLE_STYLE });
       for (const p of proposals) table.push([p.id, p.title, p.status, p.class, p.author, p.affected.join(', ') || '-', when(p.deadlines.votingCloses)]);
       out(proposals.length > 0 ? table.toString() : `no proposals${flags.status !== undefined ? ` with status ${flags.status}` : ''}`);
     });
@@ -415,7 +413,7 @@ export function registerGovernance(program: Command): void {
         versions: { version: number; createdAt: string | null; actor: string; reason: string; sha256: string; inForce: boolean; proposal: string | null; step: number | null; rollback: boolean }[];
       };
       if (flags.json) return out(JSON.stringify(body, null, 2));
-      const table = new Table({ head: ['version', 'in force', 'created', 'by', 'proposal', 'reason', 'sha256'], ...plain });
+      const table = new Table({ head: ['version', 'in force', 'created', 'by', 'proposal', 'reason', 'sha256'], ...TABLE_STYLE });
       for (const v of body.versions) {
         const made = v.proposal === null ? '-' : v.rollback ? `${v.proposal} (rollback)` : v.step !== null ? `${v.proposal} step ${v.step}` : v.proposal;
         table.push([v.version, v.inForce ? 'yes' : '', when(v.createdAt), v.actor, made, v.reason, v.sha256.slice(0, 12)]);
