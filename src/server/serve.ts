@@ -12,7 +12,7 @@ import type { Executor } from '../executors/port.js';
 import { createLocalExecutor, describeLocalNode } from '../executors/local.js';
 import { createSimulatedExecutor } from '../executors/simulated.js';
 import type { Store } from '../storage/port.js';
-import { openSqliteStore } from '../storage/sqlite.js';
+import { describeStore, openStore } from '../storage/open.js';
 import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { newToken } from './auth.js';
@@ -24,7 +24,10 @@ import { createMetrics } from './metrics.js';
 export interface ServeOptions {
   readonly cluster?: string | undefined;
   readonly policy?: string | undefined;
+  /** Admin token, audit key, logs; and the SQLite database unless `database` is given. */
   readonly data: string;
+  /** A postgres:// URL: the store is that PostgreSQL database instead of DATA/arbiter.db. */
+  readonly database?: string | undefined;
   readonly port: number;
   readonly host: string;
   readonly executor: 'simulated' | 'local';
@@ -89,7 +92,7 @@ async function localFleetText(gpus: number | undefined): Promise<{ text: string;
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   mkdirSync(options.data, { recursive: true, mode: 0o700 });
-  const store = await openSqliteStore(join(options.data, 'arbiter.db'));
+  const store = await openStore({ data: options.data, database: options.database });
   try {
     await store.migrate();
     const { fleet, policy, policyVersion, policyText } = await loadOrInitialize(store, options, print);
@@ -125,7 +128,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const app = await buildApp({ live, store, fleet, governance, audit, executorKind: options.executor, metrics, clock, logger });
     const address = await app.listen({ port: options.port, host: options.host });
     const url = address.replace('0.0.0.0', '127.0.0.1');
-    print(`Arbiter is serving on ${url} (policy version ${policyVersion}, ${options.executor} executor, data in ${options.data})`);
+    print(`Arbiter is serving on ${url} (policy version ${policyVersion}, ${options.executor} executor, data in ${options.data}${options.database !== undefined ? `, database ${describeStore(options)}` : ''})`);
     let closing: Promise<void> | null = null;
     const close = (): Promise<void> =>
       (closing ??= (async () => {

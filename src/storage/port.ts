@@ -1,6 +1,6 @@
 // The storage port of the live service: everything the server keeps, behind one interface.
-// SQLite (better-sqlite3, embedded, the default) implements it in sqlite.ts; PostgreSQL is to
-// come behind the same interface, which is why every method is async.
+// SQLite (better-sqlite3, embedded, the default) implements it in sqlite.ts, PostgreSQL (pg) in
+// postgres.ts; open.ts picks one. Every method is async for the sake of the latter.
 //
 // Contracts:
 // - A write that resolves is durable (on disk; fsync'd in SQLite's WAL with synchronous=FULL).

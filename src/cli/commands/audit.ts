@@ -58,12 +58,14 @@ function requireDir(dir: string, option: string): void {
 // ------------------------------------------------------------------ reading a log
 
 /** The log of a data directory: events, stored leaves and checkpoints from its database, the key from its PEM file. */
-async function readDataDir(dir: string, keyNeeded: boolean): Promise<LogMaterial> {
+async function readDataDir(dir: string, keyNeeded: boolean, database?: string): Promise<LogMaterial> {
   requireDir(dir, '--data');
   const dbFile = path.join(dir, DB_FILE);
-  if (!existsSync(dbFile)) throw new UsageError([`${dbFile}: no such file: ${dir} is not the data directory of an Arbiter server (given as --data)`]);
-  // Loaded here, not at the top: SQLite is not needed by the other commands.
-  const { openSqliteStore } = await import('../../storage/sqlite.js');
+  if (database === undefined && !existsSync(dbFile)) throw new UsageError([`${dbFile}: no such file: ${dir} is not the data directory of an Arbiter server (given as --data)`]);
+  // Loaded here, not at the top: the database drivers are not needed by the other commands.
+  const { describeStore, isPostgresUrl, openStore } = await import('../../storage/open.js');
+  if (database !== undefined && !isPostgresUrl(database)) throw new UsageError([`--database: expected a postgres:// URL, got "${database.slice(0, 100)}"`]);
+  const where = describeStore({ data: dir, database });
   const { publicKeyOf } = await import('../../server/audit.js');
   const keyFile = path.join(dir, KEY_FILE);
   let publicKey: string | null = null;
@@ -75,8 +77,8 @@ async function readDataDir(dir: string, keyNeeded: boolean): Promise<LogMaterial
       throw new UsageError([`${keyFile}: not an Ed25519 private key in PEM (${error instanceof Error ? error.message : String(error)})`]);
     }
   }
-  const fault = (error: unknown): CheckFailed => new CheckFailed([`${dbFile}: cannot read the audit log: ${error instanceof Error ? error.message : String(error)}`]);
-  const store = await openSqliteStore(dbFile).catch((error: unknown) => {
+  const fault = (error: unknown): CheckFailed => new CheckFailed([`${where}: cannot read the audit log: ${error instanceof Error ? error.message : String(error)}`]);
+  const store = await openStore({ data: dir, database }).catch((error: unknown) => {
     throw fault(error);
   });
   try {
@@ -322,12 +324,14 @@ export function registerAudit(program: Command): void {
     .description('recompute every leaf from the stored entries, every checkpointed root and signature; exit 1 naming the first bad entry')
     .option('--data <dir>', "a server's data directory (stopped or running): its database and audit-key.pem (default: none; give --data or --export)")
     .option('--export <dir>', 'a folder written by `arbiter audit export`, verified offline (default: none)')
+    .option('--database <url>', 'with --data: the PostgreSQL database of a server started with --database (default: DIR/arbiter.db)')
     .option('--public-key <base64>', "the log's Ed25519 public key, given out of band (default: from DIR/audit-key.pem with --data, from public-key.txt with --export)")
     .option('--json', 'print the verification as JSON', false)
-    .action(async (flags: { data?: string; export?: string; publicKey?: string; json: boolean }) => {
+    .action(async (flags: { data?: string; database?: string; export?: string; publicKey?: string; json: boolean }) => {
       if ((flags.data === undefined) === (flags.export === undefined)) throw new UsageError(['give exactly one of --data DIR (a data directory) or --export DIR (an export)']);
       const where = flags.data !== undefined ? `data directory ${flags.data}` : `export ${flags.export ?? ''}`;
-      const material = flags.data !== undefined ? await readDataDir(flags.data, flags.publicKey === undefined) : readExport(flags.export ?? '');
+      if (flags.database !== undefined && flags.data === undefined) throw new UsageError(['--database goes with --data DIR (the data directory holds the signing key)']);
+      const material = flags.data !== undefined ? await readDataDir(flags.data, flags.publicKey === undefined, flags.database) : readExport(flags.export ?? '');
       const key = trustedKey(material, flags.publicKey, where);
       const result = verifyAuditLog({ entries: material.entries, checkpoints: material.checkpoints, publicKey: key, ...(material.storedLeafHashes ? { storedLeafHashes: material.storedLeafHashes } : {}) });
       if (flags.json) out(JSON.stringify({ ...result, publicKey: key }, null, 2));
@@ -340,9 +344,11 @@ export function registerAudit(program: Command): void {
       .command('export')
       .description('write the log, its checkpoints and public key as files that `arbiter audit verify --export` checks offline')
       .argument('<outdir>', 'a new or empty folder (written whole or not at all)')
-      .option('--data <dir>', "read a server's data directory instead of asking a server (default: ask --server)"),
-  ).action(async (outDir: string, flags: Connection & { data?: string }) => {
-    const material = flags.data !== undefined ? await readDataDir(flags.data, true) : await readServer(flags);
+      .option('--data <dir>', "read a server's data directory instead of asking a server (default: ask --server)")
+      .option('--database <url>', 'with --data: the PostgreSQL database of a server started with --database (default: DIR/arbiter.db)'),
+  ).action(async (outDir: string, flags: Connection & { data?: string; database?: string }) => {
+    if (flags.database !== undefined && flags.data === undefined) throw new UsageError(['--database goes with --data DIR (the data directory holds the signing key)']);
+    const material = flags.data !== undefined ? await readDataDir(flags.data, true, flags.database) : await readServer(flags);
     const source = flags.data !== undefined ? `data directory ${flags.data}` : (flags.server || process.env['ARBITER_SERVER'] || 'http://127.0.0.1:7420');
     writeExport(outDir, material, source);
     const summary = { out: outDir, entries: material.entries.length, checkpoints: material.checkpoints.length, publicKey: material.publicKey };

@@ -6,6 +6,7 @@ import { parseCluster } from '../../core/config/cluster.js';
 import { allTeams, parsePolicy } from '../../core/config/policy.js';
 import { formatIssue } from '../../core/model.js';
 import { newToken, ROLES } from '../../server/auth.js';
+import { isPostgresUrl } from '../../storage/open.js';
 import type { Role } from '../../storage/port.js';
 import { UsageError } from '../errors.js';
 import { EXAMPLE_LAB } from './demo.js';
@@ -14,6 +15,7 @@ interface ServeFlags {
   cluster?: string;
   policy?: string;
   data: string;
+  database?: string;
   port: string;
   host: string;
   executor: string;
@@ -30,10 +32,11 @@ const number = (value: string, option: string, check: (n: number) => boolean, ex
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('run the live service: HTTP API, scheduling loop and executor, on an embedded SQLite database')
+    .description('run the live service: HTTP API, scheduling loop and executor, on an embedded SQLite database (or PostgreSQL with --database)')
     .option('--cluster <file>', 'fleet for the first start (default: the built-in demo lab)')
     .option('--policy <file>', 'policy for the first start (default: the built-in demo lab)')
-    .option('--data <dir>', 'data directory (SQLite database, admin token, logs)', './arbiter-data')
+    .option('--data <dir>', 'data directory (SQLite database, admin token, audit key, logs)', './arbiter-data')
+    .option('--database <url>', 'store in this PostgreSQL database (postgres://user@host:port/db) instead of SQLite in --data')
     .option('--port <n>', 'TCP port', '7420')
     .option('--host <h>', 'address to listen on', '127.0.0.1')
     .option('--executor <kind>', 'simulated (jobs run for duration/speed seconds) or local (this host\'s GPUs)', 'simulated')
@@ -45,6 +48,7 @@ export function registerServe(program: Command): void {
       const speed = number(flags.speed, '--speed', (n) => n > 0, 'a number > 0', problems);
       const gpus = flags.gpus === undefined ? undefined : number(flags.gpus, '--gpus', (n) => Number.isInteger(n) && n > 0, 'a positive integer', problems);
       if (flags.executor !== 'simulated' && flags.executor !== 'local') problems.push(`--executor: expected simulated or local, got "${flags.executor}"`);
+      checkDatabase(flags.database, problems);
       if (problems.length > 0) throw new UsageError(problems);
       // Loaded here, not at the top: the server, fastify and SQLite are not needed by other commands.
       const { startServer, StartupError } = await import('../../server/serve.js');
@@ -54,6 +58,7 @@ export function registerServe(program: Command): void {
           cluster: flags.cluster,
           policy: flags.policy,
           data: flags.data,
+          database: flags.database,
           port,
           host: flags.host,
           executor: flags.executor as 'simulated' | 'local',
@@ -86,13 +91,15 @@ export function registerServe(program: Command): void {
     .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`)
     .option('--team <team>', 'the team of a member or lead (required for them)')
     .option('--data <dir>', 'data directory of the server', './arbiter-data')
-    .action(async (flags: { user: string; role: string; team?: string; data: string }) => {
+    .option('--database <url>', 'the PostgreSQL database of the server, if it was started with --database')
+    .action(async (flags: { user: string; role: string; team?: string; data: string; database?: string }) => {
       const problems: string[] = [];
       if (!ROLES.includes(flags.role as Role)) problems.push(`--role: expected one of ${ROLES.join(', ')}, got "${flags.role}"`);
       if ((flags.role === 'member' || flags.role === 'lead') && flags.team === undefined) problems.push(`--team is required for role ${flags.role}`);
       if (flags.user.trim() === '' || flags.user.length > 200) problems.push('--user: expected a name of 1 to 200 characters');
+      checkDatabase(flags.database, problems);
       if (problems.length > 0) throw new UsageError(problems);
-      const store = await openStoreOf(flags.data);
+      const store = await openStoreOf(flags.data, flags.database);
       try {
         const policy = await storedPolicy(store, flags.data);
         if (flags.team !== undefined && !allTeams(policy).has(flags.team)) {
@@ -107,17 +114,28 @@ export function registerServe(program: Command): void {
     });
 }
 
-async function openStoreOf(data: string) {
-  const { openSqliteStore } = await import('../../storage/sqlite.js');
-  const store = await openSqliteStore(join(data, 'arbiter.db'));
-  await store.migrate();
+/** --database takes a PostgreSQL URL only (SQLite is the default, in --data). */
+function checkDatabase(database: string | undefined, problems: string[]): void {
+  if (database !== undefined && !isPostgresUrl(database))
+    problems.push('--database: expected a PostgreSQL URL, postgres://user@host:port/database');
+}
+
+async function openStoreOf(data: string, database: string | undefined) {
+  const { openStore } = await import('../../storage/open.js');
+  const store = await openStore({ data, database });
+  try {
+    await store.migrate();
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
   return store;
 }
 
 async function storedPolicy(store: Awaited<ReturnType<typeof openStoreOf>>, data: string) {
   const fleetVersion = await store.currentFleet();
   const policyVersion = await store.currentPolicy();
-  if (!fleetVersion || !policyVersion) throw new UsageError([`${data}: no server data here yet; run \`arbiter serve --data ${data}\` once first`]);
+  if (!fleetVersion || !policyVersion) throw new UsageError([`${data}: no server data here yet; run \`arbiter serve --data ${data}\` once first (with --database too, if the server uses PostgreSQL)`]);
   const fleet = parseCluster(fleetVersion.text, 'stored fleet');
   if (!fleet.ok) throw new UsageError(fleet.issues.map(formatIssue));
   const policy = parsePolicy(policyVersion.text, 'stored policy', fleet.value);

@@ -1,0 +1,268 @@
+// Schema migrations of the PostgreSQL store: the same tables and columns as SQLite's
+// (migrations.ts), in PostgreSQL's types, as an ordered list of steps applied like SQLite's:
+// each in its own transaction together with the new `schema_version` (in `meta`), serialized
+// between processes by an advisory lock. Running them again is a no-op; a database written by a
+// newer Arbiter is refused. Steps are never edited once released: a change is a new step.
+//
+// Type choices, and why:
+// - Every INTEGER is BIGINT (SQLite's integers are 64-bit); the store reads int8 as a JS number.
+// - Every REAL is DOUBLE PRECISION, so a time comes back as the very JS number that was stored
+//   (the audit log hashes the events' canonical JSON, `at` included).
+// - JSON columns are `json`, not `jsonb`: json keeps the text as written (key order, duplicate
+//   keys, \u0000 escapes) and only checks it, like SQLite's TEXT with json_valid().
+// - Append-only tables refuse UPDATE, DELETE and TRUNCATE with a trigger that raises
+//   restrict_violation (SQLSTATE 23001), a constraint fault like SQLite's RAISE(ABORT).
+// - `rowid` in tokens stands for SQLite's implicit rowid: listTokens gives creation order.
+import type pg from 'pg';
+
+import type { Migration } from './migrations.js';
+import { StorageError } from './port.js';
+
+const appendOnly = (table: string): string => `
+  CREATE TRIGGER ${table}_no_update BEFORE UPDATE ON ${table}
+    FOR EACH ROW EXECUTE FUNCTION arbiter_append_only();
+  CREATE TRIGGER ${table}_no_delete BEFORE DELETE ON ${table}
+    FOR EACH ROW EXECUTE FUNCTION arbiter_append_only();
+  CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table}
+    FOR EACH STATEMENT EXECUTE FUNCTION arbiter_append_only();
+`;
+
+export const PG_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'jobs, runs, tokens, events, policy and fleet versions',
+    sql: `
+      CREATE FUNCTION arbiter_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        RAISE EXCEPTION '% is append-only: rows are never %', TG_TABLE_NAME,
+          CASE TG_OP WHEN 'UPDATE' THEN 'updated' WHEN 'DELETE' THEN 'deleted' ELSE 'truncated' END
+          USING ERRCODE = 'restrict_violation';
+      END $$;
+
+      CREATE TABLE jobs (
+        seq             BIGINT PRIMARY KEY CHECK (seq >= 1),
+        id              TEXT   NOT NULL UNIQUE,
+        name            TEXT,
+        team            TEXT   NOT NULL,
+        class           TEXT   NOT NULL,
+        flavor          TEXT,
+        gpus            BIGINT NOT NULL,
+        duration        DOUBLE PRECISION,
+        time_limit      DOUBLE PRECISION,
+        command         TEXT,
+        submitted_by    TEXT   NOT NULL,
+        submitted_at    DOUBLE PRECISION NOT NULL,
+        idempotency_key TEXT,
+        status          TEXT   NOT NULL CHECK (status IN
+                          ('pending', 'running', 'completed', 'failed', 'cancelled', 'timed_out', 'rejected')),
+        started_at      DOUBLE PRECISION,
+        ended_at        DOUBLE PRECISION,
+        preemptions     BIGINT NOT NULL,
+        attained        DOUBLE PRECISION NOT NULL,
+        run_flavor      TEXT,
+        run_start       DOUBLE PRECISION,
+        placement       JSON,
+        reason_code     TEXT,
+        reason_message  TEXT,
+        expected_start  DOUBLE PRECISION,
+        reject_reason   TEXT,
+        exit_code       BIGINT,
+        kept_work       DOUBLE PRECISION NOT NULL
+      );
+      -- GET /v1/jobs?team=&status=, newest first (the primary key walks "newest first" alone);
+      -- jobs_by_status also finds the unfinished jobs at recovery.
+      CREATE INDEX jobs_by_team ON jobs (team, seq DESC);
+      CREATE INDEX jobs_by_status ON jobs (status, seq DESC);
+      CREATE INDEX jobs_by_team_status ON jobs (team, status, seq DESC);
+      -- Idempotency-Key: one job per (user, key); the loser of a race gets a constraint fault.
+      CREATE UNIQUE INDEX jobs_by_idempotency ON jobs (submitted_by, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+
+      CREATE TABLE runs (
+        id        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        job_id    TEXT   NOT NULL REFERENCES jobs (id),
+        start_at  DOUBLE PRECISION NOT NULL,
+        end_at    DOUBLE PRECISION,
+        flavor    TEXT   NOT NULL,
+        placement JSON   NOT NULL,
+        outcome   TEXT   CHECK (outcome IN
+                    ('completed', 'preempted', 'timed_out', 'failed', 'cancelled', 'requeued')),
+        CHECK ((end_at IS NULL) = (outcome IS NULL))
+      );
+      CREATE INDEX runs_by_job ON runs (job_id, id);
+      -- At most one open run per job.
+      CREATE UNIQUE INDEX runs_open ON runs (job_id) WHERE end_at IS NULL;
+
+      CREATE TABLE tokens (
+        rowid      BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+        id         TEXT PRIMARY KEY,
+        hash       TEXT NOT NULL UNIQUE,
+        "user"     TEXT NOT NULL,
+        role       TEXT NOT NULL CHECK (role IN ('viewer', 'member', 'lead', 'council', 'admin')),
+        team       TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        revoked_at DOUBLE PRECISION
+      );
+
+      -- The change log that governance's audit log builds on: append-only, enforced below.
+      -- seq is numbered by the store (last + 1 under a lock), not by a sequence: a sequence
+      -- leaves gaps after a rollback, and the audit log needs seq = position, from 1.
+      CREATE TABLE events (
+        seq     BIGINT PRIMARY KEY CHECK (seq >= 1),
+        at      DOUBLE PRECISION NOT NULL,
+        actor   TEXT NOT NULL,
+        kind    TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        reason  TEXT NOT NULL,
+        data    JSON NOT NULL
+      );
+      ${appendOnly('events')}
+
+      CREATE TABLE policy_versions (
+        version    BIGINT PRIMARY KEY CHECK (version >= 1),
+        text       TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        actor      TEXT NOT NULL,
+        reason     TEXT NOT NULL
+      );
+      ${appendOnly('policy_versions')}
+
+      CREATE TABLE fleet_versions (
+        version    BIGINT PRIMARY KEY CHECK (version >= 1),
+        text       TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        actor      TEXT NOT NULL,
+        reason     TEXT NOT NULL
+      );
+      ${appendOnly('fleet_versions')}
+    `,
+  },
+  {
+    version: 2,
+    description: 'governance: proposals, impact reports, audit leaves and signed checkpoints',
+    sql: `
+      -- A proposal is one JSON document, rewritten at every step of its lifecycle; its history
+      -- is in the append-only events (the audit log).
+      CREATE TABLE proposals (
+        seq        BIGINT PRIMARY KEY CHECK (seq >= 1),
+        id         TEXT NOT NULL UNIQUE,
+        status     TEXT NOT NULL,
+        doc        JSON NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL
+      );
+
+      -- Impact reports, content-addressed: hash = SHA-256 of the canonical JSON.
+      CREATE TABLE impact_reports (
+        hash TEXT PRIMARY KEY,
+        doc  JSON NOT NULL
+      );
+      ${appendOnly('impact_reports')}
+
+      -- The audit log's leaves (RFC 6962 leaf hashes of the events' canonical JSON, seq = index
+      -- + 1) and its signed checkpoints.
+      CREATE TABLE audit_leaves (
+        seq  BIGINT PRIMARY KEY CHECK (seq >= 1),
+        hash TEXT NOT NULL
+      );
+      ${appendOnly('audit_leaves')}
+
+      CREATE TABLE audit_checkpoints (
+        id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        size       BIGINT NOT NULL CHECK (size >= 0),
+        root       TEXT NOT NULL,
+        time       TEXT NOT NULL,
+        signature  TEXT NOT NULL,
+        public_key TEXT NOT NULL
+      );
+      ${appendOnly('audit_checkpoints')}
+    `,
+  },
+];
+
+/** The schema version this build writes and understands. */
+export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;
+
+/** Key of the advisory lock that serializes migrations between processes (any constant will do). */
+export const MIGRATION_LOCK = 41_726_269_01;
+
+const META = `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`;
+
+/** The schema version of a database (0: empty), read through `client`. */
+export async function pgSchemaVersion(client: pg.ClientBase): Promise<number> {
+  const exists = await client.query<{ found: boolean }>(`SELECT to_regclass('meta') IS NOT NULL AS found`);
+  if (exists.rows[0]?.found !== true) return 0;
+  const { rows } = await client.query<{ value: string }>(
+    `SELECT value FROM meta WHERE key = 'schema_version'`,
+  );
+  const row = rows[0];
+  if (row === undefined) return 0;
+  const version = Number(row.value);
+  if (!Number.isSafeInteger(version) || version < 0)
+    throw new StorageError('corrupt', `meta.schema_version is "${row.value}", not a version number`, false);
+  return version;
+}
+
+/**
+ * Brings the database to the last version of `migrations`; returns the versions before and after.
+ * `client` must not be in a transaction. Each step runs in its own transaction, which takes the
+ * migration lock and re-reads the version first, so two processes migrating one database at
+ * once apply each step once. `name` names the database in messages.
+ */
+export async function runPgMigrations(
+  client: pg.ClientBase,
+  name: string,
+  migrations: readonly Migration[] = PG_MIGRATIONS,
+): Promise<{ from: number; to: number }> {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration ${i + 1} is numbered ${m.version}`);
+  });
+  const latest = migrations.length;
+  const refuseNewer = (version: number): void => {
+    if (version > latest)
+      throw new StorageError(
+        'schema_too_new',
+        `the database ${name} has schema version ${version}, newer than the ${latest} this Arbiter knows: ` +
+          'it was written by a newer Arbiter; run that version (or a newer one), or restore a backup',
+        false,
+      );
+  };
+  /** Runs f in a transaction holding the migration lock. */
+  const locked = async <T>(f: () => Promise<T>): Promise<T> => {
+    await client.query('BEGIN');
+    try {
+      await client.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
+      const result = await f();
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  };
+  const from = await locked(async () => {
+    await client.query(META);
+    return pgSchemaVersion(client);
+  });
+  refuseNewer(from);
+  for (const step of migrations) {
+    if (step.version <= from) continue;
+    await locked(async () => {
+      const current = await pgSchemaVersion(client);
+      refuseNewer(current);
+      if (current >= step.version) return; // another process got there first
+      if (current !== step.version - 1)
+        throw new StorageError(
+          'corrupt',
+          `schema version ${current} cannot take migration ${step.version}`,
+          false,
+        );
+      await client.query(step.sql); // no parameters: the simple protocol, several statements
+      await client.query(
+        `INSERT INTO meta (key, value) VALUES ('schema_version', $1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+        [String(step.version)],
+      );
+    });
+  }
+  return { from, to: Math.max(from, await pgSchemaVersion(client)) };
+}

@@ -1,0 +1,976 @@
+// The PostgreSQL implementation of the storage port (pg): the same contracts as sqlite.ts, for
+// a service whose data lives on a database server (`arbiter serve --database postgres://...`).
+//
+// - One pg.Pool. Reads made outside a transaction go to any pooled connection, so they see only
+//   committed data; a transaction takes a dedicated connection for BEGIN, fn, COMMIT (ROLLBACK
+//   if fn throws).
+// - Transactions are serialized by an in-process mutex (a promise chain), as in sqlite.ts.
+//   Writes made outside a transaction take the same mutex, so they wait for an open transaction;
+//   a write of several statements runs in a transaction of its own. Inside fn, the view it gets
+//   and the store itself (tracked with AsyncLocalStorage) both go to the transaction's
+//   connection, one operation at a time, each write in a savepoint: a failed write undoes only
+//   itself and fn may go on, as SQLite's statements do.
+// - Numbers come back as numbers: int8 is parsed to a JS number (the schema's integers are
+//   BIGINT; a value beyond 2^53 is a `corrupt` fault), float8 with every digit
+//   (extra_float_digits = 3), so a time reads back as the same double that was written.
+// - JSON is written as JSON.stringify's text into `json` columns, which keep it as written, and
+//   parsed on the way out, exactly as SQLite's TEXT columns.
+// - Numbered appends (events, policy and fleet versions, proposals) take last + 1 under one
+//   transaction-scoped advisory lock, so numbers have no gaps even with other processes writing
+//   (`arbiter token create` beside a running server): the audit log needs event seq = position.
+// - pg's errors become StorageError with a stable code (see pgStorageErrorOf).
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
+
+import pg from 'pg';
+
+import { redactUrl } from './open.js';
+import { runPgMigrations } from './postgres-migrations.js';
+import { StorageError } from './port.js';
+import type {
+  JobPage,
+  JobQuery,
+  Role,
+  StoredCheckpoint,
+  StoredEvent,
+  StoredJob,
+  StoredPlacement,
+  StoredProposal,
+  StoredRun,
+  StoredToken,
+  StoredVersion,
+  Store,
+} from './port.js';
+
+export interface PostgresOptions {
+  /** Most connections open at once (default 10). */
+  readonly maxConnections?: number;
+  /** How long to wait for a connection to the server (default 10000). */
+  readonly connectTimeoutMs?: number;
+}
+
+export interface PostgresStore extends Store {
+  /** The database URL, without its password (for logs and messages). */
+  readonly url: string;
+}
+
+/**
+ * Connects to the database at `url` (postgres://user:password@host:port/db; the database must
+ * exist) and checks that it answers. Call migrate() next.
+ */
+export async function openPostgresStore(url: string, options: PostgresOptions = {}): Promise<PostgresStore> {
+  const shown = redactUrl(url);
+  let pool: pg.Pool;
+  try {
+    pool = new pg.Pool({
+      connectionString: url,
+      max: options.maxConnections ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      application_name: 'arbiter',
+      // float8 printed with every digit (PostgreSQL 12+ does so by default, unless a server's
+      // configuration lowered it): a time reads back as the same double. Options in the URL
+      // replace this; open checks the result.
+      options: '-c extra_float_digits=3',
+      types: { getTypeParser },
+    });
+  } catch (error) {
+    throw new StorageError('cantopen', `cannot open ${shown}: ${String(error)}`, false, { cause: error });
+  }
+  // An idle connection that fails (the server restarted) is dropped by the pool; without a
+  // listener the error would crash the process. The next query opens a fresh connection.
+  pool.on('error', () => undefined);
+  try {
+    const { rows } = await pool.query<{ extra_float_digits: string }>('SHOW extra_float_digits');
+    const digits = Number(rows[0]?.extra_float_digits);
+    if (!(digits >= 1))
+      throw new StorageError(
+        'misconfigured',
+        `${shown}: extra_float_digits is ${String(rows[0]?.extra_float_digits)}: PostgreSQL would round times ` +
+          "and sums on the way out; drop it from the URL's options (or set it to 1..3)",
+        false,
+      );
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    const fault = pgStorageErrorOf(error, `connecting to ${shown}`);
+    throw fault instanceof StorageError
+      ? fault
+      : new StorageError('cantopen', `cannot open ${shown}: ${fault.message}`, false, { cause: error });
+  }
+  return new PgStoreImpl(new Shared(shown, pool), null);
+}
+
+// ------------------------------------------------------------------ types
+
+const INT8 = 20;
+const JSON_OID = 114;
+
+/** int8 as a JS number: exact up to 2^53, which counts and seqs never reach. */
+function parseInt8(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n))
+    throw new StorageError('corrupt', `the integer ${text} is beyond what a JS number holds exactly`, false);
+  return n;
+}
+
+/** pg's parsers, but int8 as a number and json parsed (the default too, made explicit). */
+const getTypeParser = ((oid: number, format?: 'text' | 'binary') => {
+  if (oid === INT8) return parseInt8;
+  if (oid === JSON_OID) return (text: string) => JSON.parse(text) as unknown;
+  return pg.types.getTypeParser(oid, format) as unknown;
+}) as typeof pg.types.getTypeParser;
+
+// ------------------------------------------------------------------ faults
+
+/** Node's network error codes: the server is unreachable or the connection broke. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** pg's own messages when a connection breaks or cannot be had. */
+const CONNECTION_MESSAGES =
+  /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|Client was closed/i;
+
+/**
+ * A pg error as a StorageError with a stable code, keeping it as the cause:
+ * `connection` (the server is unreachable, restarting, or the connection broke; retryable),
+ * `busy` (deadlock, serialization failure, lock not available; retryable), `timeout`
+ * (statement cancelled; retryable), `constraint` (unique, check, foreign key, not null,
+ * append-only trigger, data that does not fit a column), `full` (disk full), `nomem`,
+ * `resources`, `io`, `corrupt`, `readonly`, `permission`, `cantopen` (no such database), else
+ * `postgres`. A StorageError passes through; any other error (a bug) too.
+ */
+export function pgStorageErrorOf(error: unknown, doing: string): Error {
+  if (error instanceof StorageError) return error;
+  if (error instanceof pg.DatabaseError) {
+    const sqlstate = error.code ?? '';
+    const [code, retryable] = classify(sqlstate);
+    return new StorageError(code, `${doing}: ${error.message} (SQLSTATE ${sqlstate})`, retryable, {
+      cause: error,
+    });
+  }
+  if (error instanceof Error) {
+    const errno = (error as { code?: unknown }).code;
+    if ((typeof errno === 'string' && NETWORK_CODES.has(errno)) || CONNECTION_MESSAGES.test(error.message))
+      return new StorageError('connection', `${doing}: ${error.message}`, true, { cause: error });
+    return error;
+  }
+  return new Error(String(error));
+}
+
+function classify(sqlstate: string): [code: string, retryable: boolean] {
+  switch (sqlstate) {
+    case '40001': // serialization_failure
+    case '40P01': // deadlock_detected
+    case '55P03': // lock_not_available
+      return ['busy', true];
+    case '57014': // query_canceled (statement_timeout)
+      return ['timeout', true];
+    case '57P01': // admin_shutdown
+    case '57P02': // crash_shutdown
+    case '57P03': // cannot_connect_now (starting up)
+      return ['connection', true];
+    case '53100': // disk_full
+      return ['full', false];
+    case '53200': // out_of_memory
+      return ['nomem', false];
+    case '58030': // io_error
+      return ['io', false];
+    case 'XX001': // data_corrupted
+    case 'XX002': // index_corrupted
+      return ['corrupt', false];
+    case '25006': // read_only_sql_transaction
+      return ['readonly', false];
+    case '42501': // insufficient_privilege
+      return ['permission', false];
+    case '3D000': // invalid_catalog_name: no such database
+      return ['cantopen', false];
+    default:
+      break;
+  }
+  switch (sqlstate.slice(0, 2)) {
+    case '23': // integrity constraint violation (and the append-only trigger's restrict_violation)
+    case '22': // data exception: a value that does not fit its column (SQLite STRICT: a constraint)
+      return ['constraint', false];
+    case '08': // connection exception
+      return ['connection', true];
+    case '53': // insufficient resources
+      return ['resources', false];
+    case '28': // invalid authorization
+      return ['permission', false];
+    default:
+      return ['postgres', false];
+  }
+}
+
+/** Runs f, turning what pg throws into StorageError. */
+async function attempt<T>(doing: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (error) {
+    throw pgStorageErrorOf(error, doing);
+  }
+}
+
+// ------------------------------------------------------------------ cursors (as in sqlite.ts)
+
+const CURSOR = /^j:([1-9][0-9]{0,15})$/;
+
+function encodeCursor(seq: number): string {
+  return Buffer.from(`j:${seq}`).toString('base64url');
+}
+
+/** The seq a cursor points below. */
+function decodeCursor(cursor: string): number {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const seq = Number(CURSOR.exec(text)?.[1]);
+  // Node decodes base64url leniently: re-encoding catches stray characters.
+  if (!Number.isSafeInteger(seq) || encodeCursor(seq) !== cursor)
+    throw new StorageError(
+      'invalid_cursor',
+      `"${cursor}" is not a cursor of this list: pass the nextCursor of the previous page`,
+      false,
+    );
+  return seq;
+}
+
+function count(value: number, what: string, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min)
+    throw new StorageError(
+      'invalid_query',
+      `${what} must be an integer of at least ${min}, not ${value}`,
+      false,
+    );
+  return value;
+}
+
+// ------------------------------------------------------------------ rows
+
+// PostgreSQL folds unquoted names to lower case: the camelCase aliases are quoted.
+const JOB_COLUMNS = `id, seq, name, team, class, flavor, gpus, duration, time_limit AS "timeLimit", command,
+  submitted_by AS "submittedBy", submitted_at AS "submittedAt", idempotency_key AS "idempotencyKey", status,
+  started_at AS "startedAt", ended_at AS "endedAt", preemptions, attained, run_flavor AS "runFlavor",
+  run_start AS "runStart", placement, reason_code AS "reasonCode", reason_message AS "reasonMessage",
+  expected_start AS "expectedStart", reject_reason AS "rejectReason", exit_code AS "exitCode", kept_work AS "keptWork"`;
+
+/** The json parser has already made placement an array. */
+type JobRow = StoredJob;
+
+const placementText = (placement: readonly StoredPlacement[]): string =>
+  JSON.stringify(placement.map(({ node, gpus }) => ({ node, gpus })));
+
+/** A job's columns and values, in INSERT order; `?? null` stores a missing optional field as null. */
+const jobValues = (job: StoredJob): unknown[] => [
+  job.seq,
+  job.id,
+  job.name ?? null,
+  job.team,
+  job.class,
+  job.flavor ?? null,
+  job.gpus,
+  job.duration ?? null,
+  job.timeLimit ?? null,
+  job.command ?? null,
+  job.submittedBy,
+  job.submittedAt,
+  job.idempotencyKey ?? null,
+  job.status,
+  job.startedAt ?? null,
+  job.endedAt ?? null,
+  job.preemptions,
+  job.attained,
+  job.runFlavor ?? null,
+  job.runStart ?? null,
+  job.placement == null ? null : placementText(job.placement),
+  job.reasonCode ?? null,
+  job.reasonMessage ?? null,
+  job.expectedStart ?? null,
+  job.rejectReason ?? null,
+  job.exitCode ?? null,
+  job.keptWork,
+];
+
+const INSERT_JOB = `INSERT INTO jobs (seq, id, name, team, class, flavor, gpus, duration, time_limit, command,
+  submitted_by, submitted_at, idempotency_key, status, started_at, ended_at, preemptions, attained, run_flavor,
+  run_start, placement, reason_code, reason_message, expected_start, reject_reason, exit_code, kept_work)
+  VALUES (${Array.from({ length: 27 }, (_, i) => `$${i + 1}`).join(', ')})`;
+
+/** Replaces the mutable fields only (the others never change once stored). */
+const UPDATE_JOB = `UPDATE jobs SET status = $2, started_at = $3, ended_at = $4, preemptions = $5,
+  attained = $6, run_flavor = $7, run_start = $8, placement = $9, reason_code = $10,
+  reason_message = $11, expected_start = $12, reject_reason = $13, exit_code = $14, kept_work = $15
+  WHERE id = $1`;
+
+const updateJobValues = (job: StoredJob): unknown[] => [
+  job.id,
+  job.status,
+  job.startedAt ?? null,
+  job.endedAt ?? null,
+  job.preemptions,
+  job.attained,
+  job.runFlavor ?? null,
+  job.runStart ?? null,
+  job.placement == null ? null : placementText(job.placement),
+  job.reasonCode ?? null,
+  job.reasonMessage ?? null,
+  job.expectedStart ?? null,
+  job.rejectReason ?? null,
+  job.exitCode ?? null,
+  job.keptWork,
+];
+
+const TOKEN_COLUMNS = `id, hash, "user", role, team, created_at AS "createdAt", revoked_at AS "revokedAt"`;
+
+const VERSION_COLUMNS = `version, text, created_at AS "createdAt", actor, reason`;
+
+const PROPOSAL_COLUMNS = `seq, id, status, doc, updated_at AS "updatedAt"`;
+
+/** Key of the advisory lock that numbered appends take (transaction-scoped; any constant will do). */
+const APPEND_LOCK = 41_726_269_02;
+
+// ------------------------------------------------------------------ connections
+
+/** A pool or one of its clients: where a query goes. */
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+async function rows<R extends pg.QueryResultRow>(
+  q: Queryable,
+  sql: string,
+  values: unknown[] = [],
+): Promise<R[]> {
+  return (await q.query<R>(sql, values)).rows;
+}
+
+/** The state of one open transaction, shared by its view and the ambient store. */
+class TxState {
+  open = true;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly client: pg.PoolClient) {}
+
+  /** Runs f after every earlier operation of this transaction: one connection, one query at a time. */
+  serial<T>(f: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(f);
+    this.tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  /** Runs f in a savepoint: if it fails, its writes are undone and the transaction goes on. */
+  async savepoint<T>(f: () => Promise<T>): Promise<T> {
+    await this.client.query('SAVEPOINT arbiter_write');
+    try {
+      const result = await f();
+      await this.client.query('RELEASE SAVEPOINT arbiter_write');
+      return result;
+    } catch (error) {
+      await this.client.query('ROLLBACK TO SAVEPOINT arbiter_write').catch(() => undefined);
+      throw error;
+    }
+  }
+}
+
+/** What the store and the views of its transactions share. */
+class Shared {
+  closed = false;
+  readonly ambient = new AsyncLocalStorage<TxState>();
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly url: string,
+    readonly pool: pg.Pool,
+  ) {}
+
+  /** Runs f when every earlier exclusive task has settled (the in-process write mutex). */
+  exclusive<T>(f: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(f);
+    this.tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  /**
+   * Runs f on a dedicated connection. A checked-out connection that fails while f is between
+   * queries emits 'error' (the server went away): it is listened to here, else it would crash
+   * the process, and that connection is destroyed rather than returned to the pool. f's next
+   * query fails on its own ("not queryable": a `connection` fault).
+   */
+  async withClient<T>(
+    doing: string,
+    f: (client: pg.PoolClient, broken: (error: Error) => void) => Promise<T>,
+  ): Promise<T> {
+    const client = await attempt(`${doing}: connecting`, () => this.pool.connect());
+    let failure: Error | undefined;
+    const broken = (error: Error): void => {
+      failure ??= error;
+    };
+    client.on('error', broken);
+    try {
+      return await f(client, broken);
+    } finally {
+      client.off('error', broken);
+      client.release(failure);
+    }
+  }
+
+  /** Runs f on a dedicated connection in BEGIN ... COMMIT (ROLLBACK if f throws, and f's error rethrown). */
+  inTransaction<T>(doing: string, f: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.withClient(doing, async (client, broken) => {
+      await attempt(`${doing}: beginning a transaction`, () => client.query('BEGIN'));
+      try {
+        const result = await f(client);
+        await attempt(`${doing}: committing`, () => client.query('COMMIT'));
+        return result;
+      } catch (error) {
+        // After a failed COMMIT PostgreSQL has rolled back already (ROLLBACK then only warns).
+        // A failing ROLLBACK means a broken connection: fn's error is what the caller needs.
+        await client
+          .query('ROLLBACK')
+          .catch((rollbackError: unknown) =>
+            broken(rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))),
+          );
+        throw error;
+      }
+    });
+  }
+
+  checkOpen(): void {
+    if (this.closed) throw new StorageError('closed', `the store ${this.url} is closed`, false);
+  }
+}
+
+// ------------------------------------------------------------------ the store
+
+class PgStoreImpl implements PostgresStore {
+  constructor(
+    private readonly s: Shared,
+    /** Set on the view a transaction's fn receives. */
+    private readonly tx: TxState | null,
+  ) {}
+
+  get url(): string {
+    return this.s.url;
+  }
+
+  /** The open transaction this call belongs to, if any. */
+  private currentTx(): TxState | null {
+    if (this.tx !== null) {
+      if (!this.tx.open)
+        throw new StorageError(
+          'transaction_closed',
+          'this transaction has ended: use the store itself',
+          false,
+        );
+      return this.tx;
+    }
+    const ambient = this.s.ambient.getStore();
+    return ambient?.open === true ? ambient : null;
+  }
+
+  /** A read: in the transaction if inside one, else on any pooled connection (committed data only). */
+  private async read<T>(doing: string, f: (q: Queryable) => Promise<T>): Promise<T> {
+    this.s.checkOpen();
+    const tx = this.currentTx();
+    return attempt(doing, () => (tx !== null ? tx.serial(() => f(tx.client)) : f(this.s.pool)));
+  }
+
+  /**
+   * A write: in the transaction (in a savepoint) if inside one, else on its own after every
+   * earlier transaction. `atomic` runs f in a transaction of its own (it has several statements,
+   * or takes a transaction-scoped lock); otherwise f is one statement on any pooled connection.
+   */
+  private async write<T>(doing: string, f: (q: Queryable) => Promise<T>, atomic = false): Promise<T> {
+    this.s.checkOpen();
+    const tx = this.currentTx();
+    if (tx !== null) return attempt(doing, () => tx.serial(() => tx.savepoint(() => f(tx.client))));
+    return this.s.exclusive(() => {
+      this.s.checkOpen();
+      return attempt(doing, () => (atomic ? this.s.inTransaction(doing, f) : f(this.s.pool)));
+    });
+  }
+
+  private refuseInTransaction(what: string): void {
+    if (this.tx !== null || this.s.ambient.getStore()?.open === true)
+      throw new StorageError(
+        'nested_transaction',
+        `${what} inside a transaction: nesting is not supported`,
+        false,
+      );
+  }
+
+  async migrate(): Promise<void> {
+    this.refuseInTransaction('migrate()');
+    this.s.checkOpen();
+    return this.s.exclusive(async () => {
+      this.s.checkOpen();
+      const doing = `migrating ${this.s.url}`;
+      await this.s.withClient(doing, (client) => attempt(doing, () => runPgMigrations(client, this.s.url)));
+    });
+  }
+
+  async close(): Promise<void> {
+    this.refuseInTransaction('close()');
+    return this.s.exclusive(async () => {
+      if (this.s.closed) return;
+      this.s.closed = true;
+      await this.s.pool.end();
+    });
+  }
+
+  async transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+    this.refuseInTransaction('transaction()');
+    this.s.checkOpen();
+    return this.s.exclusive(() => {
+      this.s.checkOpen();
+      return this.s.inTransaction('a transaction', async (client) => {
+        const state = new TxState(client);
+        try {
+          const result = await this.s.ambient.run(state, () => fn(new PgStoreImpl(this.s, state)));
+          // Operations fn started without awaiting them finish before COMMIT.
+          await state.serial(() => Promise.resolve());
+          return result;
+        } finally {
+          state.open = false;
+        }
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- jobs
+
+  nextJobSeq(): Promise<number> {
+    return this.read('nextJobSeq', async (q) => {
+      const [row] = await rows<{ next: number }>(q, 'SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM jobs');
+      return row?.next ?? 1;
+    });
+  }
+
+  insertJob(job: StoredJob): Promise<void> {
+    return this.write(`storing job ${job.id}`, async (q) => {
+      await q.query(INSERT_JOB, jobValues(job));
+    });
+  }
+
+  updateJob(job: StoredJob): Promise<void> {
+    return this.write(`updating job ${job.id}`, async (q) => {
+      const { rowCount } = await q.query(UPDATE_JOB, updateJobValues(job));
+      if (rowCount === 0)
+        throw new StorageError('not_found', `cannot update job ${job.id}: it is not stored`, false);
+    });
+  }
+
+  getJob(id: string): Promise<StoredJob | null> {
+    return this.read(`reading job ${id}`, async (q) => {
+      const [row] = await rows<JobRow>(q, `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`, [id]);
+      return row ?? null;
+    });
+  }
+
+  getJobByIdempotencyKey(user: string, key: string): Promise<StoredJob | null> {
+    return this.read('reading a job by idempotency key', async (q) => {
+      const [row] = await rows<JobRow>(
+        q,
+        `SELECT ${JOB_COLUMNS} FROM jobs WHERE submitted_by = $1 AND idempotency_key = $2`,
+        [user, key],
+      );
+      return row ?? null;
+    });
+  }
+
+  async listJobs(query: JobQuery): Promise<JobPage> {
+    const limit = count(query.limit, 'limit', 1);
+    const before = query.cursor === undefined ? null : decodeCursor(query.cursor);
+    return this.read('listing jobs', async (q) => {
+      const values: unknown[] = [limit + 1];
+      const where: string[] = [];
+      if (query.status !== undefined) where.push(`status = $${values.push(query.status)}`);
+      if (before !== null) where.push(`seq < $${values.push(before)}`);
+      let found: JobRow[];
+      if (query.team === undefined) {
+        found = await rows<JobRow>(
+          q,
+          `SELECT ${JOB_COLUMNS} FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+           ORDER BY seq DESC LIMIT $1`,
+          values,
+        );
+      } else {
+        // Per team, the newest limit+1 along its index (no sort of a team's whole history),
+        // merged; one statement, so every team is read at one moment.
+        const teams = [...new Set(query.team)];
+        where.push(`jobs.team = t.team`);
+        found = await rows<JobRow>(
+          q,
+          `SELECT j.* FROM unnest($${values.push(teams)}::text[]) AS t (team)
+           CROSS JOIN LATERAL (
+             SELECT ${JOB_COLUMNS} FROM jobs WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT $1
+           ) AS j
+           ORDER BY j.seq DESC LIMIT $1`,
+          values,
+        );
+      }
+      const more = found.length > limit;
+      if (more) found.length = limit;
+      const last = found[found.length - 1];
+      return { jobs: found, nextCursor: more && last !== undefined ? encodeCursor(last.seq) : null };
+    });
+  }
+
+  unfinishedJobs(): Promise<StoredJob[]> {
+    return this.read('reading unfinished jobs', (q) =>
+      rows<JobRow>(q, `SELECT ${JOB_COLUMNS} FROM jobs WHERE status IN ('pending', 'running') ORDER BY seq`),
+    );
+  }
+
+  // ---------------------------------------------------------------- runs
+
+  insertRun(run: StoredRun): Promise<void> {
+    return this.write(`storing a run of ${run.jobId}`, async (q) => {
+      await q.query(
+        'INSERT INTO runs (job_id, start_at, end_at, flavor, placement, outcome) VALUES ($1, $2, $3, $4, $5, $6)',
+        [
+          run.jobId,
+          run.start,
+          run.end ?? null,
+          run.flavor,
+          placementText(run.placement),
+          run.outcome ?? null,
+        ],
+      );
+    });
+  }
+
+  closeRun(jobId: string, end: number, outcome: NonNullable<StoredRun['outcome']>): Promise<void> {
+    return this.write(`closing the run of ${jobId}`, async (q) => {
+      const { rowCount } = await q.query(
+        'UPDATE runs SET end_at = $1, outcome = $2 WHERE job_id = $3 AND end_at IS NULL',
+        [end, outcome, jobId],
+      );
+      if (rowCount === 0) throw new StorageError('not_found', `job ${jobId} has no open run to close`, false);
+    });
+  }
+
+  runsOf(jobId: string): Promise<StoredRun[]> {
+    return this.read(`reading the runs of ${jobId}`, (q) =>
+      rows<StoredRun>(
+        q,
+        `SELECT job_id AS "jobId", start_at AS start, end_at AS "end", flavor, placement, outcome
+         FROM runs WHERE job_id = $1 ORDER BY id`,
+        [jobId],
+      ),
+    );
+  }
+
+  // ---------------------------------------------------------------- tokens
+
+  insertToken(token: StoredToken, actor = 'system', reason = 'token created'): Promise<void> {
+    return this.write(
+      `storing token ${token.id}`,
+      async (q) => {
+        await q.query(
+          'INSERT INTO tokens (id, hash, "user", role, team, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+          [
+            token.id,
+            token.hash,
+            token.user,
+            token.role,
+            token.team ?? null,
+            token.createdAt,
+            token.revokedAt ?? null,
+          ],
+        );
+        await insertEvent(q, {
+          at: token.createdAt,
+          actor,
+          kind: 'token.create',
+          subject: token.id,
+          reason,
+          data: tokenData(token),
+        });
+      },
+      true,
+    );
+  }
+
+  tokenByHash(hash: string): Promise<StoredToken | null> {
+    return this.read('reading a token', async (q) => {
+      const [row] = await rows<StoredToken>(q, `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE hash = $1`, [hash]);
+      return row ?? null;
+    });
+  }
+
+  listTokens(): Promise<StoredToken[]> {
+    return this.read('listing tokens', (q) =>
+      rows<StoredToken>(q, `SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY rowid`),
+    );
+  }
+
+  revokeToken(id: string, at: number, actor = 'system', reason = 'token revoked'): Promise<void> {
+    return this.write(
+      `revoking token ${id}`,
+      async (q) => {
+        // FOR UPDATE: another process revoking it at once waits, then sees it revoked (one event).
+        const [token] = await rows<StoredToken>(
+          q,
+          `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE id = $1 FOR UPDATE`,
+          [id],
+        );
+        if (token === undefined) throw new StorageError('not_found', `there is no token ${id}`, false);
+        if (token.revokedAt !== null) return;
+        await q.query('UPDATE tokens SET revoked_at = $1 WHERE id = $2', [at, id]);
+        await insertEvent(q, {
+          at,
+          actor,
+          kind: 'token.revoke',
+          subject: id,
+          reason,
+          data: tokenData(token),
+        });
+      },
+      true,
+    );
+  }
+
+  // ---------------------------------------------------------------- events
+
+  appendEvent(event: Omit<StoredEvent, 'seq'>): Promise<number> {
+    return this.write(`appending a ${event.kind} event`, (q) => insertEvent(q, event), true);
+  }
+
+  async events(from: number, limit: number): Promise<StoredEvent[]> {
+    const start = count(from, 'from', 0);
+    const most = count(limit, 'limit', 0);
+    return this.read('reading events', (q) =>
+      rows<StoredEvent>(
+        q,
+        'SELECT seq, at, actor, kind, subject, reason, data FROM events WHERE seq >= $1 ORDER BY seq LIMIT $2',
+        [start, most],
+      ),
+    );
+  }
+
+  // ---------------------------------------------------------------- policy and fleet versions
+
+  putPolicy(text: string, actor: string, reason: string, at: number): Promise<StoredVersion> {
+    return this.write(
+      'storing a policy version',
+      (q) => putVersion(q, 'policy', text, actor, reason, at),
+      true,
+    );
+  }
+
+  currentPolicy(): Promise<StoredVersion | null> {
+    return this.read('reading the policy', (q) => lastVersion(q, 'policy'));
+  }
+
+  policyVersions(): Promise<StoredVersion[]> {
+    return this.read('reading policy versions', (q) =>
+      rows<StoredVersion>(q, `SELECT ${VERSION_COLUMNS} FROM policy_versions ORDER BY version`),
+    );
+  }
+
+  putFleet(text: string, actor: string, reason: string, at: number): Promise<StoredVersion> {
+    return this.write(
+      'storing a fleet version',
+      (q) => putVersion(q, 'fleet', text, actor, reason, at),
+      true,
+    );
+  }
+
+  currentFleet(): Promise<StoredVersion | null> {
+    return this.read('reading the fleet', (q) => lastVersion(q, 'fleet'));
+  }
+
+  // ---------------------------------------------------------------- governance
+
+  jobsSubmittedBetween(from: number, to: number): Promise<StoredJob[]> {
+    return this.read('reading the recorded workload', (q) =>
+      rows<JobRow>(
+        q,
+        `SELECT ${JOB_COLUMNS} FROM jobs WHERE submitted_at >= $1 AND submitted_at < $2 ORDER BY seq`,
+        [from, to],
+      ),
+    );
+  }
+
+  nextProposalSeq(): Promise<number> {
+    return this.read('numbering a proposal', async (q) => {
+      const [row] = await rows<{ next: number }>(
+        q,
+        'SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM proposals',
+      );
+      return row?.next ?? 1;
+    });
+  }
+
+  putProposal(p: Omit<StoredProposal, 'seq'> & { seq?: number }): Promise<void> {
+    return this.write(
+      `storing proposal ${p.id}`,
+      async (q) => {
+        const doc = JSON.stringify(p.doc);
+        const { rowCount } = await q.query(
+          'UPDATE proposals SET status = $1, doc = $2, updated_at = $3 WHERE id = $4',
+          [p.status, doc, p.updatedAt, p.id],
+        );
+        if (rowCount !== 0) return;
+        if (p.seq !== undefined)
+          await q.query(
+            'INSERT INTO proposals (seq, id, status, doc, updated_at) VALUES ($1, $2, $3, $4, $5)',
+            [p.seq, p.id, p.status, doc, p.updatedAt],
+          );
+        else {
+          await lockAppends(q);
+          await q.query(
+            `INSERT INTO proposals (seq, id, status, doc, updated_at)
+             SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3, $4 FROM proposals`,
+            [p.id, p.status, doc, p.updatedAt],
+          );
+        }
+      },
+      true,
+    );
+  }
+
+  getProposal(id: string): Promise<StoredProposal | null> {
+    return this.read(`reading proposal ${id}`, async (q) => {
+      const [row] = await rows<StoredProposal>(q, `SELECT ${PROPOSAL_COLUMNS} FROM proposals WHERE id = $1`, [
+        id,
+      ]);
+      return row ?? null;
+    });
+  }
+
+  listProposals(): Promise<StoredProposal[]> {
+    return this.read('listing proposals', (q) =>
+      rows<StoredProposal>(q, `SELECT ${PROPOSAL_COLUMNS} FROM proposals ORDER BY seq DESC`),
+    );
+  }
+
+  putReport(hash: string, doc: unknown): Promise<void> {
+    return this.write(`storing impact report ${hash}`, async (q) => {
+      // DO NOTHING fires no UPDATE trigger: storing the same report again changes nothing.
+      await q.query('INSERT INTO impact_reports (hash, doc) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING', [
+        hash,
+        JSON.stringify(doc),
+      ]);
+    });
+  }
+
+  getReport(hash: string): Promise<unknown> {
+    return this.read(`reading impact report ${hash}`, async (q) => {
+      const [row] = await rows<{ doc: unknown }>(q, 'SELECT doc FROM impact_reports WHERE hash = $1', [hash]);
+      return row ? row.doc : null;
+    });
+  }
+
+  auditLeaves(): Promise<{ seq: number; hash: string }[]> {
+    return this.read('reading the audit leaves', (q) =>
+      rows<{ seq: number; hash: string }>(q, 'SELECT seq, hash FROM audit_leaves ORDER BY seq'),
+    );
+  }
+
+  appendAudit(leaves: readonly { seq: number; hash: string }[], cp: StoredCheckpoint): Promise<void> {
+    return this.write(
+      'appending to the audit log',
+      async (q) => {
+        if (leaves.length > 0)
+          await q.query(
+            'INSERT INTO audit_leaves (seq, hash) SELECT * FROM unnest($1::bigint[], $2::text[])',
+            [leaves.map((l) => l.seq), leaves.map((l) => l.hash)],
+          );
+        await q.query(
+          'INSERT INTO audit_checkpoints (size, root, time, signature, public_key) VALUES ($1, $2, $3, $4, $5)',
+          [cp.size, cp.root, cp.time, cp.signature, cp.publicKey],
+        );
+      },
+      true,
+    );
+  }
+
+  checkpoints(): Promise<StoredCheckpoint[]> {
+    return this.read('reading the audit checkpoints', (q) =>
+      rows<StoredCheckpoint>(
+        q,
+        'SELECT size, root, time, signature, public_key AS "publicKey" FROM audit_checkpoints ORDER BY id',
+      ),
+    );
+  }
+}
+
+/** What a token event says about the token: never its hash (nor, of course, its secret). */
+const tokenData = (token: StoredToken): { id: string; user: string; role: Role; team: string | null } => ({
+  id: token.id,
+  user: token.user,
+  role: token.role,
+  team: token.team ?? null,
+});
+
+/**
+ * Takes the lock of numbered appends until the end of the transaction q is in (q must be a
+ * transaction's connection). Re-entrant: taking it twice in one transaction is fine.
+ */
+async function lockAppends(q: Queryable): Promise<void> {
+  await q.query(`SELECT pg_advisory_xact_lock(${APPEND_LOCK})`);
+}
+
+/** Appends an event numbered last + 1 (q must be a transaction's connection). */
+async function insertEvent(q: Queryable, event: Omit<StoredEvent, 'seq'>): Promise<number> {
+  await lockAppends(q);
+  const [row] = await rows<{ seq: number }>(
+    q,
+    `INSERT INTO events (seq, at, actor, kind, subject, reason, data)
+     SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3, $4, $5, $6 FROM events
+     RETURNING seq`,
+    [event.at, event.actor, event.kind, event.subject, event.reason, JSON.stringify(event.data ?? null)],
+  );
+  if (row === undefined) throw new Error('INSERT ... RETURNING returned no row');
+  return row.seq;
+}
+
+async function putVersion(
+  q: Queryable,
+  what: 'policy' | 'fleet',
+  text: string,
+  actor: string,
+  reason: string,
+  at: number,
+): Promise<StoredVersion> {
+  const table = `${what}_versions`;
+  await lockAppends(q);
+  const [row] = await rows<{ version: number }>(
+    q,
+    `INSERT INTO ${table} (version, text, created_at, actor, reason)
+     SELECT COALESCE(MAX(version), 0) + 1, $1, $2, $3, $4 FROM ${table}
+     RETURNING version`,
+    [text, at, actor, reason],
+  );
+  if (row === undefined) throw new Error('INSERT ... RETURNING returned no row');
+  const { version } = row;
+  const sha256 = createHash('sha256').update(text).digest('hex');
+  await insertEvent(q, {
+    at,
+    actor,
+    kind: `${what}.version`,
+    subject: String(version),
+    reason,
+    data: { version, sha256 },
+  });
+  return { version, text, createdAt: at, actor, reason };
+}
+
+async function lastVersion(q: Queryable, what: 'policy' | 'fleet'): Promise<StoredVersion | null> {
+  const [row] = await rows<StoredVersion>(
+    q,
+    `SELECT ${VERSION_COLUMNS} FROM ${what}_versions ORDER BY version DESC LIMIT 1`,
+  );
+  return row ?? null;
+}
