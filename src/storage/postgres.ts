@@ -27,6 +27,7 @@ import pg from 'pg';
 import { redactUrl } from './open.js';
 import { runPgMigrations } from './postgres-migrations.js';
 import { StorageError } from './port.js';
+import { count, decodeCursor, encodeCursor } from './query.js';
 import type {
   JobPage,
   JobQuery,
@@ -216,38 +217,6 @@ async function attempt<T>(doing: string, f: () => Promise<T>): Promise<T> {
   } catch (error) {
     throw pgStorageErrorOf(error, doing);
   }
-}
-
-// ------------------------------------------------------------------ cursors (as in sqlite.ts)
-
-const CURSOR = /^j:([1-9][0-9]{0,15})$/;
-
-function encodeCursor(seq: number): string {
-  return Buffer.from(`j:${seq}`).toString('base64url');
-}
-
-/** The seq a cursor points below. */
-function decodeCursor(cursor: string): number {
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const seq = Number(CURSOR.exec(text)?.[1]);
-  // Node decodes base64url leniently: re-encoding catches stray characters.
-  if (!Number.isSafeInteger(seq) || encodeCursor(seq) !== cursor)
-    throw new StorageError(
-      'invalid_cursor',
-      `"${cursor}" is not a cursor of this list: pass the nextCursor of the previous page`,
-      false,
-    );
-  return seq;
-}
-
-function count(value: number, what: string, min: number): number {
-  if (!Number.isSafeInteger(value) || value < min)
-    throw new StorageError(
-      'invalid_query',
-      `${what} must be an integer of at least ${min}, not ${value}`,
-      false,
-    );
-  return value;
 }
 
 // ------------------------------------------------------------------ rows

@@ -21,6 +21,7 @@ import Database from 'better-sqlite3';
 
 import { runMigrations } from './migrations.js';
 import { StorageError } from './port.js';
+import { count, decodeCursor, encodeCursor } from './query.js';
 import type {
   JobPage,
   JobQuery,
@@ -140,28 +141,6 @@ function classify(sqliteCode: string): [code: string, retryable: boolean] {
   }
 }
 
-// ------------------------------------------------------------------ cursors
-
-const CURSOR = /^j:([1-9][0-9]{0,15})$/;
-
-function encodeCursor(seq: number): string {
-  return Buffer.from(`j:${seq}`).toString('base64url');
-}
-
-/** The seq a cursor points below. */
-function decodeCursor(cursor: string): number {
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const seq = Number(CURSOR.exec(text)?.[1]);
-  // Node decodes base64url leniently: re-encoding catches stray characters.
-  if (!Number.isSafeInteger(seq) || encodeCursor(seq) !== cursor)
-    throw new StorageError(
-      'invalid_cursor',
-      `"${cursor}" is not a cursor of this list: pass the nextCursor of the previous page`,
-      false,
-    );
-  return seq;
-}
-
 // ------------------------------------------------------------------ rows
 
 const JOB_COLUMNS = `id, seq, name, team, class, flavor, gpus, duration, time_limit AS timeLimit, command,
@@ -229,16 +208,6 @@ const TOKEN_COLUMNS = `id, hash, user, role, team, created_at AS createdAt, revo
 type EventRow = Omit<StoredEvent, 'data'> & { data: string };
 
 const VERSION_COLUMNS = `version, text, created_at AS createdAt, actor, reason`;
-
-function count(value: number, what: string, min: number): number {
-  if (!Number.isSafeInteger(value) || value < min)
-    throw new StorageError(
-      'invalid_query',
-      `${what} must be an integer of at least ${min}, not ${value}`,
-      false,
-    );
-  return value;
-}
 
 // ------------------------------------------------------------------ connections
 
