@@ -234,6 +234,24 @@ type JobRow = StoredJob;
 const placementText = (placement: readonly StoredPlacement[]): string =>
   JSON.stringify(placement.map(({ node, gpus }) => ({ node, gpus })));
 
+/** The fields that change after a job is stored, in the order of INSERT_JOB's tail and UPDATE_JOB. */
+const mutableJobValues = (job: StoredJob): unknown[] => [
+  job.status,
+  job.startedAt ?? null,
+  job.endedAt ?? null,
+  job.preemptions,
+  job.attained,
+  job.runFlavor ?? null,
+  job.runStart ?? null,
+  job.placement == null ? null : placementText(job.placement),
+  job.reasonCode ?? null,
+  job.reasonMessage ?? null,
+  job.expectedStart ?? null,
+  job.rejectReason ?? null,
+  job.exitCode ?? null,
+  job.keptWork,
+];
+
 /** A job's columns and values, in INSERT order; `?? null` stores a missing optional field as null. */
 const jobValues = (job: StoredJob): unknown[] => [
   job.seq,
@@ -249,20 +267,7 @@ const jobValues = (job: StoredJob): unknown[] => [
   job.submittedBy,
   job.submittedAt,
   job.idempotencyKey ?? null,
-  job.status,
-  job.startedAt ?? null,
-  job.endedAt ?? null,
-  job.preemptions,
-  job.attained,
-  job.runFlavor ?? null,
-  job.runStart ?? null,
-  job.placement == null ? null : placementText(job.placement),
-  job.reasonCode ?? null,
-  job.reasonMessage ?? null,
-  job.expectedStart ?? null,
-  job.rejectReason ?? null,
-  job.exitCode ?? null,
-  job.keptWork,
+  ...mutableJobValues(job),
 ];
 
 const INSERT_JOB = `INSERT INTO jobs (seq, id, name, team, class, flavor, gpus, duration, time_limit, command,
@@ -276,23 +281,7 @@ const UPDATE_JOB = `UPDATE jobs SET status = $2, started_at = $3, ended_at = $4,
   reason_message = $11, expected_start = $12, reject_reason = $13, exit_code = $14, kept_work = $15
   WHERE id = $1`;
 
-const updateJobValues = (job: StoredJob): unknown[] => [
-  job.id,
-  job.status,
-  job.startedAt ?? null,
-  job.endedAt ?? null,
-  job.preemptions,
-  job.attained,
-  job.runFlavor ?? null,
-  job.runStart ?? null,
-  job.placement == null ? null : placementText(job.placement),
-  job.reasonCode ?? null,
-  job.reasonMessage ?? null,
-  job.expectedStart ?? null,
-  job.rejectReason ?? null,
-  job.exitCode ?? null,
-  job.keptWork,
-];
+const updateJobValues = (job: StoredJob): unknown[] => [job.id, ...mutableJobValues(job)];
 
 const TOKEN_COLUMNS = `id, hash, "user", role, team, created_at AS "createdAt", revoked_at AS "revokedAt"`;
 
