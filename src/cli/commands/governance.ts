@@ -94,7 +94,9 @@ const ZERO: TeamFigures = { jobs: 0, rejected: 0, gpuHours: 0, avgWait: 0, p95Wa
 export function impactTable(impact: ProposalView['impact'], affected: readonly string[]): string {
   const teams = impact.teams;
   if (!teams) return `(impact report ${impact.hash} is not stored on the server)`;
-  const table = new Table({ head: [], ...TABLE_STYLE });
+  // Two header rows with spanning cells: this table keeps its row lines (without them
+  // cli-table3 draws the spans' joints as a broken line).
+  const table = new Table({ head: [], style: TABLE_STYLE.style });
   const group = (name: string): Table.Cell => ({ colSpan: 3, content: name, hAlign: 'center' });
   table.push(['team', group('GPU-hours'), group('avg wait'), group('p95 wait'), group('preemptions'), 'affected']);
   table.push(['', ...Array.from({ length: 4 }, () => ['before', 'after', 'delta']).flat(), '']);
