@@ -217,8 +217,9 @@ export class Governance {
     const kind = emergency ? 'proposal.emergency' : 'proposal.create';
     const data = { title: p.title, rationale: p.rationale, reportHash: report.hash, class: report.class, affected: report.affected, policySha256: sha256Hex(input.policy), baseVersion: inForce.version };
     if (emergency) {
-      const { version } = await this.enforce(p, 1, 1, input.policy, principal.user, `emergency ${p.id}: ${p.title}`, { kind, data, reason: p.rationale });
-      p = { ...p, ramp: [{ step: 1, at: p.createdAt, text: input.policy, version }] };
+      const withVersion = (version: number): Proposal => ({ ...p, ramp: [{ step: 1, at: p.createdAt, text: input.policy, version }] });
+      const { version } = await this.enforce(p, 1, 1, input.policy, principal.user, `emergency ${p.id}: ${p.title}`, { kind, data, reason: p.rationale }, withVersion);
+      p = withVersion(version);
       await this.save(p);
     } else {
       await this.save(p, { actor: principal.user, kind, reason: p.rationale, data });
@@ -241,7 +242,8 @@ export class Governance {
       if (action.type === 'rollback') {
         const enforced = next.ramp.some((s) => s.version !== null);
         if (enforced) {
-          const made = await this.enforce(next, 0, 0, p.baseText, principal.user, `rollback of ${p.id}: ${action.rationale}`, { kind: event.kind, data: event.data, reason: event.reason });
+          const rolledBack = next;
+          const made = await this.enforce(next, 0, 0, p.baseText, principal.user, `rollback of ${p.id}: ${action.rationale}`, { kind: event.kind, data: event.data, reason: event.reason }, (v) => ({ ...rolledBack, rolledBackTo: v }));
           next = { ...next, rolledBackTo: made.version };
           entry = made.entry;
           await this.save(next);
@@ -484,12 +486,14 @@ export class Governance {
   private async carryOut(p: Proposal, effect: Effect, made: Map<number, number>): Promise<Proposal> {
     switch (effect.type) {
       case 'enforce': {
-        const { version } = await this.enforce(p, effect.step, p.ramp.length, effect.text, 'governance', `proposal ${p.id} "${p.title}": step ${effect.step} of ${p.ramp.length}`);
+        const { version } = await this.enforce(p, effect.step, p.ramp.length, effect.text, 'governance', `proposal ${p.id} "${p.title}": step ${effect.step} of ${p.ramp.length}`, undefined, (v) =>
+          durable(p, new Map([...made, [effect.step, v]])),
+        );
         made.set(effect.step, version);
         return p;
       }
       case 'revert': {
-        const { version } = await this.enforce(p, 0, 0, effect.text, 'governance', effect.why);
+        const { version } = await this.enforce(p, 0, 0, effect.text, 'governance', effect.why, undefined, (v) => durable({ ...p, rolledBackTo: v }, made));
         return { ...p, rolledBackTo: version };
       }
       case 'notify-before-first-step': {
@@ -514,7 +518,17 @@ export class Governance {
    * Stores a policy version (with its activation event, and `extra` before it), then puts it in
    * force. Returns the version and the audit entry of `extra` (else of the activation).
    */
-  private async enforce(p: Proposal, step: number, of: number, text: string, actor: string, reason: string, extra?: { kind: string; data: unknown; reason: string }): Promise<{ version: number; entry: number }> {
+  private async enforce(
+    p: Proposal,
+    step: number,
+    of: number,
+    text: string,
+    actor: string,
+    reason: string,
+    extra?: { kind: string; data: unknown; reason: string },
+    /** The proposal as it must be stored with this version, in the same transaction. */
+    persist?: (version: number) => Proposal,
+  ): Promise<{ version: number; entry: number }> {
     const parsed = parsePolicy(text, 'policy', this.o.fleet);
     if (!parsed.ok) throw new Error(`proposal ${p.id}: step ${step} is not a valid policy: ${parsed.issues.map((i) => i.message).join('; ')}`);
     const now = this.o.clock();
@@ -525,6 +539,12 @@ export class Governance {
       version = (await tx.putPolicy(text, actor, reason, now)).version;
       const activation = await tx.appendEvent({ at: now, actor, kind: 'policy.activate', subject: String(version), reason, data: { version, proposal: p.id, step, of } });
       seq = extra ? extraSeq : activation;
+      // With the version, what the proposal knows of it: a crash right after this commit does
+      // not make the step (or reversion) happen again at the next start.
+      if (persist) {
+        const doc = persist(version);
+        await tx.putProposal({ id: doc.id, status: doc.status, doc, updatedAt: now });
+      }
     });
     await this.o.live.applyPolicy({ policy: parsed.value, version, text });
     this.o.logger.info({ version, proposal: p.id, step }, 'policy version activated');
@@ -606,6 +626,17 @@ export class Governance {
 }
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+/**
+ * A proposal as it may be stored while `advance`'s effects are being carried out: the steps
+ * enforced so far carry their versions, the ones not yet enforced (marked -1 by `advance`) are
+ * still due, and a proposal with a step still due is `ramping`, so a restart finishes the ramp.
+ */
+function durable(p: Proposal, made: ReadonlyMap<number, number>): Proposal {
+  const ramp = p.ramp.map((s) => (made.has(s.step) ? { ...s, version: made.get(s.step)! } : s.version === -1 ? { ...s, version: null } : s));
+  const due = ramp.some((s) => s.version === null) && (p.status === 'active' || p.status === 'ramping');
+  return { ...p, ramp, status: due ? 'ramping' : p.status };
+}
 
 const issueOf =
   (prefix: string) =>
