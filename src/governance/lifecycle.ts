@@ -330,7 +330,7 @@ export function act(p: Proposal, action: Action, ctx: ProcessContext): Outcome {
     }
     case 'comment': {
       if (FINAL.has(p.status)) return refuse(409, `proposal ${p.id} is ${p.status}: it takes no more comments`);
-      const comments = [...(p.comments ?? []), { actor: action.actor, text: action.text, at: now, revision: p.revision }];
+      const comments = [...p.comments, { actor: action.actor, text: action.text, at: now, revision: p.revision }];
       return { ok: true, proposal: { ...p, comments, timeline: note(p, now, 'comment', action.actor, action.text.slice(0, 200)) } };
     }
     case 'overrule': {

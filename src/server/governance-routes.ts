@@ -45,7 +45,7 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
     const proposal = await governance.propose(principal(request), body);
     return reply.status(201).send(await governance.view(proposal));
   });
-  app.get('/v1/proposals', async () => ({ proposals: await Promise.all(governance.list().map((p) => governance.view(p))) }));
+  app.get('/v1/proposals', async () => ({ proposals: await governance.views() }));
   app.get('/v1/proposals/:id', async (request) => governance.view(governance.find(idOf(request)), true));
   app.post('/v1/proposals/:id/amend', large, async (request) => {
     const body = parse(AmendBody, request.body, 'the amendment');

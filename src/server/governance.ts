@@ -16,7 +16,7 @@ import type { ImpactReport, WorkloadJob } from '../governance/impact.js';
 import { act, advance, blockers, createProposal, currentResponses, currentVotes, FINAL, missingResponses, OPEN, openObjections, recordVersions, tally } from '../governance/lifecycle.js';
 import type { Action, Effect, ProcessContext, Proposal, Stance, VoteChoice } from '../governance/lifecycle.js';
 import { policyToYaml, rampPolicies } from '../governance/ramp.js';
-import type { Store, StoredJob } from '../storage/port.js';
+import type { Store, StoredJob, StoredToken } from '../storage/port.js';
 import type { AuditLog } from './audit.js';
 import type { TraceJob } from './governance-schemas.js';
 import { analyzeImpactOffThread } from './impact-runner.js';
@@ -61,6 +61,7 @@ const iso = (t: number | null | undefined): string | null => (t === null || t ==
 
 export class Governance {
   private readonly proposals = new Map<string, Proposal>();
+  private readonly parsedTexts = new Map<string, Policy | null>();
   private chain: Promise<unknown> = Promise.resolve();
   private nextDeadline = Infinity;
   private timer: NodeJS.Timeout | null = null;
@@ -94,8 +95,9 @@ export class Governance {
 
   // ------------------------------------------------------------------ facts
 
-  private async context(p: Proposal | null): Promise<ProcessContext> {
-    const tokens = (await this.o.store.listTokens()).filter((t) => t.revokedAt === null);
+  /** `stored`: the tokens, when the caller already read them (a list of proposals reads them once). */
+  private async context(p: Proposal | null, stored?: readonly StoredToken[]): Promise<ProcessContext> {
+    const tokens = (stored ?? (await this.o.store.listTokens())).filter((t) => t.revokedAt === null);
     const council = new Set(tokens.filter((t) => t.role === 'council').map((t) => t.user));
     let affectedMembers = 0;
     if (p) {
@@ -107,27 +109,37 @@ export class Governance {
 
   /** The affected teams and every team below them (in the policy in force or the proposal). */
   private affectedTeamsBelow(p: Proposal): Set<string> {
-    const out = new Set<string>();
-    const policies = [this.o.live.policy.policy, this.parsed(p.policyText)];
-    for (const team of p.report.affected) for (const policy of policies) if (policy) for (const t of subtree(policy, team)) out.add(t);
-    for (const team of p.report.affected) out.add(team);
+    const out = new Set<string>(p.report.affected);
+    const policies = this.treesOf(p);
+    for (const team of p.report.affected) for (const policy of policies) for (const t of subtree(policy, team)) out.add(t);
     return out;
   }
 
+  /** The team trees a proposal's teams live in: the policy in force's and its own. */
+  private treesOf(p: Proposal): Policy[] {
+    const own = this.parsed(p.policyText);
+    return own ? [this.o.live.policy.policy, own] : [this.o.live.policy.policy];
+  }
+
+  /** A policy document parsed against the fleet (null when invalid); each text is parsed once. */
   private parsed(text: string): Policy | null {
-    const result = parsePolicy(text, 'policy', this.o.fleet);
-    return result.ok ? result.value : null;
+    let policy = this.parsedTexts.get(text);
+    if (policy === undefined) {
+      const result = parsePolicy(text, 'policy', this.o.fleet);
+      policy = result.ok ? result.value : null;
+      this.parsedTexts.set(text, policy);
+    }
+    return policy;
   }
 
   /** The affected team a principal speaks for: its own team or the nearest affected team above it. */
   private teamFor(p: Proposal, principal: Principal, requested: string | undefined): string | null {
-    if (principal.team === null) return null;
-    const candidates = p.report.affected.filter((team) => {
-      const policies = [this.o.live.policy.policy, this.parsed(p.policyText)];
-      return policies.some((policy) => policy !== null && subtree(policy, team).has(principal.team!)) || team === principal.team;
-    });
+    const own = principal.team;
+    if (own === null) return null;
+    const policies = this.treesOf(p);
+    const candidates = p.report.affected.filter((team) => team === own || policies.some((policy) => subtree(policy, team).has(own)));
     if (requested !== undefined) return candidates.includes(requested) ? requested : null;
-    return candidates.includes(principal.team) ? principal.team : (candidates[0] ?? null);
+    return candidates.includes(own) ? own : (candidates[0] ?? null);
   }
 
   // ------------------------------------------------------------------ impact
@@ -342,6 +354,12 @@ export class Governance {
     return p;
   }
 
+  /** Every proposal's view, newest first (the tokens are read once for all of them). */
+  async views(): Promise<Record<string, unknown>[]> {
+    const tokens = await this.o.store.listTokens();
+    return Promise.all(this.list().map((p) => this.view(p, false, tokens)));
+  }
+
   countByStatus(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const p of this.proposals.values()) out[p.status] = (out[p.status] ?? 0) + 1;
@@ -354,8 +372,8 @@ export class Governance {
 
   /** The proposal as the API returns it (governance.md, "Routes"). */
   /** `withReview`: the realized figures (a scan of the jobs since activation), for one proposal's page. */
-  async view(p: Proposal, withReview = false): Promise<Record<string, unknown>> {
-    const ctx = await this.context(p);
+  async view(p: Proposal, withReview = false, tokens?: readonly StoredToken[]): Promise<Record<string, unknown>> {
+    const ctx = await this.context(p, tokens);
     const impact = (await this.o.store.getReport(p.report.hash)) as ImpactReport | null;
     const responses = currentResponses(p);
     const votes = currentVotes(p);
@@ -385,7 +403,7 @@ export class Governance {
       objections: p.responses
         .filter((r) => r.stance === 'object')
         .map((r) => ({ team: r.team, actor: r.actor, metric: r.metric, reason: r.reason, at: iso(r.at), open: openObjections(p).includes(r), overruled: p.overruled.includes(`${r.team}@${r.revision}`), current: responses.get(r.team) === r })),
-      comments: (p.comments ?? []).map((c) => ({ actor: c.actor, text: c.text, at: iso(c.at), current: c.revision === p.revision })),
+      comments: p.comments.map((c) => ({ actor: c.actor, text: c.text, at: iso(c.at), current: c.revision === p.revision })),
       overrules: p.overrules.map((o) => ({ actor: o.actor, rationale: o.rationale, at: iso(o.at), current: o.revision === p.revision })),
       petition: {
         signatures: signatures.map((s) => ({ actor: s.actor, team: s.team, at: iso(s.at) })),
@@ -580,7 +598,7 @@ export class Governance {
   /** The texts of the activation steps: the ramp for a material change, else one step. */
   private rampTexts(p: Proposal): string[] {
     const to = this.parsed(p.policyText);
-    const from = this.parsed(this.o.live.policy.text) ?? this.o.live.policy.policy;
+    const from = this.o.live.policy.policy;
     if (!to || p.report.class === 'minor' || p.rules.ramp.steps <= 1) return [p.policyText];
     const steps = rampPolicies(from, to, p.rules.ramp.steps, this.o.fleet);
     return steps.map((policy, i) => (i === steps.length - 1 ? p.policyText : policyToYaml(policy, `step ${i + 1} of ${steps.length} of proposal ${p.id}`)));

@@ -429,22 +429,9 @@ export class LiveScheduler {
     const { clock, logger, executor } = this.options;
     try {
       const now = clock();
-      const engine = new Engine(this.options.fleet, command.policy.policy);
-      engine.teams.seedFairShare(this.current.teams.decayedByLeaf(now), now);
-      const jobs = [...this.active.values()].sort((a, b) => a.seq - b.seq);
-      const handles = new Map<string, number>();
-      const rejected: { job: StoredJob; why: string }[] = [];
-      for (const job of jobs) {
-        const handle = engine.submit(this.specOf(job), job.submittedAt, job);
-        const why = engine.jobs[handle]!.rejectReason;
-        if (why !== null) rejected.push({ job, why: `policy version ${command.policy.version}: ${why}` });
-        else handles.set(job.id, handle);
-      }
-      // Runs are taken again in start order, so minRuntime protections end in the same order.
-      const running = jobs.filter((j) => handles.has(j.id) && (j.status === 'running' || j.status === 'cancelled') && j.placement && j.runFlavor && j.runStart !== null);
-      running.sort((a, b) => a.runStart! - b.runStart! || a.seq - b.seq);
-      for (const job of running) engine.adopt(handles.get(job.id)!, job.runFlavor!, job.placement!, job.runStart!);
-      for (const { job, why } of rejected) {
+      const { engine, handles, rejected } = this.loadEngine(command.policy.policy, now, [...this.active.values()]);
+      for (const { job, why: reason } of rejected) {
+        const why = `policy version ${command.policy.version}: ${reason}`;
         if (job.status === 'cancelled') continue; // already ended for the user; its process is on its way out
         const runId = this.currentRun.get(job.id);
         await this.rejectLoaded(job, why, now);
@@ -470,22 +457,35 @@ export class LiveScheduler {
    */
   preview(policy: Policy): string[] {
     const now = this.options.clock();
-    const engine = new Engine(this.options.fleet, policy);
-    engine.teams.seedFairShare(this.current.teams.decayedByLeaf(now), now);
-    const teams = new Set<string>();
-    const jobs = [...this.active.values()].filter((j) => j.status !== 'cancelled').sort((a, b) => a.seq - b.seq);
-    const handles = new Map<string, number>();
-    for (const job of jobs) {
-      const handle = engine.submit(this.specOf(job), job.submittedAt, job);
-      if (engine.jobs[handle]!.rejectReason !== null) {
-        if (job.status === 'running') teams.add(job.team);
-      } else handles.set(job.id, handle);
-    }
-    const running = jobs.filter((j) => handles.has(j.id) && j.status === 'running' && j.placement && j.runFlavor && j.runStart !== null);
-    running.sort((a, b) => a.runStart! - b.runStart! || a.seq - b.seq);
-    for (const job of running) engine.adopt(handles.get(job.id)!, job.runFlavor!, job.placement!, job.runStart!);
+    const { engine, rejected } = this.loadEngine(policy, now, [...this.active.values()].filter((j) => j.status !== 'cancelled'));
+    const teams = new Set(rejected.filter(({ job }) => job.status === 'running').map(({ job }) => job.team));
     for (const { job } of engine.plan(now).preempted) teams.add(engine.jobs[job]!.spec.team);
     return [...teams].sort();
+  }
+
+  /**
+   * A new engine under `policy` holding `jobs` (active ones): pending jobs queued in submission
+   * order, runs (also of cancelled jobs whose process is still stopping) taken again with their
+   * placement and start, fair-share history carried over per leaf. Jobs the policy can never run
+   * are left out and returned with why.
+   */
+  private loadEngine(policy: Policy, now: number, jobs: StoredJob[]): { engine: Engine; handles: Map<string, number>; rejected: { job: StoredJob; why: string }[] } {
+    const engine = new Engine(this.options.fleet, policy);
+    engine.teams.seedFairShare(this.current.teams.decayedByLeaf(now), now);
+    jobs.sort((a, b) => a.seq - b.seq);
+    const handles = new Map<string, number>();
+    const rejected: { job: StoredJob; why: string }[] = [];
+    for (const job of jobs) {
+      const handle = engine.submit(this.specOf(job), job.submittedAt, job);
+      const why = engine.jobs[handle]!.rejectReason;
+      if (why !== null) rejected.push({ job, why });
+      else handles.set(job.id, handle);
+    }
+    // Runs are taken again in start order, so minRuntime protections end in the same order.
+    const running = jobs.filter((j) => handles.has(j.id) && (j.status === 'running' || j.status === 'cancelled') && j.placement && j.runFlavor && j.runStart !== null);
+    running.sort((a, b) => a.runStart! - b.runStart! || a.seq - b.seq);
+    for (const job of running) engine.adopt(handles.get(job.id)!, job.runFlavor!, job.placement!, job.runStart!);
+    return { engine, handles, rejected };
   }
 
   /** Ends a loaded job the engine refuses (status rejected, its run closed), on disk. */

@@ -18,6 +18,7 @@ import { buildApp } from './app.js';
 import { newToken } from './auth.js';
 import { LiveScheduler } from './live.js';
 import { AuditLog } from './audit.js';
+import { canonicalJson } from '../governance/canonical-json.js';
 import { Governance } from './governance.js';
 import { createMetrics } from './metrics.js';
 
@@ -73,11 +74,6 @@ function readInput(path: string, option: string): string {
   }
 }
 
-/** Canonical JSON of a parsed document, to compare a given file with the stored version. */
-const canonical = (value: unknown): string =>
-  JSON.stringify(value, (_k, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
-  );
 
 /** The fleet of the local executor: this host as one node. */
 async function localFleetText(gpus: number | undefined): Promise<{ text: string; flavor: string; gpus: number }> {
@@ -160,11 +156,11 @@ async function loadOrInitialize(
     const refusals: string[] = [];
     if (options.cluster !== undefined) {
       const given = valid(parseCluster(readInput(options.cluster, '--cluster'), options.cluster));
-      if (canonical(given) !== canonical(fleet)) refusals.push(`${options.cluster}: differs from the fleet stored in ${options.data} (version ${storedFleet.version}); start without --cluster to use it`);
+      if (canonicalJson(given) !== canonicalJson(fleet)) refusals.push(`${options.cluster}: differs from the fleet stored in ${options.data} (version ${storedFleet.version}); start without --cluster to use it`);
     }
     if (options.policy !== undefined) {
       const given = valid(parsePolicy(readInput(options.policy, '--policy'), options.policy, fleet));
-      if (canonical(given) !== canonical(policy)) {
+      if (canonicalJson(given) !== canonicalJson(policy)) {
         refusals.push(
           `${options.policy}: differs from the policy in force in ${options.data} (version ${storedPolicy.version}); the policy changes only through governance: start without --policy and run \`arbiter propose --policy ${options.policy} --title "..." --rationale "..."\` (an admin may declare an emergency with \`arbiter emergency\`)`,
         );
