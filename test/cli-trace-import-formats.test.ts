@@ -1,5 +1,5 @@
 // `arbiter trace import` for each format and the shared options, through the real, built CLI
-// (bin/arbiter.js -> dist/), on the real traces in ../shared/traces, as users run it. Needs
+// (bin/arbiter.js -> dist/), on real trace data kept in test/fixtures/traces, as users run it. Needs
 // `npx tsc -p tsconfig.build.json` first (`npm test` builds before it runs vitest); the test does
 // not build itself, because other test files run the same dist/ in parallel.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,12 +8,15 @@ import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { assertDistFresh, runArbiter, type CliRun } from './cli-harness.js';
 
-// Relative to repoRoot, as a user would type them.
-const TIRESIAS = '../shared/traces/tiresias_nsdi19/60_job.csv';
-const GAVEL_MULTI0 = '../shared/traces/gavel_osdi20/gavel_continuous_multi_seed0.csv';
-const OPENB_DEFAULT = '../shared/traces/alibaba_gpu_v2023/csv/openb_pod_list_default.csv';
-const OPENB_GPUSPEC33 = '../shared/traces/alibaba_gpu_v2023/csv/openb_pod_list_gpuspec33.csv';
-const PHILLY = '../shared/traces/philly/philly_jobs_82k.csv';
+// Relative to repoRoot, as a user would type them. The whole Tiresias trace; excerpts of the others
+// (test/fixtures/traces/README.md): Gavel jobs 0-999, the first 2,500 and 1,000 openb pods, 3,000
+// Philly rows.
+const FIXTURES = 'test/fixtures/traces';
+const TIRESIAS = `${FIXTURES}/tiresias_nsdi19/60_job.csv`;
+const GAVEL_MULTI0 = `${FIXTURES}/gavel_osdi20/gavel_continuous_multi_seed0.excerpt.csv`;
+const OPENB_DEFAULT = `${FIXTURES}/alibaba_gpu_v2023/openb_pod_list_default.excerpt.csv`;
+const OPENB_GPUSPEC33 = `${FIXTURES}/alibaba_gpu_v2023/openb_pod_list_gpuspec33.excerpt.csv`;
+const PHILLY = `${FIXTURES}/philly/philly_jobs_82k.excerpt.csv`;
 const HEADER = 'id,submit,team,gpus,duration,class,flavor,time_limit,checkpoint_interval';
 
 // The sources these commands are built from; dist/ must be at least as new as each.
@@ -110,10 +113,10 @@ describe('arbiter trace import --format gavel', () => {
     );
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
-    // The last arrival is at 7973.291318 units x 9000 s = 71759621.862 s = 830.55 days.
+    // The last arrival (job 999) is at 986.640951 units x 9000 s = 8879768.559 s = 102.78 days.
     expect(run.stdout).toBe(
-      `${out}: 8000 jobs, 26 teams, submits span 71759621.862 s (830.6 days)\n` +
-        '  note: 147 jobs with no k80 run time (empty runtime_k80_s): restricted to flavor v100, the fastest type they can run on\n',
+      `${out}: 1000 jobs, 26 teams, submits span 8879768.559 s (102.8 days)\n` +
+        '  note: 24 jobs with no k80 run time (empty runtime_k80_s): restricted to flavor v100, the fastest type they can run on\n',
     );
     const lines = readFileSync(out, 'utf8').split('\n');
     expect(lines[0]).toBe(`${HEADER},duration@k80,duration@p100,duration@v100`);
@@ -143,7 +146,7 @@ describe('arbiter trace import --format gavel', () => {
     );
     expect(check.stderr).toBe('');
     expect(check.status).toBe(0);
-    expect(check.stdout).toContain('8000 jobs, submitted from 0 s to 71759621.862 s (830.6 days)');
+    expect(check.stdout).toContain('1000 jobs, submitted from 0 s to 8879768.559 s (102.8 days)');
   });
 
   it('exits 2 without --jobs-per-hour, and writes nothing', () => {
@@ -158,20 +161,21 @@ describe('arbiter trace import --format gavel', () => {
 });
 
 describe('arbiter trace import --format alibaba-openb', () => {
-  it('converts the default pod list, warning about the pods it leaves out', () => {
+  it('converts pods of the default list, warning about the pods it leaves out', () => {
     const out = path.join(dir, 'openb.csv');
     const run = arbiter('trace', 'import', '--format', 'alibaba-openb', OPENB_DEFAULT, '--out', out);
     expect(run.status).toBe(0);
     expect(run.stderr).toBe(
-      `warning: ${OPENB_DEFAULT}: 1088 pods skipped: num_gpu is 0 (CPU-only pods are not GPU jobs)\n` +
-        `warning: ${OPENB_DEFAULT}: 861 GPU pods skipped: never scheduled (empty scheduled_time: deleted while pending, so they never ran)\n`,
+      `warning: ${OPENB_DEFAULT}: 390 pods skipped: num_gpu is 0 (CPU-only pods are not GPU jobs)\n` +
+        `warning: ${OPENB_DEFAULT}: 183 GPU pods skipped: never scheduled (empty scheduled_time: deleted while pending, so they never ran)\n`,
     );
+    // Created from 0 to 10934159 s (openb-pod-2499) = 126.55 days.
     expect(run.stdout).toBe(
-      `${out}: 6203 jobs, 4 teams, submits span 12901761 s (149.3 days)\n` +
-        '  note: 2573 GPU-sharing pods (gpu_milli < 1000, a fraction of one GPU) written as whole GPUs\n',
+      `${out}: 1927 jobs, 4 teams, submits span 10934159 s (126.6 days)\n` +
+        '  note: 744 GPU-sharing pods (gpu_milli < 1000, a fraction of one GPU) written as whole GPUs\n',
     );
     const rows = rowsOf(out);
-    expect(rows).toHaveLength(6203);
+    expect(rows).toHaveLength(1927);
     expect(rows[0]).toBe('openb-pod-0000,0,ls,1,12537496,serving,,,');
   });
 
@@ -182,10 +186,11 @@ describe('arbiter trace import --format alibaba-openb', () => {
       ...['--team-map', 'LS=product,*=research', '--class-map', 'BE=training,Burstable='],
     );
     expect(run.status).toBe(0);
+    // The first 1,000 pods: created from 0 to 10382067 s = 120.16 days.
     expect(run.stdout).toBe(
-      `${out}: 6203 jobs, 2 teams, submits span 12901761 s (149.3 days)\n` +
-        '  note: 2573 GPU-sharing pods (gpu_milli < 1000, a fraction of one GPU) written as whole GPUs\n' +
-        '  note: 342 pods allow several GPU types (gpu_spec "A|B"): written with an empty flavor (any type)\n',
+      `${out}: 805 jobs, 2 teams, submits span 10382067 s (120.2 days)\n` +
+        '  note: 284 GPU-sharing pods (gpu_milli < 1000, a fraction of one GPU) written as whole GPUs\n' +
+        '  note: 47 pods allow several GPU types (gpu_spec "A|B"): written with an empty flavor (any type)\n',
     );
     const byId = new Map(rowsOf(out).map((row) => [row.split(',')[0], row]));
     // Source line 24: openb-pod-0022,4000,15258,1,220,T4,BE,Running,9679175,9973826,9679175.
@@ -210,27 +215,28 @@ describe('arbiter trace import --format alibaba-openb', () => {
 
 describe('arbiter trace import --format philly with the shared options', () => {
   it('keeps one day, rebased, with virtual clusters mapped onto teams', () => {
+    // Day 11 of the rows: 2017-10-19 01:22:44 to 2017-10-20 01:22:44 UTC (src/traces/options.test.ts).
     const out = path.join(dir, 'philly.csv');
     const run = arbiter(
       ...['trace', 'import', '--format', 'philly', PHILLY, '--out', out],
       ...[
         '--from',
-        '30d',
+        '11d',
         '--to',
-        '31d',
+        '12d',
         '--rebase',
         '--team-map',
-        '6214e9=research,vc11cb48=product,*=others',
+        '6c71a0=research,vc11cb48=product,*=others',
       ],
     );
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
-    // 2017-10-04 10:30:41 to 2017-10-05 10:30:41 UTC: first job 74 s in, last 86387 s in.
+    // First job 26 s in, last 86367 s in.
     expect(run.stdout).toBe(
-      `${out}: 3618 jobs, 3 teams, submits span 86313 s (1.0 days)\n` +
-        '  note: window [2592000, 2678400) of submit times kept 3618 of 82247 jobs; submit times count from 2592000\n',
+      `${out}: 1203 jobs, 3 teams, submits span 86341 s (1.0 days)\n` +
+        '  note: window [950400, 1036800) of submit times kept 1203 of 3000 jobs; submit times count from 950400\n',
     );
-    expect(rowsOf(out)[0]).toBe('philly-80308,74,product,1,68,,,,');
+    expect(rowsOf(out)[0]).toBe('philly-1504,26,others,4,91468,,,,');
   });
 });
 

@@ -7,7 +7,9 @@ import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { assertDistFresh, runArbiter, type CliRun } from './cli-harness.js';
 
-const PHILLY = '../shared/traces/philly/philly_jobs_82k.csv'; // relative to repoRoot, as a user would type it
+// 3,000 rows of the Philly trace (test/fixtures/traces/README.md), relative to repoRoot as a user
+// would type it.
+const PHILLY = 'test/fixtures/traces/philly/philly_jobs_82k.excerpt.csv';
 const HEADER = 'id,submit,team,gpus,duration,class,flavor,time_limit,checkpoint_interval';
 
 // The sources this command is built from; dist/ must be at least as new as each.
@@ -38,19 +40,22 @@ afterEach(() => {
 });
 
 describe('arbiter trace import', () => {
-  it('converts the Philly trace into canonical CSV and prints a one-line summary', () => {
+  it('converts Philly rows into canonical CSV and prints a one-line summary', () => {
     const out = path.join(dir, 'philly.csv');
     const run = arbiter('trace', 'import', '--format', 'philly', PHILLY, '--out', out);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
-    expect(run.stdout).toBe(`${out}: 82247 jobs, 15 teams, submits span 9408690 s (108.9 days)\n`);
+    // 2017-10-08 01:22:44 to 2017-10-20 08:51:56: 1063752 s = 12.3 days, 11 virtual clusters.
+    expect(run.stdout).toBe(`${out}: 3000 jobs, 11 teams, submits span 1063752 s (12.3 days)\n`);
     const lines = readFileSync(out, 'utf8').split('\n');
+    // Excerpt lines 2837 and 2373: 2017-10-08 01:22:44,942695.0,2,...,0e4a51 and
+    // 2017-10-14 11:04:42,437864.0,8,...,6c71a0 (6 days 09:41:58 = 553318 s later).
     expect(lines.slice(0, 3)).toEqual([
       HEADER,
-      'philly-31566,0,vc7f04ca,8,2240194,,,,',
-      'philly-54649,235696,vc6214e9,1,3256045,,,,',
+      'philly-2835,0,vc0e4a51,2,942695,,,,',
+      'philly-2371,553318,vc6c71a0,8,437864,,,,',
     ]);
-    expect(lines).toHaveLength(1 + 82_247 + 1); // header, jobs, and the empty string after the last line break
+    expect(lines).toHaveLength(1 + 3000 + 1); // header, jobs, and the empty string after the last line break
     expect(readdirSync(dir)).toEqual(['philly.csv']); // no temporary file left behind
   });
 

@@ -7,8 +7,11 @@ import { TraceImportError } from './canonical-csv.js';
 import { importTrace, type ImportResult, type TraceOptions } from './index.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+// Excerpts of the openb pod lists (test/fixtures/traces/README.md): the default list's first 2,500
+// pods (lines 2-2501, so line numbers are the full file's), gpuspec33's first 1,000, gpushare100's
+// lines 1002-2001, cpu300's lines 2532-3531 and the first 20 rows of multigpu20.
 const podList = (name: string): string =>
-  path.resolve(repoRoot, '../shared/traces/alibaba_gpu_v2023/csv', `openb_pod_list_${name}.csv`);
+  path.resolve(repoRoot, 'test/fixtures/traces/alibaba_gpu_v2023', `openb_pod_list_${name}.excerpt.csv`);
 const DEFAULT = podList('default');
 const HEADER = 'id,submit,team,gpus,duration,class,flavor,time_limit,checkpoint_interval';
 const SOURCE_HEADER =
@@ -32,7 +35,7 @@ function problems(run: () => unknown): string[] {
   throw new Error('expected a TraceImportError');
 }
 
-describe('alibaba-openb importer on the default pod list', () => {
+describe('alibaba-openb importer on the first 2,500 pods of the default pod list', () => {
   let result: ImportResult;
   let rows: string[];
   let byId: Map<string, string>;
@@ -43,21 +46,22 @@ describe('alibaba-openb importer on the default pod list', () => {
     byId = byIdOf(result.csv);
   });
 
-  it('imports the 6,203 GPU pods that ran, and counts the 1,949 rows it leaves out', () => {
-    // 8,152 pods = 1,088 with num_gpu 0 + 861 GPU pods never scheduled + 6,203 imported.
+  it('imports the 1,927 GPU pods that ran, and counts the 573 rows it leaves out', () => {
+    // 2,500 pods = 390 with num_gpu 0 + 183 GPU pods never scheduled + 1,927 imported
+    // (`awk -F, 'NR>1 && $4>0 && $11!=""'`).
     expect(result.csv.split('\n')[0]).toBe(HEADER);
-    expect(result.jobs).toBe(6203);
-    expect(rows).toHaveLength(6203);
+    expect(result.jobs).toBe(1927);
+    expect(rows).toHaveLength(1927);
     expect(result.warnings.map(formatIssue)).toEqual([
-      `${DEFAULT}: 1088 pods skipped: num_gpu is 0 (CPU-only pods are not GPU jobs)`,
-      `${DEFAULT}: 861 GPU pods skipped: never scheduled (empty scheduled_time: deleted while pending, so they never ran)`,
+      `${DEFAULT}: 390 pods skipped: num_gpu is 0 (CPU-only pods are not GPU jobs)`,
+      `${DEFAULT}: 183 GPU pods skipped: never scheduled (empty scheduled_time: deleted while pending, so they never ran)`,
     ]);
-    // 3,078 pods have gpu_milli < 1000; 505 of them are among the 861 never scheduled.
+    // 744 of the imported pods have gpu_milli < 1000.
     expect(result.notes).toEqual([
-      '2573 GPU-sharing pods (gpu_milli < 1000, a fraction of one GPU) written as whole GPUs',
+      '744 GPU-sharing pods (gpu_milli < 1000, a fraction of one GPU) written as whole GPUs',
     ]);
-    // The first pod is created at 0, the last (openb-pod-8151) at 12901761.
-    expect(result.span).toBe(12_901_761);
+    // The first pod is created at 0, the last (openb-pod-2499) at 10934159.
+    expect(result.span).toBe(10_934_159);
   });
 
   it('makes one team per QoS and maps QoS to classes: LS serving, BE opportunistic, the others research', () => {
@@ -69,12 +73,12 @@ describe('alibaba-openb importer on the default pod list', () => {
       count('be', 'opportunistic'),
       count('burstable', 'research'),
       count('guaranteed', 'research'),
-    ]).toEqual([3590, 2510, 97, 6]);
+    ]).toEqual([795, 1099, 29, 4]);
   });
 
-  it('counts GPUs per pod: 6,129 pods of 1 GPU, 15 of 2, 15 of 4, 44 of 8', () => {
+  it('counts GPUs per pod: 1,901 pods of 1 GPU, 2 of 2, 3 of 4, 21 of 8', () => {
     const gpus = rows.map((row) => row.split(',')[3]);
-    expect(['1', '2', '4', '8'].map((n) => gpus.filter((g) => g === n).length)).toEqual([6129, 15, 15, 44]);
+    expect(['1', '2', '4', '8'].map((n) => gpus.filter((g) => g === n).length)).toEqual([1901, 2, 3, 21]);
   });
 
   it('takes the duration from scheduled_time to deletion_time', () => {
@@ -102,7 +106,8 @@ describe('alibaba-openb importer on the default pod list', () => {
     expect(submits.filter((submit, i) => i > 0 && submit < (submits[i - 1] ?? 0))).toEqual([]);
     expect([rows[0], rows.at(-1)]).toEqual([
       'openb-pod-0000,0,ls,1,12537496,serving,,,',
-      'openb-pod-8151,12901761,be,1,30,opportunistic,,,',
+      // Line 2501: openb-pod-2499,15700,58368,1,1000,,LS,Running,10934159,10936329,10934161.
+      'openb-pod-2499,10934159,ls,1,2168,serving,,,',
     ]);
   });
 
@@ -140,32 +145,31 @@ describe('alibaba-openb importer on the default pod list', () => {
     // Creation times below 864000: openb-pod-0000 (0) and openb-pod-0001 (427061).
     const result = alibaba(readFileSync(DEFAULT, 'utf8'), DEFAULT, { to: 864_000 });
     expect(result.jobs).toBe(2);
-    expect(result.notes.at(-1)).toBe('window [0, 864000) of submit times kept 2 of 6203 jobs');
+    expect(result.notes.at(-1)).toBe('window [0, 864000) of submit times kept 2 of 1927 jobs');
   });
 });
 
 describe('alibaba-openb importer on the other pod lists', () => {
-  it('turns a single allowed GPU type into a flavor (gpuspec33)', () => {
+  it('turns a single allowed GPU type into a flavor (gpuspec33, first 1,000 pods)', () => {
     const result = alibaba(readFileSync(podList('gpuspec33'), 'utf8'), 'gpuspec33.csv');
     const rows = rowsOf(result.csv);
-    expect(result.jobs).toBe(6203);
+    expect(result.jobs).toBe(805);
     const flavors = new Map<string, number>();
     for (const row of rows) {
       const flavor = row.split(',')[6] ?? '';
       flavors.set(flavor, (flavors.get(flavor) ?? 0) + 1);
     }
     expect([...flavors].sort(([a], [b]) => a.localeCompare(b))).toEqual([
-      ['', 4453],
-      ['g2', 300],
-      ['g3', 77],
-      ['p100', 223],
-      ['t4', 1132],
-      ['v100m16', 3],
-      ['v100m32', 15],
+      ['', 591],
+      ['g2', 33],
+      ['g3', 10],
+      ['p100', 24],
+      ['t4', 145],
+      ['v100m32', 2],
     ]);
     expect(result.notes).toEqual([
-      '2573 GPU-sharing pods (gpu_milli < 1000, a fraction of one GPU) written as whole GPUs',
-      '342 pods allow several GPU types (gpu_spec "A|B"): written with an empty flavor (any type)',
+      '284 GPU-sharing pods (gpu_milli < 1000, a fraction of one GPU) written as whole GPUs',
+      '47 pods allow several GPU types (gpu_spec "A|B"): written with an empty flavor (any type)',
     ]);
     const byId = byIdOf(result.csv);
     // Line 14: openb-pod-0012,8000,32768,1,1000,T4,LS,Running,6588193,10959245,6595531.
@@ -176,20 +180,27 @@ describe('alibaba-openb importer on the other pod lists', () => {
     expect(byId.get('openb-pod-0009')).toBe('openb-pod-0009,4975773,ls,1,7927187,serving,,,');
   });
 
-  it('imports gpushare100 (every GPU pod shares a GPU) and cpu300 (3,030 CPU-only pods)', () => {
+  it('imports gpushare100 (every GPU pod shares a GPU) and cpu300 (its CPU-only pods come first)', () => {
+    // gpushare100 lines 1002-2001: the last 88 of its 1,088 CPU-only pods, then 912 GPU pods, 161
+    // of them never scheduled; every GPU pod has gpu_milli < 1000.
     const share = alibaba(readFileSync(podList('gpushare100'), 'utf8'), 'share.csv');
-    expect(share.jobs).toBe(5891);
+    expect(share.jobs).toBe(751);
     expect(share.teams).toEqual(['be', 'ls']);
     expect(share.warnings.map((w) => w.message)).toEqual([
-      '1088 pods skipped: num_gpu is 0 (CPU-only pods are not GPU jobs)',
-      '1173 GPU pods skipped: never scheduled (empty scheduled_time: deleted while pending, so they never ran)',
+      '88 pods skipped: num_gpu is 0 (CPU-only pods are not GPU jobs)',
+      '161 GPU pods skipped: never scheduled (empty scheduled_time: deleted while pending, so they never ran)',
     ]);
     expect(share.notes[0]).toBe(
-      '5891 GPU-sharing pods (gpu_milli < 1000, a fraction of one GPU) written as whole GPUs',
+      '751 GPU-sharing pods (gpu_milli < 1000, a fraction of one GPU) written as whole GPUs',
     );
+    // cpu300 lines 2532-3531: the last 500 of its 3,030 CPU-only pods, then 500 GPU pods, 36 of
+    // them never scheduled.
     const cpu = alibaba(readFileSync(podList('cpu300'), 'utf8'), 'cpu.csv');
-    expect(cpu.jobs).toBe(6203);
-    expect(cpu.warnings[0]?.message).toBe('3030 pods skipped: num_gpu is 0 (CPU-only pods are not GPU jobs)');
+    expect(cpu.jobs).toBe(464);
+    expect(cpu.warnings.map((w) => w.message)).toEqual([
+      '500 pods skipped: num_gpu is 0 (CPU-only pods are not GPU jobs)',
+      '36 GPU pods skipped: never scheduled (empty scheduled_time: deleted while pending, so they never ran)',
+    ]);
   });
 
   it('refuses the multigpu resamplings, which have no time columns', () => {

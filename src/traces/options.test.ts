@@ -16,7 +16,8 @@ import {
 import { importPhilly } from './philly.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const PHILLY = path.resolve(repoRoot, '../shared/traces/philly/philly_jobs_82k.csv');
+// 3,000 rows of the Philly trace (test/fixtures/traces/README.md); job philly-N is at excerpt line N + 2.
+const PHILLY = path.resolve(repoRoot, 'test/fixtures/traces/philly/philly_jobs_82k.excerpt.csv');
 
 /** A format with one team field, `lab`, whose team names are `lab-<value>`. */
 const FORMAT: TraceFormat = {
@@ -167,7 +168,7 @@ describe('option checks', () => {
   });
 });
 
-describe('importTrace with options on the real Philly trace', () => {
+describe('importTrace with options on rows of the real Philly trace', () => {
   let text: string;
 
   beforeAll(() => {
@@ -182,31 +183,32 @@ describe('importTrace with options on the real Philly trace', () => {
     expect(importTrace('philly', text, PHILLY, { from: 0 }).csv).toBe(result.csv);
   });
 
-  it('keeps day 30 of the trace, rebased, with VCs mapped onto three teams', () => {
-    // Submits in [2592000, 2678400): 2017-10-04 10:30:41 to 2017-10-05 10:30:41 UTC, 3,618 jobs
-    // (6214e9 3,150, 11cb48 208, 6c71a0 208, 103959 22, 2869ce 17, 7f04ca 9, ee9e8c 4).
+  it('keeps day 11 of the excerpt, rebased, with VCs mapped onto three teams', () => {
+    // Submits in [950400, 1036800): 2017-10-19 01:22:44 to 2017-10-20 01:22:44 UTC, 1,203 jobs
+    // (6c71a0 385, b436b2 382, 11cb48 191, 0e4a51 147, 6214e9 42, 7f04ca 17, ee9e8c 13, ed69ec 12,
+    // 103959 10, e13805 4).
     const result = importTrace('philly', text, PHILLY, {
-      from: 30 * 86_400,
-      to: 31 * 86_400,
+      from: 11 * 86_400,
+      to: 12 * 86_400,
       rebase: true,
       teamMap: new Map([
-        ['6214e9', 'research'],
+        ['6c71a0', 'research'],
         ['vc11cb48', 'product'],
         ['*', 'others'],
       ]),
     });
-    expect(result.jobs).toBe(3618);
+    expect(result.jobs).toBe(1203);
     expect(result.teams).toEqual(['others', 'product', 'research']);
     expect(result.notes).toEqual([
-      'window [2592000, 2678400) of submit times kept 3618 of 82247 jobs; submit times count from 2592000',
+      'window [950400, 1036800) of submit times kept 1203 of 3000 jobs; submit times count from 950400',
     ]);
     const rows = result.csv.split('\n').slice(1, -1);
-    // Source line 80310: 2017-10-04 10:31:55,68.0,1,68.0,11cb48 (74 s into the window).
-    expect(rows[0]).toBe('philly-80308,74,product,1,68,,,,');
-    // Source line 6062: 2017-10-05 10:30:28,56.0,1,56.0,6214e9 (86387 s into the window).
-    expect(rows.at(-1)).toBe('philly-6060,86387,research,1,56,,,,');
+    // Excerpt line 1506: 2017-10-19 01:23:10,91468.0,4,365872.0,7f04ca (26 s into the window).
+    expect(rows[0]).toBe('philly-1504,26,others,4,91468,,,,');
+    // Excerpt line 1574: 2017-10-20 01:22:11,70.0,1,70.0,11cb48 (86367 s into the window).
+    expect(rows.at(-1)).toBe('philly-1572,86367,product,1,70,,,,');
     const teamCount = (team: string): number => rows.filter((row) => row.split(',')[2] === team).length;
-    expect([teamCount('research'), teamCount('product'), teamCount('others')]).toEqual([3150, 208, 260]);
+    expect([teamCount('research'), teamCount('product'), teamCount('others')]).toEqual([385, 191, 627]);
   });
 
   it('puts every job into team philly with --team-by none', () => {
@@ -217,7 +219,7 @@ describe('importTrace with options on the real Philly trace', () => {
     expect(
       problems(() => importTrace('philly', text, 'philly.csv', { teamMap: new Map([['6214e8', 'x']]) })),
     ).toEqual([
-      'philly.csv: --team-map: no job has cluster "6214e8"; the cluster values of this trace: 0e4a51, 103959, 11cb48, 23dbec, 2869ce, 51b7ef, 6214e9, 6c71a0, 795a4c, 7f04ca, ... (5 more)',
+      'philly.csv: --team-map: no job has cluster "6214e8"; the cluster values of this trace: 0e4a51, 103959, 11cb48, 2869ce, 6214e9, 6c71a0, 7f04ca, b436b2, e13805, ed69ec, ... (1 more)',
     ]);
   });
 });

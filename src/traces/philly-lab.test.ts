@@ -8,9 +8,11 @@ import { TraceImportError } from './canonical-csv.js';
 import { phillyLab } from './philly-lab.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const VC_NODES = path.resolve(repoRoot, '../shared/traces/philly/helios_qssf_philly_vc_nodes.csv');
+// The whole file, as published (test/fixtures/traces/README.md).
+const VC_NODES = path.resolve(repoRoot, 'test/fixtures/traces/philly/helios_qssf_philly_vc_nodes.csv');
 const vcNodes = readFileSync(VC_NODES, 'utf8');
-// The teams importPhilly finds in philly_jobs_82k.csv (see philly.test.ts).
+// The 15 teams importPhilly finds in the whole philly_jobs_82k.csv (bench/philly/make-inputs.js
+// imports it; the excerpt of philly.test.ts has 11 of them).
 // prettier-ignore
 const TRACE_TEAMS = [
   'vc0e4a51', 'vc103959', 'vc11cb48', 'vc23dbec', 'vc2869ce', 'vc51b7ef', 'vc6214e9', 'vc6c71a0',

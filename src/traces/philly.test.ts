@@ -7,7 +7,9 @@ import { TraceImportError } from './canonical-csv.js';
 import { importPhilly } from './philly.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const PHILLY = path.resolve(repoRoot, '../shared/traces/philly/philly_jobs_82k.csv');
+// Source lines 49002-52001 of philly_jobs_82k.csv with its header (test/fixtures/traces/README.md):
+// line L of the excerpt is line L + 49000 of the full file, and job philly-N is at excerpt line N + 2.
+const PHILLY = path.resolve(repoRoot, 'test/fixtures/traces/philly/philly_jobs_82k.excerpt.csv');
 const HEADER = 'id,submit,team,gpus,duration,class,flavor,time_limit,checkpoint_interval';
 const SOURCE_HEADER = 'timestamp,duration,num_gpus,gpu_time,cluster';
 
@@ -24,7 +26,7 @@ function problems(run: () => unknown): string[] {
 
 const tiny = (...rows: string[]): string => [SOURCE_HEADER, ...rows].join('\n') + '\n';
 
-describe('importPhilly on the real 82k-job file', () => {
+describe('importPhilly on 3,000 rows of the real trace', () => {
   let result: ReturnType<typeof importPhilly>;
   let rows: string[];
   let byId: Map<string, string>;
@@ -39,37 +41,38 @@ describe('importPhilly on the real 82k-job file', () => {
   });
 
   it('imports every job into one team per virtual cluster', () => {
-    expect(result.jobs).toBe(82_247);
-    expect(rows).toHaveLength(82_247);
+    expect(result.jobs).toBe(3000);
+    expect(rows).toHaveLength(3000);
+    // The 11 VCs of these rows (`cut -d, -f5 | sort -u`).
     // prettier-ignore
     expect(result.teams).toEqual([
-      'vc0e4a51', 'vc103959', 'vc11cb48', 'vc23dbec', 'vc2869ce', 'vc51b7ef', 'vc6214e9', 'vc6c71a0',
-      'vc795a4c', 'vc7f04ca', 'vc925e2b', 'vcb436b2', 'vce13805', 'vced69ec', 'vcee9e8c',
+      'vc0e4a51', 'vc103959', 'vc11cb48', 'vc2869ce', 'vc6214e9', 'vc6c71a0', 'vc7f04ca', 'vcb436b2',
+      'vce13805', 'vced69ec', 'vcee9e8c',
     ]);
-    // 2017-09-04 10:30:41 to 2017-12-22 08:02:11 (`cut -d, -f1 | sort`).
-    expect(result.span).toBe(9_408_690);
+    // 2017-10-08 01:22:44 to 2017-10-20 08:51:56 (`cut -d, -f1 | sort`): 12 days 07:29:12.
+    expect(result.span).toBe(1_063_752);
   });
 
-  it('starts with the earliest job of the file, which is at line 31568 of the source', () => {
-    // Source line 31568: 2017-09-04 10:30:41,2240194.0,8,17921552.0,7f04ca -> row 31566.
-    expect(rows[0]).toBe('philly-31566,0,vc7f04ca,8,2240194,,,,');
+  it('starts with the earliest job of the file, which is at line 2837 of the excerpt', () => {
+    // Excerpt line 2837: 2017-10-08 01:22:44,942695.0,2,1885390.0,0e4a51 -> row 2835.
+    expect(rows[0]).toBe('philly-2835,0,vc0e4a51,2,942695,,,,');
   });
 
   it('ends with the latest job of the file', () => {
-    // Source line 62255: 2017-12-22 08:02:11,64.0,1,64.0,11cb48; 9408690 s after the first.
-    expect(rows.at(-1)).toBe('philly-62253,9408690,vc11cb48,1,64,,,,');
+    // Excerpt line 29: 2017-10-20 08:51:56,75.0,1,75.0,11cb48; 1063752 s after the first.
+    expect(rows.at(-1)).toBe('philly-27,1063752,vc11cb48,1,75,,,,');
   });
 
   it('names each job by its row in the source and counts seconds from the earliest timestamp', () => {
-    // Source line 2: 2017-10-09 07:01:55,66.0,1,66.0,11cb48; 34 days 20:31:14 after the first = 3011474 s.
-    expect(byId.get('philly-0')).toBe('philly-0,3011474,vc11cb48,1,66,,,,');
-    // Source line 23198: 2017-12-12 21:38:32,7673.0,128,982144.0,ee9e8c; 99 days 11:07:51 = 8593671 s.
-    expect(byId.get('philly-23196')).toBe('philly-23196,8593671,vcee9e8c,128,7673,,,,');
-    // Source line 9938: 2017-10-27 12:49:12,1257.0,12,15084.0,e13805; 53 days 02:18:31 = 4587511 s.
-    expect(byId.get('philly-9936')).toBe('philly-9936,4587511,vce13805,12,1257,,,,');
-    // Every source row appears once: philly-0 .. philly-82246.
-    expect(byId.size).toBe(82_247);
-    expect(Array.from({ length: 82_247 }, (_, n) => `philly-${n}`).filter((id) => !byId.has(id))).toEqual([]);
+    // Excerpt line 2: 2017-10-20 06:34:19,1543.0,1,1543.0,b436b2; 12 days 05:11:35 after the first = 1055495 s.
+    expect(byId.get('philly-0')).toBe('philly-0,1055495,vcb436b2,1,1543,,,,');
+    // Excerpt line 1529: 2017-10-18 10:43:03,98970.0,16,1583520.0,ee9e8c; 10 days 09:20:19 = 897619 s.
+    expect(byId.get('philly-1527')).toBe('philly-1527,897619,vcee9e8c,16,98970,,,,');
+    // Excerpt line 1000: 2017-10-20 03:54:55,848.0,1,848.0,6c71a0; 12 days 02:32:11 = 1045931 s.
+    expect(byId.get('philly-998')).toBe('philly-998,1045931,vc6c71a0,1,848,,,,');
+    // Every source row appears once: philly-0 .. philly-2999.
+    expect(byId.size).toBe(3000);
+    expect(Array.from({ length: 3000 }, (_, n) => `philly-${n}`).filter((id) => !byId.has(id))).toEqual([]);
   });
 
   it('sorts by submit time', () => {
@@ -78,16 +81,17 @@ describe('importPhilly on the real 82k-job file', () => {
   });
 
   it('keeps jobs submitted at the same second in file order', () => {
-    // The busiest second, 2017-10-20 02:59:25 (3947324 s), has 19 jobs at these source lines.
+    // The busiest second, 2017-10-20 02:59:25 (1042601 s), has 19 jobs at these excerpt lines
+    // (the busiest second of the whole 82k-job file too, at its lines 50258 .. 50455).
     const lines = [
-      50258, 50283, 50288, 50290, 50291, 50299, 50302, 50356, 50365, 50366, 50370, 50376, 50377, 50415, 50418,
-      50425, 50436, 50438, 50455,
+      1258, 1283, 1288, 1290, 1291, 1299, 1302, 1356, 1365, 1366, 1370, 1376, 1377, 1415, 1418, 1425, 1436,
+      1438, 1455,
     ];
     const atThatSecond = rows
-      .filter((row) => row.split(',')[1] === '3947324')
+      .filter((row) => row.split(',')[1] === '1042601')
       .map((row) => row.split(',')[0]);
     expect(atThatSecond).toEqual(lines.map((line) => `philly-${line - 2}`));
-    const first = rows.findIndex((row) => row.startsWith('philly-50256,'));
+    const first = rows.findIndex((row) => row.startsWith('philly-1256,'));
     expect(rows.slice(first, first + 19).map((row) => row.split(',')[0])).toEqual(atThatSecond);
   });
 });

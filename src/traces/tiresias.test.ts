@@ -7,8 +7,9 @@ import { TraceImportError } from './canonical-csv.js';
 import { importTrace, type TraceOptions } from './index.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const TIRESIAS = path.resolve(repoRoot, '../shared/traces/tiresias_nsdi19/60_job.csv');
-const TF_JOB = path.resolve(repoRoot, '../shared/traces/tiresias_nsdi19/tf_job.csv');
+// Both files whole, as published (test/fixtures/traces/README.md).
+const TIRESIAS = path.resolve(repoRoot, 'test/fixtures/traces/tiresias_nsdi19/60_job.csv');
+const TF_JOB = path.resolve(repoRoot, 'test/fixtures/traces/tiresias_nsdi19/tf_job.csv');
 const HEADER = 'id,submit,team,gpus,duration,class,flavor,time_limit,checkpoint_interval';
 const SOURCE_HEADER = 'job_id,num_gpu,submit_time,iterations,model_name,duration,interval';
 
