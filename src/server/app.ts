@@ -13,6 +13,7 @@ import { hashToken, mayCancel, maySubmit, subtree } from './auth.js';
 import type { Principal } from './auth.js';
 import type { LiveScheduler } from './live.js';
 import { ConflictError } from './live.js';
+import { IdempotencyConflict, sameSubmission, submissionHash } from './idempotency.js';
 import type { Metrics } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
 import type { AuditLog } from './audit.js';
@@ -149,6 +150,9 @@ export async function buildApp(ctx: AppContext) {
       const code = { 400: 'invalid_input', 403: 'forbidden', 404: 'not_found', 409: 'conflict' }[error.status];
       return reply.status(error.status).send({ code, message: error.message, issues: error.issues });
     }
+    if (error instanceof IdempotencyConflict) {
+      return reply.status(409).send({ code: 'conflict', message: error.message, issues: [{ path: 'Idempotency-Key', message: error.message }] });
+    }
     if (error instanceof ConflictError) return reply.status(409).send({ code: 'conflict', message: error.message, issues: [] });
     if (error instanceof StorageError && error.code === 'invalid_cursor') {
       return reply.status(400).send({ code: 'invalid_input', message: error.message, issues: [{ path: 'cursor', message: error.message }] });
@@ -246,9 +250,16 @@ export async function buildApp(ctx: AppContext) {
     const keyHeader = request.headers['idempotency-key'];
     const key = typeof keyHeader === 'string' ? keyHeader : null;
     if (key !== null && (key.length === 0 || key.length > 200)) throw invalid('bad Idempotency-Key', [{ path: 'Idempotency-Key', message: 'must be 1 to 200 characters' }]);
+    // A repeat answers the first job; the same key with another body is a 409 and stores nothing.
+    const repeat = async (): Promise<FastifyReply | null> => {
+      const existing = await store.getJobByIdempotencyKey(principal.user, key!);
+      if (!existing) return null;
+      if (!sameSubmission(existing, body, submissionHash(body))) throw new IdempotencyConflict(key!, existing.id);
+      return reply.status(200).send(view(live.activeJob(existing.id) ?? existing));
+    };
     if (key !== null) {
-      const existing = await store.getJobByIdempotencyKey(principal.user, key);
-      if (existing) return reply.status(200).send(view(live.activeJob(existing.id) ?? existing));
+      const answered = await repeat();
+      if (answered) return answered;
     }
     try {
       const { job, created } = await live.submit(body, principal.user, key);
@@ -256,8 +267,8 @@ export async function buildApp(ctx: AppContext) {
     } catch (error) {
       // Two concurrent requests with one key: the second loses the unique index; answer like a repeat.
       if (key !== null && error instanceof StorageError && error.code === 'constraint') {
-        const existing = await store.getJobByIdempotencyKey(principal.user, key);
-        if (existing) return reply.status(200).send(view(live.activeJob(existing.id) ?? existing));
+        const answered = await repeat();
+        if (answered) return answered;
       }
       throw error;
     }

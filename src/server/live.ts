@@ -12,6 +12,7 @@ import type { PassResult } from '../core/engine.js';
 import type { Fleet, JobSpec, Policy } from '../core/model.js';
 import type { Executor, RunExit } from '../executors/port.js';
 import type { LiveJobStatus, StoredJob, Store } from '../storage/port.js';
+import { IdempotencyConflict, sameSubmission, submissionHash } from './idempotency.js';
 
 export interface SubmitInput {
   readonly team: string;
@@ -50,7 +51,7 @@ export interface LiveOptions {
 }
 
 type Command =
-  | { kind: 'submit'; job: StoredJob; resolve: (answer: Submitted) => void; reject: (error: unknown) => void }
+  | { kind: 'submit'; job: StoredJob; input: SubmitInput; resolve: (answer: Submitted) => void; reject: (error: unknown) => void }
   | { kind: 'exit'; exit: RunExit }
   | { kind: 'cancel'; id: string; resolve: (job: StoredJob) => void; reject: (error: unknown) => void }
   | { kind: 'policy'; policy: InForce; resolve: () => void; reject: (error: unknown) => void };
@@ -192,6 +193,7 @@ export class LiveScheduler {
       submittedBy: user,
       submittedAt: now,
       idempotencyKey,
+      idempotencyHash: idempotencyKey === null ? null : submissionHash(input),
       status: 'pending',
       startedAt: null,
       endedAt: null,
@@ -213,7 +215,7 @@ export class LiveScheduler {
       job.rejectReason = why;
       job.endedAt = now;
     }
-    return new Promise((resolve, reject) => this.enqueue({ kind: 'submit', job, resolve, reject }));
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'submit', job, input, resolve, reject }));
   }
 
   /**
@@ -320,7 +322,8 @@ export class LiveScheduler {
 
   /**
    * One transaction for the whole batch (group commit). A repeat of an Idempotency-Key, in the
-   * store or earlier in the batch, creates nothing and answers with the first job.
+   * store or earlier in the batch, creates nothing and answers with the first job; with another
+   * body it creates nothing and fails with IdempotencyConflict.
    */
   private async applySubmissions(batch: Extract<Command, { kind: 'submit' }>[]): Promise<(() => void)[]> {
     if (batch.length === 0) return [];
@@ -337,7 +340,10 @@ export class LiveScheduler {
         }
         const key = `${job.submittedBy}\u0000${job.idempotencyKey}`;
         const earlier = firstOfKey.get(key) ?? (await store.getJobByIdempotencyKey(job.submittedBy, job.idempotencyKey));
-        if (earlier) {
+        if (earlier && !sameSubmission(earlier, command.input, job.idempotencyHash!)) {
+          const conflict = new IdempotencyConflict(job.idempotencyKey, earlier.id);
+          answers.push(() => command.reject(conflict));
+        } else if (earlier) {
           answers.push(() => command.resolve({ job: this.activeJob(earlier.id) ?? earlier, created: false }));
         } else {
           firstOfKey.set(key, job);

@@ -66,10 +66,10 @@ function buildPaths(queryParams: object[]): object {
       '/metrics': { get: { summary: 'Prometheus metrics (names start with arbiter_)', responses: { '200': { description: 'text format' }, ...errors } } },
       '/v1/jobs': {
         post: {
-          summary: 'submit a job; with an Idempotency-Key header a repeat returns the same job (200)',
+          summary: 'submit a job; with an Idempotency-Key header a repeat with the same body returns the same job (200), with another body a 409',
           parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 200 } }],
           requestBody: { required: true, content: { 'application/json': { schema: schema(JobSubmission) } } },
-          responses: { '201': json(JobView, 'stored (on disk)'), '200': json(JobView, 'a repeat of an earlier submission'), ...errors },
+          responses: { '201': json(JobView, 'stored (on disk)'), '200': json(JobView, 'a repeat of an earlier submission'), '409': json(ErrorBody, 'the Idempotency-Key was used with another body'), ...errors },
         },
         get: { summary: 'list jobs, newest first, paginated', parameters: queryParams, responses: { '200': json(JobList, 'a page'), ...errors } },
       },

@@ -35,6 +35,8 @@ export interface StoredJob {
   readonly submittedBy: string;
   readonly submittedAt: number;
   readonly idempotencyKey: string | null;
+  /** SHA-256 of the canonical JSON of the submitted body, kept with the key (null: no key, or stored before schema 3). */
+  readonly idempotencyHash?: string | null;
   status: LiveJobStatus;
   /** Start of the first run. */
   startedAt: number | null;

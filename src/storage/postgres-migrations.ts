@@ -177,6 +177,15 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       ${appendOnly('audit_checkpoints')}
     `,
   },
+  {
+    version: 3,
+    description: 'jobs keep the hash of the body sent with an Idempotency-Key',
+    sql: `
+      -- The SHA-256 of the canonical body submitted with an Idempotency-Key: the same key with
+      -- another body is refused (409). Jobs stored before have none and are compared field by field.
+      ALTER TABLE jobs ADD COLUMN idempotency_hash TEXT;
+    `,
+  },
 ];
 
 /** The schema version this build writes and understands. */

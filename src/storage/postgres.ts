@@ -223,7 +223,8 @@ async function attempt<T>(doing: string, f: () => Promise<T>): Promise<T> {
 
 // PostgreSQL folds unquoted names to lower case: the camelCase aliases are quoted.
 const JOB_COLUMNS = `id, seq, name, team, class, flavor, gpus, duration, time_limit AS "timeLimit", command,
-  submitted_by AS "submittedBy", submitted_at AS "submittedAt", idempotency_key AS "idempotencyKey", status,
+  submitted_by AS "submittedBy", submitted_at AS "submittedAt", idempotency_key AS "idempotencyKey",
+  idempotency_hash AS "idempotencyHash", status,
   started_at AS "startedAt", ended_at AS "endedAt", preemptions, attained, run_flavor AS "runFlavor",
   run_start AS "runStart", placement, reason_code AS "reasonCode", reason_message AS "reasonMessage",
   expected_start AS "expectedStart", reject_reason AS "rejectReason", exit_code AS "exitCode", kept_work AS "keptWork"`;
@@ -267,13 +268,14 @@ const jobValues = (job: StoredJob): unknown[] => [
   job.submittedBy,
   job.submittedAt,
   job.idempotencyKey ?? null,
+  job.idempotencyHash ?? null,
   ...mutableJobValues(job),
 ];
 
 const INSERT_JOB = `INSERT INTO jobs (seq, id, name, team, class, flavor, gpus, duration, time_limit, command,
-  submitted_by, submitted_at, idempotency_key, status, started_at, ended_at, preemptions, attained, run_flavor,
-  run_start, placement, reason_code, reason_message, expected_start, reject_reason, exit_code, kept_work)
-  VALUES (${Array.from({ length: 27 }, (_, i) => `$${i + 1}`).join(', ')})`;
+  submitted_by, submitted_at, idempotency_key, idempotency_hash, status, started_at, ended_at, preemptions, attained,
+  run_flavor, run_start, placement, reason_code, reason_message, expected_start, reject_reason, exit_code, kept_work)
+  VALUES (${Array.from({ length: 28 }, (_, i) => `$${i + 1}`).join(', ')})`;
 
 /** Replaces the mutable fields only (the others never change once stored). */
 const UPDATE_JOB = `UPDATE jobs SET status = $2, started_at = $3, ended_at = $4, preemptions = $5,

@@ -144,7 +144,8 @@ function classify(sqliteCode: string): [code: string, retryable: boolean] {
 // ------------------------------------------------------------------ rows
 
 const JOB_COLUMNS = `id, seq, name, team, class, flavor, gpus, duration, time_limit AS timeLimit, command,
-  submitted_by AS submittedBy, submitted_at AS submittedAt, idempotency_key AS idempotencyKey, status,
+  submitted_by AS submittedBy, submitted_at AS submittedAt, idempotency_key AS idempotencyKey,
+  idempotency_hash AS idempotencyHash, status,
   started_at AS startedAt, ended_at AS endedAt, preemptions, attained, run_flavor AS runFlavor,
   run_start AS runStart, placement, reason_code AS reasonCode, reason_message AS reasonMessage,
   expected_start AS expectedStart, reject_reason AS rejectReason, exit_code AS exitCode, kept_work AS keptWork`;
@@ -171,6 +172,7 @@ const jobParams = (job: StoredJob): Record<string, unknown> => ({
   submittedBy: job.submittedBy,
   submittedAt: job.submittedAt,
   idempotencyKey: job.idempotencyKey ?? null,
+  idempotencyHash: job.idempotencyHash ?? null,
   status: job.status,
   startedAt: job.startedAt ?? null,
   endedAt: job.endedAt ?? null,
@@ -189,10 +191,10 @@ const jobParams = (job: StoredJob): Record<string, unknown> => ({
 });
 
 const INSERT_JOB = `INSERT INTO jobs (seq, id, name, team, class, flavor, gpus, duration, time_limit, command,
-  submitted_by, submitted_at, idempotency_key, status, started_at, ended_at, preemptions, attained, run_flavor,
+  submitted_by, submitted_at, idempotency_key, idempotency_hash, status, started_at, ended_at, preemptions, attained, run_flavor,
   run_start, placement, reason_code, reason_message, expected_start, reject_reason, exit_code, kept_work)
   VALUES (@seq, @id, @name, @team, @class, @flavor, @gpus, @duration, @timeLimit, @command,
-  @submittedBy, @submittedAt, @idempotencyKey, @status, @startedAt, @endedAt, @preemptions, @attained, @runFlavor,
+  @submittedBy, @submittedAt, @idempotencyKey, @idempotencyHash, @status, @startedAt, @endedAt, @preemptions, @attained, @runFlavor,
   @runStart, @placement, @reasonCode, @reasonMessage, @expectedStart, @rejectReason, @exitCode, @keptWork)`;
 
 const UPDATE_JOB = `UPDATE jobs SET status = @status, started_at = @startedAt, ended_at = @endedAt,
