@@ -1,7 +1,7 @@
 // Reproduces a published curve: Gavel's (OSDI'20) heterogeneity-agnostic FIFO on its
 // continuous-single trace, seed 0, 36 V100 + 36 P100 + 36 K80, average JCT of jobs 4000-4999,
 // against the input job rate. Gavel's numbers are the notebook outputs in
-// ../shared/traces/gavel_osdi20/results_continuous_seed0_from_notebooks.csv.
+// gavel_osdi20/results_continuous_seed0_from_notebooks.csv of the traces folder (docs/traces.md).
 //
 // For every rate the notebook lists for agnostic FIFO, Arbiter's engine runs the trace twice
 // (bench/gavel/cluster.yaml and policy.yaml: one team, no guarantee): event-driven (a pass after
@@ -14,7 +14,9 @@
 // Build and run from the repository root:
 //   npx tsc --outDir dist-bench --rootDir . --module NodeNext --moduleResolution NodeNext \
 //     --target ES2022 --strict --skipLibCheck --types node bench/gavel/reproduce.ts
-//   node dist-bench/bench/gavel/reproduce.js [rates, comma-separated; default: the notebook's]
+//   node dist-bench/bench/gavel/reproduce.js [rates, comma-separated; default: the notebook's] [--traces DIR]
+// The traces folder (gavel_osdi20/ inside it) is --traces DIR, else $ARBITER_TRACES, else
+// ../shared/traces beside the repository.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseCluster } from '../../src/core/config/cluster.js';
@@ -26,10 +28,23 @@ import { summarize } from '../../src/sim/metrics.js';
 import { simulate } from '../../src/sim/simulator.js';
 import type { SimulationResult } from '../../src/sim/types.js';
 import { importTrace } from '../../src/traces/index.js';
+import { MissingTraceError, PUBLIC_TRACES, requireTraceFile, tracesDir } from '../../src/traces/public-traces.js';
 
 const repo = process.cwd();
-const gavelDir = resolve(repo, '../shared/traces/gavel_osdi20');
-const TRACE_FILE = 'gavel_continuous_single_seed0.csv';
+let traceCsv: string;
+let resultsCsv: string;
+let args: string[];
+try {
+  const traces = tracesDir(process.argv.slice(2), process.env, resolve(repo, '../shared/traces'));
+  traceCsv = requireTraceFile(traces, PUBLIC_TRACES.gavelSingle0);
+  resultsCsv = requireTraceFile(traces, PUBLIC_TRACES.gavelResults);
+  args = traces.rest;
+} catch (error) {
+  if (!(error instanceof MissingTraceError)) throw error;
+  console.error(error.message);
+  process.exit(2);
+}
+const TRACE_FILE = PUBLIC_TRACES.gavelSingle0.file;
 const ROUND = 360;
 const MEASURE: readonly [number, number] = [4000, 4999];
 /** Tolerances of the issue: 5% below the knee, 15% from 4.8 jobs/h on. */
@@ -46,7 +61,7 @@ interface Published {
   readonly las: Map<number, number>;
 }
 function readPublished(): Published {
-  const lines = readFileSync(join(gavelDir, 'results_continuous_seed0_from_notebooks.csv'), 'utf8').trim().split(/\r?\n/);
+  const lines = readFileSync(resultsCsv, 'utf8').trim().split(/\r?\n/);
   const header = lines[0]!.split(',');
   const col = (name: string): number => header.indexOf(name);
   const fifo = new Map<number, number>();
@@ -64,7 +79,7 @@ function readPublished(): Published {
 
 const fleet: Fleet = value(parseCluster(readFileSync(join(repo, 'bench/gavel/cluster.yaml'), 'utf8'), 'cluster.yaml'));
 const policy: Policy = value(parsePolicy(readFileSync(join(repo, 'bench/gavel/policy.yaml'), 'utf8'), 'policy.yaml', fleet));
-const source = readFileSync(join(gavelDir, TRACE_FILE), 'utf8');
+const source = readFileSync(traceCsv, 'utf8');
 
 function traceAt(rate: number): JobSpec[] {
   const imported = importTrace('gavel', source, TRACE_FILE, { jobsPerHour: rate });
@@ -88,7 +103,7 @@ interface Row {
 }
 
 const published = readPublished();
-const rates = process.argv[2] !== undefined ? process.argv[2].split(',').map(Number) : [...published.fifo.keys()].sort((a, b) => a - b);
+const rates = args[0] !== undefined ? args[0].split(',').map(Number) : [...published.fifo.keys()].sort((a, b) => a - b);
 const rows: Row[] = [];
 for (const rate of rates) {
   const gavel = published.fifo.get(rate);

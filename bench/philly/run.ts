@@ -15,11 +15,23 @@ import type { JobSpec, Result } from '../../src/core/model.js';
 import { summarize } from '../../src/sim/metrics.js';
 import { simulate } from '../../src/sim/simulator.js';
 import { importPhilly } from '../../src/traces/philly.js';
+import { MissingTraceError, PUBLIC_TRACES, requireTraceFile, tracesDir } from '../../src/traces/public-traces.js';
 
-// Run from the repository root (see BENCHMARKS.md).
+// Run from the repository root (see BENCHMARKS.md): node dist-bench/bench/philly/run.js [runs]
+// [--traces DIR]. The full trace is read from DIR/philly/philly_jobs_82k.csv; DIR defaults to
+// $ARBITER_TRACES, else ../shared/traces beside the repository (docs/traces.md).
 const repo = process.cwd();
-const traces = resolve(repo, '../shared/traces/philly');
-const runs = Number(process.argv[2] ?? 5);
+let phillyCsv: string;
+let runs: number;
+try {
+  const traces = tracesDir(process.argv.slice(2), process.env, resolve(repo, '../shared/traces'));
+  phillyCsv = requireTraceFile(traces, PUBLIC_TRACES.philly);
+  runs = Number(traces.rest[0] ?? 5);
+} catch (error) {
+  if (!(error instanceof MissingTraceError)) throw error;
+  console.error(error.message);
+  process.exit(2);
+}
 
 function value<T>(result: Result<T>): T {
   if (!result.ok) throw new Error(result.issues.map((i) => i.message).join('\n'));
@@ -95,7 +107,7 @@ const clusterPath = resolve(repo, 'bench/philly/cluster.yaml');
 const policyPath = resolve(repo, 'bench/philly/policy.yaml');
 const work = mkdtempSync(join(tmpdir(), 'arbiter-bench-'));
 const tracePath = join(work, 'philly.csv');
-const imported = importPhilly(readFileSync(join(traces, 'philly_jobs_82k.csv'), 'utf8'), 'philly_jobs_82k.csv');
+const imported = importPhilly(readFileSync(phillyCsv, 'utf8'), 'philly_jobs_82k.csv');
 writeFileSync(tracePath, imported.csv);
 const fleet = value(parseCluster(readFileSync(clusterPath, 'utf8'), 'cluster.yaml'));
 const policy = value(parsePolicy(readFileSync(policyPath, 'utf8'), 'policy.yaml', fleet));
