@@ -1,5 +1,6 @@
 // Importer `alibaba-openb` for the pod lists of the Alibaba GPU trace 2023 ("openb", ATC'23 FGD;
-// shared/traces/alibaba_gpu_v2023/csv/openb_pod_list_*.csv, see shared/traces/README.md):
+// csv/openb_pod_list_*.csv of https://github.com/alibaba/clusterdata/tree/master/cluster-trace-gpu-v2023,
+// see docs/traces.md):
 //   name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time
 //   openb-pod-0001,6000,12288,1,460,,LS,Running,427061,12902960,427061
 // Each GPU pod that ran becomes one canonical job (spec/formats.md):

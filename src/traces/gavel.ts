@@ -1,6 +1,6 @@
 // Importer for the Gavel (OSDI'20) continuous traces, as regenerated from Gavel's own job
-// generator (shared/traces/gavel_osdi20/gavel_continuous_{single,multi}_seed{0,1,2}.csv; see
-// shared/traces/README.md):
+// generator at https://github.com/stanford-futuredata/gavel (gavel_continuous_{single,multi}_seed{0,1,2}.csv;
+// docs/traces.md says how they are made):
 //   job_id,job_type,scale_factor,duration_v100_s,total_steps,arrival_units,runtime_v100_s,runtime_p100_s,runtime_k80_s
 //   1,Transformer (batch size 16),1,31016.609,343170,0.271762,31016.609,35982.122,62766.904
 // Each row becomes one canonical job (spec/formats.md):

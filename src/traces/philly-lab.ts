@@ -1,5 +1,6 @@
 // The fleet and policy of the Philly benchmark, derived from the VC sizes that the Helios (SC'21)
-// QSSF simulator used for Philly (shared/traces/philly/helios_qssf_philly_vc_nodes.csv):
+// QSSF simulator used for Philly (helios_qssf_philly_vc_nodes.csv, from framework/QSSF Service/data/
+// philly_vc.csv of https://github.com/S-Lab-System-Group/HeliosArtifact; docs/traces.md):
 //   vc,node num
 //   6214e9,64
 // That simulator gives every node 8 GPUs: 11 VCs, 352 nodes, 2,816 GPUs. We scale it down

@@ -1,5 +1,6 @@
 // Importer for the Microsoft Philly job summary as published by the Pollux authors
-// (shared/traces/philly/philly_jobs_82k.csv; see shared/traces/README.md):
+// (philly_jobs_82k.csv = simulator/traces/philly.csv of https://github.com/petuum/adaptdl, branch
+// osdi21-artifact; see docs/traces.md):
 //   timestamp,duration,num_gpus,gpu_time,cluster
 //   2017-10-09 07:01:55,66.0,1,66.0,11cb48
 // Each row becomes one canonical job (spec/formats.md):

@@ -1,5 +1,5 @@
 // Importer for the job traces of the Tiresias (NSDI'19) simulator
-// (shared/traces/tiresias_nsdi19/60_job.csv; see shared/traces/README.md):
+// (simulator/60_job.csv of https://github.com/SymbioticLab/Tiresias; see docs/traces.md):
 //   job_id,num_gpu,submit_time,iterations,model_name,duration,interval
 //   0,1,0,606,vgg19,164,30
 // Units are seconds. The simulator's README says submit_time "starts from 0, and in
