@@ -12,7 +12,6 @@
 // Needs `npx tsc -p tsconfig.build.json` first (`npm test` builds before it runs vitest); the
 // test does not build itself, because other test files run the same dist/ in parallel.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import {
   closeSync,
   copyFileSync,
@@ -29,6 +28,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { instanceOf, jobUser } from './server-harness.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -717,9 +717,9 @@ describe('kill -9 of a live server (spec/api.md, Durability)', () => {
 
   it('local executor: running jobs are requeued and started again as new processes after kill -9', async () => {
     const dir = tempDir('arbiter-crash-local-');
-    const { env, marker } = marked();
-    const args = ['--executor', 'local', '--gpus', '2'];
-    let server = await startServer(dir, args, env);
+    const args = ['--executor', 'local', '--gpus', '2', '--run-as', jobUser().name];
+    let server = await startServer(dir, args);
+    const marker = marked(dir);
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       const reply = await call(server, 'POST', '/v1/jobs', {
@@ -749,7 +749,7 @@ describe('kill -9 of a live server (spec/api.md, Durability)', () => {
       'pending',
     ]);
 
-    server = await startServer(dir, args, env);
+    server = await startServer(dir, args);
     const requeued = await loggedAtLeast(server, 'requeued a job that was running before the restart', 2);
     expect(requeued.sort()).toEqual([first, second].sort());
     // Requeued (pending), then started again by the first pass: FIFO, so the same two run.
@@ -792,16 +792,16 @@ describe('kill -9 of a live server (spec/api.md, Durability)', () => {
     'local executor: after kill -9 and a restart, a job that runs again has one process, not two',
     async () => {
       const dir = tempDir('arbiter-crash-orphan-');
-      const { env, marker } = marked();
-      const args = ['--executor', 'local', '--gpus', '1'];
-      let server = await startServer(dir, args, env);
+      const args = ['--executor', 'local', '--gpus', '1', '--run-as', jobUser().name];
+      let server = await startServer(dir, args);
+      const marker = marked(dir);
       const reply = await call(server, 'POST', '/v1/jobs', { team: 'default', gpus: 1, command: 'sleep 30' });
       const id = (reply.body as JobView).id;
       await until(server, (jobs) => jobs.get(id)?.status === 'running');
       // The run is stored before its process starts (persist, then act): wait for the process.
       await processes(marker, [`${id}-r1`]);
       await crash(server);
-      server = await startServer(dir, args, env);
+      server = await startServer(dir, args);
       await until(server, (jobs) => jobs.get(id)?.status === 'running');
       expect(runProcesses(marker), 'needs /proc').not.toBeNull();
       // One run process: the old one re-adopted, or (as now) a new one and the old one stopped.
@@ -817,11 +817,11 @@ describe('kill -9 of a live server (spec/api.md, Durability)', () => {
   );
 });
 
-/** A marker in the server's environment, which its runs inherit: it finds their processes in /proc. */
-function marked(): { env: NodeJS.ProcessEnv; marker: string } {
-  const marker = randomUUID();
+/** The marker of a local server's runs (ARBITER_INSTANCE, every process of a run inherits it): it finds them in /proc. */
+function marked(dir: string): string {
+  const marker = instanceOf(dir);
   markers.push(marker);
-  return { env: { ...process.env, ARBITER_CRASH_TEST: marker }, marker };
+  return marker;
 }
 
 /** Waits until each of these runs has a process (or 10 s); all live runs, or null where /proc is not there. */
@@ -875,7 +875,7 @@ function runProcesses(marker: string): Map<string, number> | null {
       continue; // gone, or not ours
     }
     const vars = environ.split('\0');
-    if (!vars.includes(`ARBITER_CRASH_TEST=${marker}`)) continue;
+    if (!vars.includes(`ARBITER_INSTANCE=${marker}`)) continue;
     // After the command name: state, ppid, pgrp, ...
     const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     if (state === 'Z') continue;

@@ -16,6 +16,8 @@ import {
   burst,
   cli,
   findTeam,
+  jobUser,
+  openToJobs,
   ISO_UTC,
   rawJobPost,
   runServeExpectingExit,
@@ -832,8 +834,8 @@ describe('local executor (--executor local --gpus 4): real child processes', () 
   let team: string;
 
   beforeAll(async () => {
-    dir = tempDir('e2e-local');
-    server = await startServer(path.join(dir, 'data'), { args: ['--executor', 'local', '--gpus', '4'] });
+    dir = openToJobs(tempDir('e2e-local'));
+    server = await startServer(path.join(dir, 'data'), { args: ['--executor', 'local', '--gpus', '4', '--run-as', jobUser().name] });
     a = api(server);
     const policy = (await a.get<{ policy: { teams: { name: string }[] } }>('/v1/policy')).body.policy;
     team = policy.teams[0]!.name;
@@ -946,10 +948,10 @@ describe('local executor (--executor local --gpus 4): real child processes', () 
 
 describe('local executor: preemption', () => {
   it('a preempted run that ignores SIGTERM holds its GPU until killed, and the loop keeps answering meanwhile', async () => {
-    const dir = tempDir('e2e-local-preempt');
+    const dir = openToJobs(tempDir('e2e-local-preempt'));
     // No guarantee: both jobs borrow the free pool, and training may preempt research at once.
     const policy = writeFile(dir, 'policy.yaml', 'preemption: { minRuntime: 0 }\nteams:\n  - name: lab\n');
-    const server = await startServer(path.join(dir, 'data'), { args: ['--executor', 'local', '--gpus', '1', '--policy', policy] });
+    const server = await startServer(path.join(dir, 'data'), { args: ['--executor', 'local', '--gpus', '1', '--policy', policy, '--run-as', jobUser().name] });
     const a = api(server);
     const stubborn = await submit(a, { team: 'lab', gpus: 1, class: 'research', command: `trap '' TERM; echo $$ > ${dir}/stubborn.pid; while true; do sleep 0.2; done` });
     const pidFile = path.join(dir, 'stubborn.pid');

@@ -5,8 +5,8 @@
 //
 // Needs `npx tsc -p tsconfig.build.json` first (`npm test` builds before it runs vitest); the tests
 // do not build, because other test files run the same dist/ in parallel. assertDistFresh() says so.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -63,6 +63,63 @@ export function writeFile(dir: string, name: string, text: string): string {
 /** A small simulated fleet: one pool of `nodes` nodes with `gpusPerNode` h100 each. */
 export function smallCluster(nodes: number, gpusPerNode: number): string {
   return `pools:\n  - name: p\n    flavor: h100\n    nodes: ${nodes}\n    gpusPerNode: ${gpusPerNode}\n`;
+}
+
+// ------------------------------------------------------------------ the user jobs run as
+
+/** The unprivileged user the local-executor tests run jobs as (`serve --run-as`). */
+export const JOB_USER = 'arbiter-job';
+
+export interface JobUser {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+function passwdEntry(name: string): JobUser | null {
+  try {
+    const fields = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).trim().split(':');
+    return { name, uid: Number(fields[2]), gid: Number(fields[3]) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * JOB_USER, created (`useradd --system --no-create-home`) when missing. The tests run as root,
+ * as CI does (the server must be root to switch users); without the user and without root to
+ * create it, this throws: the isolation tests fail, they never skip.
+ */
+export function jobUser(): JobUser {
+  const found = passwdEntry(JOB_USER);
+  if (found) return found;
+  if (process.getuid?.() !== 0) {
+    throw new Error(`user ${JOB_USER} does not exist and these tests are not root, so they cannot create it: run them as root (as CI does) or create it with \`useradd --system --no-create-home --shell /usr/sbin/nologin ${JOB_USER}\``);
+  }
+  let failure = '';
+  // Test files run in parallel: another may be creating it (useradd then fails on its lock).
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', JOB_USER], { stdio: 'pipe' });
+    } catch (error) {
+      failure = String((error as { stderr?: unknown }).stderr ?? error);
+    }
+    const made = passwdEntry(JOB_USER);
+    if (made) return made;
+    execFileSync('sleep', ['0.2']);
+  }
+  throw new Error(`cannot create user ${JOB_USER} with useradd: ${failure}`);
+}
+
+/** Lets jobs (running as JOB_USER) write into `dir` (sticky, world-writable, like /tmp). */
+export function openToJobs(dir: string): string {
+  chmodSync(dir, 0o1777);
+  return dir;
+}
+
+/** The ARBITER_INSTANCE marker of a local-executor server's runs (`DATA/instance-id`). */
+export function instanceOf(data: string): string {
+  return readFileSync(path.join(data, 'instance-id'), 'utf8').trim();
 }
 
 // ------------------------------------------------------------------ the CLI

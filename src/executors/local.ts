@@ -10,8 +10,19 @@
 //
 // Stopping (preemption, cancellation, time limit, shutdown): SIGTERM to the group, then SIGKILL
 // after the grace period (default 10 s) if the shell is still there.
+//
+// Isolation (docs/security.md, "Job isolation"): a run may be started as another, unprivileged
+// user (`runAs`: setuid/setgid through spawn's uid/gid, supplementary groups cleared), with an
+// explicit minimal environment (never the server's: its tokens and database URLs stay out), and
+// marked: its own session and process group (the shell's pid, recorded in `<logDir>/<jobId>.pid`
+// with the process's start time) plus ARBITER_INSTANCE/ARBITER_JOB_ID/ARBITER_RUN_ID in its
+// environment, which every process it starts inherits. After a crash, reapOrphans() kills every
+// process carrying this instance's marker or sitting in a recorded session or group, whether the
+// shell that started it is still there or not. A process that both leaves the session (setsid)
+// and scrubs its environment escapes this search; only cgroups could follow it.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, open, appendFile, readFile, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, appendFile, readFile, readdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -219,10 +230,120 @@ export interface LocalExecutorOptions extends LocalNodeOptions {
   readonly logDir: string;
   /** Seconds between SIGTERM and SIGKILL (default 10). */
   readonly graceSeconds?: number;
-  /** Base environment of the runs (and of nvidia-smi); default process.env. */
+  /**
+   * Environment of nvidia-smi, and where a run's PATH, LANG, LC_ALL, LC_CTYPE and TZ come from
+   * (nothing else of it reaches a run); default process.env.
+   */
   readonly env?: NodeJS.ProcessEnv;
-  /** Working directory of the runs (default process.cwd()). */
+  /** Working directory of runs that keep the server's user (default process.cwd()). */
   readonly cwd?: string;
+  /** Which user a run becomes; default: none (runs keep the server's user). */
+  readonly runAs?: RunAs;
+  /**
+   * Marks this server's runs (ARBITER_INSTANCE in their environment): a restart with the same
+   * value finds what the runs of a crashed server left behind. Default: a fresh random one.
+   */
+  readonly instance?: string;
+}
+
+/** A user runs are started as (from the passwd database). */
+export interface RunUser {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+}
+
+/** `--run-as USER` and `--run-as-team TEAM=USER`. */
+export interface RunAs {
+  /** Runs of teams without a mapping. */
+  readonly default: RunUser;
+  /** By team name: a run takes the user of its team, else of the nearest ancestor mapped. */
+  readonly teams: ReadonlyMap<string, RunUser>;
+}
+
+/** The user a run of a job with these teams (its own first, then its ancestors) is started as. */
+export function runUserFor(runAs: RunAs, teams: readonly string[]): RunUser {
+  for (const team of teams) {
+    const user = runAs.teams.get(team);
+    if (user) return user;
+  }
+  return runAs.default;
+}
+
+/**
+ * Looks a user up in the passwd database (`getent passwd NAME`, so LDAP and friends count), by
+ * name or numeric uid. Throws ExecutorError `invalid_config` naming what to do when there is no
+ * such user or it is root.
+ */
+export async function lookupRunUser(name: string, option = '--run-as'): Promise<RunUser> {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(name)) {
+    throw new ExecutorError('invalid_config', `${option}: "${name}" is not a user name`, false);
+  }
+  let line: string;
+  try {
+    ({ stdout: line } = await execFileAsync('getent', ['passwd', name], { encoding: 'utf8', timeout: 10_000 }));
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const why = code === 2 ? 'no such user' : `getent passwd failed: ${message(error)}`;
+    throw new ExecutorError(
+      'invalid_config',
+      `${option}: cannot find user "${name}" (${why}); create an unprivileged user for jobs, e.g. \`useradd --system --no-create-home --shell /usr/sbin/nologin arbiter-job\``,
+      false,
+      { cause: error },
+    );
+  }
+  const fields = line.trim().split('\n')[0]?.split(':') ?? [];
+  const uid = Number(fields[2]);
+  const gid = Number(fields[3]);
+  if (fields.length < 7 || !Number.isInteger(uid) || !Number.isInteger(gid)) {
+    throw new ExecutorError('invalid_config', `${option}: unexpected passwd entry for "${name}": ${line.trim()}`, false);
+  }
+  if (uid === 0 || gid === 0) {
+    throw new ExecutorError(
+      'invalid_config',
+      `${option}: "${name}" is root (uid ${uid}, gid ${gid}); jobs must run as an unprivileged user`,
+      false,
+    );
+  }
+  return { name: fields[0]!, uid, gid, home: fields[5] ?? '/' };
+}
+
+/** The only variables of the server's environment a run gets (none of them holds a secret). */
+export const PASSED_ENV = ['PATH', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ'] as const;
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * A run's whole environment: PASSED_ENV from `base`, who it is (HOME, USER, LOGNAME, SHELL),
+ * its GPUs and its marker. Nothing else: not ARBITER_TOKEN, not a database URL.
+ */
+export function runEnvironment(
+  base: NodeJS.ProcessEnv,
+  user: RunUser | null,
+  run: { readonly jobId: string; readonly runId: string },
+  visible: string,
+  instance: string,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of PASSED_ENV) {
+    const value = base[name];
+    if (value !== undefined) env[name] = value;
+  }
+  env['PATH'] ??= DEFAULT_PATH;
+  const home = user ? user.home : base['HOME'];
+  const name = user ? user.name : (base['USER'] ?? base['LOGNAME']);
+  if (home !== undefined) env['HOME'] = home;
+  if (name !== undefined) {
+    env['USER'] = name;
+    env['LOGNAME'] = name;
+  }
+  env['SHELL'] = '/bin/sh';
+  env['CUDA_VISIBLE_DEVICES'] = visible;
+  env['CUDA_DEVICE_ORDER'] = base['CUDA_DEVICE_ORDER'] ?? 'PCI_BUS_ID';
+  env['ARBITER_INSTANCE'] = instance;
+  env['ARBITER_JOB_ID'] = run.jobId;
+  env['ARBITER_RUN_ID'] = run.runId;
+  return env;
 }
 
 export interface LocalRunInfo {
@@ -235,6 +356,8 @@ export interface LocalRunInfo {
 
 export interface LocalExecutor extends Executor {
   readonly kind: 'local';
+  /** The ARBITER_INSTANCE every run carries. */
+  readonly instance: string;
   /** This host as one node: build the fleet's single pool from it. */
   readonly node: LocalNode;
   /** The log file of a job: `<logDir>/<jobId>.log`. */
@@ -267,6 +390,17 @@ const SAFE_JOB_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
+/** A run as another user starts in that user's home when it has one, else in /. */
+async function workingDirectory(user: RunUser): Promise<string> {
+  try {
+    const info = await stat(user.home);
+    if (info.isDirectory() && info.uid === user.uid) return user.home;
+  } catch {
+    // no home (useradd --no-create-home)
+  }
+  return '/';
+}
+
 /**
  * Creates the local executor. Without `gpus`, this host's GPUs are found with nvidia-smi (see
  * describeLocalNode); the result is `executor.node`.
@@ -287,29 +421,186 @@ const message = (error: unknown): string => (error instanceof Error ? error.mess
  */
 const pidFile = (logDir: string, jobId: string): string => join(logDir, `${jobId}.pid`);
 
+/** What /proc says about a process: the fields of its stat line that name its group and session. */
+interface ProcEntry {
+  readonly pid: number;
+  readonly pgrp: number;
+  readonly session: number;
+  /** Clock ticks after boot: with the pid, names one process (pids are reused). */
+  readonly startTime: string;
+  readonly zombie: boolean;
+}
+
+async function procEntry(pid: number): Promise<ProcEntry | null> {
+  try {
+    const line = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // After the command name (which may hold spaces and parentheses): state, ppid, pgrp, session, ...
+    const fields = line.slice(line.lastIndexOf(')') + 2).split(' ');
+    return {
+      pid,
+      pgrp: Number(fields[2]),
+      session: Number(fields[3]),
+      startTime: fields[19] ?? '',
+      zombie: fields[0] === 'Z' || fields[0] === 'X',
+    };
+  } catch {
+    return null; // gone
+  }
+}
+
+async function environOf(pid: number): Promise<string[] | null> {
+  try {
+    return (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0');
+  } catch {
+    return null; // gone, or not ours to read
+  }
+}
+
+/** What marks the processes of runs: a session or group a run's shell led, or the environment. */
+interface RunMarks {
+  /** Session and process group ids (a run's shell leads both). */
+  readonly leaders: ReadonlySet<number>;
+  /** Every one of these `NAME=value` must be in a process's environment. */
+  readonly environ: readonly string[];
+}
+
 /**
- * After a crash of the server: kills the process group a run of `jobId` left behind, if it is
- * still there. The group is identified by the pid file the run wrote, and only killed when its
- * leader's environment names the job (so a reused pid is never hit).
+ * The live processes (zombies left out) that carry the marks: in one of the sessions or groups,
+ * or with every marker variable in their environment. Never this process.
  */
-export async function reapOrphanedRun(logDir: string, jobId: string): Promise<boolean> {
-  const file = pidFile(logDir, jobId);
-  let pid: number;
+async function findMarked(marks: RunMarks): Promise<number[]> {
+  let names: string[];
   try {
-    pid = Number((await readFile(file, 'utf8')).trim());
+    names = await readdir('/proc');
   } catch {
-    return false;
+    return []; // no /proc: only the process groups (signalled elsewhere) can be found
   }
-  await unlink(file).catch(() => {});
-  if (!Number.isInteger(pid) || pid <= 1) return false;
+  const found: number[] = [];
+  await Promise.all(
+    names.map(async (name) => {
+      if (!/^\d+$/.test(name)) return;
+      const pid = Number(name);
+      if (pid === process.pid) return;
+      const entry = await procEntry(pid);
+      if (!entry || entry.zombie) return;
+      if (marks.leaders.has(entry.session) || marks.leaders.has(entry.pgrp)) {
+        found.push(pid);
+        return;
+      }
+      const environ = await environOf(pid);
+      if (environ && marks.environ.every((variable) => environ.includes(variable))) found.push(pid);
+    }),
+  );
+  return found.sort((a, b) => a - b);
+}
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function signalPids(pids: Iterable<number>, signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+/**
+ * Kills every marked process: SIGTERM, up to `graceMs` for them to end (processes they start
+ * meanwhile get it too), then SIGKILL until none is left. Returns every pid it signalled.
+ */
+async function killMarked(marks: RunMarks, graceMs: number): Promise<number[]> {
+  const signalled = new Set<number>();
+  let pids = await findMarked(marks);
+  if (pids.length === 0) return [];
+  const deadline = Date.now() + graceMs;
+  while (pids.length > 0 && Date.now() < deadline) {
+    signalPids(
+      pids.filter((pid) => !signalled.has(pid)),
+      'SIGTERM',
+    );
+    for (const pid of pids) signalled.add(pid);
+    await pause(Math.min(100, Math.max(0, deadline - Date.now())));
+    pids = await findMarked(marks);
+  }
+  // A fork loop may outrun one round: go on until nothing is left (bounded, so start-up never hangs).
+  for (let round = 0; round < 100 && pids.length > 0; round++) {
+    for (const pid of pids) signalled.add(pid);
+    signalPids(pids, 'SIGKILL');
+    for (const leader of marks.leaders) signalPids([-leader], 'SIGKILL');
+    await pause(20);
+    pids = await findMarked(marks);
+  }
+  return [...signalled].sort((a, b) => a - b);
+}
+
+/** The pid file of a run: the shell's pid (its session and group id) and its start time. */
+async function recordedLeader(file: string, jobId: string): Promise<number | null> {
+  let text: string;
   try {
-    const environ = await readFile(`/proc/${pid}/environ`, 'utf8');
-    if (!environ.split('\0').includes(`ARBITER_JOB_ID=${jobId}`)) return false;
-    process.kill(-pid, 'SIGKILL');
-    return true;
+    text = await readFile(file, 'utf8');
   } catch {
-    return false;
+    return null;
   }
+  const [pidText, startTime] = text.trim().split(/\s+/);
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 1) return null;
+  const now = await procEntry(pid);
+  if (startTime !== undefined) {
+    // The leader is gone: its session id cannot be taken while a process of the session lives, so
+    // whatever sits in it is the run's. The leader is there with another start time: the pid was
+    // reused, and the session is someone else's.
+    return now === null || now.startTime === startTime ? pid : null;
+  }
+  // A pid file without a start time (older servers): trusted only while the leader names the job.
+  const environ = await environOf(pid);
+  return environ?.includes(`ARBITER_JOB_ID=${jobId}`) ? pid : null;
+}
+
+export interface ReapedRuns {
+  /** The jobs whose processes were found (from their environment or pid file), sorted. */
+  readonly jobs: string[];
+  /** How many processes were killed. */
+  readonly processes: number;
+}
+
+/**
+ * After a crash of the server: kills every process the runs of this instance left behind, found
+ * by the marker in their environment (ARBITER_INSTANCE) or the sessions and groups recorded in the
+ * pid files of `logDir`, whether the run's shell is still there or not. SIGTERM first, SIGKILL
+ * after `graceSeconds`. The pid files are removed. The local executor re-adopts no run: a run
+ * whose shell is gone ended while nobody watched (its outcome is unknown), one whose shell lives
+ * cannot be waited for (it is not our child), so every one is stopped and its job queued again.
+ */
+export async function reapOrphanedRuns(logDir: string, instance: string, graceSeconds = 10): Promise<ReapedRuns> {
+  const leaders = new Map<number, string>();
+  let names: string[] = [];
+  try {
+    names = await readdir(logDir);
+  } catch {
+    // no log directory: no run ever started here
+  }
+  for (const name of names) {
+    if (!name.endsWith('.pid')) continue;
+    const jobId = name.slice(0, -'.pid'.length);
+    const file = join(logDir, name);
+    const leader = await recordedLeader(file, jobId);
+    if (leader !== null) leaders.set(leader, jobId);
+    await unlink(file).catch(() => {});
+  }
+  const marks: RunMarks = { leaders: new Set(leaders.keys()), environ: [`ARBITER_INSTANCE=${instance}`] };
+  // Which jobs they belonged to, for the log: read before they are killed.
+  const jobs = new Set<string>();
+  for (const pid of await findMarked(marks)) {
+    const entry = await procEntry(pid);
+    const job = (await environOf(pid))?.find((v) => v.startsWith('ARBITER_JOB_ID='))?.slice('ARBITER_JOB_ID='.length);
+    const byLeader = entry ? (leaders.get(entry.session) ?? leaders.get(entry.pgrp)) : undefined;
+    const id = job ?? byLeader;
+    if (id !== undefined) jobs.add(id);
+  }
+  const killed = await killMarked(marks, graceSeconds * 1000);
+  return { jobs: [...jobs].sort(), processes: killed.length };
 }
 
 export async function createLocalExecutor(options: LocalExecutorOptions): Promise<LocalExecutor> {
@@ -337,6 +628,8 @@ export async function createLocalExecutor(options: LocalExecutorOptions): Promis
   }
 
   const baseEnv = options.env ?? process.env;
+  const instance = options.instance ?? randomUUID();
+  const runAs = options.runAs ?? null;
   const runs = new Map<string, LocalRun>();
   const listeners: ((exit: RunExit) => void)[] = [];
   /** held[i]: GPU i is given to a run whose process may still be alive. */
@@ -414,17 +707,16 @@ export async function createLocalExecutor(options: LocalExecutorOptions): Promis
       );
     }
     try {
-      const child = spawn('/bin/sh', ['-c', command], {
-        detached: true, // its own process group: signals reach everything the command starts
+      const user = runAs ? runUserFor(runAs, run.teams ?? []) : null;
+      // The server runs with umask 077 (its files are its own); a run gets the usual 022. The
+      // outer shell execs the command's, so the run's pid stays the shell's.
+      const child = spawn('/bin/sh', ['-c', 'umask 022 && exec /bin/sh -c "$1"', 'arbiter-run', command], {
+        detached: true, // setsid: its own session and process group, so signals reach everything it starts
         stdio: ['ignore', handle.fd, handle.fd],
-        cwd: options.cwd,
-        env: {
-          ...baseEnv,
-          CUDA_VISIBLE_DEVICES: visible,
-          CUDA_DEVICE_ORDER: baseEnv.CUDA_DEVICE_ORDER ?? 'PCI_BUS_ID',
-          ARBITER_JOB_ID: run.jobId,
-          ARBITER_RUN_ID: run.runId,
-        },
+        cwd: user ? await workingDirectory(user) : options.cwd,
+        // setuid/setgid; libuv clears the supplementary groups (setgroups(0)) when it switches.
+        ...(user ? { uid: user.uid, gid: user.gid } : {}),
+        env: runEnvironment(baseEnv, user, run, visible, instance),
       });
       await new Promise<void>((resolve, reject) => {
         child.once('spawn', () => {
@@ -437,8 +729,10 @@ export async function createLocalExecutor(options: LocalExecutorOptions): Promis
       child.on('error', () => {});
       child.once('exit', onExit);
       record.child = child;
-      // The process group outlives a kill -9 of the server: its id lets a restart reap it.
-      await writeFile(pidFile(logDir, run.jobId), `${child.pid}\n`).catch(() => {});
+      // The session outlives a kill -9 of the server: its id (and the start time that tells it
+      // from a reused pid) lets a restart reap it.
+      const leader = child.pid === undefined ? null : await procEntry(child.pid);
+      await writeFile(pidFile(logDir, run.jobId), `${child.pid}${leader ? ` ${leader.startTime}` : ''}\n`).catch(() => {});
     } catch (error) {
       await appendFile(
         file,
@@ -468,6 +762,15 @@ export async function createLocalExecutor(options: LocalExecutorOptions): Promis
     record.cancelLimit();
     record.cancelGrace();
     signalGroup(record, 'SIGKILL'); // whatever the command left behind in its group
+    // ... and in its session, or marked as this run's even after leaving both.
+    const leader = record.child?.pid;
+    await killMarked(
+      {
+        leaders: new Set(leader === undefined ? [] : [leader]),
+        environ: [`ARBITER_INSTANCE=${instance}`, `ARBITER_RUN_ID=${record.runId}`],
+      },
+      0,
+    ).catch(() => []);
     release(record.gpuIndexes);
     await unlink(pidFile(logDir, record.jobId)).catch(() => {});
     const how = [
@@ -506,7 +809,8 @@ export async function createLocalExecutor(options: LocalExecutorOptions): Promis
     kind: 'local',
     node,
     logFile,
-    reap: (jobId: string) => reapOrphanedRun(logDir, jobId),
+    instance,
+    reapOrphans: () => reapOrphanedRuns(logDir, instance, graceSeconds),
 
     async start(run: RunRequest): Promise<void> {
       if (closed) throw new ExecutorError('executor_closed', 'the executor is closed', false);

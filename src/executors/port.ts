@@ -21,6 +21,8 @@ export interface RunRequest {
   readonly command: string | null;
   /** Seconds; the executor stops the run when it reaches it and reports `timedOut`. */
   readonly timeLimit: number | null;
+  /** The job's team, then its ancestors up to the root (local executor: picks the user it runs as). */
+  readonly teams?: readonly string[];
 }
 
 export interface RunExit {
@@ -49,8 +51,12 @@ export interface Executor {
   stop(jobId: string, runId: string): Promise<void>;
   /** Stops everything (graceful shutdown). */
   close(): Promise<void>;
-  /** After a crash of the server: ends whatever a run of this job left running (local processes). */
-  reap?(jobId: string): Promise<boolean>;
+  /**
+   * After a crash of the server, before anything starts: ends every process its runs left
+   * running (local processes), and says of which jobs. No run is re-adopted by an executor that
+   * has this.
+   */
+  reapOrphans?(): Promise<{ readonly jobs: readonly string[]; readonly processes: number }>;
   onExit(listener: (exit: RunExit) => void): void;
 }
 

@@ -9,7 +9,7 @@
 // re-armed after every pass, so it cannot silently stop).
 import { Engine } from '../core/engine.js';
 import type { PassResult } from '../core/engine.js';
-import type { Fleet, JobSpec, Policy } from '../core/model.js';
+import type { Fleet, JobSpec, Policy, TeamSpec } from '../core/model.js';
 import type { Executor, RunExit } from '../executors/port.js';
 import type { LiveJobStatus, StoredJob, Store } from '../storage/port.js';
 import { IdempotencyConflict, sameSubmission, submissionHash } from './idempotency.js';
@@ -130,6 +130,12 @@ export class LiveScheduler {
   private async recover(): Promise<void> {
     const { store, executor, clock, logger } = this.options;
     this.nextSeq = await store.nextJobSeq();
+    // Local processes that outlived a crash of the server are killed before anything starts, each
+    // one its run left (not only the shell: what it started too), so no job runs twice.
+    if (executor.reapOrphans) {
+      const reaped = await executor.reapOrphans();
+      if (reaped.processes > 0) logger.warn({ jobs: reaped.jobs, processes: reaped.processes }, 'killed processes left over from before the restart');
+    }
     const now = clock();
     for (const job of await store.unfinishedJobs()) {
       const handle = this.engine.submit(this.specOf(job), job.submittedAt, job);
@@ -156,9 +162,8 @@ export class LiveScheduler {
         await executor.start({ ...request, timeLimit: job.timeLimit === null ? null : Math.max(0, job.timeLimit - done) });
         logger.info({ job: job.id }, 're-adopted running job');
       } else {
-        // The job waits again, nothing is lost. A local process group that outlived the server
-        // is killed first, so the job never runs twice on the same GPUs.
-        if (executor.reap && (await executor.reap(job.id))) logger.warn({ job: job.id }, 'killed a run left over from before the restart');
+        // The job waits again, nothing is lost (its processes were reaped above, so it never
+        // runs twice on the same GPUs).
         await store.transaction(async (tx) => {
           await tx.closeRun(job.id, now, 'requeued');
           job.status = 'pending';
@@ -670,7 +675,22 @@ export class LiveScheduler {
       remainingWork: work,
       command: job.command,
       timeLimit: job.timeLimit,
+      teams: this.teamPath(job.team),
     };
+  }
+
+  /** A team and its ancestors, nearest first, in the policy in force. */
+  private teamPath(team: string): string[] {
+    const path: string[] = [];
+    const visit = (nodes: readonly TeamSpec[]): boolean => {
+      for (const node of nodes) {
+        path.push(node.name);
+        if (node.name === team || visit(node.children)) return true;
+        path.pop();
+      }
+      return false;
+    };
+    return visit(this.inForce.policy.teams) ? path.reverse() : [team];
   }
 
   private specOf(job: StoredJob): JobSpec {

@@ -2,14 +2,17 @@
 // policy become version 1, an admin token is written to DIR/admin-token and printed once),
 // later starts (what is stored is reused; a different --policy or --cluster is refused),
 // the executor, the live loop, the HTTP server, and a graceful shutdown.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCluster } from '../core/config/cluster.js';
 import { parsePolicy } from '../core/config/policy.js';
 import type { Fleet, Policy, Result } from '../core/model.js';
 import { formatIssue } from '../core/model.js';
 import type { Executor } from '../executors/port.js';
-import { createLocalExecutor, describeLocalNode } from '../executors/local.js';
+import { createLocalExecutor, describeLocalNode, lookupRunUser, type RunAs, type RunUser } from '../executors/local.js';
+import { ExecutorError } from '../executors/port.js';
+import { allTeams } from '../core/config/policy.js';
 import { createSimulatedExecutor } from '../executors/simulated.js';
 import type { Store } from '../storage/port.js';
 import { describeStore, openStore } from '../storage/open.js';
@@ -34,6 +37,10 @@ export interface ServeOptions {
   readonly executor: 'simulated' | 'local';
   readonly speed: number;
   readonly gpus?: number | undefined;
+  /** Local executor: the unprivileged user jobs run as (required when the server runs as root). */
+  readonly runAs?: string | undefined;
+  /** Local executor: team -> user, for a team and its subteams (needs runAs for the others). */
+  readonly runAsTeams?: Readonly<Record<string, string>> | undefined;
   /** The built-in demo lab (used when --cluster/--policy are not given). */
   readonly demoCluster: string;
   readonly demoPolicy: string;
@@ -85,16 +92,109 @@ async function localFleetText(gpus: number | undefined): Promise<{ text: string;
   };
 }
 
+/**
+ * The data directory is the server's alone: 0700, and what is directly in it 0600 (files) or
+ * 0700 (directories), whatever modes an older version or an operator left there. With umask 077
+ * (set before), everything created later in it is too: the database, its WAL and SHM, tokens,
+ * the audit key, logs and pid files.
+ */
+function secureDataDirectory(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  for (const name of readdirSync(dir)) {
+    const file = join(dir, name);
+    const info = lstatSync(file);
+    if (info.isDirectory()) chmodSync(file, 0o700);
+    else if (info.isFile()) chmodSync(file, 0o600);
+  }
+}
+
+/** Marks the runs of this data directory's server (ARBITER_INSTANCE): a restart finds what they left. */
+function instanceId(dir: string): string {
+  const file = join(dir, 'instance-id');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    const id = randomUUID();
+    writeFileSync(file, `${id}\n`, { mode: 0o600 });
+    return id;
+  }
+}
+
+const isRoot = (): boolean => process.getuid?.() === 0;
+
+/**
+ * `--run-as` and `--run-as-team` (docs/security.md, "Job isolation"). Root must name a user:
+ * a job run as root could read the admin token and the audit key and become admin. Switching
+ * user needs root (setuid/setgid), so a server that is not root refuses them.
+ */
+async function resolveRunAs(options: ServeOptions): Promise<RunAs | null> {
+  const teams = Object.entries(options.runAsTeams ?? {});
+  if (options.executor !== 'local') {
+    if (options.runAs !== undefined || teams.length > 0) throw new StartupError(['--run-as and --run-as-team apply to --executor local only']);
+    return null;
+  }
+  if (!isRoot()) {
+    if (options.runAs !== undefined || teams.length > 0) {
+      throw new StartupError([
+        `--run-as: switching to another user needs the server to start as root (it uses setuid/setgid when it starts a job; this server runs as uid ${process.getuid?.() ?? '?'}). Start it as root with --run-as USER, or without --run-as to run jobs as this user`,
+      ]);
+    }
+    return null;
+  }
+  if (options.runAs === undefined) {
+    throw new StartupError([
+      '--executor local as root needs --run-as USER: a job run as root could read the admin token and the audit key in the data directory and become admin. Name an unprivileged user for jobs (e.g. create one with `useradd --system --no-create-home --shell /usr/sbin/nologin arbiter-job` and pass --run-as arbiter-job)',
+    ]);
+  }
+  const problems: string[] = [];
+  const lookup = async (name: string, option: string): Promise<RunUser | null> => {
+    try {
+      return await lookupRunUser(name, option);
+    } catch (error) {
+      if (error instanceof ExecutorError) {
+        problems.push(error.message);
+        return null;
+      }
+      throw error;
+    }
+  };
+  const fallback = await lookup(options.runAs, '--run-as');
+  const byTeam = new Map<string, RunUser>();
+  for (const [team, name] of teams) {
+    const user = await lookup(name, `--run-as-team ${team}=${name}`);
+    if (user) byTeam.set(team, user);
+  }
+  if (problems.length > 0 || !fallback) throw new StartupError(problems);
+  return { default: fallback, teams: byTeam };
+}
+
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
-  mkdirSync(options.data, { recursive: true, mode: 0o700 });
+  // Before any file is made: the server's files are readable by its own user only.
+  process.umask(0o077);
+  const runAs = await resolveRunAs(options);
+  if (options.executor === 'local' && runAs === null) {
+    print(`Warning: jobs run as this server's user (uid ${process.getuid?.() ?? '?'}) and can read the data directory, its admin token and audit key; start as root with --run-as USER to keep them apart (docs/security.md)`);
+  }
+  secureDataDirectory(options.data);
   const store = await openStore({ data: options.data, database: options.database });
   try {
     await store.migrate();
     const { fleet, policy, policyVersion, policyText } = await loadOrInitialize(store, options, print);
+    if (runAs) {
+      const known = allTeams(policy);
+      const unknown = [...runAs.teams.keys()].filter((team) => !known.has(team));
+      if (unknown.length > 0) throw new StartupError(unknown.map((team) => `--run-as-team: unknown team "${team}"; teams: ${[...known.keys()].join(', ')}`));
+    }
     const executor: Executor =
       options.executor === 'local'
-        ? await createLocalExecutor({ ...(options.gpus !== undefined ? { gpus: options.gpus } : {}), logDir: join(options.data, 'logs') })
+        ? await createLocalExecutor({
+            ...(options.gpus !== undefined ? { gpus: options.gpus } : {}),
+            logDir: join(options.data, 'logs'),
+            instance: instanceId(options.data),
+            ...(runAs ? { runAs } : {}),
+          })
         : createSimulatedExecutor({ speed: options.speed });
     const logger = pino({ level: 'info', enabled: options.log !== false });
     let liveRef: LiveScheduler | null = null;

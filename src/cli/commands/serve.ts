@@ -21,6 +21,8 @@ interface ServeFlags {
   executor: string;
   speed: string;
   gpus?: string;
+  runAs?: string;
+  runAsTeam: string[];
 }
 
 const number = (value: string, option: string, check: (n: number) => boolean, expected: string, problems: string[]): number => {
@@ -42,6 +44,8 @@ export function registerServe(program: Command): void {
     .option('--executor <kind>', 'simulated (jobs run for duration/speed seconds) or local (this host\'s GPUs)', 'simulated')
     .option('--speed <x>', 'simulated executor: seconds of work per second of wall time', '1')
     .option('--gpus <n>', 'local executor: GPUs of this host when nvidia-smi is not available (default: found with nvidia-smi)')
+    .option('--run-as <user>', 'local executor: run jobs as this unprivileged user (the server must start as root; required as root)')
+    .option('--run-as-team <team=user>', 'local executor: run the jobs of this team and its subteams as this user (repeatable)', (value: string, all: string[]) => [...all, value], [] as string[])
     .action(async (flags: ServeFlags) => {
       const problems: string[] = [];
       const port = number(flags.port, '--port', (n) => Number.isInteger(n) && n >= 0 && n < 65536, 'a port number 0..65535', problems);
@@ -49,6 +53,13 @@ export function registerServe(program: Command): void {
       const gpus = flags.gpus === undefined ? undefined : number(flags.gpus, '--gpus', (n) => Number.isInteger(n) && n > 0, 'a positive integer', problems);
       if (flags.executor !== 'simulated' && flags.executor !== 'local') problems.push(`--executor: expected simulated or local, got "${flags.executor}"`);
       checkDatabase(flags.database, problems);
+      const runAsTeams: Record<string, string> = {};
+      for (const pair of flags.runAsTeam) {
+        const match = /^([^=\s]+)=([^=\s]+)$/.exec(pair);
+        if (!match) problems.push(`--run-as-team: expected TEAM=USER, got "${pair}"`);
+        else if (Object.hasOwn(runAsTeams, match[1]!)) problems.push(`--run-as-team: team "${match[1]!}" is given twice`);
+        else runAsTeams[match[1]!] = match[2]!;
+      }
       if (problems.length > 0) throw new UsageError(problems);
       // Loaded here, not at the top: the server, fastify and SQLite are not needed by other commands.
       const { startServer, StartupError } = await import('../../server/serve.js');
@@ -64,6 +75,8 @@ export function registerServe(program: Command): void {
           executor: flags.executor as 'simulated' | 'local',
           speed,
           gpus,
+          runAs: flags.runAs,
+          runAsTeams,
           demoCluster: join(EXAMPLE_LAB, 'cluster.yaml'),
           demoPolicy: join(EXAMPLE_LAB, 'policy.yaml'),
         });
