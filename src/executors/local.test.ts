@@ -1,5 +1,6 @@
 // Real child processes (/bin/sh), no GPU: the executor is told it has 4 GPUs, and nvidia-smi,
 // where it is asked, is a small fake script put first on PATH.
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,8 @@ import {
   detectLocalGpus,
   flavorFromGpuName,
   nodeNameFromHostname,
+  reapOrphanedRuns,
+  runEnvironment,
   type LocalExecutor,
   type LocalExecutorOptions,
 } from './local.js';
@@ -381,5 +384,64 @@ describe('GPU discovery', () => {
     expect(names.map(([name]) => [name, flavorFromGpuName(name)])).toEqual(names);
     expect(nodeNameFromHostname('Node_07.Cluster.example')).toBe('node-07-cluster-example');
     expect(nodeNameFromHostname('__')).toBe('local');
+  });
+});
+
+describe('a run\'s environment', () => {
+  it('holds PATH and the locale of the server, who the run is, its GPUs and its marker: nothing else', () => {
+    const server = { PATH: '/opt/bin:/usr/bin', LANG: 'C.UTF-8', HOME: '/root', USER: 'root', ARBITER_TOKEN: 'secret', DATABASE_URL: 'postgres://u:pw@h/db', AWS_SECRET_ACCESS_KEY: 'x' };
+    const user = { name: 'arbiter-job', uid: 999, gid: 995, home: '/home/arbiter-job' };
+    expect(runEnvironment(server, user, { jobId: 'j-1', runId: 'j-1-r2' }, '0,1', 'inst')).toEqual({
+      PATH: '/opt/bin:/usr/bin',
+      LANG: 'C.UTF-8',
+      HOME: '/home/arbiter-job',
+      USER: 'arbiter-job',
+      LOGNAME: 'arbiter-job',
+      SHELL: '/bin/sh',
+      CUDA_VISIBLE_DEVICES: '0,1',
+      CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+      ARBITER_INSTANCE: 'inst',
+      ARBITER_JOB_ID: 'j-1',
+      ARBITER_RUN_ID: 'j-1-r2',
+    });
+  });
+
+  it('reaches a real run: the server\'s secrets do not', async () => {
+    const { executor: local } = await executor({ env: { ...process.env, ARBITER_TOKEN: 'arb_secret', DATABASE_URL: 'postgres://u:pw@h/db' } });
+    await local.start(run('e', 'echo "token=$ARBITER_TOKEN"; echo "db=$DATABASE_URL"; echo "instance=$ARBITER_INSTANCE"'));
+    expect(await printed(local, 'e', 'token')).toBe('');
+    expect(await printed(local, 'e', 'db')).toBe('');
+    expect(await printed(local, 'e', 'instance')).toBe(local.instance);
+  });
+});
+
+describe('reapOrphanedRuns (after a crash of the server)', () => {
+  it('kills what a run left behind, marked or in its session, and spares a process whose pid a stale pid file names', async () => {
+    const logs = join(dir, 'logs');
+    mkdirSync(logs, { recursive: true });
+    // A run whose shell ends, leaving a marked process and one with a scrubbed environment in its session.
+    const shell = spawn('/bin/sh', ['-c', 'sleep 60 & echo $!; env -i sleep 61 & echo $!; sleep 0.3'], {
+      detached: true,
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ARBITER_INSTANCE: 'inst-1', ARBITER_JOB_ID: 'j-1', ARBITER_RUN_ID: 'j-1-r1' },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const stat = readFileSync(`/proc/${shell.pid}/stat`, 'utf8');
+    writeFileSync(join(logs, 'j-1.pid'), `${shell.pid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}\n`);
+    let said = '';
+    shell.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    await new Promise((resolve) => shell.once('exit', resolve));
+    const left = said.trim().split('\n').map(Number);
+    strays.push(...left);
+    expect(left.map(isAlive)).toEqual([true, true]);
+    // Another program in a session of its own, whose pid an old pid file names with another start time.
+    const other = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+    strays.push(other.pid!);
+    writeFileSync(join(logs, 'j-2.pid'), `${other.pid} 1\n`);
+
+    expect(await reapOrphanedRuns(logs, 'inst-1', 1)).toEqual({ jobs: ['j-1'], processes: 2 });
+    await waitFor('the orphans to die', () => left.every((pid) => !isAlive(pid)));
+    expect(isAlive(other.pid!)).toBe(true);
+    expect(existsSync(join(logs, 'j-1.pid')) || existsSync(join(logs, 'j-2.pid'))).toBe(false);
+    expect(await reapOrphanedRuns(logs, 'inst-1', 1)).toEqual({ jobs: [], processes: 0 });
   });
 });
