@@ -1,4 +1,4 @@
-// Jobs must not become the server (docs/security.md, "Job isolation"): the real server with
+// Jobs must not become the server (docs/architecture.md, "Job isolation"): the real server with
 // `--executor local` (GPUs given with --gpus, no nvidia-smi needed), real jobs run as the
 // unprivileged JOB_USER, attacks performed by the jobs themselves. Runs as root, as CI does.
 import { execFile } from 'node:child_process';

@@ -11,7 +11,7 @@
 // Stopping (preemption, cancellation, time limit, shutdown): SIGTERM to the group, then SIGKILL
 // after the grace period (default 10 s) if the shell is still there.
 //
-// Isolation (docs/security.md, "Job isolation"): a run may be started as another, unprivileged
+// Isolation (docs/architecture.md, "Job isolation"): a run may be started as another, unprivileged
 // user (`runAs`: setuid/setgid through spawn's uid/gid, supplementary groups cleared), with an
 // explicit minimal environment (never the server's: its tokens and database URLs stay out), and
 // marked: its own session and process group (the shell's pid, recorded in `<logDir>/<jobId>.pid`

@@ -124,7 +124,7 @@ function instanceId(dir: string): string {
 const isRoot = (): boolean => process.getuid?.() === 0;
 
 /**
- * `--run-as` and `--run-as-team` (docs/security.md, "Job isolation"). Root must name a user:
+ * `--run-as` and `--run-as-team` (docs/architecture.md, "Job isolation"). Root must name a user:
  * a job run as root could read the admin token and the audit key and become admin. Switching
  * user needs root (setuid/setgid), so a server that is not root refuses them.
  */
@@ -175,7 +175,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   process.umask(0o077);
   const runAs = await resolveRunAs(options);
   if (options.executor === 'local' && runAs === null) {
-    print(`Warning: jobs run as this server's user (uid ${process.getuid?.() ?? '?'}) and can read the data directory, its admin token and audit key; start as root with --run-as USER to keep them apart (docs/security.md)`);
+    print(`Warning: jobs run as this server's user (uid ${process.getuid?.() ?? '?'}) and can read the data directory, its admin token and audit key; start as root with --run-as USER to keep them apart (docs/architecture.md, "Job isolation")`);
   }
   secureDataDirectory(options.data);
   const store = await openStore({ data: options.data, database: options.database });
