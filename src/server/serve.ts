@@ -121,23 +121,24 @@ function instanceId(dir: string): string {
   }
 }
 
-const isRoot = (): boolean => process.getuid?.() === 0;
-
 /**
  * `--run-as` and `--run-as-team` (docs/architecture.md, "Job isolation"). Root must name a user:
  * a job run as root could read the admin token and the audit key and become admin. Switching
  * user needs root (setuid/setgid), so a server that is not root refuses them.
  */
-async function resolveRunAs(options: ServeOptions): Promise<RunAs | null> {
+export async function resolveRunAs(
+  options: Pick<ServeOptions, 'executor' | 'runAs' | 'runAsTeams'>,
+  uid: number | undefined = process.getuid?.(),
+): Promise<RunAs | null> {
   const teams = Object.entries(options.runAsTeams ?? {});
   if (options.executor !== 'local') {
     if (options.runAs !== undefined || teams.length > 0) throw new StartupError(['--run-as and --run-as-team apply to --executor local only']);
     return null;
   }
-  if (!isRoot()) {
+  if (uid !== 0) {
     if (options.runAs !== undefined || teams.length > 0) {
       throw new StartupError([
-        `--run-as: switching to another user needs the server to start as root (it uses setuid/setgid when it starts a job; this server runs as uid ${process.getuid?.() ?? '?'}). Start it as root with --run-as USER, or without --run-as to run jobs as this user`,
+        `--run-as: switching to another user needs the server to start as root (it uses setuid/setgid when it starts a job; this server runs as uid ${uid ?? '?'}). Start it as root with --run-as USER, or without --run-as to run jobs as this user`,
       ]);
     }
     return null;
