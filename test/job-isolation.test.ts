@@ -131,13 +131,20 @@ describe('job isolation: a job runs as --run-as and cannot read what the server 
       DATABASE_URL: `postgres://arbiter:leaked-password-${nonce}@db.internal/arbiter`,
       PGPASSWORD: `leaked-pgpassword-${nonce}`,
     };
+    // research (and so its subteam vision) runs as nobody, the rest as the --run-as user.
+    const policy = path.join(dir, 'policy.yaml');
+    writeFileSync(policy, 'teams:\n  - name: research\n    children:\n      - name: vision\n  - name: ops\n');
     const server = await startServer(data, {
-      args: ['--executor', 'local', '--gpus', '1', '--run-as', user.name],
+      args: ['--executor', 'local', '--gpus', '2', '--policy', policy, '--run-as', user.name, '--run-as-team', 'research=nobody'],
       env: secrets,
     });
     const a = api(server);
     // Sourced, so that its $PPID is the server, as the job's shell's is.
-    const job = await submit(a, { team: 'default', gpus: 1, command: `OUT=${out}; . ${out}/probe.sh; exec sleep 60` });
+    const job = await submit(a, { team: 'ops', gpus: 1, command: `OUT=${out}; . ${out}/probe.sh; exec sleep 60` });
+    const mapped = await submit(a, { team: 'vision', gpus: 1, command: `id -u > ${out}/$ARBITER_JOB_ID.tmp && mv ${out}/$ARBITER_JOB_ID.tmp ${out}/$ARBITER_JOB_ID.uid` });
+    const mappedUid = path.join(out, `${mapped.id}.uid`);
+    await waitFor(() => existsSync(mappedUid), 'the job of vision to say who it is', 15_000);
+    expect(readFileSync(mappedUid, 'utf8').trim(), 'vision runs as the user of its parent research').toBe('65534');
     const reportFile = path.join(out, `${job.id}.report`);
     await waitFor(() => existsSync(reportFile), 'the job to write what it could read', 15_000);
     const report = readFileSync(reportFile, 'utf8').trim().split('\n');

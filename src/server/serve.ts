@@ -99,13 +99,18 @@ async function localFleetText(gpus: number | undefined): Promise<{ text: string;
  * the audit key, logs and pid files.
  */
 function secureDataDirectory(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
-  for (const name of readdirSync(dir)) {
-    const file = join(dir, name);
-    const info = lstatSync(file);
-    if (info.isDirectory()) chmodSync(file, 0o700);
-    else if (info.isFile()) chmodSync(file, 0o600);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+    for (const name of readdirSync(dir)) {
+      const file = join(dir, name);
+      const info = lstatSync(file);
+      if (info.isDirectory()) chmodSync(file, 0o700);
+      else if (info.isFile()) chmodSync(file, 0o600);
+    }
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new StartupError([`${dir}: cannot make the data directory private to this user (0700, files 0600): ${why}; it must belong to the user the server runs as`]);
   }
 }
 
