@@ -1,4 +1,4 @@
-// The governance and audit commands of the CLI (spec/governance.md), run as users run them: the
+// The governance and audit commands of the CLI (docs/governance.md), run as users run them: the
 // built `arbiter` (bin/arbiter.js -> dist/) as a child process against one real `arbiter serve`.
 // A proposal goes through propose, proposals, proposal show, respond, vote (on the report hash
 // fetched automatically), petition and withdraw; an emergency change is rolled back; the audit

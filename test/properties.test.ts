@@ -1,4 +1,4 @@
-// Property tests for the MUST rules of spec/scheduling.md: "something bad never happens".
+// Property tests for the MUST rules of docs/scheduling.md: "something bad never happens".
 //
 // Random fleets (1-3 pools, 1-2 flavors, 1-6 nodes of 2/4/8 GPUs, some in racks), team trees
 // (1-3 levels, guarantees nested validly, random limits, lendable parts and weights),
@@ -1116,7 +1116,7 @@ describe('after every pass, on random fleets, team trees, policies and traces', 
     'after a pass no pending job could start on idle, unreserved GPUs (work conservation), one node size per flavor',
     passRule('workConservation', false, 110),
   );
-  // KNOWN GAP (spec/scheduling.md S2 is ambiguous with mixed node sizes in one flavor): the
+  // KNOWN GAP (docs/scheduling.md S2 is ambiguous with mixed node sizes in one flavor): the
   // engine gives a job larger than a node one shape, whole nodes of the smallest size that
   // divides it, so it may wait while larger idle nodes could hold it. Remove `.fails` once
   // shapes try every node size.

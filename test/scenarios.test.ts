@@ -1,5 +1,5 @@
 // Golden scenarios: small traces whose whole timeline was worked out by hand from
-// spec/scheduling.md and spec/formats.md. Each expected value carries the arithmetic that
+// docs/scheduling.md and docs/formats.md. Each expected value carries the arithmetic that
 // gives it. A timeline line is `id start-end placement outcome` (segments.csv, ordered by
 // start, then trace position).
 //

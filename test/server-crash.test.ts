@@ -1,4 +1,4 @@
-// Crash safety of the live service (spec/api.md, "Durability"), through real `arbiter serve`
+// Crash safety of the live service (docs/api.md, "Durability"), through real `arbiter serve`
 // processes (bin/arbiter.js -> dist/): a 201 means the job is on disk; after kill -9 at any moment
 // and a restart on the same data directory, every acknowledged job is there with the fields it
 // was acknowledged with, each job that was running is re-adopted (simulated executor: same
@@ -607,7 +607,7 @@ async function resend(
 
 // ------------------------------------------------------------------ the tests
 
-describe('kill -9 of a live server (spec/api.md, Durability)', () => {
+describe('kill -9 of a live server (docs/api.md, Durability)', () => {
   it('simulated executor: acknowledged jobs survive three kills mid-stream, running ones are re-adopted, all complete', async () => {
     const dir = tempDir('arbiter-crash-sim-');
     const args = ['--speed', String(SPEED)];

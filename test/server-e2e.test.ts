@@ -1,4 +1,4 @@
-// The live service end to end (spec/api.md, spec/scheduling.md "Reclaim"), through real
+// The live service end to end (docs/api.md, docs/scheduling.md "Reclaim"), through real
 // `arbiter serve` processes (bin/arbiter.js -> dist/) and the client CLI, as users run them:
 // a job from submission to completion, reclaim and preemption seen through the API, reasons and
 // `arbiter explain`, Idempotency-Key, pagination and filters, cancellation, the local executor
@@ -67,7 +67,7 @@ const REASON_CODES = [
   'LowerInOrder',
 ];
 
-/** Checks the shape of a job as returned (spec/api.md) and returns it. */
+/** Checks the shape of a job as returned (docs/api.md) and returns it. */
 function checkJob(job: Job): Job {
   for (const field of SPEC_JOB_FIELDS) expect(job, `job field ${field}`).toHaveProperty(field);
   expect(job.id).toMatch(/\S/);
@@ -246,7 +246,7 @@ describe('simulated executor on the demo lab (--speed 1000)', () => {
       expect(pending.status).toBe('pending');
       expect(pending.reason!.code).toBe('TeamLimit');
       expect(pending.reason!.message).toMatch(/160/);
-      // spec/api.md: "`reason` is set while pending" -- the 201 answer of a pending job too.
+      // docs/api.md: "`reason` is set while pending" -- the 201 answer of a pending job too.
       if (blocked.status === 'pending')
         expect(blocked.reason, 'the 201 answer of a pending job carries a reason').not.toBeNull();
     } finally {
@@ -1018,7 +1018,7 @@ interface OpenApiDoc {
   [key: string]: unknown;
 }
 
-/** The routes of spec/api.md: each must be described. */
+/** The routes of docs/api.md: each must be described. */
 const ROUTES: [string, string][] = [
   ['get', '/healthz'],
   ['get', '/openapi.json'],
@@ -1030,7 +1030,7 @@ const ROUTES: [string, string][] = [
   ['get', '/v1/teams'],
   ['get', '/v1/fleet'],
   ['get', '/v1/policy'],
-  // spec/governance.md
+  // docs/governance.md
   ['post', '/v1/proposals'],
   ['get', '/v1/proposals'],
   ['get', '/v1/proposals/{id}'],
@@ -1184,7 +1184,7 @@ function openApiProblems(doc: OpenApiDoc): string[] {
       if (operation.requestBody) content(operation.requestBody.content, `${where} requestBody`);
     }
   }
-  // The job body of spec/api.md is described.
+  // The job body of docs/api.md is described.
   const body = (
     doc.paths['/v1/jobs']?.['post'] as
       { requestBody?: { content?: Record<string, { schema?: { properties?: object } }> } } | undefined

@@ -1,4 +1,4 @@
-// Governance end to end (spec/governance.md) on the real, built server: a proposal that cuts a
+// Governance end to end (docs/governance.md) on the real, built server: a proposal that cuts a
 // team's guarantee, its consultation, votes bound to the impact report, the timelock, the ramp of
 // policy versions the engine uses one after the other, rollback, emergencies that revert, and
 // the audit log's proofs. Periods are seconds long (they come from the policy).

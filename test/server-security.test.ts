@@ -1,4 +1,4 @@
-// Security of the live service (spec/api.md, "Auth" and "Errors"), through a real `arbiter serve`
+// Security of the live service (docs/api.md, "Auth" and "Errors"), through a real `arbiter serve`
 // process (bin/arbiter.js -> dist/): every route but /healthz needs a known bearer token (401);
 // each role may do what its row of the table says and no more (403 with a message naming the
 // rule); malformed and hostile bodies are refused with 400 invalid_input listing every problem;
@@ -94,7 +94,7 @@ async function snapshot(): Promise<unknown[]> {
   }));
 }
 
-/** The error body of spec/api.md; 401 and 403 codes are not fixed by the spec (any word). */
+/** The error body of docs/api.md; 401 and 403 codes are not fixed by the spec (any word). */
 function expectErrorBody(r: ApiResponse<unknown>, status: number, code: string | RegExp): ErrorBody {
   expect(r.status, r.text.slice(0, 500)).toBe(status);
   expect(r.headers.get('content-type') ?? '').toMatch(/^application\/json/);

@@ -7,7 +7,7 @@
 //
 // Guarantees: the divisions share 80% of each flavor (top level), and every team's
 // guarantee is split entirely among its children by random shares (lognormal), so the
-// sums nest exactly as spec/scheduling.md requires. One leaf in ten is guaranteed nothing
+// sums nest exactly as docs/scheduling.md requires. One leaf in ten is guaranteed nothing
 // (it only borrows). One leaf in ten has a limit (twice its guarantee, at least 256 GPUs).
 //
 // Job mix (per job): GPUs 1 (30%), 2 (14%), 4 (18%), 8 (22%), then whole nodes: 16 (7%),

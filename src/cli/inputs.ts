@@ -1,5 +1,5 @@
 // Reading the input files of a command (--cluster, --policy, --trace): bad input of any kind
-// becomes one UsageError listing every problem found, one per line (exit 2, spec/cli.md).
+// becomes one UsageError listing every problem found, one per line (exit 2, docs/cli.md).
 import { readFileSync } from 'node:fs';
 import { parseCluster } from '../core/config/cluster.js';
 import { parsePolicy } from '../core/config/policy.js';

@@ -1,4 +1,4 @@
-// The `arbiter` command. Exit codes (spec/cli.md): 0 success, 2 bad input, 1 anything else.
+// The `arbiter` command. Exit codes (docs/cli.md): 0 success, 2 bad input, 1 anything else.
 import { Command, CommanderError } from 'commander';
 import { CheckFailed, UsageError } from './errors.js';
 import { registerCheck } from './commands/check.js';

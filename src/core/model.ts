@@ -1,4 +1,4 @@
-// The vocabulary of Arbiter (see docs/architecture.md and spec/scheduling.md).
+// The vocabulary of Arbiter (see docs/architecture.md and docs/scheduling.md).
 // Plain data, validated once at the edge (src/core/config), trusted everywhere after.
 // All times are seconds (from the start of a trace in the simulator, from the epoch live).
 
@@ -57,11 +57,11 @@ export interface Policy {
     readonly fairShare: boolean;
   };
   readonly teams: readonly TeamSpec[];
-  /** Governance rules (spec/governance.md), when the file has the section; ignored by the engine. */
+  /** Governance rules (docs/governance.md), when the file has the section; ignored by the engine. */
   readonly governance?: GovernanceRules;
 }
 
-/** The rules of the policy-change process (spec/governance.md); durations in seconds. */
+/** The rules of the policy-change process (docs/governance.md); durations in seconds. */
 export interface GovernanceRules {
   readonly impactWindow: number;
   readonly materialThreshold: number;
@@ -115,7 +115,7 @@ export interface Issue {
 
 export type Result<T> = { readonly ok: true; readonly value: T; readonly warnings: readonly Issue[] } | { readonly ok: false; readonly issues: readonly Issue[] };
 
-/** Renders an issue the way the CLI prints it (spec/cli.md). */
+/** Renders an issue the way the CLI prints it (docs/cli.md). */
 export function formatIssue(issue: Issue): string {
   const where = issue.line !== undefined ? `${issue.file}:${issue.line}` : issue.file;
   return issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;

@@ -1,4 +1,4 @@
-// Explanations (spec/scheduling.md, "Explanations"): every pending job carries a machine
+// Explanations (docs/scheduling.md, "Explanations"): every pending job carries a machine
 // code and a sentence with numbers, written by the same code path that made the decision.
 
 export type ReasonCode =

@@ -1,6 +1,6 @@
 // The local executor (`arbiter serve --executor local`): this host is one node, and a run is its
 // job's `command`, started with /bin/sh -c as a child process that sees only the GPUs it was given
-// (CUDA_VISIBLE_DEVICES). spec/api.md, Start-up.
+// (CUDA_VISIBLE_DEVICES). docs/api.md, Start-up.
 //
 // A run is a process group: the shell is started detached (its own group, pgid = its pid), so
 // every signal goes to the group (process.kill(-pid)) and reaches whatever the command started.

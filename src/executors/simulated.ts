@@ -1,5 +1,5 @@
 // The simulated executor (`arbiter serve --executor simulated`): nodes exist only on paper and a
-// run "works" for remainingWork / speed seconds of wall time (spec/api.md, Start-up). Nothing is
+// run "works" for remainingWork / speed seconds of wall time (docs/api.md, Start-up). Nothing is
 // launched; a timer per run reports its end through onExit, exactly as a real executor would.
 //
 // The clock and the timers are inputs, so tests drive runs with a fake clock and no real waiting.

@@ -1,4 +1,4 @@
-// Impact analysis of a policy proposal (spec/governance.md, step 2 and the change class of
+// Impact analysis of a policy proposal (docs/governance.md, step 2 and the change class of
 // step 3): the recorded workload of the impact window is replayed by the simulator under the
 // policy in force and under the proposal, with the same engine, and each team's figures are
 // compared. Pure and deterministic: the same inputs give the same report, byte for byte, and so

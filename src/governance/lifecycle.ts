@@ -1,4 +1,4 @@
-// The lifecycle of a policy proposal (spec/governance.md), as a pure state machine:
+// The lifecycle of a policy proposal (docs/governance.md), as a pure state machine:
 //   draft -> consultation -> voting -> approved -> scheduled (timelock) -> ramping -> active,
 //   or rejected / withdrawn / rolled_back.
 // `act` applies one request of a person (respond, vote, overrule, sign, amend, withdraw,

@@ -1,4 +1,4 @@
-// Gradual activation of a material policy change (spec/governance.md, step 7): "a material
+// Gradual activation of a material policy change (docs/governance.md, step 7): "a material
 // change waits timelock, then ramps in ramp.steps equal steps over ramp.over (each step is a
 // policy version of its own) ... guarantees and limits move from old to new in equal steps".
 // Pure: the caller stores each step as a policy version, as YAML text (policyToYaml).
@@ -145,7 +145,7 @@ function duration(seconds: number): string | number {
 }
 
 /**
- * A policy.yaml text (spec/formats.md) for `policy`, with `header` as a leading comment.
+ * A policy.yaml text (docs/formats.md) for `policy`, with `header` as a leading comment.
  * parsePolicy reads it back to a deep-equal policy when `policy` has the form parsePolicy gives
  * (a lendable entry for every guaranteed flavor); a hand-built one whose lendable lacks a
  * guaranteed flavor (meaning "all of it") reads back with that entry filled in. Every key is

@@ -1,4 +1,4 @@
-// The HTTP API (spec/api.md): routes, auth, validation, errors, OpenAPI and metrics.
+// The HTTP API (docs/api.md): routes, auth, validation, errors, OpenAPI and metrics.
 // Errors are mapped to HTTP in one place (the error handler); a rejected request changes
 // nothing, because validation and permission checks run before any command reaches the loop.
 import { randomUUID } from 'node:crypto';
@@ -36,7 +36,7 @@ export interface AppContext {
   readonly logger: Logger;
 }
 
-/** An HTTP error with the body of spec/api.md. */
+/** An HTTP error with the body of docs/api.md. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,

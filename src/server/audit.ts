@@ -1,4 +1,4 @@
-// The audit log of the live service (spec/governance.md, "Audit log"): every event the store
+// The audit log of the live service (docs/governance.md, "Audit log"): every event the store
 // appended (governance steps, policy, fleet and token changes, policy activations) is a leaf
 // of an RFC 6962 Merkle tree, in `seq` order (leaf index = seq - 1). After every append batch,
 // and at least hourly, a checkpoint {size, root, time} is signed with the Ed25519 key made at

@@ -1,4 +1,4 @@
-// Tokens and roles (spec/api.md, "Auth"). Secrets are random, shown once, stored as SHA-256.
+// Tokens and roles (docs/api.md, "Auth"). Secrets are random, shown once, stored as SHA-256.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Policy, TeamSpec } from '../core/model.js';
 import type { Role, StoredJob, StoredToken } from '../storage/port.js';

@@ -1,4 +1,4 @@
-// The governance routes (spec/governance.md, "Routes"): /v1/proposals, /v1/emergency,
+// The governance routes (docs/governance.md, "Routes"): /v1/proposals, /v1/emergency,
 // /v1/policy/versions and /v1/audit. Bodies are validated by the zod schemas of
 // governance-schemas.ts (the same ones that describe them in /openapi.json); refusals come from
 // the lifecycle as GovernanceError and are answered in api.md's error shape by the app.

@@ -1,4 +1,4 @@
-// Request schemas of the governance routes (spec/governance.md): validation, types and the
+// Request schemas of the governance routes (docs/governance.md): validation, types and the
 // OpenAPI description from one zod schema each. Unknown fields are refused.
 import { z } from 'zod';
 

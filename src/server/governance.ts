@@ -1,4 +1,4 @@
-// Governance on the live service (spec/governance.md): proposals with their impact analysis,
+// Governance on the live service (docs/governance.md): proposals with their impact analysis,
 // consultation, votes, petitions, emergencies, activation by ramp, rollback, and the audit log.
 // The decisions are the pure lifecycle (governance/lifecycle.ts); this service reads the facts
 // they need (council, affected members, the clock), stores every step, appends it to the

@@ -1,4 +1,4 @@
-// Idempotency-Key (spec/api.md, POST /v1/jobs): a repeat of a key with the same body answers the
+// Idempotency-Key (docs/api.md, POST /v1/jobs): a repeat of a key with the same body answers the
 // first job; the same key with another body is a conflict (409 naming the key), never a silent
 // success that drops the second request. The body is compared through the SHA-256 of the canonical
 // JSON of the validated submission (key order and spacing do not matter), stored with the job.

@@ -52,7 +52,7 @@ export function buildOpenApi(): object {
   const paths = buildPaths(queryParams);
   return {
     openapi: '3.0.3',
-    info: { title: 'Arbiter', version: '1', description: 'Fair, visible and governed sharing of a GPU fleet (spec/api.md).' },
+    info: { title: 'Arbiter', version: '1', description: 'Fair, visible and governed sharing of a GPU fleet (docs/api.md).' },
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas: components },
     security: [{ bearer: [] }],
     paths,
@@ -92,7 +92,7 @@ function buildPaths(queryParams: object[]): object {
 const queryOf = (s: z.ZodType, required: readonly string[] = []): object[] =>
   Object.entries((schema(s) as { properties: Record<string, object> }).properties).map(([name, p]) => ({ name, in: 'query', required: required.includes(name), schema: p }));
 
-/** spec/governance.md, "Routes". */
+/** docs/governance.md, "Routes". */
 function governancePaths(): object {
   const proposal = (description: string) => json(ProposalView, description, 'Proposal');
   const conflict = { '404': json(ErrorBody, 'no such proposal'), '409': json(ErrorBody, 'not possible in the proposal’s current state (or, for a ballot, the report is no longer current)'), ...errors };

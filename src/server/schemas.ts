@@ -1,4 +1,4 @@
-// Request and response schemas of the HTTP API (spec/api.md), in zod: one schema gives the
+// Request and response schemas of the HTTP API (docs/api.md), in zod: one schema gives the
 // validation, the TypeScript type and the OpenAPI description (/openapi.json).
 import { z } from 'zod';
 

@@ -1,4 +1,4 @@
-// `arbiter serve` start-up (spec/api.md): the data directory, the first start (fleet and
+// `arbiter serve` start-up (docs/api.md): the data directory, the first start (fleet and
 // policy become version 1, an admin token is written to DIR/admin-token and printed once),
 // later starts (what is stored is reused; a different --policy or --cluster is refused),
 // the executor, the live loop, the HTTP server, and a graceful shutdown.

@@ -1,4 +1,4 @@
-// Number formatting for simulation outputs (spec/formats.md, "Simulation output"):
+// Number formatting for simulation outputs (docs/formats.md, "Simulation outputs"):
 // times are seconds written with at most 3 decimals, no trailing zeros, no exponent.
 
 /** ".001" .. ".999" with trailing zeros stripped, indexed by thousandths; [0] is "". */

@@ -1,4 +1,4 @@
-// summary.json (spec/formats.md, "Simulation output"): the documented keys first, in the
+// summary.json (docs/formats.md, "Simulation outputs"): the documented keys first, in the
 // documented order, with the documented meaning; extras after them. One pass over the jobs and
 // one over the runs, so a 1,000,000-job result costs a few sorts of Float64Arrays.
 import type { Fleet, TeamSpec } from '../core/model.js';

@@ -1,4 +1,4 @@
-// jobs.csv, segments.csv and summary.json (spec/formats.md, "Simulation output").
+// jobs.csv, segments.csv and summary.json (docs/formats.md, "Simulation outputs").
 // Rows are rendered in chunks of CHUNK_ROWS (an array joined once per chunk), so a 1,000,000-job
 // result is streamed to disk without one giant string; the pure renderers join the same chunks.
 // Each file is written completely or not at all: temp name in the same directory, fsync, rename.

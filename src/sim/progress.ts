@@ -1,4 +1,4 @@
-// The progress bar of `arbiter simulate` (spec/cli.md): simulated time, jobs done / total and
+// The progress bar of `arbiter simulate` (docs/cli.md): simulated time, jobs done / total and
 // jobs/s, on a terminal only. The simulator calls update() on every event (millions of times),
 // so update() is O(1): it stores two numbers and decrements a counter; the clock is read only
 // every `stride` calls and the bar is redrawn at most ~10 times a second.

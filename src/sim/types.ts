@@ -1,5 +1,5 @@
 // What one simulation produces: the raw record from which jobs.csv, segments.csv,
-// summary.json, the summary table and the report are all derived (spec/formats.md).
+// summary.json, the summary table and the report are all derived (docs/formats.md).
 import type { Fleet, JobSpec, Policy } from '../core/model.js';
 
 export type JobStatus = 'completed' | 'timed_out' | 'running' | 'pending' | 'rejected';

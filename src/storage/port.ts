@@ -112,7 +112,7 @@ export interface StoredProposal {
   readonly updatedAt: number;
 }
 
-/** A signed checkpoint of the audit log (spec/governance.md). */
+/** A signed checkpoint of the audit log (docs/governance.md). */
 export interface StoredCheckpoint {
   readonly size: number;
   /** Hex. */

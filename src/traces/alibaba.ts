@@ -3,7 +3,7 @@
 // see docs/traces.md):
 //   name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time
 //   openb-pod-0001,6000,12288,1,460,,LS,Running,427061,12902960,427061
-// Each GPU pod that ran becomes one canonical job (spec/formats.md):
+// Each GPU pod that ran becomes one canonical job (docs/formats.md):
 //   id        the pod name;
 //   submit    creation_time minus the earliest creation_time of the file (seconds);
 //   duration  deletion_time - scheduled_time: how long it held its GPUs. Pods still running at

@@ -1,4 +1,4 @@
-// The canonical trace CSV (spec/formats.md, "Workload trace: canonical CSV") as importers write
+// The canonical trace CSV (docs/formats.md, "A workload trace") as importers write
 // it, and the error every importer throws. Shared by all importers (philly now; gavel, tiresias,
 // alibaba later), so it knows nothing about any source format.
 import { formatIssue, type Issue } from '../core/model.js';

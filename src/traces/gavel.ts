@@ -3,7 +3,7 @@
 // docs/traces.md says how they are made):
 //   job_id,job_type,scale_factor,duration_v100_s,total_steps,arrival_units,runtime_v100_s,runtime_p100_s,runtime_k80_s
 //   1,Transformer (batch size 16),1,31016.609,343170,0.271762,31016.609,35982.122,62766.904
-// Each row becomes one canonical job (spec/formats.md):
+// Each row becomes one canonical job (docs/formats.md):
 //   id        gavel-<job_id>;
 //   submit    arrival_units x 3600 / rate, rate = --jobs-per-hour (required: the file holds
 //             cumulative Exp(1) draws, and Gavel's experiments sweep the rate). At 0.4 jobs/h,

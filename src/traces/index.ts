@@ -1,4 +1,4 @@
-// The importer registry: public GPU-cluster traces -> canonical CSV (spec/formats.md).
+// The importer registry: public GPU-cluster traces -> canonical CSV (docs/formats.md).
 // `arbiter trace import --format F` and `--trace-format F` dispatch through importTrace, which
 // reads the source with the format's importer, then applies the shared options (options.ts: time
 // window, teams) to the jobs before writing them. docs/traces.md describes each format.

@@ -1,5 +1,5 @@
 // What every importer shares besides the canonical writer (canonical-csv.ts):
-// 1. the import options of `arbiter trace import` (spec/cli.md; docs/traces.md): a window on submit
+// 1. the import options of `arbiter trace import` (docs/cli.md; docs/traces.md): a window on submit
 //    times (--from, --to, --rebase), the choice of teams (--team-by, --team-map), and the knobs of
 //    single formats (gavel's --jobs-per-hour, alibaba-openb's --class-map);
 // 2. applyTraceOptions, the pure function that applies the first two to the jobs an importer read;

@@ -78,7 +78,7 @@ describe('phillyLab on the Helios VC sizes', () => {
     ]);
     expect(teams.filter((team) => (team.guarantee.gpu ?? 0) > 0)).toHaveLength(11);
     expect(teams.reduce((sum, team) => sum + (team.guarantee.gpu ?? 0), 0)).toBe(704);
-    // Everything but the teams is left to the defaults of spec/formats.md.
+    // Everything but the teams is left to the defaults of docs/formats.md.
     expect(Object.keys(policy)).toEqual(['teams']);
   });
 

@@ -3,7 +3,7 @@
 // osdi21-artifact; see docs/traces.md):
 //   timestamp,duration,num_gpus,gpu_time,cluster
 //   2017-10-09 07:01:55,66.0,1,66.0,11cb48
-// Each row becomes one canonical job (spec/formats.md):
+// Each row becomes one canonical job (docs/formats.md):
 //   id       philly-<n>, n = 0-based position of the row in the SOURCE file (line - 2), so a
 //            job can be traced back even though the output is re-ordered;
 //   submit   seconds since the earliest timestamp of the file (timestamps read as UTC);

@@ -6,7 +6,7 @@
 // second-scale"; its jobs.py ends a run at start_time + duration on that same clock, and its
 // scheduler queues count the same seconds (the first queue ends at 3250 s of service). In
 // 60_job.csv durations run from 121 s to 1,800 s, submits from 0 to 1,779 s.
-// Each row becomes one canonical job (spec/formats.md):
+// Each row becomes one canonical job (docs/formats.md):
 //   id        tiresias-<job_id>;
 //   submit    submit_time as given (the trace's own clock already starts at 0);
 //   gpus      num_gpu;   duration  as given (decimals kept; Tiresias truncates to whole seconds);

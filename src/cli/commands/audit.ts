@@ -1,5 +1,5 @@
 // `arbiter audit verify | export | proof`: checking the tamper-evident audit log
-// (spec/governance.md, "Audit log") from outside the server. Verification trusts nothing stored
+// (docs/governance.md, "Audit log") from outside the server. Verification trusts nothing stored
 // but the entries' texts and the public key: verifyAuditLog recomputes every leaf from the texts,
 // every checkpointed root and every signature, and names the first bad entry.
 //
@@ -9,7 +9,7 @@
 //   export OUTDIR        from --data DIR, or from a server (--server/--token)
 //   proof ENTRY          an inclusion proof fetched from a server and checked here
 //
-// Exit codes (spec/cli.md): 0 verified, 1 the log does not verify (CheckFailed), 2 bad input
+// Exit codes (docs/cli.md): 0 verified, 1 the log does not verify (CheckFailed), 2 bad input
 // (a missing data directory, database, export file or key).
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

@@ -1,4 +1,4 @@
-// `arbiter check --cluster FILE --policy FILE [--trace FILE] [--trace-format F]` (spec/cli.md):
+// `arbiter check --cluster FILE --policy FILE [--trace FILE] [--trace-format F]` (docs/cli.md):
 // validates the inputs and prints a short description of what it read; bad input exits 2.
 import type { Command } from 'commander';
 import { addTraceOptions } from './trace-import.js';

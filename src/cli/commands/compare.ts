@@ -2,7 +2,7 @@
 // (fifo, static, las, srtf), side by side. Each variant's outputs go to DIR/<name>/ in the
 // simulate format; DIR/compare.csv and the printed table have one row per variant. Variants run
 // in parallel on the available cores, with one progress bar each on a terminal. Every input is
-// validated before anything runs or is written (exit 2 on bad input, spec/cli.md).
+// validated before anything runs or is written (exit 2 on bad input, docs/cli.md).
 import path from 'node:path';
 import type { Command } from 'commander';
 import { parseDuration } from '../../core/config/duration.js';

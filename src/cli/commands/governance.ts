@@ -1,4 +1,4 @@
-// Client commands of governance (spec/governance.md): propose, emergency, proposals, proposal
+// Client commands of governance (docs/governance.md): propose, emergency, proposals, proposal
 // show|amend|withdraw|overrule|rollback, respond, vote, petition, policy versions. They talk
 // to a running server like the other client commands (client.ts: --server/--token, --json);
 // the human output shows what a person needs to decide: the impact per team, who must still

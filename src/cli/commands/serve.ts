@@ -1,5 +1,5 @@
 // `arbiter serve` and `arbiter token create`: the commands that work on a
-// data directory (spec/api.md, "Start-up").
+// data directory (docs/api.md, "Start-up").
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { parseCluster } from '../../core/config/cluster.js';

@@ -1,4 +1,4 @@
-// `arbiter simulate` (spec/cli.md): replays a trace through the engine and writes jobs.csv,
+// `arbiter simulate` (docs/cli.md): replays a trace through the engine and writes jobs.csv,
 // segments.csv, summary.json and report.html (unless --no-report) to --out, prints the summary
 // table, and shows a progress bar on a terminal. Inputs are validated before anything is written.
 import { mkdir } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// `arbiter trace import --format F IN --out FILE.csv` (spec/cli.md): converts a public trace into
+// `arbiter trace import --format F IN --out FILE.csv` (docs/cli.md): converts a public trace into
 // the canonical CSV so that it can be inspected, edited and simulated. The import options (time
 // window, teams, per-format knobs; docs/traces.md) are added by addTraceOptions and read by
 // traceOptionsFromFlags, so that other commands reading a trace can offer the same ones.
@@ -74,7 +74,7 @@ export function addTraceOptions(command: Command): Command {
 
 /** Adds `trace` and its subcommand `import` to the program. */
 export function registerTrace(program: Command): void {
-  const trace = program.command('trace').description('work with workload traces (see spec/formats.md)');
+  const trace = program.command('trace').description('work with workload traces (the canonical CSV: docs/formats.md; imports: docs/traces.md)');
   const command = trace
     .command('import')
     .description('convert a public trace into canonical CSV, sorted by submit time (formats: docs/traces.md)')

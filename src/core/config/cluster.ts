@@ -1,4 +1,4 @@
-// Parsing and validation of the fleet description, cluster.yaml (spec/formats.md).
+// Parsing and validation of the fleet description, cluster.yaml (docs/formats.md).
 import type { Flavor, Fleet, Pool, Result } from '../model.js';
 import { at, dot, YamlInput } from './yaml.js';
 

@@ -1,4 +1,4 @@
-// Durations (spec/formats.md): a number of seconds (`600`, `0.5`, also as a string `"600"`)
+// Durations (docs/formats.md): a number of seconds (`600`, `0.5`, also as a string `"600"`)
 // or a string with a unit: `90s`, `10m`, `1.5h`, `7d`. Durations are never negative.
 
 const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };

@@ -1,4 +1,4 @@
-// The `governance` section of policy.yaml (spec/governance.md, "Rules of the process"): the
+// The `governance` section of policy.yaml (docs/governance.md, "The rules in the policy"): the
 // rules of the process live in the policy, so changing them is itself governed. Every key has
 // the default shown in the spec; a policy without the section gets them all.
 import type { Node } from 'yaml';

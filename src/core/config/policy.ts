@@ -1,4 +1,4 @@
-// Parsing and validation of the allocation policy, policy.yaml (spec/formats.md).
+// Parsing and validation of the allocation policy, policy.yaml (docs/formats.md).
 // Every key except `teams` has a default: the values shown in formats.md.
 import type { Node } from 'yaml';
 import type {

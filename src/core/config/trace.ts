@@ -1,4 +1,4 @@
-// Parsing and validation of a workload trace in the canonical CSV (spec/formats.md).
+// Parsing and validation of a workload trace in the canonical CSV (docs/formats.md).
 // Jobs keep file order: the engine sorts them stably by submit time.
 import type { Flavor, Fleet, Issue, JobSpec, Policy, Result } from '../model.js';
 import { flavorCapacity } from './cluster.js';
