@@ -5,12 +5,16 @@
 // (timeouts), oversized comments, and comments that must not rewrite their proposal.
 //
 // Needs `npx tsc -p tsconfig.build.json` first (`npm test` builds before it runs vitest).
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   api,
   assertDistFresh,
   burst,
+  cli,
   createToken,
+  rawHttp,
   rawJobPost,
   startServer,
   stopAllServers,
@@ -86,5 +90,119 @@ describe('Idempotency-Key', () => {
       expect(r.status, `request ${i}: ${JSON.stringify(r.body)}`).toBe(r === answers.find((x) => x.status === 201) ? 201 : same ? 200 : 409);
     });
     expect((await allJobs()).length).toBe(before + 1);
+  });
+});
+
+/** POST /v1/jobs with these exact body bytes, over a raw socket (fetch would re-encode them). */
+const rawPost = (route: string, token: string, body: Buffer) =>
+  rawHttp(server.url, `POST ${route} HTTP/1.1\nhost: arbiter\nauthorization: Bearer ${token}\ncontent-type: application/json`, body);
+
+describe('text that is not Unicode', () => {
+  it('invalid UTF-8 bytes in a field: 400 naming the field, nothing stored', async () => {
+    const before = await allJobs();
+    const cases: [Buffer, string][] = [
+      [Buffer.from([0xff, 0xfe]), 'name'], // never UTF-8
+      [Buffer.from([0xed, 0xa0, 0x80]), 'name'], // an encoded surrogate (CESU-8)
+      [Buffer.from([0xc0, 0xaf]), 'name'], // an overlong "/"
+      [Buffer.from([0xe2, 0x82]), 'name'], // cut short
+    ];
+    for (const [bad, field] of cases) {
+      const body = Buffer.concat([Buffer.from('{"team":"pretraining","gpus":1,"flavor":"h100","duration":1e9,"name":"ab'), bad, Buffer.from('cd"}')]);
+      const r = await rawPost('/v1/jobs', alice, body);
+      expect(r.status, `${bad.toString('hex')}: ${r.text}`).toBe(400);
+      const error = r.body as ErrorBody;
+      expect(error.code).toBe('invalid_input');
+      expect(error.issues).toHaveLength(1);
+      expect(error.issues[0]!.path).toBe(field);
+      expect(error.issues[0]!.message).toMatch(/^byte \d+ is not UTF-8/);
+    }
+    // In a nested field of a governance body, the path is the nested one.
+    const nested = Buffer.concat([Buffer.from('{"policy":"teams: []","title":"t","rationale":"r","trace":[{"submit":0,"team":"x'), Buffer.from([0xff]), Buffer.from('"}]}')]);
+    const r = await rawPost('/v1/proposals', server.adminToken, nested);
+    expect(r.status, r.text).toBe(400);
+    expect((r.body as ErrorBody).issues.map((i) => i.path)).toEqual(['trace.0.team']);
+    expect(await allJobs()).toEqual(before);
+  });
+
+  it('a lone surrogate (\\ud800 escape) in a value or a key: 400 naming where, nothing stored', async () => {
+    const before = await allJobs();
+    const value = await a.request<ErrorBody>('POST', '/v1/jobs', {
+      raw: '{"team":"pretraining","gpus":1,"flavor":"h100","duration":1e9,"name":"x\\ud800y"}',
+      headers: { 'content-type': 'application/json' },
+      token: alice,
+    });
+    expect(value.status, value.text).toBe(400);
+    expect(value.body.issues.map((i) => i.path)).toEqual(['name']);
+    const key = await a.request<ErrorBody>('POST', '/v1/jobs', {
+      raw: '{"team":"pretraining","gpus":1,"flavor":"h100","duration":1e9,"\\udc00":1}',
+      headers: { 'content-type': 'application/json' },
+      token: alice,
+    });
+    expect(key.status, key.text).toBe(400);
+    expect(key.body.issues.map((i) => i.path)).toEqual(['\udc00']);
+    // A well-formed pair (an emoji as an escaped pair) is text and is kept.
+    const pair = await a.request<Job>('POST', '/v1/jobs', {
+      raw: '{"team":"pretraining","gpus":1,"flavor":"h100","duration":1e9,"name":"ok \\ud83d\\ude00"}',
+      headers: { 'content-type': 'application/json' },
+      token: alice,
+    });
+    expect([pair.status, pair.body.name]).toEqual([201, 'ok \u{1f600}']);
+    expect((await allJobs()).length).toBe(before.length + 1);
+  });
+
+  it('a query value of invalid UTF-8 percent-escapes: 400 naming the parameter', async () => {
+    const r = await a.get<ErrorBody>('/v1/jobs?team=%FF%FE');
+    expect(r.status, r.text).toBe(400);
+    expect(r.body.issues.map((i) => i.path)).toEqual(['query.team']);
+    const surrogate = await a.get<ErrorBody>('/v1/jobs?team=%ED%A0%80');
+    expect(surrogate.status, surrogate.text).toBe(400);
+  });
+
+  it('control characters: refused in names (400 naming the field), tabs and line breaks allowed in free text', async () => {
+    const before = await allJobs();
+    for (const name of ['evil\u001b[2J', 'two\nlines', 'nul\u0000', 'c1\u009b31m']) {
+      const r = await a.post<ErrorBody>('/v1/jobs', job({ name }), alice);
+      expect(r.status, JSON.stringify(name)).toBe(400);
+      expect(r.body.issues.map((i) => i.path)).toEqual(['name']);
+    }
+    const team = await a.post<ErrorBody>('/v1/jobs', job({ team: 'pre\u001btraining' }), alice);
+    expect(team.status).toBe(400);
+    expect(team.body.issues.map((i) => i.path)).toContain('team');
+    const command = await a.post<ErrorBody>('/v1/jobs', job({ command: 'echo \u001b[31m' }), alice);
+    expect(command.status).toBe(400);
+    expect(command.body.issues.map((i) => i.path)).toEqual(['command']);
+    expect(await allJobs()).toEqual(before);
+    const multiline = await a.post<Job>('/v1/jobs', job({ command: 'set -e\n\techo ok\r\n' }), alice);
+    expect(multiline.status, multiline.text).toBe(201);
+  });
+});
+
+describe('what the CLI prints', () => {
+  it('arbiter jobs shows an escape and a newline in a stored name as \\x1b and \\n: no forged row', async () => {
+    // A name the API refuses today, as a database editor (or an older Arbiter) could have stored it.
+    const dir = tempDir('hostile-cli');
+    const own = await startServer(dir);
+    const ownApi = api(own);
+    const victim = await ownApi.post<Job>('/v1/jobs', job({ name: 'plain' }));
+    expect(victim.status).toBe(201);
+    await own.stop();
+    const forged = 'evil\u001b[2K\r\n│ j-999 │ payroll │ pretraining │ training │ 512 h100 │ running │';
+    const db = new Database(path.join(dir, 'arbiter.db'));
+    db.prepare('UPDATE jobs SET name = ? WHERE id = ?').run(forged, victim.body.id);
+    db.close();
+    const again = await startServer(dir);
+    const env = { ARBITER_SERVER: again.url, ARBITER_TOKEN: again.adminToken };
+    const run = await cli(['jobs'], env);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).not.toMatch(/(?!\n)\p{Cc}/u);
+    expect(run.stdout).toContain('evil\\x1b[2K\\r\\n│ j-999 │ payroll');
+    // Borders, the head, its rule, one line for the one job and the bottom border: no more lines.
+    expect(run.stdout.trimEnd().split('\n')).toHaveLength(4);
+    expect(run.stdout).not.toMatch(/^│ j-999/m);
+    // --json is for scripts: the name as stored, JSON-escaped.
+    const json = await cli(['jobs', '--json'], env);
+    expect((JSON.parse(json.stdout) as JobPage).jobs[0]!.name).toBe(forged);
+    await again.stop();
   });
 });

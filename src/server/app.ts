@@ -21,6 +21,7 @@ import type { Governance } from './governance.js';
 import { GovernanceError } from './governance.js';
 import { registerGovernanceRoutes } from './governance-routes.js';
 import { JobListQuery, JobSubmission } from './schemas.js';
+import { firstInvalidUtf8, jsonPathAt, loneSurrogates, urlProblems } from './text-checks.js';
 import type { JobViewType, TeamNode } from './schemas.js';
 
 export interface AppContext {
@@ -114,6 +115,27 @@ export async function buildApp(ctx: AppContext) {
   const flavors = new Set(ctx.fleet.pools.map((p) => p.flavor));
   const tokenCache = new Map<string, Principal>();
 
+  // JSON bodies are checked as bytes before they are decoded: invalid UTF-8 is a 400 naming the
+  // field it sits in (the default parser would store U+FFFD), and so is a lone surrogate.
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, raw, done) => {
+    const bytes = raw as Buffer;
+    const bad = firstInvalidUtf8(bytes);
+    if (bad >= 0) {
+      const where = jsonPathAt(bytes.subarray(0, bad).toString('utf8'));
+      const message = `byte ${bad} is not UTF-8 (invalid or overlong bytes, or an encoded surrogate): send the body as UTF-8`;
+      done(invalid('the body is not valid UTF-8', [{ path: where, message }]), undefined);
+      return;
+    }
+    void defaultJson(request, bytes.toString('utf8'), (error: Error | null, value?: unknown) => {
+      if (error) return done(error, undefined);
+      const lone = loneSurrogates(value);
+      if (lone.length > 0) return done(invalid(`the body holds text that is not Unicode: ${lone.length} problem(s)`, lone), undefined);
+      done(null, value);
+    });
+  });
+
   app.decorateRequest('principal', null);
   app.decorateRequest('startedAt', 0);
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -135,6 +157,11 @@ export async function buildApp(ctx: AppContext) {
     request.principal = principal;
     // Deadlines of governance are applied on every request once one has passed (no timer needed).
     await ctx.governance.onRequest();
+  });
+  // The URL's percent-escapes must be UTF-8 too (a query value or an id of invalid bytes).
+  app.addHook('preHandler', async (request: FastifyRequest) => {
+    const problems = urlProblems(request.url);
+    if (problems.length > 0) throw invalid('the URL is not valid UTF-8', problems);
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';

@@ -1,8 +1,14 @@
 // Request schemas of the governance routes (docs/governance.md): validation, types and the
 // OpenAPI description from one zod schema each. Unknown fields are refused.
 import { z } from 'zod';
+import { CONTROL, CONTROL_IN_TEXT } from './text-checks.js';
 
-const text = (max: number) => z.string().trim().min(1).max(max);
+/** Free text: tabs and line breaks, but no other control character (no terminal escapes). */
+const text = (max: number) =>
+  z.string().trim().min(1).max(max).refine((t) => !CONTROL_IN_TEXT.test(t), 'holds a control character other than tab or line break (an escape, NUL...)');
+/** One line (a title, a team, a metric): no control character at all. */
+const line = (max: number) =>
+  z.string().trim().min(1).max(max).refine((t) => !CONTROL.test(t), 'holds a control character (a newline, escape...): one line of printable text');
 const POLICY_MAX = 1_000_000;
 /** A policy document, kept byte for byte (it is hashed and becomes a version as given). */
 const policyDocument = z.string().max(POLICY_MAX).refine((t) => t.trim().length > 0, 'the policy document is empty');
@@ -26,7 +32,7 @@ const Trace = z
 
 export const ProposalBody = z
   .strictObject({
-    title: text(200).describe('one line'),
+    title: line(200).describe('one line'),
     rationale: text(20_000).describe('why (required)'),
     policy: policyDocument.describe('the whole new policy, as policy.yaml text'),
     alternatives: z.string().max(20_000).optional().describe('alternatives considered'),
@@ -48,8 +54,8 @@ export const ResponseBody = z
   .strictObject({
     stance: z.enum(['consent', 'object', 'abstain']),
     reason: text(20_000),
-    metric: text(100).optional().describe('the metric an objection disputes (required with object)'),
-    team: text(200).optional().describe('the affected team responded for (default: your team)'),
+    metric: line(100).optional().describe('the metric an objection disputes (required with object)'),
+    team: line(200).optional().describe('the affected team responded for (default: your team)'),
   })
   .refine((b) => b.stance !== 'object' || b.metric !== undefined, { message: 'an objection names the metric it disputes', path: ['metric'] })
   .describe("An affected team lead's response");

@@ -1,8 +1,15 @@
 // Request and response schemas of the HTTP API (docs/api.md), in zod: one schema gives the
 // validation, the TypeScript type and the OpenAPI description (/openapi.json).
 import { z } from 'zod';
+import { CONTROL, CONTROL_IN_TEXT } from './text-checks.js';
 
-const text = (max: number) => z.string().min(1).max(max);
+/** A name (team, class, flavor, job name): no control characters, so that no one forges table rows. */
+export const nameText = (min: number, max: number) =>
+  z.string().min(min).max(max).refine((t) => !CONTROL.test(t), 'holds a control character (a newline, tab, escape...): names are one line of printable text');
+/** Free text (reasons, comments, commands) may hold tabs and line breaks, but no other control character. */
+export const freeText = (min: number, max: number) =>
+  z.string().min(min).max(max).refine((t) => !CONTROL_IN_TEXT.test(t), 'holds a control character other than tab or line break (an escape, NUL...)');
+const text = (max: number) => nameText(1, max);
 
 /** POST /v1/jobs. Unknown fields are refused (a typo must not be silently ignored). */
 export const JobSubmission = z
@@ -11,10 +18,10 @@ export const JobSubmission = z
     gpus: z.int().min(1).max(100_000).describe('GPUs it needs, all at once'),
     class: text(100).optional().describe("priority class (default: the policy's defaultClass)"),
     flavor: text(100).optional().describe('GPU flavor it needs (default: any)'),
-    name: z.string().max(200).optional().describe('a name for people'),
+    name: nameText(0, 200).optional().describe('a name for people'),
     duration: z.number().min(0).max(1e9).optional().describe('seconds of work (simulated executor)'),
     timeLimit: z.number().gt(0).max(1e9).optional().describe('most seconds one run may last'),
-    command: text(10_000).optional().describe('shell command (local executor)'),
+    command: freeText(1, 10_000).optional().describe('shell command (local executor)'),
   })
   .describe('A job to submit');
 export type JobSubmission = z.infer<typeof JobSubmission>;

@@ -19,7 +19,8 @@ import { verifyAuditLog, verifyCheckpointSignature } from '../../governance/audi
 import type { AuditEntry, AuditVerification, Checkpoint } from '../../governance/audit-log.js';
 import { leafHash, verifyInclusion } from '../../governance/merkle.js';
 import { CheckFailed, UsageError } from '../errors.js';
-import { call, out, withConnection } from './client.js';
+import { out, request, withConnection } from './client.js';
+import { visible } from '../visible.js';
 import type { Connection } from './client.js';
 
 const DB_FILE = 'arbiter.db';
@@ -154,10 +155,10 @@ interface AuditPage {
 
 /** The log as a server serves it: checkpoints (and key) first, then every entry, page by page. */
 async function readServer(conn: Connection): Promise<LogMaterial> {
-  const { checkpoints, publicKey } = (await call(conn, 'GET', '/v1/audit/checkpoints')) as { checkpoints: Checkpoint[]; publicKey: string };
+  const { checkpoints, publicKey } = (await request(conn, 'GET', '/v1/audit/checkpoints')) as { checkpoints: Checkpoint[]; publicKey: string };
   const entries: AuditEntry[] = [];
   for (let from: number | null = 0; from !== null; ) {
-    const page = (await call(conn, 'GET', `/v1/audit?from=${from}&limit=${PAGE}`)) as AuditPage;
+    const page = (await request(conn, 'GET', `/v1/audit?from=${from}&limit=${PAGE}`)) as AuditPage;
     for (const e of page.entries) entries.push({ index: e.index, text: e.entry });
     const last = page.entries.at(-1);
     from = last === undefined ? null : page.next;
@@ -274,14 +275,14 @@ export interface InclusionCheck {
  */
 export async function checkInclusion(conn: Connection, entry: number, options: { size?: number; root?: string; proof?: string[]; publicKey?: string } = {}): Promise<InclusionCheck> {
   // The latest checkpoint is asked for first: asking signs one when entries are not yet covered.
-  const latest = options.size === undefined ? ((await call(conn, 'GET', '/v1/audit/checkpoint')) as Checkpoint) : null;
-  const { checkpoints, publicKey: served } = (await call(conn, 'GET', '/v1/audit/checkpoints')) as { checkpoints: Checkpoint[]; publicKey: string };
+  const latest = options.size === undefined ? ((await request(conn, 'GET', '/v1/audit/checkpoint')) as Checkpoint) : null;
+  const { checkpoints, publicKey: served } = (await request(conn, 'GET', '/v1/audit/checkpoints')) as { checkpoints: Checkpoint[]; publicKey: string };
   const size = options.size ?? latest?.size ?? 0;
   const checkpoint = [...checkpoints].reverse().find((c) => c.size === size && (options.root === undefined || c.root === options.root));
   if (checkpoint === undefined)
     throw new CheckFailed([`no signed checkpoint of size ${size}${options.root ? ` with root ${options.root}` : ''} (sizes signed: ${[...new Set(checkpoints.map((c) => c.size))].join(', ') || 'none'})`]);
-  const proof = options.proof ?? ((await call(conn, 'GET', `/v1/audit/proof/inclusion/${entry}?size=${size}`)) as { proof: string[] }).proof;
-  const page = (await call(conn, 'GET', `/v1/audit?from=${entry}&limit=1`)) as AuditPage;
+  const proof = options.proof ?? ((await request(conn, 'GET', `/v1/audit/proof/inclusion/${entry}?size=${size}`)) as { proof: string[] }).proof;
+  const page = (await request(conn, 'GET', `/v1/audit?from=${entry}&limit=1`)) as AuditPage;
   const item = page.entries[0];
   if (item === undefined || item.index !== entry) throw new CheckFailed([`the server returned no entry ${entry}`]);
   const publicKey = options.publicKey?.trim() ?? served;
@@ -381,7 +382,7 @@ export function registerAudit(program: Command): void {
       [
         `entry ${entry} is included in the checkpoint of size ${c.size} (root ${c.root})`,
         `  checkpoint signed at ${c.time} by ${check.publicKey}; audit path of ${check.proof.length} hashes checked here`,
-        `  entry: ${check.text}`,
+        `  entry: ${visible(check.text)}`,
       ].join('\n'),
     );
   });

@@ -5,6 +5,7 @@ import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { humanDuration } from '../../sim/summary-table.js';
 import { UsageError } from '../errors.js';
+import { forHumans, visible } from '../visible.js';
 
 export interface Connection {
   server?: string;
@@ -18,8 +19,18 @@ interface ApiErrorBody {
   issues?: { path: string; message: string }[];
 }
 
-/** A request the server refused (4xx): printed like bad input, exit 2. */
+/**
+ * A request to the server, its answer for people: unless --json, every string in it is made
+ * visible (no control character or terminal escape reaches the terminal; see visible.ts). A
+ * request the server refused (4xx) is printed like bad input, exit 2.
+ */
 export async function call(conn: Connection, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
+  const payload = await request(conn, method, path, body, headers);
+  return conn.json ? payload : forHumans(payload);
+}
+
+/** A request to the server, its answer as sent (for what is checked, such as audit entries, or printed as JSON). */
+export async function request(conn: Connection, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
   const server = (conn.server || process.env['ARBITER_SERVER'] || 'http://127.0.0.1:7420').replace(/\/$/, '');
   const token = conn.token || process.env['ARBITER_TOKEN'];
   if (!token) throw new UsageError(['no token: pass --token or set ARBITER_TOKEN (an admin token is in <data>/admin-token; more with `arbiter token create`)']);
@@ -36,7 +47,10 @@ export async function call(conn: Connection, method: string, path: string, body?
   const payload: unknown = await response.json().catch(() => null);
   if (response.status >= 400 && response.status < 500) {
     const err = (payload ?? {}) as ApiErrorBody;
-    throw new UsageError([`${response.status} ${err.code ?? ''}: ${err.message ?? response.statusText}`, ...(err.issues ?? []).map((i) => `  ${i.path}: ${i.message}`)]);
+    throw new UsageError([
+      visible(`${response.status} ${err.code ?? ''}: ${err.message ?? response.statusText}`),
+      ...(err.issues ?? []).map((i) => `  ${visible(String(i.path))}: ${visible(String(i.message))}`),
+    ]);
   }
   if (!response.ok) throw new Error(`${server}${path}: ${response.status} ${JSON.stringify(payload)}`);
   return payload;
