@@ -1,6 +1,6 @@
 // The `governance` section of policy.yaml (docs/governance.md, "The rules in the policy"): the
 // rules of the process live in the policy, so changing them is itself governed. Every key has
-// the default shown in the spec; a policy without the section gets them all.
+// the default shown in docs/governance.md; a policy without the section gets them all.
 import type { Node } from 'yaml';
 import type { GovernanceRules } from '../model.js';
 import { dot, type YamlInput } from './yaml.js';
