@@ -98,7 +98,7 @@ describe('arbiter compare', () => {
     }
     // a2 (8 GPUs) is more than applied's guarantee of 4: static rejects it, and says why.
     expect(readFileSync(path.join(out, 'static', 'rejected.log'), 'utf8')).toBe(
-      'rejected job a2 (team applied, 8 GPUs): 8 h100 is more than the 4 h100 limit of team "applied"\n',
+      'rejected job a2 (team applied, 8 GPUs): 8 h100 is more than the 4 h100 limit of team "applied"; team applied may hold at most 4 h100 GPUs (its limit), and the largest gang the fleet can place is 2 nodes x 8 h100 (a job above 8 GPUs asks for a multiple of a node size)\n',
     );
     const csv = readFileSync(path.join(out, 'compare.csv'), 'utf8').split('\n');
     expect(csv[0]).toBe(CSV_HEADER);

@@ -8,9 +8,9 @@
 // simulator commits at once; the live server plans, persists, then commits.
 import { FleetIndex } from './fleet-index.js';
 import type { Fleet, JobSpec, Policy } from './model.js';
-import { InvariantViolation } from './model.js';
-import type { Reason } from './reasons.js';
-import { roughDuration } from './reasons.js';
+import { InvariantViolation, timeLimitOf } from './model.js';
+import type { ExpectedStartBasis, Reason, RunHistory } from './reasons.js';
+import { estimatedRunEnd, roughDuration, runHistoryKey } from './reasons.js';
 import { TeamTree } from './team-tree.js';
 import { TeamQueue } from './team-queue.js';
 import type { QueueEntry } from './team-queue.js';
@@ -136,6 +136,8 @@ export class Engine {
   private pendingCount = 0;
   private readonly F: number;
   private lastReservation: Reservation | null = null;
+  /** Recorded run durations, for the expected start of a reason only (never a decision). */
+  private runHistory: RunHistory = new Map();
 
   // Per-pass scratch state.
   private inPass = false;
@@ -194,6 +196,15 @@ export class Engine {
     this.maxBlockAtStart = new Float64Array(this.F);
   }
 
+  /**
+   * Recorded run durations per team and class (sorted ascending, key `runHistoryKey`). They
+   * only estimate an expected start that time limits cannot give, in a reason; no decision
+   * reads them.
+   */
+  setRunHistory(history: RunHistory): void {
+    this.runHistory = history;
+  }
+
   // ---------------------------------------------------------------- admission
 
   /**
@@ -201,8 +212,11 @@ export class Engine {
    * GPUs than its flavor, its team's limit or the policy allow, M4) is recorded as
    * `rejected` with a reason and never enters a queue.
    */
-  submit(spec: JobSpec, now: number, history?: { readonly attained: number; readonly preemptions: number }): number {
+  submit(given: JobSpec, now: number, history?: { readonly attained: number; readonly preemptions: number }): number {
     if (this.inPass) throw new InvariantViolation('submit during a pass');
+    // A job that declares no time limit runs under its class's default, if the policy gives one.
+    const limit = timeLimitOf(this.policy, given);
+    const spec = limit === given.timeLimit ? given : { ...given, timeLimit: limit };
     const handle = this.jobs.length;
     const leaf = this.teams.byName.get(spec.team);
     const cls = this.classes.get(spec.class);
@@ -243,45 +257,69 @@ export class Engine {
     return handle;
   }
 
-  /** Null when the job can run on some flavor in some state of the cluster, else why not. */
+  /**
+   * Null when the job can run on some flavor in some state of the cluster, else why not: per
+   * flavor the rule it breaks, then the largest job the fleet and the team's limits allow there.
+   */
   private rejection(job: EngineJob): string | null {
     const flavors = job.flavor >= 0 ? [job.flavor] : this.fleet.flavors.map((f) => f.index);
     const reasons: string[] = [];
     for (const f of flavors) {
-      const info = this.fleet.flavors[f]!;
-      const name = info.name;
-      if (this.shapeOn(job.gpus, f) === null) {
-        reasons.push(
-          job.gpus > info.capacity
-            ? `${job.gpus} GPUs is more than the ${info.capacity} ${name} of the fleet`
-            : `${job.gpus} GPUs fits no node of ${name} (nodes of ${info.nodeSizes.join('/')} GPUs) and is not a multiple of a node size with enough nodes (S2)`,
-        );
-        continue;
-      }
-      let capped = false;
-      for (const t of this.teams.path[job.leaf]!) {
-        const limit = this.teams.limitOf(t, f);
-        if (job.gpus > limit) {
-          reasons.push(`${job.gpus} ${name} is more than the ${limit} ${name} limit of team "${this.teams.names[t]}"`);
-          capped = true;
-          break;
-        }
-      }
-      if (capped) continue;
-      if (!job.preemptible && job.gpus > this.teams.guaranteed(job.leaf, f)) {
-        reasons.push(
-          `non-preemptible class "${job.spec.class}" may only run inside the guarantee, and team "${job.spec.team}" is guaranteed ${this.teams.guaranteed(job.leaf, f)} ${name}, less than ${job.gpus} (M4)`,
-        );
-        continue;
-      }
-      const lockedEmpty = this.lockedWhenIdle(job.leaf, f);
-      if (job.gpus > info.capacity - lockedEmpty) {
-        reasons.push(`${lockedEmpty} of the ${info.capacity} ${name} are guarantees other teams do not lend, leaving fewer than ${job.gpus} (M3)`);
-        continue;
-      }
-      return null;
+      const why = this.rejectionOn(job, f);
+      if (why === null) return null;
+      reasons.push(`${why}; ${this.largestText(job, f)}`);
     }
-    return reasons.join('; ');
+    return reasons.join('. ');
+  }
+
+  private rejectionOn(job: EngineJob, f: number): string | null {
+    const info = this.fleet.flavors[f]!;
+    const name = info.name;
+    if (this.shapeOn(job.gpus, f) === null) {
+      return job.gpus > info.capacity
+        ? `${job.gpus} GPUs is more than the ${info.capacity} ${name} of the fleet`
+        : `${job.gpus} GPUs fits no node of ${name} (nodes of ${info.nodeSizes.join('/')} GPUs) and is not a multiple of a node size with enough nodes (S2)`;
+    }
+    for (const t of this.teams.path[job.leaf]!) {
+      const limit = this.teams.limitOf(t, f);
+      if (job.gpus > limit) return `${job.gpus} ${name} is more than the ${limit} ${name} limit of team "${this.teams.names[t]}"`;
+    }
+    if (!job.preemptible && job.gpus > this.teams.guaranteed(job.leaf, f)) {
+      return `non-preemptible class "${job.spec.class}" may only run inside the guarantee, and team "${job.spec.team}" is guaranteed ${this.teams.guaranteed(job.leaf, f)} ${name}, less than ${job.gpus} (M4)`;
+    }
+    const lockedEmpty = this.lockedWhenIdle(job.leaf, f);
+    if (job.gpus > info.capacity - lockedEmpty) {
+      return `${lockedEmpty} of the ${info.capacity} ${name} are guarantees other teams do not lend, leaving fewer than ${job.gpus} (M3)`;
+    }
+    return null;
+  }
+
+  /**
+   * The largest shape the job's team may run on flavor f, e.g. "team research may hold at most
+   * 64 h100 (its limit), and the largest gang the fleet can place is 32 nodes x 8".
+   */
+  private largestText(job: EngineJob, f: number): string {
+    const info = this.fleet.flavors[f]!;
+    const name = info.name;
+    const team = job.spec.team;
+    const parts: string[] = [];
+    let tightest = -1;
+    for (const t of this.teams.path[job.leaf]!) if (tightest < 0 || this.teams.limitOf(t, f) < this.teams.limitOf(tightest, f)) tightest = t;
+    const limit = tightest < 0 ? Infinity : this.teams.limitOf(tightest, f);
+    if (Number.isFinite(limit)) {
+      parts.push(`team ${team} may hold at most ${limit} ${name} GPUs (${tightest === job.leaf ? 'its limit' : `the limit of team ${this.teams.names[tightest]} above it`})`);
+    }
+    if (!job.preemptible) parts.push(`class ${job.spec.class} may use at most the ${this.teams.guaranteed(job.leaf, f)} ${name} guaranteed to team ${team} (M4)`);
+    const locked = this.lockedWhenIdle(job.leaf, f);
+    if (locked > 0) parts.push(`${info.capacity - locked} of the ${info.capacity} ${name} are not locked by other teams' guarantees (M3)`);
+    let gang = { count: 1, size: info.maxNodeSize };
+    for (const [size, count] of info.nodesBySize) if (count * size > gang.count * gang.size) gang = { count, size };
+    parts.push(
+      gang.count > 1
+        ? `the largest gang the fleet can place is ${gang.count} nodes x ${gang.size} ${name} (a job above ${info.maxNodeSize} GPUs asks for a multiple of a node size)`
+        : `the largest ${name} job the fleet can place is ${gang.size} GPUs on one node`,
+    );
+    return parts.length > 1 ? `${parts.slice(0, -1).join(', ')}, and ${parts[parts.length - 1]!}` : parts[0]!;
   }
 
   /** M3 lock on flavor f against `leaf` when no team holds anything (the most it can ever be). */
@@ -1213,13 +1251,19 @@ export class Engine {
     };
   }
 
-  /** When `need` GPUs of a node will be idle, from the time limits of the runs on it (Infinity if unknown). */
-  private freeAt(node: number, need: number): number {
+  /**
+   * When `need` GPUs of a node will be idle, from the time limits of the runs on it (Infinity
+   * if unknown). With `estimate`, a run without a limit ends when its team's history says
+   * (estimatedRunEnd); only reasons ask for that.
+   */
+  private freeAt(node: number, need: number, estimate = false): number {
     let free = this.fleet.free[node]!;
     if (free >= need) return this.now;
     const ends = this.nodeJobs[node]!.map((h) => {
       const j = this.jobs[h]!;
-      return { end: j.spec.timeLimit === null ? NO_TIME : j.runStart + j.spec.timeLimit, gpus: j.perNode };
+      if (j.spec.timeLimit !== null) return { end: j.runStart + j.spec.timeLimit, gpus: j.perNode };
+      const guess = estimate ? estimatedRunEnd(this.runHistory.get(runHistoryKey(j.spec.team, j.spec.class)), j.runStart, this.now) : null;
+      return { end: guess ?? NO_TIME, gpus: j.perNode };
     });
     ends.sort((a, b) => a.end - b.end);
     for (const e of ends) {
@@ -1275,15 +1319,29 @@ export class Engine {
             'MinRuntimeProtection',
             until,
             () => `${held()}; the borrowed GPUs it may reclaim are protected by minRuntime until t=${until} (in ~${roughDuration(until - now)})`,
+            'minRuntime',
           );
         }
         if (r && r.job === job.handle) {
           const names = r.nodes.map((n) => this.fleet.nodeNames[n]!);
-          const at = r.expectedStart;
-          return lazyReason('WaitingForCapacity', at, () => {
-            const when = at === null ? 'start unknown: a run on them has no time limit' : `expected start in ~${roughDuration(at - now)} (t=${at})`;
-            return `needs ${shapeText}; ${idle} ${flavor} idle; nodes ${names.join(', ')} are reserved for it, ${when}`;
-          });
+          // The reservation's start comes from time limits; where a run has none, the reason
+          // estimates it from history on the same nodes (the decision is already made).
+          const estimated = r.expectedStart === null ? this.estimatedStart(r, job) : null;
+          const at = r.expectedStart ?? estimated;
+          const basis = r.expectedStart !== null ? 'timeLimits' : 'history';
+          const hasHistory = this.runHistory.size > 0;
+          return lazyReason(
+            'WaitingForCapacity',
+            at,
+            () => {
+              const when =
+                at === null
+                  ? `start unknown: a run on them has no time limit${hasHistory ? ' and its team has too little history to estimate it' : ''}`
+                  : `expected start in ~${roughDuration(at - now)} (t=${at}, ${basis === 'timeLimits' ? 'from time limits' : 'estimated from history'})`;
+              return `needs ${shapeText}; ${idle} ${flavor} idle; nodes ${names.join(', ')} are reserved for it, ${when}`;
+            },
+            basis,
+          );
         }
         const couldHaveFit = this.maxBlockAtStart[f]! >= Math.min(gpus, this.fleet.flavors[f]!.maxNodeSize) && this.idleAtStart[f]! >= gpus;
         if (r && r.flavor === f && r.nodes.some((n) => this.fleet.free[n]! >= Math.min(gpus, this.fleet.nodeSize[n]!))) {
@@ -1304,6 +1362,15 @@ export class Engine {
         return lazyReason('GuaranteeExhausted', null, () => `${held()}; it needs ${shapeText} to borrow and ${idle} ${flavor} are idle, none in such a block`);
       }
     }
+  }
+
+  /** When the reserved nodes free the job's shape, runs without a limit estimated from history. */
+  private estimatedStart(r: Reservation, job: EngineJob): number | null {
+    const shape = this.shapeOn(job.gpus, r.flavor);
+    if (!shape || this.runHistory.size === 0) return null;
+    let at = this.now;
+    for (const node of r.nodes) at = Math.max(at, this.freeAt(node, shape.size, true));
+    return Number.isFinite(at) ? at : null;
   }
 
   private shapeText(gpus: number, f: number): string {
@@ -1378,11 +1445,12 @@ interface Candidate {
 }
 
 /** A reason whose sentence (`<code>: <details>`) is written on first read, then kept. */
-function lazyReason(code: Reason['code'], expectedStart: number | null, details: () => string): Reason {
+function lazyReason(code: Reason['code'], expectedStart: number | null, details: () => string, basis: ExpectedStartBasis | null = null): Reason {
   let message: string | null = null;
   return {
     code,
     expectedStart,
+    expectedStartBasis: expectedStart === null ? null : basis,
     get message(): string {
       message ??= `${code}: ${details()}`;
       return message;

@@ -27,6 +27,11 @@ export interface PriorityClass {
   readonly priority: number;
   /** False: never preempted, and may only run inside its leaf team's guarantee (M4). */
   readonly preemptible: boolean;
+  /**
+   * Seconds: the time limit of a job of this class that declares none (as a Slurm partition's
+   * DefaultTime). A real limit: a run that reaches it ends the job `timed_out`. Absent: none.
+   */
+  readonly defaultTimeLimit?: number;
 }
 
 export interface TeamSpec {
@@ -100,6 +105,16 @@ export interface JobSpec {
   readonly command?: string;
   /** Human name (live service only). */
   readonly name?: string;
+}
+
+/**
+ * The time limit a job runs under: its own, else its class's `defaultTimeLimit`, else none.
+ * The one rule for the engine (reservations, backfill), the simulator's time-outs and the
+ * live executors.
+ */
+export function timeLimitOf(policy: Pick<Policy, 'priorityClasses'>, spec: Pick<JobSpec, 'class' | 'timeLimit'>): number | null {
+  if (spec.timeLimit !== null) return spec.timeLimit;
+  return policy.priorityClasses.find((c) => c.name === spec.class)?.defaultTimeLimit ?? null;
 }
 
 /** A problem found in user input, with where it is and what to do. */

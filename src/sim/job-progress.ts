@@ -13,6 +13,7 @@
 // Worked example: duration 100, checkpoint 30, overhead 10. Run 1 lasts 70 s and is preempted:
 // 70 s made, 60 kept, 10 lost. Run 2 needs 10 + (100 - 60) = 50 s.
 import type { JobSpec, Policy, TeamSpec } from '../core/model.js';
+import { timeLimitOf } from '../core/model.js';
 import type { JobOutcome, JobStatus, RunOutcome, RunRecord } from './types.js';
 
 /** `node:gpus` pairs of a run, sorted by node name. */
@@ -106,6 +107,7 @@ export class JobProgress {
   readonly runs: RunRecord[] = [];
   private readonly progress: Progress[];
   private readonly ends = new EndHeap();
+  private readonly trace: readonly JobSpec[];
   private readonly restartOverhead: number;
   private readonly checkpointInterval: number;
   /** Guarantee per leaf team and flavor, from the policy the result reports. */
@@ -120,10 +122,18 @@ export class JobProgress {
    * @param flavors every flavor of the fleet, in pool order (a job that names none may use any)
    */
   constructor(
-    private readonly trace: readonly JobSpec[],
+    trace: readonly JobSpec[],
     policy: Policy,
     private readonly flavors: readonly string[],
   ) {
+    // A job that declares no time limit runs under its class's defaultTimeLimit (timeLimitOf,
+    // the engine's rule too), so time-outs and backfill agree.
+    this.trace = policy.priorityClasses.some((c) => c.defaultTimeLimit !== undefined)
+      ? trace.map((spec) => {
+          const limit = timeLimitOf(policy, spec);
+          return limit === spec.timeLimit ? spec : { ...spec, timeLimit: limit };
+        })
+      : trace;
     this.restartOverhead = policy.preemption.restartOverhead;
     this.checkpointInterval = policy.preemption.checkpointInterval;
     const walk = (team: TeamSpec): void => {

@@ -334,6 +334,30 @@ teams: [{ name: t }]
     ]);
   });
 
+  test('a class may give a default time limit (a duration above 0); a misspelt key is still refused', () => {
+    const ok = parse('priorityClasses:\n  - { name: a, priority: 1, defaultTimeLimit: 8h }\n  - { name: b, priority: 0 }\ndefaultClass: a\nteams: [{ name: t }]\n');
+    expect(ok.ok && ok.value.priorityClasses).toEqual([
+      { name: 'a', priority: 1, preemptible: true, defaultTimeLimit: 28_800 },
+      { name: 'b', priority: 0, preemptible: true },
+    ]);
+    expect(
+      issues(parse('priorityClasses:\n  - { name: a, priority: 1, defaultTimeLimit: 0 }\n  - { name: b, priority: 0, defaultTimelimit: 1h }\ndefaultClass: a\nteams: [{ name: t }]\n')),
+    ).toEqual([
+      {
+        file: 'policy.yaml',
+        line: 2,
+        path: 'priorityClasses[0].defaultTimeLimit',
+        message: 'expected a duration above 0 (e.g. 8h), got 0; leave the key out for no default limit',
+      },
+      {
+        file: 'policy.yaml',
+        line: 3,
+        path: 'priorityClasses[1].defaultTimelimit',
+        message: 'unknown key "defaultTimelimit"; allowed keys: name, priority, preemptible, defaultTimeLimit',
+      },
+    ]);
+  });
+
   test('an empty list of priority classes is an error of its own', () => {
     expect(issues(parse('priorityClasses: []\nteams: [{ name: t }]\n'))).toEqual([
       {

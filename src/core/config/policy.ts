@@ -24,7 +24,7 @@ const TOP_KEYS = [
   'teams',
   'governance',
 ];
-const CLASS_KEYS = ['name', 'priority', 'preemptible'];
+const CLASS_KEYS = ['name', 'priority', 'preemptible', 'defaultTimeLimit'];
 const PREEMPTION_KEYS = [
   'minRuntime',
   'restartOverhead',
@@ -236,8 +236,18 @@ function readClasses(
     const priority = priorityNode && input.finiteNumber(priorityNode, dot(path, 'priority'));
     const preemptibleNode = fields.get('preemptible')?.value;
     const preemptible = preemptibleNode ? input.boolean(preemptibleNode, dot(path, 'preemptible')) : true;
+    const limitNode = fields.get('defaultTimeLimit')?.value;
+    let defaultTimeLimit: number | undefined;
+    if (limitNode) {
+      const limitPath = dot(path, 'defaultTimeLimit');
+      defaultTimeLimit = input.duration(limitNode, limitPath);
+      if (defaultTimeLimit !== undefined && !(defaultTimeLimit > 0)) {
+        input.error(limitPath, limitNode, `expected a duration above 0 (e.g. 8h), got ${defaultTimeLimit}; leave the key out for no default limit`);
+        defaultTimeLimit = undefined;
+      }
+    }
     if (name !== undefined && priority !== undefined && preemptible !== undefined) {
-      priorityClasses.push({ name, priority, preemptible });
+      priorityClasses.push(defaultTimeLimit === undefined ? { name, priority, preemptible } : { name, priority, preemptible, defaultTimeLimit });
     }
   });
   return { priorityClasses, complete };

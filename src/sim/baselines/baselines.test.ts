@@ -83,7 +83,9 @@ describe('static baseline', () => {
   it('rejects a job larger than its team\'s guarantee, with the reason', () => {
     const r = runBaseline('static', f, p, trace);
     expect(statuses(r)).toEqual(['a1 completed', 'a2 completed', 'b1 rejected', 'b2 completed']);
-    expect(r.jobs[2]!.rejectReason).toBe('8 h100 is more than the 4 h100 limit of team "B"');
+    expect(r.jobs[2]!.rejectReason).toBe(
+      '8 h100 is more than the 4 h100 limit of team "B"; team B may hold at most 4 h100 GPUs (its limit), and the largest gang the fleet can place is 2 nodes x 8 h100 (a job above 8 GPUs asks for a multiple of a node size)',
+    );
   });
 
   it('is the policy with limit = guarantee on every flavor at every level, and no preemption', () => {
