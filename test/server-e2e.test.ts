@@ -213,20 +213,21 @@ describe('simulated executor on the demo lab (--speed 1000)', () => {
     expect(ran).toBeLessThan(4000);
   });
 
-  it('rejects at submission, with a reason, a job of an impossible shape or a non-preemptible job above its guarantee', async () => {
+  it('refuses at submission (400, nothing stored) a job of an impossible shape or a non-preemptible job above its guarantee, naming the largest shape', async () => {
     const before = await a.get<FleetBody>('/v1/fleet');
-    for (const body of [
-      { team: 'pretraining', gpus: 12, flavor: 'h100', duration: 1 }, // S2: not a multiple of the node size
-      { team: 'serving', class: 'serving', gpus: 40, flavor: 'h100', duration: 1 }, // M4: serving's guarantee is 32
-    ]) {
-      const r = await a.post<Job & { rejectReason?: string | null }>('/v1/jobs', body);
-      if (r.status === 400) continue; // refusing it as invalid input is as good
-      expect(r.status, r.text).toBe(201);
-      expect(r.body.status).toBe('rejected');
-      expect(r.body.reason).toBeNull();
-      expect(typeof r.body.rejectReason === 'string' && r.body.rejectReason.length > 0, r.text).toBe(true);
-      expect((await getJob(a, r.body.id)).status).toBe('rejected');
+    const listed = (await a.get<{ jobs: Job[] }>('/v1/jobs?limit=1000')).body.jobs.length;
+    for (const [body, rule] of [
+      [{ team: 'pretraining', gpus: 12, flavor: 'h100', duration: 1 }, /12 GPUs fits no node of h100 .*\(S2\); team pretraining may hold at most 160 h100 GPUs \(its limit\), .*the largest gang the fleet can place is 24 nodes x 8 h100/],
+      [{ team: 'serving', class: 'serving', gpus: 40, flavor: 'h100', duration: 1 }, /serving.*guaranteed 32 h100, less than 40 \(M4\); class serving may use at most the 32 h100 guaranteed to team serving/],
+    ] as const) {
+      const r = await a.post<ErrorBody>('/v1/jobs', body);
+      expect(r.status, r.text).toBe(400);
+      expect(r.body.code).toBe('invalid_input');
+      expect(r.body.message).toBe('the job can never run under the policy in force');
+      expect(r.body.issues.map((i) => i.path)).toEqual(['gpus']);
+      expect(r.body.issues[0]!.message).toMatch(rule);
     }
+    expect((await a.get<{ jobs: Job[] }>('/v1/jobs?limit=1000')).body.jobs.length).toBe(listed);
     expect((await a.get<FleetBody>('/v1/fleet')).body).toEqual(before.body);
   });
 

@@ -12,7 +12,7 @@ import { StorageError } from '../storage/port.js';
 import { hashToken, mayCancel, maySubmit, subtree } from './auth.js';
 import type { Principal } from './auth.js';
 import type { LiveScheduler } from './live.js';
-import { ConflictError } from './live.js';
+import { ConflictError, InfeasibleJobError } from './live.js';
 import { IdempotencyConflict, sameSubmission, submissionHash } from './idempotency.js';
 import type { Metrics } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
@@ -181,6 +181,7 @@ export async function buildApp(ctx: AppContext) {
       return reply.status(409).send({ code: 'conflict', message: error.message, issues: [{ path: 'Idempotency-Key', message: error.message }] });
     }
     if (error instanceof ConflictError) return reply.status(409).send({ code: 'conflict', message: error.message, issues: [] });
+    if (error instanceof InfeasibleJobError) return reply.status(400).send({ code: 'invalid_input', message: error.message, issues: [{ path: 'gpus', message: error.reason }] });
     if (error instanceof StorageError && error.code === 'invalid_cursor') {
       return reply.status(400).send({ code: 'invalid_input', message: error.message, issues: [{ path: 'cursor', message: error.message }] });
     }
@@ -202,6 +203,7 @@ export async function buildApp(ctx: AppContext) {
 
   const view = (job: StoredJob): JobViewType => {
     const j = job.status === 'pending' ? live.withReason(job) : job;
+    const basis = j.status === 'pending' && j.expectedStart !== null ? (live.reasonOf(j)?.expectedStartBasis ?? null) : null;
     return {
       id: j.id,
       name: j.name,
@@ -217,8 +219,9 @@ export async function buildApp(ctx: AppContext) {
       preemptions: j.preemptions,
       reason: j.status === 'pending' && j.reasonCode ? { code: j.reasonCode, message: j.reasonMessage ?? '' } : null,
       expectedStart: j.status === 'pending' ? iso(j.expectedStart) : null,
+      expectedStartBasis: basis,
       duration: j.duration,
-      timeLimit: j.timeLimit,
+      timeLimit: live.timeLimitOf(j),
       command: j.command,
       submittedBy: j.submittedBy,
       exitCode: j.exitCode,
@@ -288,6 +291,9 @@ export async function buildApp(ctx: AppContext) {
       const answered = await repeat();
       if (answered) return answered;
     }
+    // A job that can never run is refused now, by the engine's own admission rule; nothing is stored.
+    const never = live.rejectionOf(body);
+    if (never !== null) throw new InfeasibleJobError(never);
     try {
       const { job, created } = await live.submit(body, principal.user, key);
       return await reply.status(created ? 201 : 200).send(view(live.activeJob(job.id) ?? job));

@@ -10,6 +10,9 @@
 import { Engine } from '../core/engine.js';
 import type { PassResult } from '../core/engine.js';
 import type { Fleet, JobSpec, Policy, TeamSpec } from '../core/model.js';
+import { timeLimitOf } from '../core/model.js';
+import type { Reason } from '../core/reasons.js';
+import { runHistoryKey } from '../core/reasons.js';
 import type { Executor, RunExit } from '../executors/port.js';
 import type { LiveJobStatus, StoredJob, Store } from '../storage/port.js';
 import { IdempotencyConflict, sameSubmission, submissionHash } from './idempotency.js';
@@ -77,6 +80,22 @@ export class ConflictError extends Error {
   }
 }
 
+/**
+ * A job that can never run under the policy in force (the engine's admission rule,
+ * `Engine.rejectionOf`): refused at submission, nothing stored. The API answers 400.
+ */
+export class InfeasibleJobError extends Error {
+  constructor(readonly reason: string) {
+    super('the job can never run under the policy in force');
+    this.name = 'InfeasibleJobError';
+  }
+}
+
+/** Recorded run durations kept per team and class (the most recent ones). */
+const HISTORY_PER_KEY = 200;
+/** Finished jobs read from the store at start to seed the history. */
+const HISTORY_AT_START = 2000;
+
 /** A reason read is at most this old (seconds). */
 const EXPLAIN_EVERY_SECONDS = 1;
 /** Up to this many pending jobs, every pass refreshes every reason (it costs well under 10 ms). */
@@ -102,6 +121,10 @@ export class LiveScheduler {
   /** Readers waiting for a pass that refreshes every reason (a long queue refreshes on demand). */
   private explainWaiters: (() => void)[] = [];
   private closed = false;
+  /** Run durations of completed, never-preempted jobs per team and class, oldest first. */
+  private readonly history = new Map<string, number[]>();
+  /** The same, each list sorted: what the engine reads (changed only between passes). */
+  private readonly sortedHistory = new Map<string, readonly number[]>();
   /** Counters for metrics. */
   readonly counters = { preemptions: 0, admissions: 0, passes: 0 };
 
@@ -136,6 +159,7 @@ export class LiveScheduler {
       const reaped = await executor.reapOrphans();
       if (reaped.processes > 0) logger.warn({ jobs: reaped.jobs, processes: reaped.processes }, 'killed processes left over from before the restart');
     }
+    await this.loadHistory();
     const now = clock();
     for (const job of await store.unfinishedJobs()) {
       const handle = this.engine.submit(this.specOf(job), job.submittedAt, job);
@@ -159,7 +183,7 @@ export class LiveScheduler {
         const done = (now - job.runStart) * this.options.speed;
         const request = this.runRequest(job, runId, Math.max(0, this.workLeft(job) - done));
         // The run goes on: what is left of its time limit, not a fresh one.
-        await executor.start({ ...request, timeLimit: job.timeLimit === null ? null : Math.max(0, job.timeLimit - done) });
+        await executor.start({ ...request, timeLimit: request.timeLimit === null ? null : Math.max(0, request.timeLimit - done) });
         logger.info({ job: job.id }, 're-adopted running job');
       } else {
         // The job waits again, nothing is lost (its processes were reaped above, so it never
@@ -214,13 +238,26 @@ export class LiveScheduler {
       exitCode: null,
       keptWork: 0,
     };
+    // Checked again in the loop: a policy version put in force meanwhile may refuse it.
     const why = this.engine.rejectionOf(this.specOf(job));
-    if (why !== null) {
-      job.status = 'rejected';
-      job.rejectReason = why;
-      job.endedAt = now;
-    }
+    if (why !== null) return Promise.reject(new InfeasibleJobError(why));
     return new Promise((resolve, reject) => this.enqueue({ kind: 'submit', job, input, resolve, reject }));
+  }
+
+  /** Why the policy in force can never run this job (`Engine.rejectionOf`), or null. */
+  rejectionOf(input: SubmitInput): string | null {
+    const spec: JobSpec = {
+      id: 'new',
+      submit: this.options.clock(),
+      team: input.team,
+      gpus: input.gpus,
+      duration: input.duration ?? 0,
+      class: input.class ?? this.inForce.policy.defaultClass,
+      flavor: input.flavor ?? null,
+      timeLimit: input.timeLimit ?? null,
+      checkpointInterval: null,
+    };
+    return this.engine.rejectionOf(spec);
   }
 
   /**
@@ -244,10 +281,20 @@ export class LiveScheduler {
   }
 
   withReason(job: StoredJob): StoredJob {
-    const handle = this.handles.get(job.id);
-    if (handle === undefined || job.status !== 'pending') return job;
-    const reason = this.engine.jobs[handle]!.reason;
+    const reason = this.reasonOf(job);
     return reason ? { ...job, reasonCode: reason.code, reasonMessage: reason.message, expectedStart: reason.expectedStart } : job;
+  }
+
+  /** The engine's current reason of a pending job (with where its expected start comes from). */
+  reasonOf(job: StoredJob): Reason | null {
+    const handle = this.handles.get(job.id);
+    if (handle === undefined || job.status !== 'pending') return null;
+    return this.engine.jobs[handle]!.reason;
+  }
+
+  /** The time limit a job runs under: its own, or its class's default in the policy in force. */
+  timeLimitOf(job: Pick<StoredJob, 'class' | 'timeLimit'>): number | null {
+    return timeLimitOf(this.inForce.policy, job);
   }
 
   /** Active jobs (for metrics and fleet views). */
@@ -339,6 +386,12 @@ export class LiveScheduler {
     try {
       for (const command of batch) {
         const { job } = command;
+        const why = this.engine.rejectionOf(this.specOf(job));
+        if (why !== null) {
+          // A policy version put in force since the request was checked refuses it.
+          command.reject(new InfeasibleJobError(why));
+          continue;
+        }
         if (job.idempotencyKey === null) {
           fresh.push(command);
           continue;
@@ -363,11 +416,9 @@ export class LiveScheduler {
       return [];
     }
     for (const { job, resolve } of fresh) {
-      if (job.status === 'pending') {
-        this.handles.set(job.id, this.engine.submit(this.specOf(job), job.submittedAt));
-        this.active.set(job.id, job);
-        this.passWanted = true;
-      }
+      this.handles.set(job.id, this.engine.submit(this.specOf(job), job.submittedAt));
+      this.active.set(job.id, job);
+      this.passWanted = true;
       answers.unshift(() => resolve({ job: this.activeJob(job.id) ?? { ...job }, created: true }));
     }
     return answers;
@@ -397,7 +448,37 @@ export class LiveScheduler {
     });
     this.engine.finish(this.handles.get(job.id)!, at);
     this.forget(job.id);
+    if (status === 'completed' && job.preemptions === 0 && job.runStart !== null) this.record(job.team, job.class, at - job.runStart);
     this.passWanted = true;
+  }
+
+  /**
+   * Seeds the run history from the store: completed jobs never preempted (their one run is
+   * their whole time), newest first, up to HISTORY_AT_START.
+   */
+  private async loadHistory(): Promise<void> {
+    const runs: StoredJob[] = [];
+    let cursor: string | undefined;
+    while (runs.length < HISTORY_AT_START) {
+      const page = await this.options.store.listJobs({ status: 'completed', limit: 500, ...(cursor ? { cursor } : {}) });
+      runs.push(...page.jobs);
+      if (page.nextCursor === null) break;
+      cursor = page.nextCursor;
+    }
+    for (const job of runs.reverse()) {
+      if (job.preemptions === 0 && job.startedAt !== null && job.endedAt !== null) this.record(job.team, job.class, job.endedAt - job.startedAt);
+    }
+    this.current.setRunHistory(this.sortedHistory);
+  }
+
+  /** Adds a run duration to the history of its team and class (at most HISTORY_PER_KEY kept). */
+  private record(team: string, cls: string, seconds: number): void {
+    const key = runHistoryKey(team, cls);
+    let list = this.history.get(key);
+    if (!list) this.history.set(key, (list = []));
+    list.push(seconds);
+    if (list.length > HISTORY_PER_KEY) list.shift();
+    this.sortedHistory.set(key, [...list].sort((a, b) => a - b));
   }
 
   private async applyCancel(command: Extract<Command, { kind: 'cancel' }>): Promise<void> {
@@ -451,6 +532,7 @@ export class LiveScheduler {
         logger.warn({ job: job.id, reason: why }, 'rejected by the new policy');
       }
       this.current = engine;
+      engine.setRunHistory(this.sortedHistory);
       this.handles.clear();
       for (const [id, handle] of handles) this.handles.set(id, handle);
       this.inForce = command.policy;
@@ -674,7 +756,7 @@ export class LiveScheduler {
       placement: job.placement!,
       remainingWork: work,
       command: job.command,
-      timeLimit: job.timeLimit,
+      timeLimit: this.timeLimitOf(job),
       teams: this.teamPath(job.team),
     };
   }

@@ -43,13 +43,17 @@ export const JobView = z
     placement: z.array(Placement),
     preemptions: z.int(),
     reason: z.object({ code: z.string(), message: z.string() }).nullable().describe('why it waits (pending only)'),
-    expectedStart: z.string().nullable(),
+    expectedStart: z.string().nullable().describe('when it is expected to start (pending only; null when it cannot be predicted)'),
+    expectedStartBasis: z
+      .enum(['timeLimits', 'minRuntime', 'history'])
+      .nullable()
+      .describe('where expectedStart comes from: the time limits of the runs it waits for, the end of their minRuntime protection, or an estimate from the run history of their team and class'),
     duration: z.number().nullable(),
-    timeLimit: z.number().nullable(),
+    timeLimit: z.number().nullable().describe("most seconds one run may last: its own, or its class's defaultTimeLimit"),
     command: z.string().nullable(),
     submittedBy: z.string(),
     exitCode: z.int().nullable(),
-    rejectReason: z.string().nullable(),
+    rejectReason: z.string().nullable().describe('why it can never run (status rejected: a policy version put in force after its submission refuses it)'),
   })
   .describe('A job');
 

@@ -7,6 +7,7 @@ import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSy
 import { join } from 'node:path';
 import { parseCluster } from '../core/config/cluster.js';
 import { parsePolicy } from '../core/config/policy.js';
+import { parseTrace } from '../core/config/trace.js';
 import type { Fleet, Policy, Result } from '../core/model.js';
 import { formatIssue } from '../core/model.js';
 import type { Executor } from '../executors/port.js';
@@ -14,7 +15,7 @@ import { createLocalExecutor, describeLocalNode, lookupRunUser, type RunAs, type
 import { ExecutorError } from '../executors/port.js';
 import { allTeams } from '../core/config/policy.js';
 import { createSimulatedExecutor } from '../executors/simulated.js';
-import type { Store } from '../storage/port.js';
+import type { Role, Store } from '../storage/port.js';
 import { describeStore, openStore } from '../storage/open.js';
 import { pino } from 'pino';
 import { buildApp } from './app.js';
@@ -44,6 +45,14 @@ export interface ServeOptions {
   /** The built-in demo lab (used when --cluster/--policy are not given). */
   readonly demoCluster: string;
   readonly demoPolicy: string;
+  /** The demo lab's workload (canonical CSV), submitted at its first start. */
+  readonly demoJobs?: string | undefined;
+  /**
+   * First start of the demo lab (simulated executor, no --cluster/--policy): also write tokens
+   * for a council member, a lead of every team and a member of every leaf team to
+   * DATA/tokens/<user>.token, and submit the demo workload. Default true.
+   */
+  readonly demoSetup?: boolean;
   readonly log?: boolean;
   /** Where start-up messages go (stdout by default). */
   readonly print?: (line: string) => void;
@@ -187,7 +196,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const store = await openStore({ data: options.data, database: options.database });
   try {
     await store.migrate();
-    const { fleet, policy, policyVersion, policyText } = await loadOrInitialize(store, options, print);
+    const { fleet, policy, policyVersion, policyText, demo } = await loadOrInitialize(store, options, print);
     if (runAs) {
       const known = allTeams(policy);
       const unknown = [...runAs.teams.keys()].filter((team) => !known.has(team));
@@ -223,6 +232,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       hooks: { onPass: (_result, seconds) => metrics.passSeconds.observe(seconds) },
     });
     liveRef = live;
+    if (demo && options.demoJobs !== undefined) await submitDemoJobs(live, options.demoJobs, fleet, policy, print);
     const audit = await AuditLog.open(store, options.data, clock);
     const governance = await Governance.open({ store, live, audit, fleet, clock, logger, engineVersion: ENGINE_VERSION });
     governanceRef = governance;
@@ -252,7 +262,7 @@ async function loadOrInitialize(
   store: Store,
   options: ServeOptions,
   print: (line: string) => void,
-): Promise<{ fleet: Fleet; policy: Policy; policyVersion: number; policyText: string }> {
+): Promise<{ fleet: Fleet; policy: Policy; policyVersion: number; policyText: string; demo: boolean }> {
   const now = clock();
   const storedFleet = await store.currentFleet();
   const storedPolicy = await store.currentPolicy();
@@ -273,7 +283,7 @@ async function loadOrInitialize(
       }
     }
     if (refusals.length > 0) throw new StartupError(refusals);
-    return { fleet, policy, policyVersion: storedPolicy.version, policyText: storedPolicy.text };
+    return { fleet, policy, policyVersion: storedPolicy.version, policyText: storedPolicy.text, demo: false };
   }
 
   // First start: the given (or demo) fleet and policy become version 1.
@@ -296,16 +306,62 @@ async function loadOrInitialize(
   }
   const fleet = valid(parseCluster(fleetText, fleetName));
   const policy = valid(parsePolicy(policyText, policyName, fleet));
+  const demo = options.executor === 'simulated' && options.cluster === undefined && options.policy === undefined && options.demoSetup !== false;
   const { secret, token } = newToken('admin', 'admin', null, now);
+  const people = demo ? demoPeople(policy).map((p) => ({ ...p, ...newToken(p.user, p.role, p.team, now) })) : [];
   let version = 0;
   await store.transaction(async (tx) => {
     await tx.putFleet(fleetText, 'system', `first start from ${fleetName}`, now);
     version = (await tx.putPolicy(policyText, 'system', `first start from ${policyName}`, now)).version;
     await tx.insertToken(token, 'system', 'first start: the admin token');
+    for (const p of people) await tx.insertToken(p.token, 'system', `first start of the demo lab: a token for ${p.user}`);
   });
   const tokenFile = join(options.data, 'admin-token');
   writeFileSync(tokenFile, `${secret}\n`, { mode: 0o600 });
   print(`First start: fleet and policy stored as version 1; admin token (also in ${tokenFile}, shown only once):`);
   print(`  ${secret}`);
-  return { fleet, policy, policyVersion: version, policyText };
+  if (people.length > 0) {
+    const dir = join(options.data, 'tokens');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const p of people) writeFileSync(join(dir, `${p.user}.token`), `${p.secret}\n`, { mode: 0o600 });
+    print(`Demo lab: tokens for the governance walkthrough are in ${dir}/ (one file per person, mode 0600):`);
+    print(`  ${people.map((p) => `${p.user}.token`).join(', ')}`);
+  }
+  return { fleet, policy, policyVersion: version, policyText, demo };
+}
+
+/** The people of the demo lab: one council member, a lead of every team, a member of every leaf team. */
+function demoPeople(policy: Policy): { user: string; role: Role; team: string | null }[] {
+  const people: { user: string; role: Role; team: string | null }[] = [{ user: 'council', role: 'council', team: null }];
+  const visit = (team: Policy['teams'][number]): void => {
+    people.push({ user: `lead-${team.name}`, role: 'lead', team: team.name });
+    if (team.children.length === 0) people.push({ user: `member-${team.name}`, role: 'member', team: team.name });
+    team.children.forEach(visit);
+  };
+  policy.teams.forEach(visit);
+  return people;
+}
+
+/**
+ * Submits the demo workload through the live loop, one job after the other (each decided by
+ * its own pass, as if typed in order), so the demo starts with a full fleet and a waiting queue.
+ */
+async function submitDemoJobs(live: LiveScheduler, file: string, fleet: Fleet, policy: Policy, print: (line: string) => void): Promise<void> {
+  const jobs = valid(parseTrace(readInput(file, 'the demo workload'), file, policy, fleet));
+  for (const job of jobs) {
+    await live.submit(
+      {
+        team: job.team,
+        gpus: job.gpus,
+        class: job.class,
+        flavor: job.flavor ?? undefined,
+        name: job.id,
+        duration: job.duration,
+        timeLimit: job.timeLimit ?? undefined,
+      },
+      'demo',
+      null,
+    );
+  }
+  print(`Demo lab: submitted ${jobs.length} jobs from ${file}; \`arbiter jobs\` lists them, \`arbiter explain\` says why one waits`);
 }

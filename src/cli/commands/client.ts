@@ -77,6 +77,28 @@ interface Job {
   preemptions: number;
   reason: { code: string; message: string } | null;
   expectedStart: string | null;
+  expectedStartBasis?: 'timeLimits' | 'minRuntime' | 'history' | null;
+  rejectReason?: string | null;
+}
+
+const BASIS: Record<NonNullable<Job['expectedStartBasis']>, string> = {
+  timeLimits: 'from time limits',
+  minRuntime: 'when the minRuntime protection of the runs it may reclaim ends',
+  history: 'estimated from history',
+};
+
+/** "~14:20" (local time; with the date when not today), "(in ~2h)", and where it comes from. */
+export function expectedStartText(job: Pick<Job, 'expectedStart' | 'expectedStartBasis'>, now = new Date()): string {
+  if (job.expectedStart === null) {
+    return 'unknown (a start is predicted only for the job nodes are reserved for, from the time limits of the runs on them or their team\'s run history)';
+  }
+  const at = new Date(job.expectedStart);
+  const hhmm = `${String(at.getHours()).padStart(2, '0')}:${String(at.getMinutes()).padStart(2, '0')}`;
+  const sameDay = at.toDateString() === now.toDateString();
+  const day = sameDay ? '' : `${at.getFullYear()}-${String(at.getMonth() + 1).padStart(2, '0')}-${String(at.getDate()).padStart(2, '0')} `;
+  const wait = Math.max(0, (at.getTime() - now.getTime()) / 1000);
+  const basis = job.expectedStartBasis ? `, ${BASIS[job.expectedStartBasis]}` : '';
+  return `~${day}${hhmm} (in ~${humanDuration(wait)})${basis}`;
 }
 
 /** Tables without a line between rows: borders around, one line per row. */
@@ -91,10 +113,14 @@ export const out = (text: string): void => {
 
 const since = (iso: string | null): string => (iso === null ? '' : `${humanDuration(Math.max(0, (Date.now() - Date.parse(iso)) / 1000))} ago`);
 
+/** A long cell cut to `max` characters; `arbiter explain` prints it whole. */
+const clip = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}… (see explain)`);
+
 function jobsTable(jobs: Job[]): string {
   const table = new Table({ head: ['id', 'name', 'team', 'class', 'gpus', 'status', 'submitted', 'placement / reason'], ...TABLE_STYLE });
   for (const j of jobs) {
-    const detail = j.status === 'running' ? j.placement.map((p) => `${p.node}:${p.gpus}`).join(';') : (j.reason?.code ?? '');
+    const detail =
+      j.status === 'running' ? j.placement.map((p) => `${p.node}:${p.gpus}`).join(';') : j.status === 'rejected' ? clip(`can never run: ${j.rejectReason ?? ''}`, 70) : (j.reason?.code ?? '');
     table.push([j.id, j.name ?? '', j.team, j.class, `${j.gpus}${j.flavor ? ` ${j.flavor}` : ''}`, j.status, since(j.submittedAt), detail]);
   }
   return table.toString();
@@ -157,11 +183,12 @@ export function registerClient(program: Command): void {
       const lines = [`${job.id}${job.name ? ` (${job.name})` : ''}: ${job.status}, ${job.gpus} GPUs${job.flavor ? ` of ${job.flavor}` : ''}, team ${job.team}, class ${job.class}`];
       if (job.status === 'pending') {
         lines.push(job.reason ? `  ${job.reason.message}` : '  not yet considered by a pass');
-        lines.push(`  expected start: ${job.expectedStart ?? 'unknown (running jobs have no time limit)'}`);
+        lines.push(`  expected start: ${expectedStartText(job)}`);
       } else if (job.status === 'running') {
         lines.push(`  running since ${job.startedAt ?? ''} on ${job.placement.map((p) => `${p.node}:${p.gpus}`).join(';')}; preempted ${job.preemptions} times`);
       } else {
         lines.push(`  ended ${job.endedAt ?? ''}`);
+        if (job.status === 'rejected') lines.push(`  it can never run: ${job.rejectReason ?? 'no reason recorded'}`);
       }
       out(lines.join('\n'));
     });
