@@ -85,7 +85,7 @@ async function startServer(
 ): Promise<Server> {
   const logFile = path.join(dir, `server-${++starts}.log`);
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, ['bin/arbiter.js', 'serve', '--data', dir, '--port', '0', ...args], {
+  const child = spawn(process.execPath, ['bin/arbiter.js', 'serve', '--data', dir, '--port', '0', '--no-demo-setup', ...args], {
     cwd: repoRoot,
     stdio: ['ignore', fd, fd],
     env,

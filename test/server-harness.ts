@@ -215,7 +215,9 @@ export function runServeExpectingExit(
 export function startServer(data: string, options: StartOptions = {}): Promise<Server> {
   const child = spawn(
     process.execPath,
-    ['bin/arbiter.js', 'serve', '--data', data, '--port', '0', ...(options.args ?? [])],
+    // --no-demo-setup: the demo lab's first start stays bare (no demo jobs or tokens) unless a
+    // test asks for what `npm start` does (test/readme-walkthrough.test.ts).
+    ['bin/arbiter.js', 'serve', '--data', data, '--port', '0', '--no-demo-setup', ...(options.args ?? [])],
     {
       cwd: repoRoot,
       env: { ...process.env, ...options.env },

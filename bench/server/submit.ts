@@ -167,7 +167,7 @@ async function startServer(
   const fd = openSync(logFile, 'a');
   const child = spawn(
     process.execPath,
-    [...nodeFlags, 'bin/arbiter.js', 'serve', '--data', dir, '--port', '0', ...serverArgs],
+    [...nodeFlags, 'bin/arbiter.js', 'serve', '--data', dir, '--port', '0', '--no-demo-setup', ...serverArgs],
     {
       stdio: ['ignore', fd, fd],
     },

@@ -23,6 +23,7 @@ interface ServeFlags {
   gpus?: string;
   runAs?: string;
   runAsTeam: string[];
+  demoSetup: boolean;
 }
 
 const number = (value: string, option: string, check: (n: number) => boolean, expected: string, problems: string[]): number => {
@@ -46,6 +47,7 @@ export function registerServe(program: Command): void {
     .option('--gpus <n>', 'local executor: GPUs of this host when nvidia-smi is not available (default: found with nvidia-smi)')
     .option('--run-as <user>', 'local executor: run jobs as this unprivileged user (the server must start as root; required as root)')
     .option('--run-as-team <team=user>', 'local executor: run the jobs of this team and its subteams as this user (repeatable)', (value: string, all: string[]) => [...all, value], [] as string[])
+    .option('--no-demo-setup', 'first start of the built-in demo lab: only the admin token, no demo tokens (DATA/tokens/) and no demo jobs')
     .action(async (flags: ServeFlags) => {
       const problems: string[] = [];
       const port = number(flags.port, '--port', (n) => Number.isInteger(n) && n >= 0 && n < 65536, 'a port number 0..65535', problems);
@@ -79,6 +81,8 @@ export function registerServe(program: Command): void {
           runAsTeams,
           demoCluster: join(EXAMPLE_LAB, 'cluster.yaml'),
           demoPolicy: join(EXAMPLE_LAB, 'policy.yaml'),
+          demoJobs: join(EXAMPLE_LAB, 'demo-jobs.csv'),
+          demoSetup: flags.demoSetup,
         });
       } catch (error) {
         if (error instanceof StartupError) throw new UsageError(error.lines);
