@@ -1,4 +1,4 @@
-// The expected start of a waiting job (spec/scheduling.md, P4 and "Explanations"): from the
+// The expected start of a waiting job (docs/scheduling.md, P4 and "Explanations"): from the
 // time limits of the runs it waits for (declared, or their class's defaultTimeLimit), else
 // estimated from the run history of their team and class, which the caller passes in and which
 // never changes a decision.
