@@ -37,7 +37,7 @@ afterAll(async () => {
       // gone
     }
   }
-});
+}, 30_000); // a server's stop may take its 10 s grace period before SIGKILL
 
 /** Pids the tests learned of, killed at the end whatever happens. */
 const strays: number[] = [];

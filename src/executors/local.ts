@@ -469,6 +469,17 @@ interface RunMarks {
  * or with every marker variable in their environment. Never this process.
  */
 async function findMarked(marks: RunMarks): Promise<number[]> {
+  // Bounded: a read of /proc that hangs must not hang a run's end or the start-up.
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<number[]>((resolve) => (timer = setTimeout(() => resolve([]), 10_000)));
+  try {
+    return await Promise.race([scanMarked(marks), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function scanMarked(marks: RunMarks): Promise<number[]> {
   let names: string[];
   try {
     names = await readdir('/proc');
@@ -525,7 +536,8 @@ async function killMarked(marks: RunMarks, graceMs: number): Promise<number[]> {
     pids = await findMarked(marks);
   }
   // A fork loop may outrun one round: go on until nothing is left (bounded, so start-up never hangs).
-  for (let round = 0; round < 100 && pids.length > 0; round++) {
+  const giveUp = Date.now() + 10_000;
+  for (let round = 0; round < 100 && pids.length > 0 && Date.now() < giveUp; round++) {
     for (const pid of pids) signalled.add(pid);
     signalPids(pids, 'SIGKILL');
     for (const leader of marks.leaders) signalPids([-leader], 'SIGKILL');
@@ -761,16 +773,20 @@ export async function createLocalExecutor(options: LocalExecutorOptions): Promis
     record.exited = true;
     record.cancelLimit();
     record.cancelGrace();
-    signalGroup(record, 'SIGKILL'); // whatever the command left behind in its group
-    // ... and in its session, or marked as this run's even after leaving both.
-    const leader = record.child?.pid;
-    await killMarked(
-      {
-        leaders: new Set(leader === undefined ? [] : [leader]),
-        environ: [`ARBITER_INSTANCE=${instance}`, `ARBITER_RUN_ID=${record.runId}`],
-      },
-      0,
-    ).catch(() => []);
+    try {
+      signalGroup(record, 'SIGKILL'); // whatever the command left behind in its group
+      // ... and in its session, or marked as this run's even after leaving both.
+      const leader = record.child?.pid;
+      await killMarked(
+        {
+          leaders: new Set(leader === undefined ? [] : [leader]),
+          environ: [`ARBITER_INSTANCE=${instance}`, `ARBITER_RUN_ID=${record.runId}`],
+        },
+        0,
+      );
+    } catch {
+      // reported below all the same: the exit must never go unreported
+    }
     release(record.gpuIndexes);
     await unlink(pidFile(logDir, record.jobId)).catch(() => {});
     const how = [
