@@ -9,8 +9,10 @@ import { z } from 'zod';
 import type { Fleet, Policy } from '../core/model.js';
 import type { StoredJob, Store } from '../storage/port.js';
 import { StorageError } from '../storage/port.js';
-import { hashToken, mayCancel, maySubmit, subtree } from './auth.js';
+import { hashToken, subtree } from './auth.js';
 import type { Principal } from './auth.js';
+import { actionOf, authorize, roleRefusal } from './authorization.js';
+import type { Action } from './authorization.js';
 import type { LiveScheduler } from './live.js';
 import { ConflictError, InfeasibleJobError } from './live.js';
 import { IdempotencyConflict, sameSubmission, submissionHash } from './idempotency.js';
@@ -20,7 +22,7 @@ import type { AuditLog } from './audit.js';
 import type { Governance } from './governance.js';
 import { GovernanceError } from './governance.js';
 import { registerGovernanceRoutes } from './governance-routes.js';
-import { JobListQuery, JobSubmission } from './schemas.js';
+import { JobListQuery, JobSubmission, TokenRevokeQuery } from './schemas.js';
 import { firstInvalidUtf8, jsonPathAt, loneSurrogates, urlProblems } from './text-checks.js';
 import type { JobViewType, TeamNode } from './schemas.js';
 
@@ -71,6 +73,13 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * How long a token found in the store is trusted without reading it again: a revocation through
+ * the API empties the cache at once, and one made by `arbiter token revoke` on the data directory
+ * (another process) is seen within this time.
+ */
+export const TOKEN_CACHE_SECONDS = 1;
+
 export async function buildApp(ctx: AppContext) {
   const app = Fastify({
     loggerInstance: ctx.logger,
@@ -113,7 +122,17 @@ export async function buildApp(ctx: AppContext) {
     return (catalog = { version, policy, leaves, allTeams, classes: new Set(policy.priorityClasses.map((c) => c.name)) });
   };
   const flavors = new Set(ctx.fleet.pools.map((p) => p.flavor));
-  const tokenCache = new Map<string, Principal>();
+  /** Token hash -> principal, until a time (performance.now() ms); see TOKEN_CACHE_SECONDS. */
+  const tokenCache = new Map<string, { principal: Principal; until: number }>();
+
+  // Every route needs a row in the authorization table (authorization.ts): a route without one
+  // is a programming error, refused when it is registered rather than served unchecked.
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (method === 'HEAD' || method === 'OPTIONS') continue;
+      if (actionOf(method, route.url) === undefined) throw new Error(`route ${method} ${route.url} has no row in the authorization table (src/server/authorization.ts)`);
+    }
+  });
 
   // JSON bodies are checked as bytes before they are decoded: invalid UTF-8 is a 400 naming the
   // field it sits in (the default parser would store U+FFFD), and so is a lone surrogate.
@@ -141,20 +160,33 @@ export async function buildApp(ctx: AppContext) {
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     request.startedAt = performance.now();
     void reply.header('x-request-id', request.id);
-    const route = request.routeOptions.url ?? '';
-    if (route === '/healthz') return;
+    const route = request.routeOptions.url;
+    // HEAD is answered by the GET route of the same path.
+    const action = route === undefined ? undefined : actionOf(request.method === 'HEAD' ? 'GET' : request.method, route);
+    if (action === 'public') return;
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!match) throw new ApiError(401, 'unauthorized', 'missing bearer token: send "Authorization: Bearer <token>" (see `arbiter token create`)');
     const hash = hashToken(match[1]!);
-    let principal = tokenCache.get(hash) ?? null;
-    if (!principal) {
+    const now = performance.now();
+    let cached = tokenCache.get(hash);
+    if (!cached || cached.until <= now) {
       const token = await store.tokenByHash(hash);
-      if (!token || token.revokedAt !== null) throw new ApiError(401, 'unauthorized', 'unknown or revoked token');
-      principal = { user: token.user, role: token.role, team: token.team };
-      tokenCache.set(hash, principal);
+      if (!token || token.revokedAt !== null) {
+        tokenCache.delete(hash);
+        throw new ApiError(401, 'unauthorized', 'unknown or revoked token');
+      }
+      if (tokenCache.size >= 10_000) tokenCache.clear();
+      cached = { principal: { user: token.user, role: token.role, team: token.team }, until: now + TOKEN_CACHE_SECONDS * 1000 };
+      tokenCache.set(hash, cached);
     }
+    const principal = cached.principal;
     request.principal = principal;
+    // A role without any grant for the route's action is refused before anything is read or parsed.
+    if (action !== undefined) {
+      const refused = roleRefusal(action, principal);
+      if (refused) throw new ApiError(403, 'forbidden', refused);
+    }
     // Deadlines of governance are applied on every request once one has passed (no timer needed).
     await ctx.governance.onRequest();
   });
@@ -200,6 +232,16 @@ export async function buildApp(ctx: AppContext) {
   );
 
   const principalOf = (request: FastifyRequest): Principal => request.principal!;
+  /** The authorization table's verdict on a job route (authorization.ts); 403 naming the rule. */
+  const allow = (action: Action, request: FastifyRequest, subject: { team?: string; job?: StoredJob }): void => {
+    const { job, team } = subject;
+    const refused = authorize(action, principalOf(request), {
+      trees: [live.policy.policy],
+      ...(team !== undefined ? { team } : {}),
+      ...(job ? { job: { id: job.id, team: job.team, submittedBy: job.submittedBy } } : {}),
+    });
+    if (refused) throw new ApiError(403, 'forbidden', refused);
+  };
 
   const view = (job: StoredJob): JobViewType => {
     const j = job.status === 'pending' ? live.withReason(job) : job;
@@ -275,8 +317,7 @@ export async function buildApp(ctx: AppContext) {
     if (problems.length > 0 || !shaped.success) throw invalid(`the job is not valid: ${problems.length} problem(s)`, problems);
     const body = shaped.data;
     const principal = principalOf(request);
-    const forbidden = maySubmit(principal, live.policy.policy, body.team);
-    if (forbidden) throw new ApiError(403, 'forbidden', forbidden);
+    allow('jobs.submit', request, { team: body.team });
     const keyHeader = request.headers['idempotency-key'];
     const key = typeof keyHeader === 'string' ? keyHeader : null;
     if (key !== null && (key.length === 0 || key.length > 200)) throw invalid('bad Idempotency-Key', [{ path: 'Idempotency-Key', message: 'must be 1 to 200 characters' }]);
@@ -330,13 +371,35 @@ export async function buildApp(ctx: AppContext) {
 
   app.post('/v1/jobs/:id/cancel', async (request) => {
     const job = await findJob((request.params as { id: string }).id);
-    const forbidden = mayCancel(principalOf(request), live.policy.policy, job);
-    if (forbidden) throw new ApiError(403, 'forbidden', forbidden);
+    allow('jobs.cancel', request, { job });
     if (job.status !== 'pending' && job.status !== 'running') throw new ApiError(409, 'conflict', `job ${job.id} is already ${job.status}`);
     return view(await live.cancel(job.id));
   });
 
   registerGovernanceRoutes(app, { governance: ctx.governance, audit: ctx.audit, store, parse });
+
+  // Tokens (admins, by the table): listed without their secrets or hashes, revoked at once.
+  const tokenView = (t: { id: string; user: string; role: string; team: string | null; createdAt: number; revokedAt: number | null }) => ({
+    id: t.id,
+    user: t.user,
+    role: t.role,
+    team: t.team,
+    createdAt: iso(t.createdAt)!,
+    revokedAt: iso(t.revokedAt),
+  });
+  app.get('/v1/tokens', async () => ({ tokens: (await store.listTokens()).map(tokenView) }));
+  app.delete('/v1/tokens/:id', async (request) => {
+    const id = (request.params as { id: string }).id;
+    const { reason } = parse(TokenRevokeQuery, request.query, 'the query');
+    const token = (await store.listTokens()).find((t) => t.id === id);
+    if (!token) throw new ApiError(404, 'not_found', `no token ${id.slice(0, 100)}; \`arbiter token list\` shows them`);
+    await store.revokeToken(id, ctx.clock(), principalOf(request).user, reason ?? `revoked by ${principalOf(request).user} through the API`);
+    // Every cached principal is read again: the revoked token answers 401 from the next request on.
+    tokenCache.clear();
+    await ctx.audit.checkpoint();
+    const revoked = (await store.listTokens()).find((t) => t.id === id)!;
+    return tokenView(revoked);
+  });
 
   app.get('/v1/teams', async () => ({ teams: teamsView(live, live.policy.policy, ctx.clock()) }));
   app.get('/v1/fleet', async () => fleetView(live, ctx.fleet));

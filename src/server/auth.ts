@@ -1,7 +1,8 @@
 // Tokens and roles (docs/api.md, "Auth"). Secrets are random, shown once, stored as SHA-256.
+// Who may do what with them is the table of authorization.ts.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Policy, TeamSpec } from '../core/model.js';
-import type { Role, StoredJob, StoredToken } from '../storage/port.js';
+import type { Role, StoredToken } from '../storage/port.js';
 
 export const ROLES: readonly Role[] = ['viewer', 'member', 'lead', 'council', 'admin'];
 
@@ -32,39 +33,4 @@ export function subtree(policy: Policy, team: string): Set<string> {
   };
   for (const t of policy.teams) add(t, false);
   return out;
-}
-
-/** Null when allowed, else the rule that forbids it (403 message). */
-export function maySubmit(principal: Principal, policy: Policy, team: string): string | null {
-  switch (principal.role) {
-    case 'admin':
-      return null;
-    case 'member':
-      return principal.team === team ? null : `a member of team ${principal.team ?? '(none)'} may submit only to its own team, not to ${team}`;
-    case 'lead':
-      return principal.team !== null && subtree(policy, principal.team).has(team)
-        ? null
-        : `a lead of team ${principal.team ?? '(none)'} may submit only to its team and the teams below it, not to ${team}`;
-    case 'viewer':
-    case 'council':
-      return `role ${principal.role} may read but not submit jobs`;
-  }
-}
-
-export function mayCancel(principal: Principal, policy: Policy, job: StoredJob): string | null {
-  switch (principal.role) {
-    case 'admin':
-      return null;
-    case 'member':
-      return principal.team === job.team && principal.user === job.submittedBy
-        ? null
-        : `a member may cancel only its own jobs in its own team; job ${job.id} was submitted by ${job.submittedBy} to ${job.team}`;
-    case 'lead':
-      return principal.team !== null && subtree(policy, principal.team).has(job.team)
-        ? null
-        : `a lead of team ${principal.team ?? '(none)'} may cancel only jobs of its team and the teams below it; job ${job.id} belongs to ${job.team}`;
-    case 'viewer':
-    case 'council':
-      return `role ${principal.role} may read but not cancel jobs`;
-  }
 }

@@ -22,6 +22,8 @@ import type { TraceJob } from './governance-schemas.js';
 import { analyzeImpactOffThread } from './impact-runner.js';
 import type { Principal } from './auth.js';
 import { subtree } from './auth.js';
+import { authorize } from './authorization.js';
+import type { Action as Permission } from './authorization.js';
 import type { LiveLogger, LiveScheduler } from './live.js';
 
 /** A refusal with the HTTP status of api.md (the routes turn it into the error body). */
@@ -132,14 +134,33 @@ export class Governance {
     return policy;
   }
 
-  /** The affected team a principal speaks for: its own team or the nearest affected team above it. */
-  private teamFor(p: Proposal, principal: Principal, requested: string | undefined): string | null {
-    const own = principal.team;
-    if (own === null) return null;
-    const policies = this.treesOf(p);
-    const candidates = p.report.affected.filter((team) => team === own || policies.some((policy) => subtree(policy, team).has(own)));
-    if (requested !== undefined) return candidates.includes(requested) ? requested : null;
-    return candidates.includes(own) ? own : (candidates[0] ?? null);
+  /** Throws the 403 of the authorization table (authorization.ts) when the principal may not act. */
+  private check(action: Permission, principal: Principal, p: Proposal | null, team?: string): void {
+    const refused = authorize(action, principal, {
+      trees: p ? this.treesOf(p) : [this.o.live.policy.policy],
+      ...(p ? { proposal: { id: p.id, author: p.author, affected: p.report.affected } } : {}),
+      ...(team !== undefined ? { team } : {}),
+    });
+    if (refused) throw new GovernanceError(403, refused);
+  }
+
+  /**
+   * The team a lead's response is for when it names none: its own team when affected, else the
+   * first affected team below it (decision 0004). The authorization table then checks it.
+   */
+  private respondingFor(p: Proposal, principal: Principal): string {
+    const own = principal.team ?? '(none)';
+    if (p.report.affected.includes(own)) return own;
+    const trees = this.treesOf(p);
+    return p.report.affected.find((team) => trees.some((policy) => subtree(policy, own).has(team))) ?? own;
+  }
+
+  /** The affected team a petitioner signs as a member of: its own team or the nearest affected team above it. */
+  private signingAs(p: Proposal, principal: Principal): string {
+    const own = principal.team ?? '(none)';
+    if (p.report.affected.includes(own)) return own;
+    const trees = this.treesOf(p);
+    return p.report.affected.find((team) => trees.some((policy) => subtree(policy, team).has(own))) ?? own;
   }
 
   // ------------------------------------------------------------------ impact
@@ -188,8 +209,7 @@ export class Governance {
 
   propose(principal: Principal, input: ProposalInput): Promise<Proposal> {
     return this.serial(async () => {
-      if (principal.role !== 'lead' && principal.role !== 'council' && principal.role !== 'admin')
-        throw new GovernanceError(403, `role ${principal.role} may not propose a policy change (leads, council members and admins may)`);
+      this.check('proposals.create', principal, null);
       await this.refreshNow();
       return this.createNew(principal, input, false);
     });
@@ -198,7 +218,7 @@ export class Governance {
   /** An admin's emergency change: in force at once, reverted unless ratified in time. */
   emergency(principal: Principal, input: ProposalInput): Promise<Proposal> {
     return this.serial(async () => {
-      if (principal.role !== 'admin') throw new GovernanceError(403, `only an admin may declare an emergency change (you are ${principal.role})`);
+      this.check('emergency', principal, null);
       await this.refreshNow();
       return this.createNew(principal, input, true);
     });
@@ -241,12 +261,23 @@ export class Governance {
     return p;
   }
 
-  /** Applies a person's request to a proposal. */
-  request(id: string, principal: Principal, build: (p: Proposal) => Action, event: { kind: string; reason: string; data: unknown }): Promise<{ proposal: Proposal; entry: number }> {
+  /**
+   * Applies a person's request to a proposal: `permission` is checked against the authorization
+   * table with the proposal (and the team `build` names) before anything is stored.
+   */
+  request(
+    id: string,
+    principal: Principal,
+    permission: Permission,
+    build: (p: Proposal) => Action,
+    event: (action: Action) => { kind: string; reason: string; data: unknown },
+  ): Promise<{ proposal: Proposal; entry: number }> {
     return this.serial(async () => {
       await this.refreshNow();
       const p = this.find(id);
       const action = build(p);
+      this.check(permission, principal, p, 'team' in action ? action.team : undefined);
+      const ev = event(action);
       const outcome = act(p, action, await this.context(p));
       if (!outcome.ok) throw new GovernanceError(outcome.refusal.status, outcome.refusal.message);
       let next = outcome.proposal;
@@ -255,15 +286,15 @@ export class Governance {
         const enforced = next.ramp.some((s) => s.version !== null);
         if (enforced) {
           const rolledBack = next;
-          const made = await this.enforce(next, 0, 0, p.baseText, principal.user, `rollback of ${p.id}: ${action.rationale}`, { kind: event.kind, data: event.data, reason: event.reason }, (v) => ({ ...rolledBack, rolledBackTo: v }));
+          const made = await this.enforce(next, 0, 0, p.baseText, principal.user, `rollback of ${p.id}: ${action.rationale}`, { kind: ev.kind, data: ev.data, reason: ev.reason }, (v) => ({ ...rolledBack, rolledBackTo: v }));
           next = { ...next, rolledBackTo: made.version };
           entry = made.entry;
           await this.save(next);
         } else {
-          entry = await this.save(next, { actor: principal.user, ...event });
+          entry = await this.save(next, { actor: principal.user, ...ev });
         }
       } else {
-        entry = await this.save(next, { actor: principal.user, ...event });
+        entry = await this.save(next, { actor: principal.user, ...ev });
       }
       // Deadlines may already have passed (e.g. the last vote after the period): decide now.
       next = (await this.advanceOne(next)) ?? next;
@@ -274,62 +305,51 @@ export class Governance {
   }
 
   respond(id: string, principal: Principal, body: { stance: Stance; reason: string; metric?: string | undefined; team?: string | undefined }) {
-    if (principal.role !== 'lead') return Promise.reject(new GovernanceError(403, `only the lead of an affected team responds for it (you are ${principal.role}); anyone may comment`));
     return this.request(
       id,
       principal,
-      (p) => {
-        const team = this.teamFor(p, principal, body.team);
-        if (team === null) throw new GovernanceError(403, `${principal.user} leads ${principal.team ?? 'no team'}, which is not (under) an affected team of ${p.id} (affected: ${p.report.affected.join(', ') || 'none'})`);
-        return { type: 'respond', actor: principal.user, team, stance: body.stance, reason: body.reason, metric: body.metric ?? null };
-      },
-      { kind: 'proposal.respond', reason: body.reason, data: { stance: body.stance, metric: body.metric ?? null, team: body.team ?? principal.team } },
+      'proposals.respond',
+      (p) => ({ type: 'respond', actor: principal.user, team: body.team ?? this.respondingFor(p, principal), stance: body.stance, reason: body.reason, metric: body.metric ?? null }),
+      (action) => ({ kind: 'proposal.respond', reason: body.reason, data: { stance: body.stance, metric: body.metric ?? null, team: 'team' in action ? action.team : null } }),
     );
   }
 
   vote(id: string, principal: Principal, body: { vote: VoteChoice; reason: string; reportHash: string }) {
-    if (principal.role !== 'council') return Promise.reject(new GovernanceError(403, `only council members vote (you are ${principal.role})`));
-    return this.request(id, principal, () => ({ type: 'vote', actor: principal.user, ...body }), { kind: 'proposal.vote', reason: body.reason, data: { vote: body.vote, reportHash: body.reportHash } });
+    return this.request(id, principal, 'proposals.vote', () => ({ type: 'vote', actor: principal.user, ...body }), () => ({ kind: 'proposal.vote', reason: body.reason, data: { vote: body.vote, reportHash: body.reportHash } }));
   }
 
   /** Anyone may comment (any role). */
   comment(id: string, principal: Principal, body: { text: string }) {
-    return this.request(id, principal, () => ({ type: 'comment', actor: principal.user, text: body.text }), { kind: 'proposal.comment', reason: body.text, data: {} });
+    return this.request(id, principal, 'proposals.comment', () => ({ type: 'comment', actor: principal.user, text: body.text }), () => ({ kind: 'proposal.comment', reason: body.text, data: {} }));
   }
 
   overrule(id: string, principal: Principal, body: { rationale: string }) {
-    if (principal.role !== 'council') return Promise.reject(new GovernanceError(403, `only council members overrule objections (you are ${principal.role})`));
-    return this.request(id, principal, () => ({ type: 'overrule', actor: principal.user, rationale: body.rationale }), { kind: 'proposal.overrule', reason: body.rationale, data: {} });
+    return this.request(id, principal, 'proposals.overrule', () => ({ type: 'overrule', actor: principal.user, rationale: body.rationale }), () => ({ kind: 'proposal.overrule', reason: body.rationale, data: {} }));
   }
 
   sign(id: string, principal: Principal) {
-    if (principal.role !== 'member' && principal.role !== 'lead') return Promise.reject(new GovernanceError(403, `only members of affected teams sign petitions (you are ${principal.role})`));
     return this.request(
       id,
       principal,
-      (p) => {
-        const team = this.teamFor(p, principal, undefined);
-        if (team === null) throw new GovernanceError(403, `${principal.user} is in ${principal.team ?? 'no team'}, not in an affected team of ${p.id} (affected: ${p.report.affected.join(', ') || 'none'})`);
-        return { type: 'sign', actor: principal.user, team };
-      },
-      { kind: 'proposal.petition', reason: 'signed the petition', data: { team: principal.team } },
+      'proposals.petition',
+      (p) => ({ type: 'sign', actor: principal.user, team: this.signingAs(p, principal) }),
+      () => ({ kind: 'proposal.petition', reason: 'signed the petition', data: { team: principal.team } }),
     );
   }
 
   withdraw(id: string, principal: Principal) {
-    return this.request(id, principal, () => ({ type: 'withdraw', actor: principal.user }), { kind: 'proposal.withdraw', reason: 'withdrawn by the author', data: {} });
+    return this.request(id, principal, 'proposals.withdraw', () => ({ type: 'withdraw', actor: principal.user }), () => ({ kind: 'proposal.withdraw', reason: 'withdrawn by the author', data: {} }));
   }
 
   rollback(id: string, principal: Principal, body: { rationale: string }) {
-    if (principal.role !== 'council') return Promise.reject(new GovernanceError(403, `only council members roll back a change (you are ${principal.role})`));
-    return this.request(id, principal, () => ({ type: 'rollback', actor: principal.user, rationale: body.rationale }), { kind: 'proposal.rollback', reason: body.rationale, data: {} });
+    return this.request(id, principal, 'proposals.rollback', () => ({ type: 'rollback', actor: principal.user, rationale: body.rationale }), () => ({ kind: 'proposal.rollback', reason: body.rationale, data: {} }));
   }
 
   amend(id: string, principal: Principal, body: { policy: string; rationale: string; trace?: ProposalInput['trace'] }): Promise<Proposal> {
     return this.serial(async () => {
       await this.refreshNow();
       const p = this.find(id);
-      if (p.author !== principal.user) throw new GovernanceError(403, `only the author (${p.author}) may amend proposal ${p.id}`);
+      this.check('proposals.amend', principal, p);
       if (!OPEN.has(p.status)) throw new GovernanceError(409, `proposal ${p.id} is ${p.status}: only an open proposal can be amended`);
       const { report } = await this.analyze(body.policy, body.trace);
       const inForce = this.o.live.policy;

@@ -1,7 +1,7 @@
 // GET /openapi.json: the OpenAPI 3 description of every route, generated from the same zod
 // schemas that validate requests, so the description cannot drift from the behaviour.
 import { z } from 'zod';
-import { ErrorBody, FleetView, Health, JobList, JobListQuery, JobSubmission, JobView, PolicyView, TeamsView } from './schemas.js';
+import { ErrorBody, FleetView, Health, JobList, JobListQuery, JobSubmission, JobView, PolicyView, TeamsView, TokenList, TokenRevokeQuery, TokenView } from './schemas.js';
 import { AmendBody, AuditEntries, AuditQuery, CommentBody, CheckpointView, ConsistencyQuery, OverruleBody, ProofView, ProposalBody, ProposalList, ProposalView, ResponseBody, VersionList, VoteBody } from './governance-schemas.js';
 
 /** Shared definitions (recursive schemas such as the team tree) go to components.schemas. */
@@ -84,6 +84,14 @@ function buildPaths(queryParams: object[]): object {
       '/v1/teams': { get: { summary: 'the team tree with guarantee, limit, usage, borrowed and pending GPUs per flavor, and fair-share standing', responses: { '200': json(TeamsView, 'teams', 'Team'), ...errors } } },
       '/v1/fleet': { get: { summary: 'pools and nodes, GPUs free and held, and by whom', responses: { '200': json(FleetView, 'the fleet'), ...errors } } },
       '/v1/policy': { get: { summary: 'the policy in force and its version', responses: { '200': json(PolicyView, 'the policy'), ...errors } } },
+      '/v1/tokens': { get: { summary: 'admin: every token with its user, role and team (never the secret)', responses: { '200': json(TokenList, 'tokens'), ...errors } } },
+      '/v1/tokens/{id}': {
+        delete: {
+          summary: 'admin: revoke a token; it answers 401 on every route from the next request on (recorded in the audit log as token.revoke)',
+          parameters: [...idParam, ...queryOf(TokenRevokeQuery)],
+          responses: { '200': json(TokenView, 'the token, revoked'), '404': json(ErrorBody, 'no such token'), ...errors },
+        },
+      },
       ...governancePaths(),
   };
 }

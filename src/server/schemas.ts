@@ -130,3 +130,17 @@ export const PolicyUpdate = z.strictObject({
 });
 
 export const Health = z.object({ status: z.literal('ok') });
+
+/** A token as GET /v1/tokens lists it: never its secret, nor its hash. */
+export const TokenView = z.object({
+  id: z.string(),
+  user: z.string(),
+  role: z.enum(['viewer', 'member', 'lead', 'council', 'admin']),
+  team: z.string().nullable(),
+  createdAt: z.string(),
+  revokedAt: z.string().nullable().describe('set once revoked: the token answers 401 from then on'),
+});
+export const TokenList = z.object({ tokens: z.array(TokenView) });
+
+/** DELETE /v1/tokens/{id}?reason=: why, for the audit log (default: who revoked it). */
+export const TokenRevokeQuery = z.strictObject({ reason: text(2000).optional() });

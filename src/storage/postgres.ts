@@ -27,7 +27,7 @@ import pg from 'pg';
 import { redactUrl } from './open.js';
 import { runPgMigrations } from './postgres-migrations.js';
 import { StorageError } from './port.js';
-import { count, decodeCursor, encodeCursor } from './query.js';
+import { count, decodeCursor, encodeCursor, refuseTakenUser } from './query.js';
 import type {
   JobPage,
   JobQuery,
@@ -636,6 +636,9 @@ class PgStoreImpl implements PostgresStore {
     return this.write(
       `storing token ${token.id}`,
       async (q) => {
+        // Under the append lock: two processes creating the same user at once are serialized.
+        await lockAppends(q);
+        refuseTakenUser(token.user, (await rows<StoredToken>(q, `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE "user" = $1 ORDER BY rowid LIMIT 1`, [token.user]))[0]);
         await q.query(
           'INSERT INTO tokens (id, hash, "user", role, team, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
           [

@@ -33,3 +33,18 @@ export function count(value: number, what: string, min: number): number {
     );
   return value;
 }
+
+/**
+ * Refuses a token for a user name that already has one, revoked or not (StorageError
+ * `constraint`): a user name is one person in proposals, ballots and the audit log, so a second
+ * token under it (say, `admin` with role member) would act as that person.
+ */
+export function refuseTakenUser(user: string, existing: { id: string; role: string; team: string | null; revokedAt: number | null } | undefined): void {
+  if (existing === undefined) return;
+  const what = `${existing.role}${existing.team !== null ? ` of ${existing.team}` : ''}${existing.revokedAt !== null ? ', revoked' : ''}`;
+  throw new StorageError(
+    'constraint',
+    `user name "${user}" is taken by token ${existing.id} (${what}); a user name stands for one person in proposals, ballots and the audit log, so choose another --user`,
+    false,
+  );
+}

@@ -21,7 +21,7 @@ import Database from 'better-sqlite3';
 
 import { runMigrations } from './migrations.js';
 import { StorageError } from './port.js';
-import { count, decodeCursor, encodeCursor } from './query.js';
+import { count, decodeCursor, encodeCursor, refuseTakenUser } from './query.js';
 import type {
   JobPage,
   JobQuery,
@@ -545,6 +545,7 @@ class SqliteStoreImpl implements SqliteStore {
     return this.write(
       `storing token ${token.id}`,
       (c) => {
+        refuseTakenUser(token.user, c.stmt(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE user = ? ORDER BY rowid LIMIT 1`).get(token.user) as StoredToken | undefined);
         c.stmt(
           'INSERT INTO tokens (id, hash, user, role, team, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
         ).run(

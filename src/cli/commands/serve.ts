@@ -1,6 +1,7 @@
-// `arbiter serve` and `arbiter token create`: the commands that work on a
+// `arbiter serve` and `arbiter token create|list|revoke`: the commands that work on a
 // data directory (docs/api.md, "Start-up").
 import { join } from 'node:path';
+import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { parseCluster } from '../../core/config/cluster.js';
 import { allTeams, parsePolicy } from '../../core/config/policy.js';
@@ -8,7 +9,9 @@ import { formatIssue } from '../../core/model.js';
 import { newToken, ROLES } from '../../server/auth.js';
 import { isPostgresUrl } from '../../storage/open.js';
 import type { Role } from '../../storage/port.js';
+import { StorageError } from '../../storage/port.js';
 import { UsageError } from '../errors.js';
+import { TABLE_STYLE } from './client.js';
 import { EXAMPLE_LAB } from './demo.js';
 
 interface ServeFlags {
@@ -123,8 +126,68 @@ export function registerServe(program: Command): void {
           throw new UsageError([`--team: unknown team "${flags.team}"; teams: ${[...allTeams(policy).keys()].join(', ')}`]);
         }
         const { secret, token: stored } = newToken(flags.user, flags.role as Role, flags.team ?? null, Date.now() / 1000);
-        await store.insertToken(stored, process.env['USER'] ?? 'cli', `arbiter token create --user ${flags.user} --role ${flags.role}`);
+        try {
+          await store.insertToken(stored, process.env['USER'] ?? 'cli', `arbiter token create --user ${flags.user} --role ${flags.role}`);
+        } catch (error) {
+          // A user name already taken: bad input, nothing stored.
+          if (error instanceof StorageError && error.code === 'constraint') throw new UsageError([`--user: ${error.message}`]);
+          throw error;
+        }
         process.stdout.write(`token ${stored.id} for ${flags.user} (${flags.role}${flags.team ? ` of ${flags.team}` : ''}): ${secret}\n`);
+      } finally {
+        await store.close();
+      }
+    });
+  token
+    .command('list')
+    .description('list the tokens: id, user, role, team, created, revoked (never a secret: only hashes are stored)')
+    .option('--data <dir>', 'data directory of the server', './arbiter-data')
+    .option('--database <url>', 'the PostgreSQL database of the server, if it was started with --database')
+    .option('--json', 'print JSON instead of a table', false)
+    .action(async (flags: { data: string; database?: string; json: boolean }) => {
+      const problems: string[] = [];
+      checkDatabase(flags.database, problems);
+      if (problems.length > 0) throw new UsageError(problems);
+      const store = await openStoreOf(flags.data, flags.database);
+      try {
+        await storedPolicy(store, flags.data);
+        const iso = (t: number | null): string | null => (t === null ? null : new Date(t * 1000).toISOString());
+        const tokens = (await store.listTokens()).map((t) => ({ id: t.id, user: t.user, role: t.role, team: t.team, createdAt: iso(t.createdAt)!, revokedAt: iso(t.revokedAt) }));
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify({ tokens }, null, 2)}\n`);
+          return;
+        }
+        const table = new Table({ head: ['id', 'user', 'role', 'team', 'created', 'revoked'], ...TABLE_STYLE });
+        for (const t of tokens) table.push([t.id, t.user, t.role, t.team ?? '', t.createdAt, t.revokedAt ?? '']);
+        process.stdout.write(`${table.toString()}\n`);
+      } finally {
+        await store.close();
+      }
+    });
+  token
+    .command('revoke')
+    .description('revoke a token: it answers 401 on every route within a second, also on a running server (logged as token.revoke)')
+    .argument('<id>', 'the token id (t-..., see `arbiter token list`)')
+    .option('--reason <text>', 'why (kept in the audit log)')
+    .option('--data <dir>', 'data directory of the server', './arbiter-data')
+    .option('--database <url>', 'the PostgreSQL database of the server, if it was started with --database')
+    .action(async (id: string, flags: { reason?: string; data: string; database?: string }) => {
+      const problems: string[] = [];
+      if (flags.reason !== undefined && (flags.reason.trim() === '' || flags.reason.length > 2000)) problems.push('--reason: expected 1 to 2000 characters');
+      checkDatabase(flags.database, problems);
+      if (problems.length > 0) throw new UsageError(problems);
+      const store = await openStoreOf(flags.data, flags.database);
+      try {
+        await storedPolicy(store, flags.data);
+        const token = (await store.listTokens()).find((t) => t.id === id);
+        if (!token) throw new UsageError([`${id}: no such token; \`arbiter token list --data ${flags.data}\` shows them`]);
+        if (token.revokedAt !== null) {
+          process.stdout.write(`token ${id} (${token.user}) was already revoked at ${new Date(token.revokedAt * 1000).toISOString()}\n`);
+          return;
+        }
+        const actor = process.env['USER'] ?? 'cli';
+        await store.revokeToken(id, Date.now() / 1000, actor, flags.reason ?? `arbiter token revoke ${id}`);
+        process.stdout.write(`token ${id} (${token.user}, ${token.role}${token.team ? ` of ${token.team}` : ''}) revoked\n`);
       } finally {
         await store.close();
       }
