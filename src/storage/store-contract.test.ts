@@ -420,7 +420,7 @@ describe.each([sqlite, postgres])('the $name store', (backend) => {
       );
       expect(await store.tokenByHash('f'.repeat(64))).toBeNull();
       expect((await store.listTokens()).map((t) => t.id)).toEqual(['t-2', 't-1']);
-      expect((await storageError(store.insertToken(token('t-3', { hash: token('t-1').hash })))).code).toBe(
+      expect((await storageError(store.insertToken(token('t-3', { user: 'ben', hash: token('t-1').hash })))).code).toBe(
         'constraint',
       );
       // The refused token left no event behind.
@@ -457,6 +457,29 @@ describe.each([sqlite, postgres])('the $name store', (backend) => {
       ]);
       expect(JSON.stringify(await opened.raw('SELECT * FROM events'))).not.toContain('b'.repeat(16));
       expect((await storageError(store.revokeToken('t-404', 1, 'root', 'typo'))).code).toBe('not_found');
+    });
+
+    it('refuses a second token for a user name, revoked or not, also from another store at the same moment', async () => {
+      await store.insertToken(token('t-1', { user: 'admin', role: 'admin', team: null }), 'system', 'first start');
+      // The same name with another role would act as the same person: refused, nothing stored.
+      const taken = await storageError(store.insertToken(token('t-2', { user: 'admin', role: 'member' })));
+      expect(taken.code).toBe('constraint');
+      expect(taken.message).toMatch(/user name "admin" is taken by token t-1 \(admin\)/);
+      await store.revokeToken('t-1', 1_700_000_100, 'system', 'rotated');
+      expect((await storageError(store.insertToken(token('t-3', { user: 'admin' })))).message).toMatch(/t-1 \(admin, revoked\)/);
+      // Two stores (two `arbiter token create` processes) with one new name at once: exactly one wins.
+      const other = await another();
+      const results = await Promise.allSettled([
+        store.insertToken(token('t-4', { user: 'eve' })),
+        other.insertToken(token('t-5', { user: 'eve' })),
+      ]);
+      expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+      expect((await store.listTokens()).map((t) => t.user)).toEqual(['admin', 'eve']);
+      expect((await store.events(1, 10)).map((e) => `${e.kind} ${e.subject}`)).toEqual([
+        'token.create t-1',
+        'token.revoke t-1',
+        expect.stringMatching(/^token\.create t-[45]$/),
+      ]);
     });
   });
 
