@@ -16,6 +16,7 @@ import {
   startServer,
   stopAllServers,
   tempDir,
+  waitFor,
   type Job,
 } from './server-harness.js';
 
@@ -85,6 +86,14 @@ describe('arbiter serve --database', () => {
     ]);
     // The token made by the CLI works against the restarted server.
     expect((await api(second).get<Job>(`/v1/jobs/${id}`, viewer)).status).toBe(200);
+    // One token per user name; `token revoke --database` while the server runs: 401 within a second or so.
+    const twice = await cli(['token', 'create', '--data', data, '--database', database, '--user', 'ada', '--role', 'admin']);
+    expect([twice.status, twice.stderr]).toEqual([2, expect.stringMatching(/user name "ada" is taken/)]);
+    const listed = await cli(['token', 'list', '--data', data, '--database', database, '--json']);
+    const ada = (JSON.parse(listed.stdout) as { tokens: { id: string; user: string }[] }).tokens.find((t) => t.user === 'ada')!;
+    const revoked = await cli(['token', 'revoke', ada.id, '--data', data, '--database', database]);
+    expect(revoked.status, revoked.stderr).toBe(0);
+    await waitFor(async () => (await api(second).get(`/v1/jobs/${id}`, viewer)).status === 401, 'the revoked token to be refused', 5000);
     expect(await second.stop()).toBe(0);
     // The audit log (token and policy events) verifies from the database and the data directory's key.
     const verified = await cli(['audit', 'verify', '--data', data, '--database', database]);
