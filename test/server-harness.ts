@@ -198,6 +198,8 @@ export interface StartOptions {
   readonly args?: readonly string[];
   readonly env?: Record<string, string>;
   readonly timeoutMs?: number;
+  /** Start as `npm start` does: the demo lab's first start writes demo tokens and submits its jobs. */
+  readonly demoSetup?: boolean;
 }
 
 const servers = new Set<Server>();
@@ -217,7 +219,7 @@ export function startServer(data: string, options: StartOptions = {}): Promise<S
     process.execPath,
     // --no-demo-setup: the demo lab's first start stays bare (no demo jobs or tokens) unless a
     // test asks for what `npm start` does (test/readme-walkthrough.test.ts).
-    ['bin/arbiter.js', 'serve', '--data', data, '--port', '0', '--no-demo-setup', ...(options.args ?? [])],
+    ['bin/arbiter.js', 'serve', '--data', data, '--port', '0', ...(options.demoSetup ? [] : ['--no-demo-setup']), ...(options.args ?? [])],
     {
       cwd: repoRoot,
       env: { ...process.env, ...options.env },
