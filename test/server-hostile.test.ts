@@ -5,6 +5,8 @@
 // (timeouts), oversized comments, and comments that must not rewrite their proposal.
 //
 // Needs `npx tsc -p tsconfig.build.json` first (`npm test` builds before it runs vitest).
+import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -204,5 +206,131 @@ describe('what the CLI prints', () => {
     const json = await cli(['jobs', '--json'], env);
     expect((JSON.parse(json.stdout) as JobPage).jobs[0]!.name).toBe(forged);
     await again.stop();
+  });
+});
+
+/** One HTTP request from a given loopback address (each address is another client to the server). */
+function from(local: string, target: Server, route: string, token: string): Promise<{ status: number; retryAfter: string | undefined; body: ErrorBody }> {
+  const u = new URL(target.url);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: u.hostname, port: Number(u.port), path: route, localAddress: local, agent: false, headers: { authorization: `Bearer ${token}` } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+        res.on('end', () => {
+          const retry = res.headers['retry-after'];
+          resolve({ status: res.statusCode ?? 0, retryAfter: typeof retry === 'string' ? retry : undefined, body: (text ? JSON.parse(text) : {}) as ErrorBody });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * A client that sends `first`, then `drip` every 200 ms until the server closes the connection.
+ * Resolves with what the server sent and how long the connection lasted.
+ */
+function slowClient(target: Server, first: string, drip: string, limitMs = 20_000): Promise<{ answer: string; lastedMs: number; closedByServer: boolean }> {
+  const u = new URL(target.url);
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(u.port), u.hostname);
+    let answer = '';
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = setTimeout(() => {
+      clearInterval(timer);
+      socket.destroy();
+      resolve({ answer, lastedMs: Date.now() - started, closedByServer: false });
+    }, limitMs);
+    socket.on('data', (c: Buffer) => (answer += c.toString('utf8')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearInterval(timer);
+      clearTimeout(giveUp);
+      resolve({ answer, lastedMs: Date.now() - started, closedByServer: true });
+    });
+    socket.once('connect', () => {
+      socket.write(first);
+      if (drip !== '') timer = setInterval(() => socket.write(drip), 200);
+    });
+  });
+}
+
+describe('limits a hostile client meets (small limits configured for the test)', () => {
+  let limited: Server;
+  let bob: string;
+  let carol: string;
+
+  beforeAll(async () => {
+    const data = tempDir('hostile-limits');
+    limited = await startServer(data, { args: ['--rate-limit', 'token=1/20,address=50/200,auth-failure=20', '--timeouts', 'headers=1,request=2,idle=1'] });
+    bob = await createToken(data, 'bob', 'member', 'pretraining');
+    carol = await createToken(data, 'carol', 'member', 'pretraining');
+  });
+
+  it('hammering with a bad token: 429 with Retry-After for that address; another address is served', async () => {
+    const answers: { status: number; retryAfter: string | undefined; body: ErrorBody }[] = [];
+    for (let i = 0; i < 30; i++) answers.push(await from('127.0.0.2', limited, '/v1/jobs', `arb_guess${i}`));
+    const statuses = answers.map((r) => r.status);
+    expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+    // Each failure costs 20 of the address's 200: well before 30 tries it is refused outright.
+    const refused = answers.filter((r) => r.status === 429);
+    expect(refused.length, statuses.join(',')).toBeGreaterThanOrEqual(15);
+    for (const r of refused) {
+      expect(Number(r.retryAfter)).toBeGreaterThanOrEqual(1);
+      expect(r.body.code).toBe('rate_limited');
+      expect(r.body.message).toContain('127.0.0.2');
+    }
+    // Even a good token from that address waits now; another address is not affected.
+    expect((await from('127.0.0.2', limited, '/v1/jobs', bob)).status).toBe(429);
+    expect((await from('127.0.0.1', limited, '/v1/jobs', bob)).status).toBe(200);
+  });
+
+  it("one token's burst: 429 with Retry-After for that token; another token from the same address is served", async () => {
+    const answers = await Promise.all(Array.from({ length: 40 }, () => from('127.0.0.3', limited, '/v1/teams', carol)));
+    const refused = answers.filter((r) => r.status === 429);
+    expect(refused.length, answers.map((r) => r.status).join(',')).toBeGreaterThanOrEqual(10);
+    expect(answers.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(20);
+    for (const r of refused) {
+      expect(Number(r.retryAfter)).toBeGreaterThanOrEqual(1);
+      expect(r.body.message).toContain('user carol');
+    }
+    expect((await from('127.0.0.3', limited, '/v1/teams', limited.adminToken)).status).toBe(200);
+  });
+
+  it('slow headers are cut (408, connection closed) after the headers timeout', async () => {
+    const r = await slowClient(limited, 'GET /healthz HTTP/1.1\r\nhost: arbiter\r\n', 'x-slow: 1\r\n');
+    expect(r.closedByServer, 'the server closed the connection while headers still trickled in').toBe(true);
+    expect(r.answer).toMatch(/^HTTP\/1\.1 408/);
+    expect(r.lastedMs).toBeLessThan(10_000);
+  });
+
+  it('a slow body is cut (408, connection closed) after the request timeout, and nothing is stored', async () => {
+    const before = (await api(limited).get<JobPage>('/v1/jobs?limit=1000')).body.jobs.length;
+    const head = `POST /v1/jobs HTTP/1.1\r\nhost: arbiter\r\nauthorization: Bearer ${limited.adminToken}\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{"team":"pretraining","gpus":1,"duration":1,"name":"`;
+    const r = await slowClient(limited, head, 'x');
+    expect(r.closedByServer, 'the server closed the connection while the body still trickled in').toBe(true);
+    expect(r.answer).toMatch(/^HTTP\/1\.1 408/);
+    expect(r.lastedMs).toBeLessThan(10_000);
+    expect((await api(limited).get<JobPage>('/v1/jobs?limit=1000')).body.jobs.length).toBe(before);
+  });
+
+  it('an idle keep-alive connection is closed after the idle timeout', async () => {
+    const r = await slowClient(limited, 'GET /healthz HTTP/1.1\r\nhost: arbiter\r\nconnection: keep-alive\r\n\r\n', '');
+    expect(r.answer).toMatch(/^HTTP\/1\.1 200/);
+    expect(r.closedByServer, 'the server closed the idle connection').toBe(true);
+    expect(r.lastedMs).toBeLessThan(10_000);
+  });
+
+  it('a body over the route\'s limit is a 400 naming the limit, and nothing is stored', async () => {
+    const before = (await api(limited).get<JobPage>('/v1/jobs?limit=1000')).body.jobs.length;
+    const big = Buffer.from(JSON.stringify(job({ command: 'x'.repeat(200_000) })));
+    const r = await rawHttp(limited.url, `POST /v1/jobs HTTP/1.1\nhost: arbiter\nauthorization: Bearer ${limited.adminToken}\ncontent-type: application/json`, big);
+    expect(r.status, r.text).toBe(400);
+    expect((r.body as ErrorBody).message).toContain(`${128 << 10} bytes`);
+    expect((await api(limited).get<JobPage>('/v1/jobs?limit=1000')).body.jobs.length).toBe(before);
   });
 });

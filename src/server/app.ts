@@ -23,6 +23,8 @@ import type { Governance } from './governance.js';
 import { GovernanceError } from './governance.js';
 import { registerGovernanceRoutes } from './governance-routes.js';
 import { JobListQuery, JobSubmission, TokenRevokeQuery } from './schemas.js';
+import { Buckets, DEFAULT_LIMITS } from './limits.js';
+import type { Limits } from './limits.js';
 import { firstInvalidUtf8, jsonPathAt, loneSurrogates, urlProblems } from './text-checks.js';
 import type { JobViewType, TeamNode } from './schemas.js';
 
@@ -37,6 +39,8 @@ export interface AppContext {
   readonly clock: () => number;
   /** JSON logs with request ids. */
   readonly logger: Logger;
+  /** Rates, timeouts and body sizes (default: DEFAULT_LIMITS). */
+  readonly limits?: Limits;
 }
 
 /** An HTTP error with the body of docs/api.md. */
@@ -81,9 +85,18 @@ declare module 'fastify' {
 export const TOKEN_CACHE_SECONDS = 1;
 
 export async function buildApp(ctx: AppContext) {
+  const limits = ctx.limits ?? DEFAULT_LIMITS;
+  const { timeouts } = limits;
   const app = Fastify({
     loggerInstance: ctx.logger,
-    bodyLimit: 1 << 20,
+    // Every route takes a small body; the proposal routes say how large theirs may be.
+    bodyLimit: limits.body.small,
+    // Slow headers, slow bodies and idle keep-alive connections are cut (408, then closed): a
+    // client cannot hold a connection open by sending a byte now and then.
+    // (No socket inactivity timeout: a long answer, such as a proposal's impact analysis, is not cut.)
+    requestTimeout: Math.round(timeouts.request * 1000),
+    keepAliveTimeout: Math.round(timeouts.idle * 1000),
+    http: { headersTimeout: Math.round(timeouts.headers * 1000), connectionsCheckingInterval: Math.round(Math.min(1000, (timeouts.headers * 1000) / 4)) },
     routerOptions: { maxParamLength: 200 },
     // Malformed URLs never reach the routes: answer them in the API's error shape too.
     frameworkErrors: (error, request, rawReply) => {
@@ -157,6 +170,26 @@ export async function buildApp(ctx: AppContext) {
 
   app.decorateRequest('principal', null);
   app.decorateRequest('startedAt', 0);
+  // Rate limits: every request costs its client address one, before authentication (a failed
+  // authentication costs it authFailureCost more, once answered); then its token's user one.
+  const byAddress = limits.rate.perAddress ? new Buckets(limits.rate.perAddress) : null;
+  const byUser = limits.rate.perToken ? new Buckets(limits.rate.perToken) : null;
+  const tooMany = (reply: FastifyReply, wait: number, who: string): ApiError => {
+    const seconds = Math.max(1, Math.ceil(wait));
+    void reply.header('retry-after', String(seconds));
+    return new ApiError(429, 'rate_limited', `too many requests from ${who}; retry after ${seconds} s (see Retry-After)`);
+  };
+  if (byAddress) {
+    app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+      if (request.routeOptions.url === '/healthz') return;
+      request.startedAt = performance.now();
+      const wait = byAddress.take(request.ip, 1, performance.now() / 1000);
+      if (wait > 0) throw tooMany(reply, wait, `this address (${request.ip})`);
+    });
+    app.addHook('onResponse', async (request, reply) => {
+      if (reply.statusCode === 401) byAddress.charge(request.ip, limits.rate.authFailureCost, performance.now() / 1000);
+    });
+  }
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     request.startedAt = performance.now();
     void reply.header('x-request-id', request.id);
@@ -190,6 +223,14 @@ export async function buildApp(ctx: AppContext) {
     // Deadlines of governance are applied on every request once one has passed (no timer needed).
     await ctx.governance.onRequest();
   });
+  if (byUser) {
+    app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+      const principal = request.principal;
+      if (!principal) return;
+      const wait = byUser.take(principal.user, 1, performance.now() / 1000);
+      if (wait > 0) throw tooMany(reply, wait, `user ${principal.user}`);
+    });
+  }
   // The URL's percent-escapes must be UTF-8 too (a query value or an id of invalid bytes).
   app.addHook('preHandler', async (request: FastifyRequest) => {
     const problems = urlProblems(request.url);
@@ -218,6 +259,11 @@ export async function buildApp(ctx: AppContext) {
       return reply.status(400).send({ code: 'invalid_input', message: error.message, issues: [{ path: 'cursor', message: error.message }] });
     }
     const fastifyError = error as { statusCode?: number; code?: string; message?: string };
+    if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      const limit = request.routeOptions.bodyLimit ?? limits.body.small;
+      const message = `the body is larger than the ${limit} bytes this route takes`;
+      return reply.status(400).send({ code: 'invalid_input', message, issues: [{ path: '(body)', message }] });
+    }
     if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
       // Broken JSON, wrong content type, body too large: the client's input is bad.
       const message = fastifyError.message ?? 'bad request';
@@ -376,7 +422,7 @@ export async function buildApp(ctx: AppContext) {
     return view(await live.cancel(job.id));
   });
 
-  registerGovernanceRoutes(app, { governance: ctx.governance, audit: ctx.audit, store, parse });
+  registerGovernanceRoutes(app, { governance: ctx.governance, audit: ctx.audit, store, parse, proposalBodyLimit: limits.body.proposal });
 
   // Tokens (admins, by the table): listed without their secrets or hashes, revoked at once.
   const tokenView = (t: { id: string; user: string; role: string; team: string | null; createdAt: number; revokedAt: number | null }) => ({

@@ -20,6 +20,8 @@ export interface GovernanceRouteContext {
   readonly store: Store;
   /** Validates a value against a schema, or throws the API's 400 with every problem. */
   readonly parse: <T extends z.ZodType>(schema: T, value: unknown, what: string) => z.infer<T>;
+  /** Bytes a proposal, amendment or emergency change may take (a policy and an attached trace). */
+  readonly proposalBodyLimit: number;
 }
 
 const idOf = (request: FastifyRequest): string => (request.params as { id: string }).id;
@@ -39,7 +41,7 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
   };
 
   // A proposal may attach a trace (an installation with no history): a larger body than jobs'.
-  const large = { bodyLimit: 64 << 20 };
+  const large = { bodyLimit: ctx.proposalBodyLimit };
   app.post('/v1/proposals', large, async (request, reply) => {
     const body = parse(ProposalBody, request.body, 'the proposal');
     const proposal = await governance.propose(principal(request), body);

@@ -25,6 +25,7 @@ import { AuditLog } from './audit.js';
 import { canonicalJson } from '../governance/canonical-json.js';
 import { Governance } from './governance.js';
 import { createMetrics } from './metrics.js';
+import type { Limits } from './limits.js';
 
 export interface ServeOptions {
   readonly cluster?: string | undefined;
@@ -54,6 +55,8 @@ export interface ServeOptions {
    */
   readonly demoSetup?: boolean;
   readonly log?: boolean;
+  /** Rate limits, timeouts and body sizes of the HTTP API (default: DEFAULT_LIMITS). */
+  readonly limits?: Limits | undefined;
   /** Where start-up messages go (stdout by default). */
   readonly print?: (line: string) => void;
 }
@@ -237,7 +240,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const governance = await Governance.open({ store, live, audit, fleet, clock, logger, engineVersion: ENGINE_VERSION });
     governanceRef = governance;
     auditRef = audit;
-    const app = await buildApp({ live, store, fleet, governance, audit, executorKind: options.executor, metrics, clock, logger });
+    const app = await buildApp({ live, store, fleet, governance, audit, executorKind: options.executor, metrics, clock, logger, ...(options.limits ? { limits: options.limits } : {}) });
     const address = await app.listen({ port: options.port, host: options.host });
     const url = address.replace('0.0.0.0', '127.0.0.1');
     print(`Arbiter is serving on ${url} (policy version ${policyVersion}, ${options.executor} executor, data in ${options.data}${options.database !== undefined ? `, database ${describeStore(options)}` : ''})`);

@@ -7,6 +7,8 @@ import { parseCluster } from '../../core/config/cluster.js';
 import { allTeams, parsePolicy } from '../../core/config/policy.js';
 import { formatIssue } from '../../core/model.js';
 import { newToken, ROLES } from '../../server/auth.js';
+import { DEFAULT_LIMITS, parseRateLimit, parseTimeouts } from '../../server/limits.js';
+import type { Limits } from '../../server/limits.js';
 import { isPostgresUrl } from '../../storage/open.js';
 import type { Role } from '../../storage/port.js';
 import { StorageError } from '../../storage/port.js';
@@ -27,6 +29,9 @@ interface ServeFlags {
   runAs?: string;
   runAsTeam: string[];
   demoSetup: boolean;
+  rateLimit?: string;
+  timeouts?: string;
+  proposalBodyLimit?: string;
 }
 
 const number = (value: string, option: string, check: (n: number) => boolean, expected: string, problems: string[]): number => {
@@ -51,8 +56,15 @@ export function registerServe(program: Command): void {
     .option('--run-as <user>', 'local executor: run jobs as this unprivileged user (the server must start as root; required as root)')
     .option('--run-as-team <team=user>', 'local executor: run the jobs of this team and its subteams as this user (repeatable)', (value: string, all: string[]) => [...all, value], [] as string[])
     .option('--no-demo-setup', 'first start of the built-in demo lab: only the admin token, no demo tokens (DATA/tokens/) and no demo jobs')
+    .option('--rate-limit <spec>', 'requests per second: "token=RATE/BURST,address=RATE/BURST,auth-failure=COST" (each part optional, "off" for none) (default: token=2000/4000,address=5000/10000,auth-failure=25)')
+    .option('--timeouts <spec>', 'seconds: "headers=S,request=S,idle=S" for slow headers, slow bodies and idle keep-alive connections (default: headers=10,request=120,idle=30)')
+    .option('--proposal-body-limit <MiB>', 'largest body of a proposal, amendment or emergency change (a policy and an attached trace); other routes take 128 KiB (default: 64)')
     .action(async (flags: ServeFlags) => {
       const problems: string[] = [];
+      const rate = flags.rateLimit === undefined ? DEFAULT_LIMITS.rate : parseRateLimit(flags.rateLimit, problems);
+      const timeouts = flags.timeouts === undefined ? DEFAULT_LIMITS.timeouts : parseTimeouts(flags.timeouts, problems);
+      const proposalMiB = flags.proposalBodyLimit === undefined ? DEFAULT_LIMITS.body.proposal / (1 << 20) : number(flags.proposalBodyLimit, '--proposal-body-limit', (n) => n > 0 && n <= 1024, 'MiB, more than 0 and at most 1024', problems);
+      const limits: Limits = { rate, timeouts, body: { ...DEFAULT_LIMITS.body, proposal: Math.round(proposalMiB * (1 << 20)) } };
       const port = number(flags.port, '--port', (n) => Number.isInteger(n) && n >= 0 && n < 65536, 'a port number 0..65535', problems);
       const speed = number(flags.speed, '--speed', (n) => n > 0, 'a number > 0', problems);
       const gpus = flags.gpus === undefined ? undefined : number(flags.gpus, '--gpus', (n) => Number.isInteger(n) && n > 0, 'a positive integer', problems);
@@ -82,6 +94,7 @@ export function registerServe(program: Command): void {
           gpus,
           runAs: flags.runAs,
           runAsTeams,
+          limits,
           demoCluster: join(EXAMPLE_LAB, 'cluster.yaml'),
           demoPolicy: join(EXAMPLE_LAB, 'policy.yaml'),
           demoJobs: join(EXAMPLE_LAB, 'demo-jobs.csv'),
