@@ -5,6 +5,7 @@ import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { humanDuration } from '../../sim/summary-table.js';
 import { UsageError } from '../errors.js';
+import { registerFleetImport } from './fleet-import.js';
 import { forHumans, visible } from '../visible.js';
 
 export interface Connection {
@@ -221,8 +222,9 @@ export function registerClient(program: Command): void {
       out(table.toString());
     });
 
-  withConnection(program.command('fleet').description('pools and nodes: GPUs free and held, and by whom'))
-    .action(async (flags: Connection) => {
+  const fleet = withConnection(program.command('fleet').description('pools and nodes: GPUs free and held, and by whom'));
+  registerFleetImport(fleet);
+  fleet.action(async (flags: Connection) => {
       const body = (await call(flags, 'GET', '/v1/fleet')) as {
         pools: { name: string; flavor: string; nodes: { name: string; gpus: number; free: number; held: { job: string; team: string; gpus: number }[] }[] }[];
       };
