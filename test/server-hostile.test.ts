@@ -334,3 +334,49 @@ describe('limits a hostile client meets (small limits configured for the test)',
     expect((await api(limited).get<JobPage>('/v1/jobs?limit=1000')).body.jobs.length).toBe(before);
   });
 });
+
+describe('proposals and their comments', () => {
+  it('GET /v1/proposals pages with limit and cursor and leaves comments out (their count instead)', async () => {
+    const policy = (await a.get<{ text: string }>('/v1/policy')).body.text;
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await a.post<{ id: string }>('/v1/proposals', { title: `variant ${i}`, rationale: 'paging', policy: `${policy}\n# variant ${i}\n` });
+      expect(r.status, r.text).toBe(201);
+      ids.push(r.body.id);
+    }
+    for (const text of ['first', 'second']) expect((await a.post(`/v1/proposals/${ids[2]}/comments`, { text })).status).toBe(200);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { status: number; body: { proposals: { id: string; comments?: unknown; commentCount: number }[]; nextCursor: string | null } } = await a.get(`/v1/proposals?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.status).toBe(200);
+      expect(page.body.proposals).toHaveLength(1);
+      const [p] = page.body.proposals;
+      expect(p!.comments).toBeUndefined();
+      if (p!.id === ids[2]) expect(p!.commentCount).toBe(2);
+      seen.push(p!.id);
+      cursor = page.body.nextCursor;
+    } while (cursor !== null);
+    expect(seen).toEqual([...ids].reverse());
+    const bad = await a.get<ErrorBody>('/v1/proposals?cursor=p-nope');
+    expect(bad.status).toBe(400);
+    expect(bad.body.issues.map((i) => i.path)).toEqual(['cursor']);
+    // The comments are on the proposal itself.
+    const one = await a.get<{ comments: { text: string }[] }>(`/v1/proposals/${ids[2]}`);
+    expect(one.body.comments.map((c) => c.text)).toEqual(['first', 'second']);
+    // The CLI lists every page.
+    const run = await cli(['proposals', '--json'], { ARBITER_SERVER: server.url, ARBITER_TOKEN: server.adminToken });
+    expect((JSON.parse(run.stdout) as { proposals: { id: string }[] }).proposals.map((p) => p.id)).toEqual([...ids].reverse());
+  });
+
+  it('an oversized comment is refused (400) and the proposal is unchanged', async () => {
+    const [first] = (await a.get<{ proposals: { id: string }[] }>('/v1/proposals')).body.proposals;
+    const before = (await a.get(`/v1/proposals/${first!.id}`)).text;
+    const r = await a.post<ErrorBody>(`/v1/proposals/${first!.id}/comments`, { text: 'c'.repeat(30_000) });
+    expect(r.status, r.text).toBe(400);
+    expect(r.body.issues.map((i) => i.path)).toEqual(['text']);
+    const huge = await rawHttp(server.url, `POST /v1/proposals/${first!.id}/comments HTTP/1.1\nhost: arbiter\nauthorization: Bearer ${server.adminToken}\ncontent-type: application/json`, Buffer.from(JSON.stringify({ text: 'c'.repeat(1 << 20) })));
+    expect(huge.status).toBe(400);
+    expect((await a.get(`/v1/proposals/${first!.id}`)).text).toBe(before);
+  });
+});

@@ -10,7 +10,7 @@ import type { AuditLog } from './audit.js';
 import type { Principal } from './auth.js';
 import type { Governance } from './governance.js';
 import { GovernanceError } from './governance.js';
-import { AmendBody, AuditQuery, CommentBody, ConsistencyQuery, InclusionQuery, OverruleBody, ProposalBody, ResponseBody, RollbackBody, VoteBody } from './governance-schemas.js';
+import { AmendBody, AuditQuery, CommentBody, ConsistencyQuery, InclusionQuery, OverruleBody, ProposalBody, ProposalListQuery, ResponseBody, RollbackBody, VoteBody } from './governance-schemas.js';
 import type { Store } from '../storage/port.js';
 import { auditEntryText } from '../governance/audit-entry.js';
 
@@ -47,7 +47,10 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
     const proposal = await governance.propose(principal(request), body);
     return reply.status(201).send(await governance.view(proposal));
   });
-  app.get('/v1/proposals', async () => ({ proposals: await governance.views() }));
+  app.get('/v1/proposals', async (request) => {
+    const query = parse(ProposalListQuery, request.query, 'the query');
+    return governance.page(query.cursor, query.limit);
+  });
   app.get('/v1/proposals/:id', async (request) => governance.view(governance.find(idOf(request)), true));
   app.post('/v1/proposals/:id/amend', large, async (request) => {
     const body = parse(AmendBody, request.body, 'the amendment');

@@ -76,6 +76,7 @@ export const RollbackBody = z
   .transform((b) => ({ rationale: b.rationale ?? b.reason ?? 'rolled back by the council' }));
 
 const count = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+export const ProposalListQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.string().max(200).optional() });
 export const AuditQuery = z.strictObject({ from: count.default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) });
 export const InclusionQuery = z.strictObject({ index: count, size: count.optional() });
 export const ConsistencyQuery = z.strictObject({ from: count, to: count });
@@ -137,7 +138,10 @@ export const ProposalView = z
   })
   .passthrough()
   .describe('A policy proposal');
-export const ProposalList = z.object({ proposals: z.array(ProposalView) });
+export const ProposalList = z.object({
+  proposals: z.array(ProposalView).describe('newest first; without their comments (commentCount instead)'),
+  nextCursor: z.string().nullable().describe('give it as cursor for the next page; null on the last'),
+});
 export const VersionList = z.object({
   versions: z.array(z.object({ version: z.int(), createdAt: iso, actor: z.string(), reason: z.string(), sha256: z.string(), inForce: z.boolean(), proposal: z.string().nullable(), step: z.int().nullable(), rollback: z.boolean() })),
 });

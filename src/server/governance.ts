@@ -380,6 +380,26 @@ export class Governance {
     return Promise.all(this.list().map((p) => this.view(p, false, tokens)));
   }
 
+  /**
+   * A page of the list, newest first, after the proposal `cursor` names (its id): the views
+   * without their comments (their count instead; GET /v1/proposals/{id} has them), so that a
+   * list does not grow with every comment of every proposal.
+   */
+  async page(cursor: string | undefined, limit: number): Promise<{ proposals: Record<string, unknown>[]; nextCursor: string | null }> {
+    const all = this.list();
+    const start = cursor === undefined ? 0 : all.findIndex((p) => p.id === cursor) + 1;
+    if (start === 0 && cursor !== undefined) throw new GovernanceError(400, `the cursor "${cursor.slice(0, 100)}" is not a proposal of this list; start without one`, [{ path: 'cursor', message: 'not the nextCursor of an earlier page' }]);
+    const slice = all.slice(start, start + limit);
+    const tokens = await this.o.store.listTokens();
+    const proposals = await Promise.all(
+      slice.map(async (p) => {
+        const { comments, ...rest } = await this.view(p, false, tokens);
+        return { ...rest, commentCount: Array.isArray(comments) ? comments.length : 0 };
+      }),
+    );
+    return { proposals, nextCursor: start + limit < all.length ? slice.at(-1)!.id : null };
+  }
+
   countByStatus(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const p of this.proposals.values()) out[p.status] = (out[p.status] ?? 0) + 1;

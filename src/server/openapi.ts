@@ -2,7 +2,7 @@
 // schemas that validate requests, so the description cannot drift from the behaviour.
 import { z } from 'zod';
 import { ErrorBody, FleetView, Health, JobList, JobListQuery, JobSubmission, JobView, PolicyView, TeamsView, TokenList, TokenRevokeQuery, TokenView } from './schemas.js';
-import { AmendBody, AuditEntries, AuditQuery, CommentBody, CheckpointView, ConsistencyQuery, OverruleBody, ProofView, ProposalBody, ProposalList, ProposalView, ResponseBody, VersionList, VoteBody } from './governance-schemas.js';
+import { AmendBody, AuditEntries, AuditQuery, CommentBody, CheckpointView, ConsistencyQuery, OverruleBody, ProofView, ProposalBody, ProposalList, ProposalListQuery, ProposalView, ResponseBody, VersionList, VoteBody } from './governance-schemas.js';
 
 /** Shared definitions (recursive schemas such as the team tree) go to components.schemas. */
 const components: Record<string, unknown> = {};
@@ -119,7 +119,7 @@ function governancePaths(): object {
         requestBody: { required: true, content: { 'application/json': { schema: schema(ProposalBody) } } },
         responses: { '201': proposal('the proposal, in consultation, with its impact report'), ...errors },
       },
-      get: { summary: 'every proposal, newest first', responses: { '200': json(ProposalList, 'proposals'), ...errors } },
+      get: { summary: 'proposals, newest first, paginated (limit 1 to 200, default 50; cursor: the nextCursor of the previous page); without their comments', parameters: queryOf(ProposalListQuery), responses: { '200': json(ProposalList, 'a page of proposals'), ...errors } },
     },
     '/v1/proposals/{id}': { get: { summary: 'one proposal with its impact report', parameters: idParam, responses: { '200': proposal('the proposal'), '404': json(ErrorBody, 'no such proposal'), ...errors } } },
     '/v1/proposals/{id}/amend': action('author: a new policy and rationale; a new impact report; earlier ballots and responses become stale', AmendBody),

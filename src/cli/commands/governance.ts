@@ -312,8 +312,14 @@ export function registerGovernance(program: Command): void {
   withConnection(program.command('proposals').description('list policy proposals, newest first'))
     .option('--status <status>', 'only proposals with this status, e.g. consultation, voting, active (default: all)')
     .action(async (flags: Connection & { status?: string }) => {
-      const body = (await call(flags, 'GET', '/v1/proposals')) as { proposals: ProposalView[] };
-      const proposals = flags.status === undefined ? body.proposals : body.proposals.filter((p) => p.status === flags.status);
+      // Every page, newest first (the server gives at most 200 a page).
+      const all: ProposalView[] = [];
+      for (let cursor: string | null = null, first = true; first || cursor !== null; first = false) {
+        const body = (await call(flags, 'GET', `/v1/proposals?limit=200${cursor !== null ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)) as { proposals: ProposalView[]; nextCursor: string | null };
+        all.push(...body.proposals);
+        cursor = body.nextCursor;
+      }
+      const proposals = flags.status === undefined ? all : all.filter((p) => p.status === flags.status);
       if (flags.json) return out(JSON.stringify({ proposals }, null, 2));
       const table = new Table({ head: ['id', 'title', 'status', 'class', 'author', 'affected', 'voting closes'], ...TABLE_STYLE });
       for (const p of proposals) table.push([p.id, p.title, p.status, p.class, p.author, p.affected.join(', ') || '-', when(p.deadlines.votingCloses)]);
