@@ -1,7 +1,7 @@
 // What one audit-log entry is: the canonical JSON (sorted keys, no spaces) of one stored event,
 // every column of it. The server hashes these texts into the log and `arbiter audit verify`
 // recomputes them from the stored events, so both must build them here, the same way.
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson, sha256Hex } from './canonical-json.js';
 
 /** The columns of a stored event (structurally the storage port's StoredEvent). */
 export interface EventRecord {
@@ -17,4 +17,14 @@ export interface EventRecord {
 export function auditEntryText(event: EventRecord): string {
   const { seq, at, actor, kind, subject, reason, data } = event;
   return canonicalJson({ seq, at, actor, kind, subject, reason, data });
+}
+
+/**
+ * What an entry vouches for a proposal: the hex SHA-256 of the canonical JSON of its stored
+ * document (with its ballots, responses, objections and petition). Every write of a proposal's
+ * document carries an entry with this digest in `data.docSha256`, so the last such entry of a
+ * proposal must match the stored document; the argument is the document as stored and read back.
+ */
+export function proposalDocSha256(doc: unknown): string {
+  return sha256Hex(canonicalJson(doc));
 }

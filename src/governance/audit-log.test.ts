@@ -149,10 +149,42 @@ describe('verifyAuditLog', () => {
     expect(verifyWithStoredHashes(log).ok).toBe(true);
   });
 
-  it('accepts entries appended after the last checkpoint', () => {
+  it('refuses entries appended after the last checkpoint unless the caller accepts them', () => {
     const log = buildLog();
-    const entries = [...log.entries, { index: 20, text: entryText(20) }];
-    expect(verify({ ...log, entries }).ok).toBe(true);
+    const entries = [...log.entries, { index: 20, text: entryText(20) }, { index: 21, text: entryText(21) }];
+    const refused = verify({ ...log, entries });
+    expect(refused.ok).toBe(false);
+    expect(refused.firstBadEntry).toBe(20);
+    expect(refused.problems.map((p) => p.message)).toEqual([expect.stringContaining('Entries 20..21 are not covered by any signed checkpoint')]);
+    expect(verifyAuditLog({ entries, checkpoints: log.checkpoints, publicKey: KEY.publicKey, allowUnsignedTail: true }).ok).toBe(true);
+  });
+
+  it('refuses a log without any checkpoint', () => {
+    const log = buildLog();
+    const result = verifyAuditLog({ entries: log.entries, checkpoints: [], publicKey: KEY.publicKey, allowUnsignedTail: true });
+    expect(result.ok).toBe(false);
+    expect(result.problems.map((p) => p.message)).toEqual([expect.stringContaining('The log has no signed checkpoint')]);
+    expect(verifyAuditLog({ entries: log.entries, checkpoints: [], publicKey: KEY.publicKey, allowUnsignedTail: true, allowNoCheckpoint: true }).ok).toBe(true);
+  });
+
+  it('tells deleted checkpoints from the leaf hashes stored with them', () => {
+    const log = buildLog();
+    const storedLeafHashes = log.entries.map((entry) => leafHash(entry.text).toString('hex'));
+    const result = verifyAuditLog({ entries: log.entries, checkpoints: log.checkpoints.slice(0, 2), publicKey: KEY.publicKey, storedLeafHashes, allowUnsignedTail: true });
+    expect(result.ok).toBe(false);
+    expect(result.problems.map((p) => p.message)).toEqual([expect.stringContaining(`Checkpoints were deleted: leaf hashes are stored for 20 entries`)]);
+  });
+
+  it('detects a tail cut off together with its checkpoints against a checkpoint kept elsewhere', () => {
+    const log = buildLog();
+    const kept = [{ checkpoint: log.checkpoints[4]!, from: 'witness.jsonl' }];
+    expect(verifyAuditLog({ ...log, publicKey: KEY.publicKey, kept }).ok).toBe(true);
+    const size = log.checkpoints[2]!.size;
+    const cut = verifyAuditLog({ entries: log.entries.slice(0, size), checkpoints: log.checkpoints.slice(0, 3), publicKey: KEY.publicKey, kept });
+    expect(cut.ok).toBe(false);
+    expect(cut.problems.map((p) => p.message)).toEqual([expect.stringContaining(`The log was truncated: The checkpoint kept in witness.jsonl (size 20`)]);
+    const forged = verifyAuditLog({ ...log, publicKey: KEY.publicKey, kept: [{ checkpoint: { ...log.checkpoints[4]!, root: ROOT }, from: 'copy.json' }] });
+    expect(forged.problems.map((p) => p.message)).toEqual([expect.stringContaining('is not validly signed')]);
   });
 
   it('names an edited entry at the start of a batch', () => {
@@ -340,8 +372,10 @@ describe('verifyAuditLog', () => {
     );
     const result = verify({ entries: log.entries, checkpoints });
     expect(result.ok).toBe(false);
-    expect(result.problems).toHaveLength(5);
-    expect(result.problems.every((p) => p.message.includes('was signed by another key'))).toBe(true);
+    // Five foreign checkpoints, and nothing the log's key signed covers the entries.
+    expect(result.problems).toHaveLength(6);
+    expect(result.problems.filter((p) => p.message.includes('was signed by another key'))).toHaveLength(5);
+    expect(result.problems.filter((p) => p.message.includes('are not covered by any signed checkpoint'))).toHaveLength(1);
   });
 
   it('names a checkpoint smaller than the one before it', () => {

@@ -142,6 +142,15 @@ export function verifyAuditLog(input: {
   checkpoints: readonly Checkpoint[];
   publicKey: string;
   storedLeafHashes?: readonly (string | null)[];
+  /**
+   * Entries after the last signed checkpoint are accepted (the caller checked them some other way);
+   * without it they are a problem: anyone who can write the database could have appended them.
+   */
+  allowUnsignedTail?: boolean;
+  /** A log that has no checkpoint yet is fine (a server's first start signs its first one). */
+  allowNoCheckpoint?: boolean;
+  /** Checkpoints kept outside the database (a witness file, a copy someone kept), each named by where it came from. */
+  kept?: readonly { checkpoint: Checkpoint; from: string }[];
 }): AuditVerification {
   const { entries, checkpoints, publicKey, storedLeafHashes } = input;
   const problems: AuditProblem[] = [
@@ -176,6 +185,8 @@ export function verifyAuditLog(input: {
 
   const { root, problems: rootProblems } = compareRoots(leaves, stored, signedCheckpoints);
   problems.push(...rootProblems);
+  problems.push(...checkCoverage(entries.length, checkpoints, signedCheckpoints, stored, input.allowUnsignedTail === true, input.allowNoCheckpoint === true));
+  problems.push(...checkKept(leaves, input.kept ?? [], publicKey));
   problems.sort(byLogOrder);
 
   return {
@@ -396,6 +407,88 @@ function compareRoots(
   }
   advanceTo(leaves.length);
   return { root: recomputed.root(), problems };
+}
+
+/**
+ * What the checkpoints stored with the log leave unproven: a log without any checkpoint, checkpoints
+ * deleted (leaf hashes are stored with each checkpoint in one transaction, so more stored leaves than
+ * the last checkpoint covers means later checkpoints were removed), and entries after the last
+ * checkpoint, which anyone who can write the database could have appended.
+ */
+function checkCoverage(
+  count: number,
+  checkpoints: readonly Checkpoint[],
+  signed: readonly IndexedCheckpoint[],
+  stored: readonly (Buffer | null)[] | null,
+  allowUnsignedTail: boolean,
+  allowNoCheckpoint: boolean,
+): AuditProblem[] {
+  const problems: AuditProblem[] = [];
+  if (checkpoints.length === 0 && allowNoCheckpoint) return problems;
+  if (checkpoints.length === 0) {
+    problems.push({
+      entry: null,
+      checkpoint: null,
+      message: `The log has no signed checkpoint, so nothing proves its ${count} entries: a server signs one at every start and after every change, so the checkpoints were deleted (or this is not a server's log). Verify it against a checkpoint kept outside the database (--checkpoint FILE, the server's --audit-witness file) or restore the database from a backup.`,
+    });
+  }
+  const signedSize = signed.reduce((max, { checkpoint }) => Math.max(max, checkpoint.size), 0);
+  const storedLeaves = stored === null ? 0 : stored.filter((h) => h !== null).length;
+  if (storedLeaves > signedSize) {
+    problems.push({
+      entry: signedSize,
+      checkpoint: null,
+      message: `Checkpoints were deleted: leaf hashes are stored for ${storedLeaves} entries, which the server stores only together with a checkpoint covering them, but the checkpoints left cover ${signedSize}. Verify the log against a checkpoint kept outside the database (--checkpoint FILE) or restore the database from a backup.`,
+    });
+  }
+  if (count > signedSize && !allowUnsignedTail) {
+    const range = count - signedSize === 1 ? `Entry ${signedSize} is` : `Entries ${signedSize}..${count - 1} are`;
+    problems.push({
+      entry: signedSize,
+      checkpoint: null,
+      message: `${range} not covered by any signed checkpoint: anyone who can write the database could have appended ${count - signedSize === 1 ? 'it' : 'them'}. A server that stopped before signing leaves such a tail; read ${count - signedSize === 1 ? 'it' : 'them'} (arbiter audit verify --allow-unsigned-tail lists the tail) and accept ${count - signedSize === 1 ? 'it' : 'them'} explicitly with --allow-unsigned-tail, or restore the database from a backup.`,
+    });
+  }
+  return problems;
+}
+
+/**
+ * Checkpoints kept outside the database must be signed by the log's key and prove the first
+ * `size` entries: fewer stored entries means the tail was cut off (together with the checkpoints
+ * stored in the database, which cannot show it). One pass over the leaves in size order.
+ */
+function checkKept(leaves: readonly Buffer[], kept: readonly { checkpoint: Checkpoint; from: string }[], publicKey: string): AuditProblem[] {
+  const problems: AuditProblem[] = [];
+  const valid: { checkpoint: Checkpoint; name: string }[] = [];
+  for (const { checkpoint, from } of kept) {
+    const name = `The checkpoint kept in ${from} (size ${String(checkpoint.size)}, signed at ${String(checkpoint.time)})`;
+    const malformed = checkpointFieldProblem(checkpoint.size, checkpoint.root, checkpoint.time);
+    if (malformed !== null) problems.push({ entry: null, checkpoint: null, message: `${name} is malformed: its ${malformed}.` });
+    else if (!verifyCheckpointSignature(checkpoint, publicKey)) {
+      problems.push({ entry: null, checkpoint: null, message: `${name} is not validly signed by the log's key ${publicKey}: it is not a checkpoint of this log, or it was changed.` });
+    } else valid.push({ checkpoint, name });
+  }
+  valid.sort((a, b) => a.checkpoint.size - b.checkpoint.size);
+  const tree = new MerkleAccumulator();
+  for (const { checkpoint, name } of valid) {
+    if (checkpoint.size > leaves.length) {
+      problems.push({
+        entry: leaves.length,
+        checkpoint: null,
+        message: `The log was truncated: ${name} covers ${checkpoint.size} entries but only ${leaves.length} are stored, so entries ${leaves.length}..${checkpoint.size - 1} were removed (and with them any checkpoint in the database that covered them). Restore the database from a backup.`,
+      });
+      continue;
+    }
+    while (tree.size < checkpoint.size) tree.push(leaves[tree.size] as Buffer);
+    if (tree.root().toString('hex') !== checkpoint.root) {
+      problems.push({
+        entry: 0,
+        checkpoint: null,
+        message: `Entries 0..${checkpoint.size - 1} differ from ${name}: the log was rewritten since that checkpoint was kept. Restore the database from a backup.`,
+      });
+    }
+  }
+  return problems;
 }
 
 /** The first position in from..to-1 whose recomputed leaf differs from the stored (signed) hash. */

@@ -7,10 +7,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import { auditEntryText } from '../governance/audit-entry.js';
-import { generateAuditKey, signCheckpoint } from '../governance/audit-log.js';
+import { generateAuditKey, signCheckpoint, verifyCheckpointSignature } from '../governance/audit-log.js';
 import type { Checkpoint } from '../governance/audit-log.js';
 import { consistencyProof, inclusionProof, leafHash, MerkleAccumulator, merkleRoot } from '../governance/merkle.js';
 import type { Store, StoredCheckpoint } from '../storage/port.js';
+import { readCheckpointFile, verifyStore } from './audit-check.js';
+import { Witness } from './audit-witness.js';
 
 const HOUR = 3600;
 const KEY_FILE = 'audit-key.pem';
@@ -21,9 +23,12 @@ export function publicKeyOf(privateKeyPem: string): string {
   return der.subarray(der.length - 32).toString('base64');
 }
 
-/** The key of a data directory, made (mode 0600) when missing. */
-export function loadOrCreateAuditKey(dataDir: string): { privateKeyPem: string; publicKey: string } {
-  const file = join(dataDir, KEY_FILE);
+/**
+ * The signing key: `file` (`--audit-key FILE`, or DATA/audit-key.pem), made (mode 0600) when
+ * missing. A key elsewhere than the data directory keeps it from anyone who can read the data
+ * directory (jobs, backups); see docs/security.md.
+ */
+export function loadOrCreateAuditKey(file: string): { privateKeyPem: string; publicKey: string } {
   if (existsSync(file)) {
     const privateKeyPem = readFileSync(file, 'utf8');
     return { privateKeyPem, publicKey: publicKeyOf(privateKeyPem) };
@@ -33,6 +38,31 @@ export function loadOrCreateAuditKey(dataDir: string): { privateKeyPem: string; 
   return key;
 }
 
+/** Where the key of a data directory is unless --audit-key says otherwise. */
+export const auditKeyFile = (dataDir: string, auditKey?: string): string => auditKey ?? join(dataDir, KEY_FILE);
+
+/** Start-up refused because the log does not verify (serve.ts turns it into a StartupError). */
+export class AuditRefusal extends Error {
+  constructor(readonly lines: readonly string[]) {
+    super(lines.join('\n'));
+    this.name = 'AuditRefusal';
+  }
+}
+
+export interface AuditOptions {
+  /** The private key file (PEM); made at the first start when missing. */
+  readonly keyFile: string;
+  /** Append every checkpoint to this file (one JSON line each); at start, verify against its last one. */
+  readonly witnessFile?: string | undefined;
+  /** POST every checkpoint (JSON) to this URL, retried in the background. */
+  readonly witnessUrl?: string | undefined;
+  /** The operator accepts entries after the last checkpoint (e.g. the server stopped before signing them). */
+  readonly allowUnsignedTail?: boolean | undefined;
+  /** The first start: the log was just made, nothing is signed yet. */
+  readonly firstStart?: boolean | undefined;
+  readonly logger?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void } | undefined;
+}
+
 export class AuditLog {
   /** Leaf hashes of the entries checkpointed so far. */
   private readonly leaves: Buffer[] = [];
@@ -40,23 +70,58 @@ export class AuditLog {
   private latest: StoredCheckpoint | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private ticker: NodeJS.Timeout | null = null;
+  private readonly witness: Witness;
 
   private constructor(
     private readonly store: Store,
     private readonly key: { privateKeyPem: string; publicKey: string },
     private readonly clock: () => number,
-  ) {}
+    options: AuditOptions,
+  ) {
+    this.witness = new Witness(options);
+  }
 
-  /** Loads the stored leaves, then checkpoints whatever was appended while the server was down. */
-  static async open(store: Store, dataDir: string, clock: () => number): Promise<AuditLog> {
-    const log = new AuditLog(store, loadOrCreateAuditKey(dataDir), clock);
-    for (const { hash } of await store.auditLeaves()) {
-      const leaf = Buffer.from(hash, 'hex');
+  /**
+   * Verifies the stored log (entries against checkpoints, the rows it vouches for, and the last
+   * checkpoint of the witness file) and refuses to go on when it does not verify, rather than
+   * sign a forged log into a fresh checkpoint; then checkpoints whatever the operator accepted.
+   * @throws AuditRefusal naming every problem and what the operator can do.
+   */
+  static async open(store: Store, clock: () => number, options: AuditOptions): Promise<AuditLog> {
+    const log = new AuditLog(store, loadOrCreateAuditKey(options.keyFile), clock, options);
+    const kept: { checkpoint: Checkpoint; from: string }[] = [];
+    if (options.witnessFile !== undefined) {
+      let witnessed: Checkpoint[] | null;
+      try {
+        witnessed = readCheckpointFile(options.witnessFile);
+      } catch (error) {
+        throw new AuditRefusal([`--audit-witness ${error instanceof Error ? error.message : String(error)}`, '  Repair the witness file (each line one checkpoint as the server wrote it) before starting.']);
+      }
+      const last = witnessed?.reduce<Checkpoint | null>((max, c) => (max === null || c.size >= max.size ? c : max), null) ?? null;
+      if (last) kept.push({ checkpoint: last, from: `the witness file ${options.witnessFile}` });
+    }
+    const result = await verifyStore(store, {
+      publicKey: log.key.publicKey,
+      allowUnsignedTail: options.allowUnsignedTail === true || options.firstStart === true,
+      allowNoCheckpoint: options.firstStart === true,
+      kept,
+    });
+    if (!result.ok) {
+      throw new AuditRefusal([
+        `the audit log does not verify (${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}), so the server will not sign it into a new checkpoint nor enforce what it records:`,
+        ...result.problems.map((p) => `  ${p.entry !== null ? `entry ${p.entry}` : p.checkpoint !== null ? `checkpoint ${p.checkpoint}` : 'log'}: ${p.message}`),
+        'What to do: find out who wrote the database; restore it from a backup (or an export) that verifies with `arbiter audit verify`; only if you checked the entries after the last checkpoint and accept them, start with --allow-unsigned-tail.',
+      ]);
+    }
+    const signedSize = result.checkpoints === 0 ? 0 : Math.max(...result.log.checkpoints.map((c) => c.size));
+    for (const entry of result.log.entries.slice(0, signedSize)) {
+      const leaf = leafHash(entry.text);
       log.leaves.push(leaf);
       log.tree.push(leaf);
     }
-    const checkpoints = await store.checkpoints();
-    log.latest = checkpoints.at(-1) ?? null;
+    log.latest = result.log.checkpoints.reduce<StoredCheckpoint | null>((max, c) => (max === null || c.size >= max.size ? c : max), null);
+    // The witnesses hear of the latest checkpoint, also one signed while the server was down (token create).
+    if (log.latest !== null && (kept[0]?.checkpoint.size ?? -1) < log.latest.size) log.witness.send(log.latest);
     await log.checkpoint();
     // "At least hourly": a checkpoint is also signed on start, on audit requests and after
     // governance requests; this check once a minute covers a server nobody talks to.
@@ -65,8 +130,11 @@ export class AuditLog {
     return log;
   }
 
-  close(): void {
+  /** Signs what was appended since the last checkpoint, so a stopped server leaves no unsigned tail. */
+  async close(): Promise<void> {
     if (this.ticker) clearInterval(this.ticker);
+    await this.checkpoint().catch(() => undefined);
+    await this.witness.close();
   }
 
   get publicKey(): string {
@@ -87,7 +155,35 @@ export class AuditLog {
     return run;
   }
 
+  /**
+   * Checkpoints another holder of the key stored since ours (`arbiter token create` signs its own
+   * entry): taken in when validly signed and their root is that of the entries, else an error.
+   */
+  private async adoptStored(): Promise<void> {
+    const stored = await this.store.checkpoints();
+    const last = stored.reduce<StoredCheckpoint | null>((max, c) => (max === null || c.size >= max.size ? c : max), null);
+    if (last === null || last.size <= this.leaves.length) return;
+    if (!verifyCheckpointSignature(last, this.key.publicKey)) throw new Error(`a checkpoint of size ${last.size} in the database is not signed by this server's key: the database was written by someone else; run arbiter audit verify`);
+    const leaves: Buffer[] = [];
+    while (this.leaves.length + leaves.length < last.size) {
+      const events = await this.store.events(this.leaves.length + leaves.length + 1, Math.min(1000, last.size - this.leaves.length - leaves.length));
+      if (events.length === 0) break;
+      for (const event of events) leaves.push(leafHash(auditEntryText(event)));
+    }
+    const tree = new MerkleAccumulator();
+    for (const leaf of this.leaves) tree.push(leaf);
+    for (const leaf of leaves) tree.push(leaf);
+    if (tree.size !== last.size || tree.root().toString('hex') !== last.root) throw new Error(`the checkpoint of size ${last.size} in the database does not match the stored entries: run arbiter audit verify`);
+    for (const leaf of leaves) {
+      this.leaves.push(leaf);
+      this.tree.push(leaf);
+    }
+    this.latest = last;
+    this.witness.send(last);
+  }
+
   private async checkpointNow(): Promise<StoredCheckpoint | null> {
+    await this.adoptStored();
     const added: { seq: number; hash: string }[] = [];
     for (;;) {
       const events = await this.store.events(this.leaves.length + added.length + 1, 1000);
@@ -117,9 +213,9 @@ export class AuditLog {
       throw error;
     }
     this.latest = signed;
+    this.witness.send(signed);
     return signed;
   }
-
   latestCheckpoint(): StoredCheckpoint | null {
     return this.latest;
   }
@@ -142,4 +238,53 @@ export class AuditLog {
   consistency(from: number, to: number): string[] {
     return consistencyProof(this.leaves, from, to).map((h) => h.toString('hex'));
   }
+}
+
+/** The signing key of an existing log, read (never made): a missing or bad file is an Error naming it. */
+export function readAuditKey(file: string): { privateKeyPem: string; publicKey: string } {
+  let privateKeyPem: string;
+  try {
+    privateKeyPem = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`${file}: cannot read the audit log's signing key (${(error as NodeJS.ErrnoException).code ?? String(error)}); give it with --audit-key FILE`, { cause: error });
+  }
+  try {
+    return { privateKeyPem, publicKey: publicKeyOf(privateKeyPem) };
+  } catch (error) {
+    throw new Error(`${file}: not an Ed25519 private key in PEM (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+  }
+}
+
+/**
+ * Runs `fn`, which appends entries (a command working on the database directly, such as
+ * `arbiter token create`), and signs a checkpoint covering them in the same transaction, so that
+ * what an operator with the key did leaves no unsigned tail. The log must verify first
+ * (AuditRefusal otherwise, and nothing is written). When it already had an unsigned tail (a
+ * running server signs its own appends a moment later), the new entries are left for the server
+ * to sign with the rest: `signed` is false.
+ */
+export async function appendSigned<T>(store: Store, key: { privateKeyPem: string; publicKey: string }, clock: () => number, fn: (tx: Store) => Promise<T>): Promise<{ value: T; signed: boolean }> {
+  return store.transaction(async (tx) => {
+    const before = await verifyStore(tx, { publicKey: key.publicKey, allowUnsignedTail: true });
+    if (!before.ok) {
+      throw new AuditRefusal([
+        `the audit log does not verify (${before.problems.length} problem${before.problems.length === 1 ? '' : 's'}), so nothing was written or signed:`,
+        ...before.problems.map((p) => `  ${p.entry !== null ? `entry ${p.entry}` : p.checkpoint !== null ? `checkpoint ${p.checkpoint}` : 'log'}: ${p.message}`),
+      ]);
+    }
+    const value = await fn(tx);
+    const signedSize = Math.max(0, ...before.log.checkpoints.map((c) => c.size));
+    if (signedSize !== before.log.entries.length) return { value, signed: false };
+    const tree = new MerkleAccumulator();
+    for (const entry of before.log.entries) tree.push(leafHash(entry.text));
+    const added: { seq: number; hash: string }[] = [];
+    for (const event of await tx.events(signedSize + 1, 1_000_000)) {
+      const leaf = leafHash(auditEntryText(event));
+      tree.push(leaf);
+      added.push({ seq: event.seq, hash: leaf.toString('hex') });
+    }
+    if (added.length === 0) return { value, signed: false };
+    await tx.appendAudit(added, signCheckpoint(key.privateKeyPem, tree.size, tree.root().toString('hex'), new Date(clock() * 1000).toISOString()));
+    return { value, signed: true };
+  });
 }

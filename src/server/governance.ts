@@ -11,6 +11,7 @@ import { parseTrace } from '../core/config/trace.js';
 import { governanceRules } from '../core/config/governance.js';
 import { allTeams, parsePolicy } from '../core/config/policy.js';
 import type { Fleet, Issue, Policy } from '../core/model.js';
+import { proposalDocSha256 } from '../governance/audit-entry.js';
 import { sha256Hex } from '../governance/canonical-json.js';
 import type { ImpactReport, WorkloadJob } from '../governance/impact.js';
 import { act, advance, blockers, createProposal, currentResponses, currentVotes, FINAL, missingResponses, OPEN, openObjections, recordVersions, tally } from '../governance/lifecycle.js';
@@ -63,6 +64,8 @@ const iso = (t: number | null | undefined): string | null => (t === null || t ==
 
 export class Governance {
   private readonly proposals = new Map<string, Proposal>();
+  /** Per proposal, the document digest the log's last entry about it vouches for (data.docSha256). */
+  private readonly vouched = new Map<string, string>();
   private readonly parsedTexts = new Map<string, Policy | null>();
   private chain: Promise<unknown> = Promise.resolve();
   private nextDeadline = Infinity;
@@ -73,7 +76,11 @@ export class Governance {
 
   static async open(options: GovernanceOptions): Promise<Governance> {
     const g = new Governance(options);
-    for (const stored of await options.store.listProposals()) g.proposals.set(stored.id, stored.doc as Proposal);
+    for (const stored of await options.store.listProposals()) {
+      g.proposals.set(stored.id, stored.doc as Proposal);
+      // Start-up verified the stored documents against the log (serve.ts), so this is what it vouches for.
+      g.vouched.set(stored.id, proposalDocSha256(stored.doc));
+    }
     await g.serial(() => g.refreshNow());
     return g;
   }
@@ -592,18 +599,24 @@ export class Governance {
     const now = this.o.clock();
     let version = 0;
     let seq = 0;
+    const vouchedNow: { id?: string; docSha256?: string } = {};
     await this.o.store.transaction(async (tx) => {
       const extraSeq = extra ? await tx.appendEvent({ at: now, actor, kind: extra.kind, subject: p.id, reason: extra.reason, data: extra.data }) : 0;
       version = (await tx.putPolicy(text, actor, reason, now)).version;
-      const activation = await tx.appendEvent({ at: now, actor, kind: 'policy.activate', subject: String(version), reason, data: { version, proposal: p.id, step, of } });
-      seq = extra ? extraSeq : activation;
       // With the version, what the proposal knows of it: a crash right after this commit does
-      // not make the step (or reversion) happen again at the next start.
-      if (persist) {
-        const doc = persist(version);
+      // not make the step (or reversion) happen again at the next start. The activation entry
+      // vouches for that document.
+      const doc = persist ? persist(version) : null;
+      const docSha256 = doc ? storedDocSha256(doc) : null;
+      const activation = await tx.appendEvent({ at: now, actor, kind: 'policy.activate', subject: String(version), reason, data: { version, proposal: p.id, step, of, ...(docSha256 ? { docSha256 } : {}) } });
+      seq = extra ? extraSeq : activation;
+      if (doc && docSha256) {
         await tx.putProposal({ id: doc.id, status: doc.status, doc, updatedAt: now });
+        vouchedNow.id = doc.id;
+        vouchedNow.docSha256 = docSha256;
       }
     });
+    if (vouchedNow.id !== undefined && vouchedNow.docSha256 !== undefined) this.vouched.set(vouchedNow.id, vouchedNow.docSha256);
     await this.o.live.applyPolicy({ policy: parsed.value, version, text });
     this.o.logger.info({ version, proposal: p.id, step }, 'policy version activated');
     await this.rebaseOpen(p.id);
@@ -655,11 +668,16 @@ export class Governance {
   private async save(p: Proposal, event?: { actor: string; kind: string; reason: string; data: unknown }): Promise<number> {
     const now = this.o.clock();
     let seq = 0;
+    const docSha256 = storedDocSha256(p);
+    // Every change of the stored document is vouched for by an entry (its own event, or a
+    // proposal.record one when the step has none), so the log can tell an edited ballot.
+    const vouch = event ?? (this.vouched.get(p.id) === docSha256 ? undefined : { actor: 'system', kind: 'proposal.record', reason: "the proposal's record changed", data: {} });
     await this.o.store.transaction(async (tx) => {
-      if (event) seq = await tx.appendEvent({ at: now, actor: event.actor, kind: event.kind, subject: p.id, reason: event.reason, data: event.data });
+      if (vouch) seq = await tx.appendEvent({ at: now, actor: vouch.actor, kind: vouch.kind, subject: p.id, reason: vouch.reason, data: withDigest(vouch.data, docSha256) });
       await tx.putProposal({ id: p.id, status: p.status, doc: p, updatedAt: now });
     });
     this.proposals.set(p.id, p);
+    this.vouched.set(p.id, docSha256);
     return seq - 1;
   }
 
@@ -715,3 +733,13 @@ export function workloadOf(jobs: readonly StoredJob[], now: number): WorkloadJob
   return out;
 }
 
+
+/** The digest of a proposal's document as the store keeps it (JSON, so undefined members are dropped). */
+function storedDocSha256(p: Proposal): string {
+  return proposalDocSha256(JSON.parse(JSON.stringify(p)) as unknown);
+}
+
+/** An event's data with the document digest it vouches for (data of governance events is an object). */
+function withDigest(data: unknown, docSha256: string): unknown {
+  return typeof data === 'object' && data !== null && !Array.isArray(data) ? { ...data, docSha256 } : { value: data, docSha256 };
+}

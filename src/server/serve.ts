@@ -21,7 +21,9 @@ import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { newToken } from './auth.js';
 import { LiveScheduler } from './live.js';
-import { AuditLog } from './audit.js';
+import { AuditLog, auditKeyFile } from './audit.js';
+export { AuditRefusal } from './audit.js';
+import type { AuditOptions } from './audit.js';
 import { canonicalJson } from '../governance/canonical-json.js';
 import { Governance } from './governance.js';
 import { createMetrics } from './metrics.js';
@@ -57,6 +59,14 @@ export interface ServeOptions {
   readonly log?: boolean;
   /** Rate limits, timeouts and body sizes of the HTTP API (default: DEFAULT_LIMITS). */
   readonly limits?: Limits | undefined;
+  /** The audit log's private key (PEM), kept outside the data directory (default DATA/audit-key.pem). */
+  readonly auditKey?: string | undefined;
+  /** Every checkpoint is appended to this file; the start verifies the log against its last one. */
+  readonly auditWitness?: string | undefined;
+  /** Every checkpoint is POSTed (JSON) to this URL, in the background. */
+  readonly auditWitnessUrl?: string | undefined;
+  /** The operator accepts entries after the last checkpoint (checked by hand) and lets the server sign them. */
+  readonly allowUnsignedTail?: boolean | undefined;
   /** Where start-up messages go (stdout by default). */
   readonly print?: (line: string) => void;
 }
@@ -189,6 +199,7 @@ export async function resolveRunAs(
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const logger = pino({ level: 'info', enabled: options.log !== false });
   // Before any file is made: the server's files are readable by its own user only.
   process.umask(0o077);
   const runAs = await resolveRunAs(options);
@@ -199,7 +210,22 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const store = await openStore({ data: options.data, database: options.database });
   try {
     await store.migrate();
+    // The log is verified before anything stored is used (the policy in force, tokens,
+    // proposals): a database edited behind the log's back is refused, never signed.
+    const firstStart = (await store.currentPolicy()) === null && (await store.currentFleet()) === null;
+    const auditOptions: AuditOptions = {
+      keyFile: auditKeyFile(options.data, options.auditKey),
+      witnessFile: options.auditWitness,
+      witnessUrl: options.auditWitnessUrl,
+      allowUnsignedTail: options.allowUnsignedTail,
+      firstStart,
+      logger,
+    };
+    // A log that does not verify: AuditRefusal (the CLI exits 1 with its lines).
+    const openAudit = (): Promise<AuditLog> => AuditLog.open(store, clock, auditOptions);
+    const earlyAudit = firstStart ? null : await openAudit();
     const { fleet, policy, policyVersion, policyText, demo } = await loadOrInitialize(store, options, print);
+    const audit = earlyAudit ?? (await openAudit());
     if (runAs) {
       const known = allTeams(policy);
       const unknown = [...runAs.teams.keys()].filter((team) => !known.has(team));
@@ -214,7 +240,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
             ...(runAs ? { runAs } : {}),
           })
         : createSimulatedExecutor({ speed: options.speed });
-    const logger = pino({ level: 'info', enabled: options.log !== false });
     let liveRef: LiveScheduler | null = null;
     let governanceRef: Governance | null = null;
     let auditRef: AuditLog | null = null;
@@ -236,7 +261,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     });
     liveRef = live;
     if (demo && options.demoJobs !== undefined) await submitDemoJobs(live, options.demoJobs, fleet, policy, print);
-    const audit = await AuditLog.open(store, options.data, clock);
     const governance = await Governance.open({ store, live, audit, fleet, clock, logger, engineVersion: ENGINE_VERSION });
     governanceRef = governance;
     auditRef = audit;
@@ -249,7 +273,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       (closing ??= (async () => {
         await app.close(); // stop accepting; in-flight requests finish
         governance.close();
-        audit.close();
+        await audit.close();
         await live.close();
         await executor.close();
         await store.close();

@@ -28,10 +28,10 @@ import { redactUrl } from './open.js';
 import { runPgMigrations } from './postgres-migrations.js';
 import { StorageError } from './port.js';
 import { count, decodeCursor, encodeCursor, refuseTakenUser } from './query.js';
+import { tokenEventData } from './token-event.js';
 import type {
   JobPage,
   JobQuery,
-  Role,
   StoredCheckpoint,
   StoredEvent,
   StoredJob,
@@ -657,7 +657,7 @@ class PgStoreImpl implements PostgresStore {
           kind: 'token.create',
           subject: token.id,
           reason,
-          data: tokenData(token),
+          data: tokenEventData(token),
         });
       },
       true,
@@ -696,7 +696,7 @@ class PgStoreImpl implements PostgresStore {
           kind: 'token.revoke',
           subject: id,
           reason,
-          data: tokenData(token),
+          data: tokenEventData(token),
         });
       },
       true,
@@ -868,14 +868,6 @@ class PgStoreImpl implements PostgresStore {
     );
   }
 }
-
-/** What a token event says about the token: never its hash (nor, of course, its secret). */
-const tokenData = (token: StoredToken): { id: string; user: string; role: Role; team: string | null } => ({
-  id: token.id,
-  user: token.user,
-  role: token.role,
-  team: token.team ?? null,
-});
 
 /**
  * Takes the lock of numbered appends until the end of the transaction q is in (q must be a

@@ -22,10 +22,10 @@ import Database from 'better-sqlite3';
 import { runMigrations } from './migrations.js';
 import { StorageError } from './port.js';
 import { count, decodeCursor, encodeCursor, refuseTakenUser } from './query.js';
+import { tokenEventData } from './token-event.js';
 import type {
   JobPage,
   JobQuery,
-  Role,
   StoredCheckpoint,
   StoredEvent,
   StoredJob,
@@ -563,7 +563,7 @@ class SqliteStoreImpl implements SqliteStore {
           kind: 'token.create',
           subject: token.id,
           reason,
-          data: tokenData(token),
+          data: tokenEventData(token),
         });
       },
       true,
@@ -594,7 +594,7 @@ class SqliteStoreImpl implements SqliteStore {
         if (token === undefined) throw new StorageError('not_found', `there is no token ${id}`, false);
         if (token.revokedAt !== null) return;
         c.stmt('UPDATE tokens SET revoked_at = ? WHERE id = ?').run(at, id);
-        insertEvent(c, { at, actor, kind: 'token.revoke', subject: id, reason, data: tokenData(token) });
+        insertEvent(c, { at, actor, kind: 'token.revoke', subject: id, reason, data: tokenEventData(token) });
       },
       true,
     );
@@ -734,14 +734,6 @@ interface ProposalRow {
   doc: string;
   updatedAt: number;
 }
-
-/** What a token event says about the token: never its hash (nor, of course, its secret). */
-const tokenData = (token: StoredToken): { id: string; user: string; role: Role; team: string | null } => ({
-  id: token.id,
-  user: token.user,
-  role: token.role,
-  team: token.team ?? null,
-});
 
 function insertEvent(c: Connection, event: Omit<StoredEvent, 'seq'>): number {
   const { lastInsertRowid } = c

@@ -3,6 +3,7 @@
 // fresh database per test. Store-specific matters (SQLite's WAL and durability, PostgreSQL's
 // migrations and faults) follow the shared part. When the PostgreSQL binaries are missing, the
 // PostgreSQL tests fail with the harness's message: they never skip.
+import { tokenRowSha256 } from './token-event.js';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -434,7 +435,8 @@ describe.each([sqlite, postgres])('the $name store', (backend) => {
       expect(await store.tokenByHash('b'.repeat(64))).toEqual(
         token('t-1', { hash: 'b'.repeat(64), revokedAt: 1_700_000_500 }),
       );
-      const data = { id: 't-1', user: 'ada', role: 'member', team: 'pretraining' };
+      // The SHA-256 of the whole row as created (token-event.ts), never the secret's hash itself.
+      const data = { id: 't-1', user: 'ada', role: 'member', team: 'pretraining', rowSha256: tokenRowSha256(token('t-1', { hash: 'b'.repeat(64) })) };
       expect(await store.events(1, 10)).toEqual([
         {
           seq: 1,

@@ -14,9 +14,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { auditEntryText } from '../../governance/audit-entry.js';
 import { verifyAuditLog, verifyCheckpointSignature } from '../../governance/audit-log.js';
-import type { AuditEntry, AuditVerification, Checkpoint } from '../../governance/audit-log.js';
+import type { AuditEntry, AuditProblem, AuditVerification, Checkpoint } from '../../governance/audit-log.js';
 import { leafHash, verifyInclusion } from '../../governance/merkle.js';
 import { CheckFailed, UsageError } from '../errors.js';
 import { out, request, withConnection } from './client.js';
@@ -58,8 +57,12 @@ function requireDir(dir: string, option: string): void {
 
 // ------------------------------------------------------------------ reading a log
 
-/** The log of a data directory: events, stored leaves and checkpoints from its database, the key from its PEM file. */
-async function readDataDir(dir: string, keyNeeded: boolean, database?: string): Promise<LogMaterial> {
+/**
+ * The log of a data directory: events, stored leaves and checkpoints from its database, the key
+ * from its PEM file (or --audit-key FILE), and the problems of the rows the log vouches for
+ * (policy versions, tokens, proposals: server/audit-check.ts).
+ */
+async function readDataDir(dir: string, keyNeeded: boolean, database?: string, auditKey?: string): Promise<LogMaterial & { rowProblems: AuditProblem[] }> {
   requireDir(dir, '--data');
   const dbFile = path.join(dir, DB_FILE);
   if (database === undefined && !existsSync(dbFile)) throw new UsageError([`${dbFile}: no such file: ${dir} is not the data directory of an Arbiter server (given as --data)`]);
@@ -68,10 +71,11 @@ async function readDataDir(dir: string, keyNeeded: boolean, database?: string): 
   if (database !== undefined && !isPostgresUrl(database)) throw new UsageError([`--database: expected a postgres:// URL, got "${database.slice(0, 100)}"`]);
   const where = describeStore({ data: dir, database });
   const { publicKeyOf } = await import('../../server/audit.js');
-  const keyFile = path.join(dir, KEY_FILE);
+  const { checkVouchedRows, readStoredLog, readVouchedRows } = await import('../../server/audit-check.js');
+  const keyFile = auditKey ?? path.join(dir, KEY_FILE);
   let publicKey: string | null = null;
   if (keyNeeded || existsSync(keyFile)) {
-    const pem = readText(keyFile, "the audit log's signing key, made at the server's first start");
+    const pem = readText(keyFile, "the audit log's signing key, made at the server's first start (--audit-key FILE if it is kept elsewhere)");
     try {
       publicKey = publicKeyOf(pem);
     } catch (error) {
@@ -83,19 +87,9 @@ async function readDataDir(dir: string, keyNeeded: boolean, database?: string): 
     throw fault(error);
   });
   try {
-    // Checkpoints first: a running server only appends, so every checkpoint read here covers
-    // entries that the reads below see.
-    const checkpoints = (await store.checkpoints()).map(({ size, root, time, signature, publicKey: key }) => ({ size, root, time, signature, publicKey: key }));
-    const entries: AuditEntry[] = [];
-    for (let from = 1; ; ) {
-      const page = await store.events(from, PAGE);
-      const last = page.at(-1);
-      if (last === undefined) break;
-      for (const event of page) entries.push({ index: event.seq - 1, text: auditEntryText(event) });
-      from = last.seq + 1;
-    }
-    const leaves = new Map((await store.auditLeaves()).map((l) => [l.seq - 1, l.hash]));
-    return { entries, checkpoints, publicKey, storedLeafHashes: entries.map((e) => leaves.get(e.index) ?? null) };
+    const log = await readStoredLog(store);
+    const rowProblems = checkVouchedRows(log.events, await readVouchedRows(store));
+    return { entries: log.entries, checkpoints: log.checkpoints, publicKey, storedLeafHashes: log.storedLeafHashes, rowProblems };
   } catch (error) {
     throw fault(error);
   } finally {
@@ -174,10 +168,14 @@ function trustedKey(material: LogMaterial, pinned: string | undefined, where: st
   return material.publicKey;
 }
 
-function report(result: AuditVerification, where: string, key: string, checkpoints: readonly Checkpoint[]): string[] {
-  const signed = checkpoints.reduce((max, c) => Math.max(max, typeof c.size === 'number' ? c.size : 0), 0);
+function report(result: AuditVerification, where: string, key: string, material: LogMaterial, kept: number): string[] {
+  const signed = material.checkpoints.reduce((max, c) => Math.max(max, typeof c.size === 'number' ? c.size : 0), 0);
   const lines = [`ok: ${result.entries} entries, ${result.checkpoints} checkpoints, root ${result.root}`, `  ${where}, verified with public key ${key}`];
-  if (result.entries > signed) lines.push(`  note: the last ${result.entries - signed} entries are not covered by a signed checkpoint yet`);
+  if (kept > 0) lines.push(`  consistent with ${kept} checkpoint${kept === 1 ? '' : 's'} kept outside the database`);
+  if (result.entries > signed) {
+    lines.push(`  accepted (--allow-unsigned-tail): ${result.entries - signed} entries after the last checkpoint, which no signature proves:`);
+    for (const entry of material.entries.slice(signed)) lines.push(`    entry ${entry.index}: ${entry.text.length > 300 ? `${entry.text.slice(0, 300)}...` : entry.text}`);
+  }
   return lines;
 }
 
@@ -191,7 +189,7 @@ function failure(result: AuditVerification, where: string): string[] {
         : 'the log does not verify';
   return [
     `FAILED: the audit log in ${where} does not verify (${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}); ${headline}`,
-    ...result.problems.map((p) => `  ${p.entry !== null ? `entry ${p.entry}` : `checkpoint ${p.checkpoint ?? '?'}`}: ${p.message}`),
+    ...result.problems.map((p) => `  ${p.entry !== null ? `entry ${p.entry}` : p.checkpoint !== null ? `checkpoint ${p.checkpoint}` : 'log'}: ${p.message}`),
   ];
 }
 
@@ -322,22 +320,42 @@ export function registerAudit(program: Command): void {
 
   audit
     .command('verify')
-    .description('recompute every leaf from the stored entries, every checkpointed root and signature; exit 1 naming the first bad entry')
+    .description('recompute every leaf from the stored entries, every checkpointed root and signature, and the rows the log vouches for; exit 1 naming the first bad entry')
     .option('--data <dir>', "a server's data directory (stopped or running): its database and audit-key.pem (default: none; give --data or --export)")
     .option('--export <dir>', 'a folder written by `arbiter audit export`, verified offline (default: none)')
     .option('--database <url>', 'with --data: the PostgreSQL database of a server started with --database (default: DIR/arbiter.db)')
-    .option('--public-key <base64>', "the log's Ed25519 public key, given out of band (default: from DIR/audit-key.pem with --data, from public-key.txt with --export)")
+    .option('--audit-key <file>', "with --data: the server's signing key when kept outside the data directory (default: DIR/audit-key.pem)")
+    .option('--public-key <base64>', "the log's Ed25519 public key, given out of band (default: from the key file with --data, from public-key.txt with --export)")
+    .option('--checkpoint <file>', 'also verify against checkpoints kept outside the database: one checkpoint as JSON, a JSON array, or a witness file of JSON lines; repeatable (default: none)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--allow-unsigned-tail', 'accept (and list) entries after the last signed checkpoint instead of failing (default: fail)', false)
     .option('--json', 'print the verification as JSON', false)
-    .action(async (flags: { data?: string; database?: string; export?: string; publicKey?: string; json: boolean }) => {
+    .action(async (flags: { data?: string; database?: string; export?: string; publicKey?: string; auditKey?: string; checkpoint: string[]; allowUnsignedTail: boolean; json: boolean }) => {
       if ((flags.data === undefined) === (flags.export === undefined)) throw new UsageError(['give exactly one of --data DIR (a data directory) or --export DIR (an export)']);
       const where = flags.data !== undefined ? `data directory ${flags.data}` : `export ${flags.export ?? ''}`;
       if (flags.database !== undefined && flags.data === undefined) throw new UsageError(['--database goes with --data DIR (the data directory holds the signing key)']);
-      const material = flags.data !== undefined ? await readDataDir(flags.data, flags.publicKey === undefined, flags.database) : readExport(flags.export ?? '');
+      if (flags.auditKey !== undefined && flags.data === undefined) throw new UsageError(['--audit-key goes with --data DIR']);
+      const { CheckpointFileError, readCheckpointFile } = await import('../../server/audit-check.js');
+      const kept: { checkpoint: Checkpoint; from: string }[] = [];
+      for (const file of flags.checkpoint) {
+        let checkpoints: Checkpoint[] | null;
+        try {
+          checkpoints = readCheckpointFile(file);
+        } catch (error) {
+          if (error instanceof CheckpointFileError) throw new UsageError([`--checkpoint ${error.message}`]);
+          throw error;
+        }
+        if (checkpoints === null) throw new UsageError([`${file}: no such file (given as --checkpoint)`]);
+        if (checkpoints.length === 0) throw new UsageError([`${file}: holds no checkpoint (given as --checkpoint)`]);
+        checkpoints.forEach((checkpoint, i) => kept.push({ checkpoint, from: checkpoints.length === 1 ? file : `${file} (#${i + 1})` }));
+      }
+      const material = flags.data !== undefined ? await readDataDir(flags.data, flags.publicKey === undefined, flags.database, flags.auditKey) : { ...readExport(flags.export ?? ''), rowProblems: [] };
       const key = trustedKey(material, flags.publicKey, where);
-      const result = verifyAuditLog({ entries: material.entries, checkpoints: material.checkpoints, publicKey: key, ...(material.storedLeafHashes ? { storedLeafHashes: material.storedLeafHashes } : {}) });
+      const logResult = verifyAuditLog({ entries: material.entries, checkpoints: material.checkpoints, publicKey: key, allowUnsignedTail: flags.allowUnsignedTail, kept, ...(material.storedLeafHashes ? { storedLeafHashes: material.storedLeafHashes } : {}) });
+      const problems = [...logResult.problems, ...material.rowProblems].sort((a, b) => (a.entry ?? Number.POSITIVE_INFINITY) - (b.entry ?? Number.POSITIVE_INFINITY) || (a.checkpoint ?? -1) - (b.checkpoint ?? -1));
+      const result: AuditVerification = { ...logResult, ok: problems.length === 0, problems, firstBadEntry: problems[0]?.entry ?? null };
       if (flags.json) out(JSON.stringify({ ...result, publicKey: key }, null, 2));
       if (!result.ok) throw new CheckFailed(failure(result, where));
-      if (!flags.json) out(report(result, where, key, material.checkpoints).join('\n'));
+      if (!flags.json) out(report(result, where, key, material, kept.length).join('\n'));
     });
 
   withConnection(

@@ -12,7 +12,7 @@ import type { Limits } from '../../server/limits.js';
 import { isPostgresUrl } from '../../storage/open.js';
 import type { Role } from '../../storage/port.js';
 import { StorageError } from '../../storage/port.js';
-import { UsageError } from '../errors.js';
+import { CheckFailed, UsageError } from '../errors.js';
 import { TABLE_STYLE } from './client.js';
 import { EXAMPLE_LAB } from './demo.js';
 
@@ -26,6 +26,10 @@ interface ServeFlags {
   executor: string;
   speed: string;
   gpus?: string;
+  auditKey?: string;
+  auditWitness?: string;
+  auditWitnessUrl?: string;
+  allowUnsignedTail: boolean;
   runAs?: string;
   runAsTeam: string[];
   demoSetup: boolean;
@@ -53,6 +57,10 @@ export function registerServe(program: Command): void {
     .option('--executor <kind>', 'simulated (jobs run for duration/speed seconds) or local (this host\'s GPUs)', 'simulated')
     .option('--speed <x>', 'simulated executor: seconds of work per second of wall time', '1')
     .option('--gpus <n>', 'local executor: GPUs of this host when nvidia-smi is not available (default: found with nvidia-smi)')
+    .option('--audit-key <file>', "the audit log's Ed25519 signing key (PEM), made there at the first start; keep it where jobs cannot read it (default: DATA/audit-key.pem)")
+    .option('--audit-witness <file>', 'append every signed checkpoint to this file and verify the log against its last one at start (default: none)')
+    .option('--audit-witness-url <url>', 'POST every signed checkpoint (JSON) to this URL, retried in the background (default: none)')
+    .option('--allow-unsigned-tail', 'sign entries found after the last checkpoint at start, once you have checked them (arbiter audit verify --allow-unsigned-tail lists them)', false)
     .option('--run-as <user>', 'local executor: run jobs as this unprivileged user (the server must start as root; required as root)')
     .option('--run-as-team <team=user>', 'local executor: run the jobs of this team and its subteams as this user (repeatable)', (value: string, all: string[]) => [...all, value], [] as string[])
     .option('--no-demo-setup', 'first start of the built-in demo lab: only the admin token, no demo tokens (DATA/tokens/) and no demo jobs')
@@ -77,9 +85,10 @@ export function registerServe(program: Command): void {
         else if (Object.hasOwn(runAsTeams, match[1]!)) problems.push(`--run-as-team: team "${match[1]!}" is given twice`);
         else runAsTeams[match[1]!] = match[2]!;
       }
+      if (flags.auditWitnessUrl !== undefined && !/^https?:\/\//.test(flags.auditWitnessUrl)) problems.push(`--audit-witness-url: expected an http:// or https:// URL, got "${flags.auditWitnessUrl.slice(0, 100)}"`);
       if (problems.length > 0) throw new UsageError(problems);
       // Loaded here, not at the top: the server, fastify and SQLite are not needed by other commands.
-      const { startServer, StartupError } = await import('../../server/serve.js');
+      const { startServer, StartupError, AuditRefusal } = await import('../../server/serve.js');
       let server;
       try {
         server = await startServer({
@@ -99,9 +108,14 @@ export function registerServe(program: Command): void {
           demoPolicy: join(EXAMPLE_LAB, 'policy.yaml'),
           demoJobs: join(EXAMPLE_LAB, 'demo-jobs.csv'),
           demoSetup: flags.demoSetup,
+          auditKey: flags.auditKey,
+          auditWitness: flags.auditWitness,
+          auditWitnessUrl: flags.auditWitnessUrl,
+          allowUnsignedTail: flags.allowUnsignedTail,
         });
       } catch (error) {
         if (error instanceof StartupError) throw new UsageError(error.lines);
+        if (error instanceof AuditRefusal) throw new CheckFailed([`arbiter serve: refusing to start: ${error.lines[0] ?? ''}`, ...error.lines.slice(1)]);
         throw error;
       }
       // Graceful shutdown: stop accepting, finish in-flight requests, stop runs, close the database.
@@ -125,7 +139,8 @@ export function registerServe(program: Command): void {
     .option('--team <team>', 'the team of a member or lead (required for them)')
     .option('--data <dir>', 'data directory of the server', './arbiter-data')
     .option('--database <url>', 'the PostgreSQL database of the server, if it was started with --database')
-    .action(async (flags: { user: string; role: string; team?: string; data: string; database?: string }) => {
+    .option('--audit-key <file>', "the audit log's signing key, to sign the token's entry (default: DATA/audit-key.pem)")
+    .action(async (flags: { user: string; role: string; team?: string; data: string; database?: string; auditKey?: string }) => {
       const problems: string[] = [];
       if (!ROLES.includes(flags.role as Role)) problems.push(`--role: expected one of ${ROLES.join(', ')}, got "${flags.role}"`);
       if ((flags.role === 'member' || flags.role === 'lead') && flags.team === undefined) problems.push(`--team is required for role ${flags.role}`);
@@ -140,7 +155,8 @@ export function registerServe(program: Command): void {
         }
         const { secret, token: stored } = newToken(flags.user, flags.role as Role, flags.team ?? null, Date.now() / 1000);
         try {
-          await store.insertToken(stored, process.env['USER'] ?? 'cli', `arbiter token create --user ${flags.user} --role ${flags.role}`);
+          // The token's entry is signed in the same transaction: a stopped server finds no unsigned tail at its next start.
+          await signedChange(store, flags.data, flags.auditKey, 'token create', (tx) => tx.insertToken(stored, process.env['USER'] ?? 'cli', `arbiter token create --user ${flags.user} --role ${flags.role}`));
         } catch (error) {
           // A user name already taken: bad input, nothing stored.
           if (error instanceof StorageError && error.code === 'constraint') throw new UsageError([`--user: ${error.message}`]);
@@ -184,7 +200,8 @@ export function registerServe(program: Command): void {
     .option('--reason <text>', 'why (kept in the audit log)')
     .option('--data <dir>', 'data directory of the server', './arbiter-data')
     .option('--database <url>', 'the PostgreSQL database of the server, if it was started with --database')
-    .action(async (id: string, flags: { reason?: string; data: string; database?: string }) => {
+    .option('--audit-key <file>', "the audit log's signing key, to sign the revocation's entry (default: DATA/audit-key.pem)")
+    .action(async (id: string, flags: { reason?: string; data: string; database?: string; auditKey?: string }) => {
       const problems: string[] = [];
       if (flags.reason !== undefined && (flags.reason.trim() === '' || flags.reason.length > 2000)) problems.push('--reason: expected 1 to 2000 characters');
       checkDatabase(flags.database, problems);
@@ -199,12 +216,33 @@ export function registerServe(program: Command): void {
           return;
         }
         const actor = process.env['USER'] ?? 'cli';
-        await store.revokeToken(id, Date.now() / 1000, actor, flags.reason ?? `arbiter token revoke ${id}`);
+        await signedChange(store, flags.data, flags.auditKey, 'token revoke', (tx) => tx.revokeToken(id, Date.now() / 1000, actor, flags.reason ?? `arbiter token revoke ${id}`));
         process.stdout.write(`token ${id} (${token.user}, ${token.role}${token.team ? ` of ${token.team}` : ''}) revoked\n`);
       } finally {
         await store.close();
       }
     });
+}
+
+/**
+ * Runs a change of the database that appends entries and signs them in the same transaction
+ * (server/audit.ts, appendSigned), with the key of --audit-key FILE or DATA/audit-key.pem. A log
+ * that does not verify is refused (exit 1) and nothing is written.
+ */
+async function signedChange(store: Awaited<ReturnType<typeof openStoreOf>>, data: string, auditKey: string | undefined, command: string, fn: Parameters<typeof import('../../server/audit.js').appendSigned>[3]): Promise<void> {
+  const { appendSigned, AuditRefusal, auditKeyFile, readAuditKey } = await import('../../server/audit.js');
+  let key;
+  try {
+    key = readAuditKey(auditKeyFile(data, auditKey));
+  } catch (error) {
+    throw new UsageError([error instanceof Error ? error.message : String(error)]);
+  }
+  try {
+    await appendSigned(store, key, () => Date.now() / 1000, fn);
+  } catch (error) {
+    if (error instanceof AuditRefusal) throw new CheckFailed([`arbiter ${command}: refusing to change the database: ${error.lines[0] ?? ''}`, ...error.lines.slice(1)]);
+    throw error;
+  }
 }
 
 /** --database takes a PostgreSQL URL only (SQLite is the default, in --data). */
