@@ -102,6 +102,7 @@ describe('audit verify and serve on a database edited behind the log', () => {
     expect(run.stdout).not.toContain('unsigned');
     const copy = tampered('none', 'SELECT 1');
     const server = await startServer(copy, { args: ['--audit-witness', path.join(copy, 'witness-copy.jsonl')] });
+    expect((await api(server).get('/v1/audit/checkpoint')).status).toBe(200);
     expect(await server.stop()).toBe(0);
   });
 
