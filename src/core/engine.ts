@@ -7,6 +7,8 @@
 // rolls it back, so the caller sees the decisions without any change of state. The
 // simulator commits at once; the live server plans, persists, then commits.
 import { FleetIndex } from './fleet-index.js';
+import { JobGroups } from './job-groups.js';
+import type { JobGroup } from './job-groups.js';
 import type { Fleet, JobSpec, Policy } from './model.js';
 import { InvariantViolation, timeLimitOf } from './model.js';
 import type { ExpectedStartBasis, Reason, RunHistory } from './reasons.js';
@@ -41,6 +43,8 @@ export interface EngineJob {
   rejectReason: string | null;
   /** Counted in the unprotected sets: preemptible, running, past minRuntime. */
   unprotected: boolean;
+  /** The jobs a pass decides alike (job-groups.ts); null for a rejected job. */
+  group: JobGroup | null;
 }
 
 export interface Reservation {
@@ -98,6 +102,11 @@ const MAX_ROUNDS = 4;
 const EXACT_RESERVATION_NODES = 512;
 /** On larger flavors, how many of the most idle nodes are ranked by expected start. */
 const RANKED_RESERVATION_NODES = 64;
+/**
+ * Groups the early exit probes per job a pass visits (see noGroupCanStart): a probe costs about
+ * what visiting one job costs, so the bound at most triples the cost of a walk it cannot end.
+ */
+const PROBES_PER_VISIT = 2;
 
 export class Engine {
   readonly fleet: FleetIndex;
@@ -138,6 +147,12 @@ export class Engine {
   private lastReservation: Reservation | null = null;
   /** Recorded run durations, for the expected start of a reason only (never a decision). */
   private runHistory: RunHistory = new Map();
+  private readonly groups = new JobGroups();
+  /**
+   * Changes whenever what a pass would decide for a job may change: a run starts or ends or
+   * loses its protection, the pass reserves nodes, a round begins (standings move with time).
+   */
+  private planStamp = 0;
 
   // Per-pass scratch state.
   private inPass = false;
@@ -151,6 +166,13 @@ export class Engine {
   private readonly visited: Map<number, number>[];
   private readonly visitedGlobal = new Map<number, number>();
   private readonly touchedLeaves: number[] = [];
+  /** Jobs the current round has visited (see JobGroup.visit). */
+  private readonly visitedJobs: EngineJob[] = [];
+  /** The early exit's scan of the groups (noGroupCanStart), valid while planStamp is scanStamp. */
+  private scanStamp = -1;
+  private scanPosition = 0;
+  private feasibleGroup: JobGroup | null = null;
+  private round = 0;
   /**
    * Victim searches that found no room since the last start of this pass, keyed by what
    * decides the candidates (flavor, guarantee fit, class, team, size): the same search
@@ -244,6 +266,7 @@ export class Engine {
       reason: null,
       rejectReason: null,
       unprotected: false,
+      group: null,
     };
     this.jobs.push(job);
     const why = this.rejection(job);
@@ -252,6 +275,7 @@ export class Engine {
       job.rejectReason = why;
       return handle;
     }
+    job.group = this.groups.of(leaf, cls.priority, cls.preemptible, flavor, spec.gpus);
     void now;
     this.enqueue(job);
     return handle;
@@ -355,6 +379,7 @@ export class Engine {
     bump(this.pendingGlobalSizes, job.gpus, 1);
     bump(this.pendingByPriority, job.priority, 1);
     if (job.spec.timeLimit !== null) this.pendingWithTimeLimit++;
+    this.groups.add(job.group!, job.spec.timeLimit);
     this.pendingCount++;
   }
 
@@ -365,6 +390,7 @@ export class Engine {
     bump(this.pendingGlobalSizes, job.gpus, -1);
     bump(this.pendingByPriority, job.priority, -1);
     if (job.spec.timeLimit !== null) this.pendingWithTimeLimit--;
+    this.groups.remove(job.group!, job.spec.timeLimit);
     this.pendingCount--;
   }
 
@@ -400,6 +426,7 @@ export class Engine {
 
   private takeRun(job: EngineJob, f: number, placement: Placement, now: number): void {
     this.usageVersion++;
+    this.planStamp++;
     job.state = 'running';
     job.runStart = now;
     job.runFlavor = f;
@@ -426,6 +453,7 @@ export class Engine {
 
   private releaseRun(job: EngineJob, now: number): void {
     this.usageVersion++;
+    this.planStamp++;
     const f = job.runFlavor;
     for (const node of job.nodes) {
       this.fleet.adjust(node, job.perNode);
@@ -461,6 +489,7 @@ export class Engine {
   }
 
   private rollback(): void {
+    this.unvisitGroups();
     for (let i = this.ops.length - 1; i >= 0; i--) {
       const op = this.ops[i]!;
       const job = this.jobs[op.job]!;
@@ -544,6 +573,7 @@ export class Engine {
   }
 
   private commit(result: PassResult): void {
+    this.unvisitGroups();
     for (const op of this.ops) {
       const job = this.jobs[op.job]!;
       if (op.kind === 'start') {
@@ -595,6 +625,7 @@ export class Engine {
     // round gives them their chance, so after the pass no pending job could start on idle
     // GPUs (work conservation). Jobs started in this pass are protected, so rounds end.
     for (let round = 0; round === 0 || (preempted.length > this.requeuedInPass && round < MAX_ROUNDS); round++) {
+      this.round = round;
       for (let i = this.requeuedInPass; i < preempted.length; i++) {
         const victim = this.jobs[preempted[i]!.job]!;
         if (victim.state === 'pending' && victim.entry === null) this.enqueue(victim);
@@ -606,18 +637,26 @@ export class Engine {
         this.initTournament();
       }
       for (let leaf = rootBest(); leaf >= 0; leaf = rootBest()) {
-        if (!explainAll && this.nothingMoreCanStart()) break;
+        if (!explainAll && (this.nothingMoreCanStart() || this.noGroupCanStart())) break;
         const job = this.jobs[this.queues[leaf]!.at(this.cursor[leaf]!).job]!;
         considered++;
+        if (!explainAll && this.knownToFail(job)) {
+          // Refused for sure, and the pass has its reservation: only its reason would change.
+          this.advance(leaf, job);
+          this.refreshHead(leaf);
+          continue;
+        }
         const victims = this.consider(job);
+        this.advance(leaf, job);
         if (job.state === 'running') {
           started.push(job.handle);
           for (const v of victims) preempted.push({ job: v, by: job.handle });
+          this.refresh(leaf);
+          for (const v of victims) if (this.jobs[v]!.leaf !== leaf) this.refresh(this.jobs[v]!.leaf);
+          this.failedVictimSearch.clear();
+        } else {
+          this.refreshHead(leaf);
         }
-        this.advance(leaf, job);
-        this.refresh(leaf);
-        for (const v of victims) if (this.jobs[v]!.leaf !== leaf) this.refresh(this.jobs[v]!.leaf);
-        if (job.state === 'running') this.failedVictimSearch.clear();
       }
     }
     return { now, started, preempted, reservation: this.reservation, considered };
@@ -634,6 +673,7 @@ export class Engine {
       job.unprotected = true;
       this.unprotectedByLeafFlavor[job.leaf * this.F + job.runFlavor]!++;
       this.usageVersion++;
+      this.planStamp++;
       bump(this.unprotectedByPriority, job.priority, 1);
     }
     if (this.expiryHead > 1024 && this.expiryHead * 2 > q.length) {
@@ -670,6 +710,8 @@ export class Engine {
   private initTournament(): void {
     for (const t of this.touchedLeaves) this.visited[t]!.clear();
     this.touchedLeaves.length = 0;
+    this.unvisitGroups();
+    this.planStamp++;
     this.fitPossibleCount = 0;
     // Only subtrees with pending jobs take part; their standing is computed once here and
     // kept current as the pass starts and preempts jobs (refresh).
@@ -696,7 +738,15 @@ export class Engine {
     if (this.visited[leaf]!.size === 0) this.touchedLeaves.push(leaf);
     bump(this.visited[leaf]!, job.gpus, 1);
     bump(this.visitedGlobal, job.gpus, 1);
+    job.group!.visit(job.spec.timeLimit);
+    this.visitedJobs.push(job);
     this.cursor[leaf] = this.nextPending(leaf, this.cursor[leaf]! + 1);
+  }
+
+  /** Every job the round visited counts in its group again (before a round, and before jobs leave or return to queues). */
+  private unvisitGroups(): void {
+    for (const job of this.visitedJobs) job.group!.unvisit(job.spec.timeLimit);
+    this.visitedJobs.length = 0;
   }
 
   /** The first queue entry at or after `from` whose job still waits (started jobs leave at commit). */
@@ -709,6 +759,14 @@ export class Engine {
   /** After a leaf's head or usage changed: its key, its standing path, the tournament above it. */
   private refresh(leaf: number): void {
     for (const t of this.teams.path[leaf]!) this.standing[t] = this.teams.standing(t, this.now);
+    this.refreshHead(leaf);
+  }
+
+  /**
+   * After a leaf's head moved past a job that did not start: no usage changed, so the standings
+   * on its path (computed at this instant since the last change) are still current.
+   */
+  private refreshHead(leaf: number): void {
     if (this.cursor[leaf]! >= 0) {
       this.updateHead(leaf);
     } else if (this.fitPossible[leaf]) {
@@ -831,6 +889,58 @@ export class Engine {
     return true;
   }
 
+  /**
+   * The early exit's second bound, for the queues `nothingMoreCanStart` cannot see through (a
+   * congested fleet with higher-class jobs waiting and lower-class runs past minRuntime, teams
+   * under their guarantee with borrowed runs around): true when no job left in this round could
+   * start in the current state. Jobs are probed a group at a time (job-groups.ts): a group's
+   * probe is its shortest time limit, and a job with a longer one has no option the probe lacks.
+   * Exact, not a heuristic: once the pass has made its reservation, a job that cannot start
+   * changes nothing but its own reason, so while no remaining job can start the state stays as
+   * it is and every remaining job would be refused; visiting them changes no decision. Before
+   * the reservation it waits: reserving nodes does not only take options away (a whole-node job
+   * denied a reserved node may find other victims, and those may pass the limit and lending
+   * checks where the first choice failed). In a later round it also waits while the job holding
+   * the reservation, which may use the reserved nodes as no probe may, is still pending.
+   * Groups are probed a few per visited job (PROBES_PER_VISIT) and remembered until the state
+   * changes, so the bound costs at most a small multiple of the walk it may end.
+   */
+  private noGroupCanStart(): boolean {
+    const r = this.reservation;
+    if (r === null || (this.round > 0 && this.jobs[r.job]!.state === 'pending')) return false;
+    if (this.scanStamp !== this.planStamp) {
+      this.scanStamp = this.planStamp;
+      this.scanPosition = 0;
+      this.feasibleGroup = null;
+    }
+    const found = this.feasibleGroup;
+    // Still feasible unless its remaining jobs were all visited, or one with its shortest time limit failed.
+    if (found !== null && found.pending > found.visited && found.feasible) return false;
+    this.feasibleGroup = null;
+    const active = this.groups.active;
+    let probes = 0;
+    for (; this.scanPosition < active.length; this.scanPosition++) {
+      const g = active[this.scanPosition]!;
+      if (g.pending <= g.visited) continue;
+      if (g.checkedAt !== this.planStamp) {
+        if (probes++ === PROBES_PER_VISIT) return false;
+        g.feasible = this.couldStart(this.probeOf(g));
+        g.checkedAt = this.planStamp;
+      }
+      if (g.feasible) {
+        this.feasibleGroup = g;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** A stand-in for the jobs of a group, with its best chance of backfilling. */
+  private probeOf(g: JobGroup): EngineJob {
+    const spec = { timeLimit: g.shortestTimeLimit() } as JobSpec;
+    return { handle: -1, spec, leaf: g.leaf, priority: g.priority, preemptible: g.preemptible, flavor: g.flavor, gpus: g.gpus } as EngineJob;
+  }
+
   /** S1: flavors a job may use, those where it fits its guarantee first, then pool order. */
   private flavorOrder(job: EngineJob): number[] {
     if (job.flavor >= 0) return [job.flavor];
@@ -842,17 +952,63 @@ export class Engine {
 
   /** P3: tries to start `job`; returns the handles of the jobs it preempted. Sets its reason when it cannot start. */
   private consider(job: EngineJob): number[] {
+    const stamp = this.planStamp;
     const blockers: Blocker[] = [];
     for (const f of this.flavorOrder(job)) {
-      const outcome = this.tryFlavor(job, f);
-      if (Array.isArray(outcome)) return outcome;
+      const outcome = this.planFlavor(job, f);
+      if (outcome.kind === 'start') {
+        for (const v of outcome.victims) {
+          const victim = this.jobs[v]!;
+          this.preemptedPlacement.set(v, { flavor: victim.runFlavor, nodes: victim.nodes, perNode: victim.perNode });
+          this.preempt(victim, job.handle);
+        }
+        this.start(job, f, outcome.placement);
+        return outcome.victims;
+      }
       blockers.push(outcome);
     }
     this.explainBlocked(job, blockers);
+    const group = job.group!;
+    // A job that fails with its group's best chance of backfilling fails for the whole group
+    // (unless it just made the reservation: the state it failed in is gone).
+    if (stamp === this.planStamp && job.spec.timeLimit === group.shortestTimeLimit()) {
+      group.checkedAt = this.planStamp;
+      group.feasible = false;
+    }
     return [];
   }
 
-  private tryFlavor(job: EngineJob, f: number): number[] | Blocker {
+  /**
+   * True when `job` cannot start now and considering it would change nothing but its reason:
+   * its group cannot start in the current state (probed here, or found by noGroupCanStart or
+   * consider), and
+   * the pass already has its reservation (which a refused job could otherwise receive) and it
+   * is not this job's (its holder may use the reserved nodes, which no probe does).
+   */
+  private knownToFail(job: EngineJob): boolean {
+    const r = this.reservation;
+    if (r === null || r.job === job.handle) return false;
+    const group = job.group!;
+    if (group.checkedAt !== this.planStamp) {
+      // One probe answers for every job of the group until the state changes.
+      group.feasible = this.couldStart(this.probeOf(group));
+      group.checkedAt = this.planStamp;
+    }
+    return !group.feasible;
+  }
+
+  /** Would `job` start now (on any flavor)? The same decision as `consider`, without acting on it. */
+  private couldStart(job: EngineJob): boolean {
+    for (const f of this.flavorOrder(job)) if (this.planFlavor(job, f).kind === 'start') return true;
+    return false;
+  }
+
+  /**
+   * What `job` would do on flavor f in the current state: start (on a placement, after
+   * preempting victims) or the blocker. Changes nothing (victim searches that find nothing are
+   * remembered until the next start, see failedVictimSearch).
+   */
+  private planFlavor(job: EngineJob, f: number): { kind: 'start'; placement: Placement; victims: number[] } | Blocker {
     const shape = this.shapeOn(job.gpus, f);
     const fits = this.fitsGuaranteeOn(job, f);
     if (shape === null) return { kind: 'capacity', flavor: f, protectedUntil: null, fits };
@@ -866,10 +1022,7 @@ export class Engine {
       const placement = this.placeIdle(job, f, shape);
       if (placement) {
         const locked = teams.lockedForOthers(job.leaf, f);
-        if (this.fleet.idle[f]! - job.gpus >= locked) {
-          this.start(job, f, placement);
-          return [];
-        }
+        if (this.fleet.idle[f]! - job.gpus >= locked) return { kind: 'start', placement, victims: [] };
         lendingBlock = { kind: 'lending', flavor: f, locked };
       }
     }
@@ -885,13 +1038,7 @@ export class Engine {
       const overLimit = teams.path[job.leaf]!.find((t) => teams.used(t, f) + (freed.get(t) ?? 0) + job.gpus > teams.limitOf(t, f));
       const locked = teams.lockedForOthers(job.leaf, f, freed);
       if (overLimit === undefined && this.fleet.idle[f]! + freedTotal - job.gpus >= locked) {
-        for (const v of selection.victims) {
-          const victim = this.jobs[v]!;
-          this.preemptedPlacement.set(v, { flavor: victim.runFlavor, nodes: victim.nodes, perNode: victim.perNode });
-          this.preempt(victim, job.handle);
-        }
-        this.start(job, f, selection.placement!);
-        return selection.victims;
+        return { kind: 'start', placement: selection.placement!, victims: selection.victims };
       }
     }
     if (limitTeam >= 0) return { kind: 'limit', team: limitTeam, flavor: f };
@@ -1200,6 +1347,7 @@ export class Engine {
     if (capacity.length > 0 && this.reservation === null) {
       this.reservation = this.reserveFor(job, capacity.map((b) => b.flavor));
       if (this.reservation) for (const node of this.reservation.nodes) this.fleet.reserve(node);
+      this.planStamp++;
     }
     job.reason = this.reasonFor(job, blockers);
   }
