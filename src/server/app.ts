@@ -220,8 +220,9 @@ export async function buildApp(ctx: AppContext) {
       const refused = roleRefusal(action, principal);
       if (refused) throw new ApiError(403, 'forbidden', refused);
     }
-    // Deadlines of governance are applied on every request once one has passed (no timer needed).
-    await ctx.governance.onRequest();
+    // Deadlines of governance are applied once one has passed (no timer needed), off the request
+    // path: no job, fleet or team request waits for a governance step (an analysis takes seconds).
+    ctx.governance.onRequest();
   });
   if (byUser) {
     app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {

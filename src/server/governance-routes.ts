@@ -42,17 +42,26 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
 
   // A proposal may attach a trace (an installation with no history): a larger body than jobs'.
   const large = { bodyLimit: ctx.proposalBodyLimit };
+  /** An attached trace over the server's bound is refused before its jobs are validated one by one. */
+  const traceOf = (body: unknown): unknown => (body !== null && typeof body === 'object' ? (body as { trace?: unknown }).trace : undefined);
   app.post('/v1/proposals', large, async (request, reply) => {
+    governance.checkTraceSize(traceOf(request.body));
     const body = parse(ProposalBody, request.body, 'the proposal');
     const proposal = await governance.propose(principal(request), body);
     return reply.status(201).send(await governance.view(proposal));
   });
+  // Governance reads show every deadline that is due applied (they may wait for a step in progress).
   app.get('/v1/proposals', async (request) => {
     const query = parse(ProposalListQuery, request.query, 'the query');
+    await governance.settled();
     return governance.page(query.cursor, query.limit);
   });
-  app.get('/v1/proposals/:id', async (request) => governance.view(governance.find(idOf(request)), true));
+  app.get('/v1/proposals/:id', async (request) => {
+    await governance.settled();
+    return governance.view(governance.find(idOf(request)), true);
+  });
   app.post('/v1/proposals/:id/amend', large, async (request) => {
+    governance.checkTraceSize(traceOf(request.body));
     const body = parse(AmendBody, request.body, 'the amendment');
     return governance.view(await governance.amend(idOf(request), principal(request), body));
   });
@@ -79,11 +88,15 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
     return withReceipt(await governance.rollback(idOf(request), principal(request), body));
   });
   app.post('/v1/emergency', large, async (request, reply) => {
+    governance.checkTraceSize(traceOf(request.body));
     const body = parse(ProposalBody, request.body, 'the emergency change');
     const proposal = await governance.emergency(principal(request), body);
     return reply.status(201).send(await governance.view(proposal));
   });
-  app.get('/v1/policy/versions', async () => ({ versions: await governance.versions() }));
+  app.get('/v1/policy/versions', async () => {
+    await governance.settled();
+    return { versions: await governance.versions() };
+  });
 
   // ---------------------------------------------------------------- audit log
 

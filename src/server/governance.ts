@@ -5,8 +5,9 @@
 // audit log, and puts policy versions in force through the live loop.
 //
 // No deadline depends on a timer: `refresh` applies every due deadline, and runs on start, on
-// every governance request, and on any API request once the next deadline has passed (a
-// timer also wakes it, but is only a convenience).
+// every governance request, and is started by any API request once the next deadline has passed
+// (a timer also wakes it, but is only a convenience). Other requests never wait for it: the
+// governance steps run one at a time, and one may be an impact analysis of seconds.
 import { parseTrace } from '../core/config/trace.js';
 import { governanceRules } from '../core/config/governance.js';
 import { allTeams, parsePolicy } from '../core/config/policy.js';
@@ -47,7 +48,12 @@ export interface GovernanceOptions {
   readonly clock: () => number;
   readonly logger: LiveLogger;
   readonly engineVersion: string;
+  /** The most jobs an attached trace may have (default DEFAULT_MAX_TRACE_JOBS). */
+  readonly maxTraceJobs?: number;
 }
+
+/** Default bound on an attached trace: 100,000 jobs (the 82,247 jobs of Philly fit). */
+export const DEFAULT_MAX_TRACE_JOBS = 100_000;
 
 export interface ProposalInput {
   readonly title: string;
@@ -97,9 +103,46 @@ export class Governance {
     return run;
   }
 
-  /** Called on every API request: applies the deadlines when one has passed. */
-  async onRequest(): Promise<void> {
-    if (this.o.clock() >= this.nextDeadline) await this.serial(() => this.refreshNow());
+  /** The refresh a request started and that has not run yet (one is enough for any number of requests). */
+  private queuedRefresh: Promise<void> | null = null;
+
+  /**
+   * Called on every API request: once a deadline has passed, starts applying the deadlines and
+   * returns at once. The refresh waits its turn behind the governance step in progress (maybe an
+   * impact analysis); the request does not wait for either.
+   */
+  onRequest(): void {
+    if (this.o.clock() >= this.nextDeadline) void this.refreshSoon();
+  }
+
+  /**
+   * Applies the due deadlines in turn; resolves when they are applied. Governance reads wait for
+   * it, so what they show has every deadline that is due applied.
+   */
+  refreshSoon(): Promise<void> {
+    this.queuedRefresh ??= this.serial(async () => {
+      this.queuedRefresh = null;
+      await this.refreshNow();
+    }).catch((error: unknown) => this.o.logger.error({ err: error }, 'governance deadlines failed'));
+    return this.queuedRefresh;
+  }
+
+  /** For governance reads: resolves once every deadline due now is applied (at once when none is). */
+  async settled(): Promise<void> {
+    if (this.o.clock() >= this.nextDeadline) await this.refreshSoon();
+  }
+
+  /**
+   * Refuses an attached trace with more jobs than this server analyses, before it is parsed
+   * (the size of an impact analysis grows with it). CSV: the rows after the header.
+   */
+  checkTraceSize(trace: unknown): void {
+    const limit = this.o.maxTraceJobs ?? DEFAULT_MAX_TRACE_JOBS;
+    const count = Array.isArray(trace) ? trace.length : typeof trace === 'string' ? csvRows(trace) : 0;
+    if (count > limit) {
+      const message = `the attached trace has ${count} jobs, more than the ${limit} this server analyses; attach at most ${limit} (the server's --max-trace-jobs)`;
+      throw new GovernanceError(400, message, [{ path: 'trace', message }]);
+    }
   }
 
   // ------------------------------------------------------------------ facts
@@ -179,6 +222,7 @@ export class Governance {
     const rules = governanceRules(inForce.policy);
     const now = this.o.clock();
     const window = { from: now - rules.impactWindow, to: now };
+    this.checkTraceSize(trace);
     let workload: WorkloadJob[];
     if (Array.isArray(trace)) {
       // Teams, classes and flavors a policy does not know are left out of its replay (and counted).
@@ -695,13 +739,25 @@ export class Governance {
     const delay = Math.min(2 ** 31 - 1, Math.max(0, (next - this.o.clock()) * 1000) + 5);
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.serial(() => this.refreshNow()).catch((error: unknown) => this.o.logger.error({ err: error }, 'governance deadlines failed'));
+      void this.refreshSoon();
     }, delay);
     this.timer.unref();
   }
 }
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** Rows of a CSV text after its header: the non-blank lines but the first. */
+function csvRows(text: string): number {
+  let rows = -1;
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    if (text.slice(start, end).trim() !== '') rows++;
+    start = end + 1;
+  }
+  return Math.max(0, rows);
+}
 
 /**
  * A proposal as it may be stored while `advance`'s effects are being carried out: the steps

@@ -45,6 +45,8 @@ export interface ServeOptions {
   readonly runAs?: string | undefined;
   /** Local executor: team -> user, for a team and its subteams (needs runAs for the others). */
   readonly runAsTeams?: Readonly<Record<string, string>> | undefined;
+  /** The most jobs an attached trace of a proposal may have (default 100,000). */
+  readonly maxTraceJobs?: number | undefined;
   /** The built-in demo lab (used when --cluster/--policy are not given). */
   readonly demoCluster: string;
   readonly demoPolicy: string;
@@ -261,7 +263,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     });
     liveRef = live;
     if (demo && options.demoJobs !== undefined) await submitDemoJobs(live, options.demoJobs, fleet, policy, print);
-    const governance = await Governance.open({ store, live, audit, fleet, clock, logger, engineVersion: ENGINE_VERSION });
+    const governance = await Governance.open({ store, live, audit, fleet, clock, logger, engineVersion: ENGINE_VERSION, ...(options.maxTraceJobs !== undefined ? { maxTraceJobs: options.maxTraceJobs } : {}) });
     governanceRef = governance;
     auditRef = audit;
     const app = await buildApp({ live, store, fleet, governance, audit, executorKind: options.executor, metrics, clock, logger, ...(options.limits ? { limits: options.limits } : {}) });

@@ -36,6 +36,7 @@ interface ServeFlags {
   rateLimit?: string;
   timeouts?: string;
   proposalBodyLimit?: string;
+  maxTraceJobs: string;
 }
 
 const number = (value: string, option: string, check: (n: number) => boolean, expected: string, problems: string[]): number => {
@@ -67,6 +68,7 @@ export function registerServe(program: Command): void {
     .option('--rate-limit <spec>', 'requests per second: "token=RATE/BURST,address=RATE/BURST,auth-failure=COST" (each part optional, "off" for none) (default: token=2000/4000,address=5000/10000,auth-failure=25)')
     .option('--timeouts <spec>', 'seconds: "headers=S,request=S,idle=S" for slow headers, slow bodies and idle keep-alive connections (default: headers=10,request=120,idle=30)')
     .option('--proposal-body-limit <MiB>', 'largest body of a proposal, amendment or emergency change (a policy and an attached trace); other routes take 128 KiB (default: 64)')
+    .option('--max-trace-jobs <n>', 'the most jobs a trace attached to a proposal may have (its impact analysis replays them twice)', '100000')
     .action(async (flags: ServeFlags) => {
       const problems: string[] = [];
       const rate = flags.rateLimit === undefined ? DEFAULT_LIMITS.rate : parseRateLimit(flags.rateLimit, problems);
@@ -76,6 +78,7 @@ export function registerServe(program: Command): void {
       const port = number(flags.port, '--port', (n) => Number.isInteger(n) && n >= 0 && n < 65536, 'a port number 0..65535', problems);
       const speed = number(flags.speed, '--speed', (n) => n > 0, 'a number > 0', problems);
       const gpus = flags.gpus === undefined ? undefined : number(flags.gpus, '--gpus', (n) => Number.isInteger(n) && n > 0, 'a positive integer', problems);
+      const maxTraceJobs = number(flags.maxTraceJobs, '--max-trace-jobs', (n) => Number.isInteger(n) && n > 0, 'a positive integer', problems);
       if (flags.executor !== 'simulated' && flags.executor !== 'local') problems.push(`--executor: expected simulated or local, got "${flags.executor}"`);
       checkDatabase(flags.database, problems);
       const runAsTeams: Record<string, string> = {};
@@ -104,6 +107,7 @@ export function registerServe(program: Command): void {
           runAs: flags.runAs,
           runAsTeams,
           limits,
+          maxTraceJobs,
           demoCluster: join(EXAMPLE_LAB, 'cluster.yaml'),
           demoPolicy: join(EXAMPLE_LAB, 'policy.yaml'),
           demoJobs: join(EXAMPLE_LAB, 'demo-jobs.csv'),
