@@ -209,8 +209,9 @@ export function runServeExpectingExit(
   data: string,
   args: readonly string[],
   timeoutMs = 15_000,
+  env: Record<string, string | undefined> = {},
 ): Promise<CliResult> {
-  return cli(['serve', '--data', data, '--port', '0', ...args], {}, timeoutMs);
+  return cli(['serve', '--data', data, '--port', '0', ...args], env, timeoutMs);
 }
 
 /** Starts `arbiter serve --data DATA --port 0 ...args`; resolves once it prints its URL. */

@@ -46,7 +46,7 @@ export interface ExecutorNode {
 }
 
 export interface Executor {
-  readonly kind: 'simulated' | 'local';
+  readonly kind: 'simulated' | 'local' | 'slurm';
   start(run: RunRequest): Promise<void>;
   stop(jobId: string, runId: string): Promise<void>;
   /** Stops everything (graceful shutdown). */

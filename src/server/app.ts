@@ -32,7 +32,7 @@ export interface AppContext {
   readonly live: LiveScheduler;
   readonly store: Store;
   readonly fleet: Fleet;
-  readonly executorKind: 'simulated' | 'local';
+  readonly executorKind: 'simulated' | 'local' | 'slurm';
   readonly metrics: Metrics;
   readonly governance: Governance;
   readonly audit: AuditLog;
@@ -351,6 +351,7 @@ export async function buildApp(ctx: AppContext) {
     if (typeof flavor === 'string' && !flavors.has(flavor)) problems.push({ path: 'flavor', message: `unknown flavor "${flavor.slice(0, 100)}"; flavors: ${[...flavors].join(', ')}` });
     if (ctx.executorKind === 'simulated' && body['duration'] === undefined) problems.push({ path: 'duration', message: 'required with the simulated executor: seconds of work' });
     if (ctx.executorKind === 'local' && body['command'] === undefined) problems.push({ path: 'command', message: 'required with the local executor: the shell command to run' });
+    if (ctx.executorKind === 'slurm' && body['command'] === undefined) problems.push({ path: 'command', message: 'required with the Slurm executor: the shell command of its batch script' });
     return problems;
   };
 

@@ -15,6 +15,8 @@ import { createLocalExecutor, describeLocalNode, lookupRunUser, type RunAs, type
 import { ExecutorError } from '../executors/port.js';
 import { allTeams } from '../core/config/policy.js';
 import { createSimulatedExecutor } from '../executors/simulated.js';
+import { createSlurmExecutor } from '../executors/slurm.js';
+import { fleetYaml, matchFleet, readSlurmPools, type SlurmPool } from '../executors/slurm-fleet.js';
 import type { Role, Store } from '../storage/port.js';
 import { describeStore, openStore } from '../storage/open.js';
 import { pino } from 'pino';
@@ -38,7 +40,11 @@ export interface ServeOptions {
   readonly database?: string | undefined;
   readonly port: number;
   readonly host: string;
-  readonly executor: 'simulated' | 'local';
+  readonly executor: 'simulated' | 'local' | 'slurm';
+  /** Slurm executor: the partition Arbiter schedules (default "gpu"). */
+  readonly slurmPartition?: string | undefined;
+  /** Slurm executor: folder of Slurm's commands (default: found on PATH). */
+  readonly slurmBin?: string | undefined;
   readonly speed: number;
   readonly gpus?: number | undefined;
   /** Local executor: the unprivileged user jobs run as (required when the server runs as root). */
@@ -226,7 +232,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     // A log that does not verify: AuditRefusal (the CLI exits 1 with its lines).
     const openAudit = (): Promise<AuditLog> => AuditLog.open(store, clock, auditOptions);
     const earlyAudit = firstStart ? null : await openAudit();
-    const { fleet, policy, policyVersion, policyText, demo } = await loadOrInitialize(store, options, print);
+    const partition = options.slurmPartition ?? 'gpu';
+    const slurmPools = options.executor === 'slurm' ? await readPools(options, partition) : null;
+    const { fleet, policy, policyVersion, policyText, demo } = await loadOrInitialize(store, options, print, slurmPools);
+    // The fleet Arbiter schedules must be the partition's, node for node (docs/slurm.md).
+    const slurmNodes = slurmPools ? matchFleet(fleet, slurmPools, partition) : null;
+    if (slurmNodes && slurmNodes.problems.length > 0) throw new StartupError([`the fleet does not match Slurm partition "${partition}":`, ...slurmNodes.problems.map((p) => `  ${p}`)]);
     const audit = earlyAudit ?? (await openAudit());
     if (runAs) {
       const known = allTeams(policy);
@@ -234,7 +245,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (unknown.length > 0) throw new StartupError(unknown.map((team) => `--run-as-team: unknown team "${team}"; teams: ${[...known.keys()].join(', ')}`));
     }
     const executor: Executor =
-      options.executor === 'local'
+      slurmNodes
+        ? await createSlurmExecutor({
+            partition,
+            commands: { bin: options.slurmBin },
+            nodes: slurmNodes.nodes,
+            outputDir: join(options.data, 'logs'),
+            instance: instanceId(options.data),
+          })
+        : options.executor === 'local'
         ? await createLocalExecutor({
             ...(options.gpus !== undefined ? { gpus: options.gpus } : {}),
             logDir: join(options.data, 'logs'),
@@ -287,10 +306,21 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
 }
 
+/** The partition's pools, or a StartupError quoting why Slurm could not tell. */
+async function readPools(options: ServeOptions, partition: string): Promise<SlurmPool[]> {
+  try {
+    return await readSlurmPools({ bin: options.slurmBin }, partition);
+  } catch (error) {
+    if (error instanceof ExecutorError) throw new StartupError([`--executor slurm: cannot read the nodes of Slurm partition "${partition}": ${error.message}`]);
+    throw error;
+  }
+}
+
 async function loadOrInitialize(
   store: Store,
   options: ServeOptions,
   print: (line: string) => void,
+  slurmPools: SlurmPool[] | null,
 ): Promise<{ fleet: Fleet; policy: Policy; policyVersion: number; policyText: string; demo: boolean }> {
   const now = clock();
   const storedFleet = await store.currentFleet();
@@ -327,6 +357,14 @@ async function loadOrInitialize(
     fleetName = 'local host';
     policyText = options.policy !== undefined ? readInput(options.policy, '--policy') : `# One team holding this host's GPUs.\nteams:\n  - name: default\n    guarantee: { ${local.flavor}: ${local.gpus} }\n`;
     policyName = options.policy ?? 'built-in local policy';
+  } else if (slurmPools) {
+    const partition = options.slurmPartition ?? 'gpu';
+    fleetText = options.cluster !== undefined ? readInput(options.cluster, '--cluster') : fleetYaml(slurmPools, partition);
+    fleetName = options.cluster ?? `Slurm partition ${partition}`;
+    const capacity = new Map<string, number>();
+    for (const pool of slurmPools) capacity.set(pool.flavor, (capacity.get(pool.flavor) ?? 0) + pool.gpusPerNode * pool.nodes.length);
+    policyText = options.policy !== undefined ? readInput(options.policy, '--policy') : `# One team holding the partition's GPUs.\nteams:\n  - name: default\n    guarantee: { ${[...capacity].map(([f, n]) => `${f}: ${n}`).join(', ')} }\n`;
+    policyName = options.policy ?? 'built-in Slurm policy';
   } else {
     fleetName = options.cluster ?? options.demoCluster;
     policyName = options.policy ?? options.demoPolicy;

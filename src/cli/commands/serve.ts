@@ -33,6 +33,8 @@ interface ServeFlags {
   runAs?: string;
   runAsTeam: string[];
   demoSetup: boolean;
+  slurmPartition: string;
+  slurmBin?: string;
   rateLimit?: string;
   timeouts?: string;
   proposalBodyLimit?: string;
@@ -55,7 +57,9 @@ export function registerServe(program: Command): void {
     .option('--database <url>', 'store in this PostgreSQL database (postgres://user@host:port/db) instead of SQLite in --data')
     .option('--port <n>', 'TCP port', '7420')
     .option('--host <h>', 'address to listen on', '127.0.0.1')
-    .option('--executor <kind>', 'simulated (jobs run for duration/speed seconds) or local (this host\'s GPUs)', 'simulated')
+    .option('--executor <kind>', 'simulated (jobs run for duration/speed seconds), local (this host\'s GPUs) or slurm (a Slurm partition; docs/slurm.md)', 'simulated')
+    .option('--slurm-partition <name>', 'slurm executor: the partition Arbiter schedules', 'gpu')
+    .option('--slurm-bin <dir>', "slurm executor: folder of Slurm's commands (default: found on PATH)")
     .option('--speed <x>', 'simulated executor: seconds of work per second of wall time', '1')
     .option('--gpus <n>', 'local executor: GPUs of this host when nvidia-smi is not available (default: found with nvidia-smi)')
     .option('--audit-key <file>', "the audit log's Ed25519 signing key (PEM), made there at the first start; keep it where jobs cannot read it (default: DATA/audit-key.pem)")
@@ -79,7 +83,7 @@ export function registerServe(program: Command): void {
       const speed = number(flags.speed, '--speed', (n) => n > 0, 'a number > 0', problems);
       const gpus = flags.gpus === undefined ? undefined : number(flags.gpus, '--gpus', (n) => Number.isInteger(n) && n > 0, 'a positive integer', problems);
       const maxTraceJobs = number(flags.maxTraceJobs, '--max-trace-jobs', (n) => Number.isInteger(n) && n > 0, 'a positive integer', problems);
-      if (flags.executor !== 'simulated' && flags.executor !== 'local') problems.push(`--executor: expected simulated or local, got "${flags.executor}"`);
+      if (flags.executor !== 'simulated' && flags.executor !== 'local' && flags.executor !== 'slurm') problems.push(`--executor: expected simulated, local or slurm, got "${flags.executor}"`);
       checkDatabase(flags.database, problems);
       const runAsTeams: Record<string, string> = {};
       for (const pair of flags.runAsTeam) {
@@ -101,7 +105,9 @@ export function registerServe(program: Command): void {
           database: flags.database,
           port,
           host: flags.host,
-          executor: flags.executor as 'simulated' | 'local',
+          executor: flags.executor as 'simulated' | 'local' | 'slurm',
+          slurmPartition: flags.slurmPartition,
+          slurmBin: flags.slurmBin,
           speed,
           gpus,
           runAs: flags.runAs,
