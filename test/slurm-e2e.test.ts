@@ -94,6 +94,39 @@ describe('arbiter serve --executor slurm', () => {
     expect((await until(bad.id, 'failed')).exitCode).toBe(3);
     expect((await slurmJobOf(bad.id))?.job_state).toBe('FAILED');
   });
+
+  it("ends a job an operator cancels in Slurm (scancel) as failed", async () => {
+    const submitted = await submit({ gpus: 2, command: 'sleep 60' });
+    await until(submitted.id, 'running');
+    const slurm = await waitFor(async () => {
+      const j = await slurmJobOf(submitted.id);
+      return j?.job_state === 'RUNNING' ? j : undefined;
+    }, 'the Slurm job RUNNING', 30_000, 200);
+    await cluster.run('scancel', [String(slurm.job_id)]);
+    const failed = await until(submitted.id, 'failed');
+    expect(failed.exitCode).toBeNull();
+  });
+
+  it('after kill -9 and a restart, cancels what the old server left in Slurm and runs the job again, once', async () => {
+    const submitted = await submit({ gpus: 8, command: 'sleep 120' });
+    await until(submitted.id, 'running');
+    const first = await waitFor(async () => {
+      const j = await slurmJobOf(submitted.id);
+      return j?.job_state === 'RUNNING' ? j : undefined;
+    }, 'the first run RUNNING', 30_000, 200);
+    server.process.kill('SIGKILL');
+    await new Promise((resolve) => server.process.once('exit', resolve));
+    server = await startServer(server.data, { args: ['--executor', 'slurm', '--slurm-partition', cluster.partition], env: { SLURM_CONF: cluster.conf }, timeoutMs: 60_000 });
+    client = api(server);
+    expect((await slurmJobs()).find((j) => j.job_id === first.job_id)?.job_state).toBe('CANCELLED');
+    const second = await waitFor(async () => {
+      const runs = (await slurmJobs()).filter((j) => j.name === `arbiter-${submitted.id}` && j.job_state === 'RUNNING');
+      return runs.length === 1 ? runs[0] : undefined;
+    }, 'the second run RUNNING', 30_000, 200);
+    expect(second.job_id).not.toBe(first.job_id);
+    expect(second.comment).toMatch(new RegExp(`/${submitted.id}/${submitted.id}-r2$`));
+    expect((await job(submitted.id)).status).toBe('running');
+  });
 });
 
 describe('arbiter serve --executor slurm, start-up checks', () => {
