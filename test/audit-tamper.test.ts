@@ -7,7 +7,7 @@
 // receives every checkpoint. PostgreSQL: a token's role raised with the triggers dropped.
 //
 // Needs `npx tsc -p tsconfig.build.json` first (`npm test` builds before it runs vitest).
-import { cpSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyCheckpointSignature } from '../src/governance/audit-log.js';
 import type { Checkpoint } from '../src/governance/audit-log.js';
 import { startPgCluster, type PgCluster } from './pg-harness.js';
-import { api, assertDistFresh, cli, createToken, smallCluster, startServer, stopAllServers, tempDir, writeFile, type Server } from './server-harness.js';
+import { api, assertDistFresh, cli, createToken, smallCluster, startServer, stopAllServers, tamperedCopy, tempDir, writeFile, type Server } from './server-harness.js';
 
 const POLICY = 'teams:\n  - name: research\n    guarantee: { h100: 8 }\n  - name: applied\n    guarantee: { h100: 8 }\n';
 const PROPOSED = POLICY.replace('h100: 8 }\n  - name: applied\n    guarantee: { h100: 8 }', 'h100: 12 }\n  - name: applied\n    guarantee: { h100: 4 }');
@@ -31,17 +31,7 @@ let clusterFile: string;
 let entries: number;
 
 /** A copy of the stopped server's data directory with `sql` run on its database. */
-function tampered(name: string, sql: string): string {
-  const copy = path.join(dir, `tampered-${name}`);
-  cpSync(pristine, copy, { recursive: true });
-  const db = new Database(path.join(copy, 'arbiter.db'));
-  try {
-    db.exec(sql);
-  } finally {
-    db.close();
-  }
-  return copy;
-}
+const tampered = (name: string, sql: string): string => tamperedCopy(pristine, dir, name, sql);
 
 const verify = (data: string, ...args: string[]) => cli(['audit', 'verify', '--data', data, ...args]);
 /** `arbiter serve` on a copy: must exit by itself (refusing), long before the timeout. */

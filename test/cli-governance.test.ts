@@ -13,7 +13,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertDistFresh as assertCliFresh } from './cli-harness.js';
-import { api, assertDistFresh, cli, createToken, smallCluster, startServer, stopAllServers, tempDir, writeFile, type Server } from './server-harness.js';
+import { api, assertDistFresh, cli, createToken, smallCluster, startServer, stopAllServers, tamperedCopy, tempDir, writeFile, type Server } from './server-harness.js';
 
 const POLICY = `teams:
   - name: research
@@ -312,17 +312,7 @@ describe('audit verify --data on a stopped server, tampered with in SQL', () => 
   let sizes: number[];
 
   /** A copy of the data directory with `sql` applied to its database. */
-  const tampered = (name: string, sql: string): string => {
-    const copy = path.join(dir, `tampered-${name}`);
-    cpSync(pristine, copy, { recursive: true });
-    const db = new Database(path.join(copy, 'arbiter.db'));
-    try {
-      db.exec(sql);
-    } finally {
-      db.close();
-    }
-    return copy;
-  };
+  const tampered = (name: string, sql: string): string => tamperedCopy(pristine, dir, name, sql);
 
   const verify = (data: string) => cli(['audit', 'verify', '--data', data]);
 

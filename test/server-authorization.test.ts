@@ -10,7 +10,7 @@
 //                          └── language
 //                  product
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, assertDistFresh, cli, createToken, sleep, smallCluster, startServer, stopAllServers, tempDir, waitFor, writeFile } from './server-harness.js';
+import { api, assertDistFresh, cli, createToken, sleep, smallCluster, startServer, stopAllServers, tempDir, waitFor, writeFile, tokenBook } from './server-harness.js';
 import type { Api, ErrorBody, Server } from './server-harness.js';
 
 const policyText = (vision3d: number, product: number): string => `
@@ -53,12 +53,7 @@ interface ProposalView {
 let server: Server;
 let data: string;
 let a: Api;
-const tokens: Record<string, string> = {};
-const tok = (name: string): string => {
-  const token = tokens[name];
-  if (token === undefined) throw new Error(`no token ${name}`);
-  return token;
-};
+const { tokens, tok } = tokenBook();
 
 /** The callers of the matrix: each role, and leads of a team (A = vision), of its child and of its sibling. */
 const CALLERS = ['none', 'viewer', 'memberA', 'memberB', 'leadA', 'leadChild', 'leadSibling', 'council', 'admin'] as const;

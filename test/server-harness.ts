@@ -6,11 +6,12 @@
 // Needs `npx tsc -p tsconfig.build.json` first (`npm test` builds before it runs vitest); the tests
 // do not build, because other test files run the same dist/ in parallel. assertDistFresh() says so.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -561,3 +562,30 @@ export function findTeam(teams: TeamNode[], name: string): TeamNode | undefined 
 
 /** ISO 8601 UTC, as the API writes times. */
 export const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
+/**
+ * A copy of a stopped server's data directory, `into/tampered-NAME`, with `sql` run on its
+ * SQLite database: what an attacker who can write the file does.
+ */
+export function tamperedCopy(pristine: string, into: string, name: string, sql: string): string {
+  const copy = path.join(into, `tampered-${name}`);
+  cpSync(pristine, copy, { recursive: true });
+  const db = new Database(path.join(copy, 'arbiter.db'));
+  try {
+    db.exec(sql);
+  } finally {
+    db.close();
+  }
+  return copy;
+}
+
+/** Tokens by name, and `tok(name)`, which throws for an unknown name (undefined would mean "the admin token" to api()). */
+export function tokenBook(): { tokens: Record<string, string>; tok: (name: string) => string } {
+  const tokens: Record<string, string> = {};
+  const tok = (name: string): string => {
+    const token = tokens[name];
+    if (token === undefined) throw new Error(`no token ${name}`);
+    return token;
+  };
+  return { tokens, tok };
+}

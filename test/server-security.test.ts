@@ -22,18 +22,13 @@ import {
   type Job,
   type JobPage,
   type Server,
+  tokenBook,
 } from './server-harness.js';
 
 let server: Server;
 let a: Api;
 /** Tokens by name: viewer, council, admin, alice and alice2 (members of pretraining), sam (member of serving), rlead (lead of research), alead (lead of applied). */
-const tokens: Record<string, string> = {};
-/** The token of that name; never undefined (undefined would mean "the admin token" to api()). */
-const tok = (name: string): string => {
-  const token = tokens[name];
-  if (token === undefined) throw new Error(`no token ${name}`);
-  return token;
-};
+const { tokens, tok } = tokenBook();
 
 beforeAll(async () => {
   assertDistFresh();
