@@ -188,6 +188,7 @@ const MATRIX: Record<string, Row> = {
   'GET /v1/policy': everyone,
   'GET /v1/proposals': everyone,
   'GET /v1/proposals/{id}': everyone,
+  'GET /v1/proposals/{id}/comments': everyone,
   'GET /v1/policy/versions': everyone,
   'GET /v1/audit': everyone,
   'GET /v1/audit/checkpoint': everyone,
@@ -235,6 +236,7 @@ describe('the role and team matrix over every route of /openapi.json', () => {
       'POST /v1/jobs/{id}/cancel': { path: `/v1/jobs/${job.id}/cancel` },
       'DELETE /v1/tokens/{id}': { path: '/v1/tokens/t-nonexistent' },
       'GET /v1/proposals/{id}': { path: `/v1/proposals/${p.id}` },
+      'GET /v1/proposals/{id}/comments': { path: `/v1/proposals/${p.id}/comments` },
       'GET /v1/audit/proof/inclusion/{index}': { path: '/v1/audit/proof/inclusion/0?size=1' },
       'GET /v1/audit/proof/consistency': { path: '/v1/audit/proof/consistency?from=1&to=2' },
       // Refused by role before the body is read; an allowed caller gets 400 (nothing is proposed).

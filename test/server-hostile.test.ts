@@ -369,6 +369,44 @@ describe('proposals and their comments', () => {
     expect((JSON.parse(run.stdout) as { proposals: { id: string }[] }).proposals.map((p) => p.id)).toEqual([...ids].reverse());
   });
 
+  it('a proposal embeds only its first 50 comments; GET /v1/proposals/{id}/comments pages the rest, oldest first', async () => {
+    const [first] = (await a.get<{ proposals: { id: string }[] }>('/v1/proposals')).body.proposals;
+    const id = first!.id;
+    const before = (await a.get<{ commentCount: number }>(`/v1/proposals/${id}`)).body.commentCount;
+    for (let i = 1; i <= 55; i++) expect((await a.post(`/v1/proposals/${id}/comments`, { text: `note ${i}` })).status).toBe(200);
+    const texts = Array.from({ length: 55 }, (_, i) => `note ${i + 1}`);
+    const one = await a.get<{ comments: { n: number; text: string }[]; commentCount: number; commentsNextCursor: string | null }>(`/v1/proposals/${id}`);
+    expect(one.body.commentCount).toBe(before + 55);
+    expect(one.body.comments).toHaveLength(50);
+    expect(one.body.comments[0]!.n).toBe(1);
+    expect(one.body.commentsNextCursor).toBe('50');
+    const all: { n: number; text: string }[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { status: number; body: { comments: { n: number; text: string }[]; nextCursor: string | null } } = await a.get(`/v1/proposals/${id}/comments?limit=20${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.status).toBe(200);
+      expect(page.body.comments.length).toBeLessThanOrEqual(20);
+      all.push(...page.body.comments);
+      cursor = page.body.nextCursor;
+    } while (cursor !== null);
+    expect(all.map((c) => c.n)).toEqual(Array.from({ length: before + 55 }, (_, i) => i + 1));
+    expect(all.slice(before).map((c) => c.text)).toEqual(texts);
+    // The rest of the first page's comments, from its cursor.
+    const rest = await a.get<{ comments: { n: number }[]; nextCursor: string | null }>(`/v1/proposals/${id}/comments?cursor=${one.body.commentsNextCursor}`);
+    expect(rest.body.comments.map((c) => c.n)).toEqual(Array.from({ length: before + 5 }, (_, i) => i + 51));
+    expect(rest.body.nextCursor).toBeNull();
+    for (const bad of ['0', 'x', String(before + 56)]) {
+      const r = await a.get<ErrorBody>(`/v1/proposals/${id}/comments?cursor=${bad}`);
+      expect(r.status, bad).toBe(400);
+      expect(r.body.issues.map((i) => i.path)).toEqual(['cursor']);
+    }
+    expect((await a.get(`/v1/proposals/${id}/comments?limit=501`)).status).toBe(400);
+    expect((await a.get(`/v1/proposals/p-nope/comments`)).status).toBe(404);
+    // The CLI reads every page.
+    const run = await cli(['proposal', 'show', id, '--json'], { ARBITER_SERVER: server.url, ARBITER_TOKEN: server.adminToken });
+    expect((JSON.parse(run.stdout) as { comments: { text: string }[] }).comments.slice(before).map((c) => c.text)).toEqual(texts);
+  });
+
   it('an oversized comment is refused (400) and the proposal is unchanged', async () => {
     const [first] = (await a.get<{ proposals: { id: string }[] }>('/v1/proposals')).body.proposals;
     const before = (await a.get(`/v1/proposals/${first!.id}`)).text;

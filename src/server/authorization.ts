@@ -94,6 +94,7 @@ export const ROUTE_ACTIONS: Readonly<Record<string, Action | 'public'>> = {
   'POST /v1/proposals': 'proposals.create',
   'GET /v1/proposals': 'read',
   'GET /v1/proposals/:id': 'read',
+  'GET /v1/proposals/:id/comments': 'read',
   'POST /v1/proposals/:id/amend': 'proposals.amend',
   'POST /v1/proposals/:id/withdraw': 'proposals.withdraw',
   'POST /v1/proposals/:id/responses': 'proposals.respond',

@@ -10,7 +10,7 @@ import type { AuditLog } from './audit.js';
 import type { Principal } from './auth.js';
 import type { Governance } from './governance.js';
 import { GovernanceError } from './governance.js';
-import { AmendBody, AuditQuery, CommentBody, ConsistencyQuery, InclusionQuery, OverruleBody, ProposalBody, ProposalListQuery, ResponseBody, RollbackBody, VoteBody } from './governance-schemas.js';
+import { AmendBody, AuditQuery, CommentBody, CommentListQuery, ConsistencyQuery, InclusionQuery, OverruleBody, ProposalBody, ProposalListQuery, ResponseBody, RollbackBody, VoteBody } from './governance-schemas.js';
 import type { Store } from '../storage/port.js';
 import { auditEntryText } from '../governance/audit-entry.js';
 
@@ -59,6 +59,11 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
   app.get('/v1/proposals/:id', async (request) => {
     await governance.settled();
     return governance.view(governance.find(idOf(request)), true);
+  });
+  app.get('/v1/proposals/:id/comments', async (request) => {
+    const query = parse(CommentListQuery, request.query, 'the query');
+    await governance.settled();
+    return governance.commentPage(governance.find(idOf(request)), query.cursor, query.limit);
   });
   app.post('/v1/proposals/:id/amend', large, async (request) => {
     governance.checkTraceSize(traceOf(request.body));

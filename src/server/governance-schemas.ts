@@ -77,6 +77,7 @@ export const RollbackBody = z
 
 const count = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 export const ProposalListQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.string().max(200).optional() });
+export const CommentListQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(100), cursor: z.string().max(200).optional() });
 export const AuditQuery = z.strictObject({ from: count.default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) });
 export const InclusionQuery = z.strictObject({ index: count, size: count.optional() });
 export const ConsistencyQuery = z.strictObject({ from: count, to: count });
@@ -113,6 +114,7 @@ const receipt = z
   .object({ entry: z.int(), checkpoint: z.object({ size: z.int(), root: z.string(), time: iso }), proof: z.array(z.string()) })
   .nullable()
   .describe("the audit-log entry of this request and its inclusion proof in the latest checkpoint (a voter's receipt)");
+const CommentView = z.object({ n: z.int().describe('its position, 1 for the first'), actor: z.string(), text: z.string(), at: iso, current: z.boolean().describe('made on the current revision') });
 export const ProposalView = z
   .object({
     id: z.string(),
@@ -133,6 +135,9 @@ export const ProposalView = z
     deadlines: z
       .object({ votingCloses: iso.nullable(), approvedAt: iso.nullable(), enforceAt: iso.nullable(), ratifyBy: iso.nullable(), steps: z.array(z.object({ step: z.int(), at: iso, version: z.int().nullable() })) })
       .passthrough(),
+    comments: z.array(CommentView).describe('the first 50 comments, oldest first (on GET /v1/proposals/{id} and after a step; not in lists)').optional(),
+    commentCount: z.int().describe('how many comments it has'),
+    commentsNextCursor: z.string().nullable().describe('cursor of GET /v1/proposals/{id}/comments for the comments after the first page; null when there are none').optional(),
     review: z.unknown().describe('after activation, on GET /v1/proposals/{id}: predicted and realized per-team figures (null elsewhere)'),
     receipt: receipt.optional(),
   })
@@ -140,6 +145,10 @@ export const ProposalView = z
   .describe('A policy proposal');
 export const ProposalList = z.object({
   proposals: z.array(ProposalView).describe('newest first; without their comments (commentCount instead)'),
+  nextCursor: z.string().nullable().describe('give it as cursor for the next page; null on the last'),
+});
+export const CommentList = z.object({
+  comments: z.array(CommentView).describe('oldest first'),
   nextCursor: z.string().nullable().describe('give it as cursor for the next page; null on the last'),
 });
 export const VersionList = z.object({

@@ -68,6 +68,9 @@ export interface ProposalInput {
 
 const iso = (t: number | null | undefined): string | null => (t === null || t === undefined ? null : new Date(t * 1000).toISOString());
 
+/** Comments embedded in a proposal's view (the first page of GET /v1/proposals/{id}/comments). */
+export const COMMENT_PAGE = 50;
+
 export class Governance {
   private readonly proposals = new Map<string, Proposal>();
   /** Per proposal, the document digest the log's last entry about it vouches for (data.docSha256). */
@@ -444,8 +447,8 @@ export class Governance {
     const tokens = await this.o.store.listTokens();
     const proposals = await Promise.all(
       slice.map(async (p) => {
-        const { comments, ...rest } = await this.view(p, false, tokens);
-        return { ...rest, commentCount: Array.isArray(comments) ? comments.length : 0 };
+        const { comments: _comments, commentsNextCursor: _next, ...rest } = await this.view(p, false, tokens);
+        return rest;
       }),
     );
     return { proposals, nextCursor: start + limit < all.length ? slice.at(-1)!.id : null };
@@ -459,6 +462,24 @@ export class Governance {
 
   list(): Proposal[] {
     return [...this.proposals.values()].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1));
+  }
+
+  /**
+   * A page of a proposal's comments, oldest first, after the comment `cursor` names (its
+   * position, 1 for the first, as the previous page's nextCursor gave it).
+   */
+  commentPage(p: Proposal, cursor: string | undefined, limit: number): { comments: Record<string, unknown>[]; nextCursor: string | null } {
+    let start = 0;
+    if (cursor !== undefined) {
+      start = /^[1-9][0-9]{0,15}$/.test(cursor) ? Number(cursor) : 0;
+      if (start === 0 || start > p.comments.length)
+        throw new GovernanceError(400, `the cursor "${cursor.slice(0, 100)}" is not a comment of proposal ${p.id}; start without one`, [{ path: 'cursor', message: 'not the nextCursor of an earlier page' }]);
+    }
+    const slice = p.comments.slice(start, start + limit);
+    return {
+      comments: slice.map((c, i) => ({ n: start + i + 1, actor: c.actor, text: c.text, at: iso(c.at), current: c.revision === p.revision })),
+      nextCursor: start + limit < p.comments.length ? String(start + limit) : null,
+    };
   }
 
   /** The proposal as the API returns it (governance.md, "Routes"). */
@@ -494,7 +515,12 @@ export class Governance {
       objections: p.responses
         .filter((r) => r.stance === 'object')
         .map((r) => ({ team: r.team, actor: r.actor, metric: r.metric, reason: r.reason, at: iso(r.at), open: openObjections(p).includes(r), overruled: p.overruled.includes(`${r.team}@${r.revision}`), current: responses.get(r.team) === r })),
-      comments: p.comments.map((c) => ({ actor: c.actor, text: c.text, at: iso(c.at), current: c.revision === p.revision })),
+      // The first page only, so that a proposal with very many comments stays cheap to read;
+      // the rest come from GET /v1/proposals/{id}/comments with commentsNextCursor.
+      ...(() => {
+        const first = this.commentPage(p, undefined, COMMENT_PAGE);
+        return { comments: first.comments, commentCount: p.comments.length, commentsNextCursor: first.nextCursor };
+      })(),
       overrules: p.overrules.map((o) => ({ actor: o.actor, rationale: o.rationale, at: iso(o.at), current: o.revision === p.revision })),
       petition: {
         signatures: signatures.map((s) => ({ actor: s.actor, team: s.team, at: iso(s.at) })),

@@ -2,7 +2,7 @@
 // schemas that validate requests, so the description cannot drift from the behaviour.
 import { z } from 'zod';
 import { ErrorBody, FleetView, Health, JobList, JobListQuery, JobSubmission, JobView, PolicyView, TeamsView, TokenList, TokenRevokeQuery, TokenView } from './schemas.js';
-import { AmendBody, AuditEntries, AuditQuery, CommentBody, CheckpointView, ConsistencyQuery, OverruleBody, ProofView, ProposalBody, ProposalList, ProposalListQuery, ProposalView, ResponseBody, VersionList, VoteBody } from './governance-schemas.js';
+import { AmendBody, AuditEntries, AuditQuery, CommentBody, CommentList, CommentListQuery, CheckpointView, ConsistencyQuery, OverruleBody, ProofView, ProposalBody, ProposalList, ProposalListQuery, ProposalView, ResponseBody, VersionList, VoteBody } from './governance-schemas.js';
 
 /** Shared definitions (recursive schemas such as the team tree) go to components.schemas. */
 const components: Record<string, unknown> = {};
@@ -127,7 +127,14 @@ function governancePaths(): object {
     '/v1/proposals/{id}/responses': action('lead of an affected team: consent, object (naming the metric) or abstain, with a reason', ResponseBody),
     '/v1/proposals/{id}/votes': action('council: approve, reject or abstain on the current impact report (409 when reportHash is not current)', VoteBody),
     '/v1/proposals/{id}/overrule': action('council: a vote to overrule the open objections', OverruleBody),
-    '/v1/proposals/{id}/comments': action('anyone: a comment on the proposal', CommentBody),
+    '/v1/proposals/{id}/comments': {
+      ...action('anyone: a comment on the proposal', CommentBody),
+      get: {
+        summary: "a proposal's comments, oldest first, paginated (limit 1 to 500, default 100; cursor: the nextCursor of the previous page, or the proposal's commentsNextCursor)",
+        parameters: [...idParam, ...queryOf(CommentListQuery)],
+        responses: { '200': json(CommentList, 'a page of comments'), '404': json(ErrorBody, 'no such proposal'), ...errors },
+      },
+    },
     '/v1/proposals/{id}/petition': action('member of an affected team: sign the petition to reopen consultation'),
     '/v1/proposals/{id}/rollback': action('council: return to the policy before this proposal'),
     '/v1/emergency': {

@@ -43,6 +43,8 @@ export interface ProposalView {
   objections: { team: string; actor: string; metric: string | null; reason: string; at: string | null; open: boolean; overruled: boolean; current: boolean }[];
   overrules: { actor: string; rationale: string; at: string | null; current: boolean }[];
   comments?: { actor: string; text: string; at: string | null; current: boolean }[];
+  commentCount?: number;
+  commentsNextCursor?: string | null;
   petition: { signatures: { actor: string; team: string; at: string | null }[]; members: number; threshold: number; needed: number; reopened: boolean };
   blockers: string[];
   timeline: { at: string | null; event: string; actor: string; detail: string }[];
@@ -331,7 +333,15 @@ export function registerGovernance(program: Command): void {
   withConnection(proposal.command('show').description('a proposal: impact per team, responses, objections, votes, petition, blockers, timeline, deadlines, review').argument('<id>', 'proposal id'))
     .action(async (id: string, flags: Connection) => {
       const p = (await call(flags, 'GET', path(id))) as ProposalView;
-      out(flags.json ? JSON.stringify(p, null, 2) : proposalDetails(p));
+      // The proposal embeds its first page of comments; the rest are read page by page.
+      const comments = [...(p.comments ?? [])];
+      for (let cursor = p.commentsNextCursor ?? null; cursor !== null; ) {
+        const page = (await call(flags, 'GET', path(id, `/comments?limit=500&cursor=${encodeURIComponent(cursor)}`))) as { comments: NonNullable<ProposalView['comments']>; nextCursor: string | null };
+        comments.push(...page.comments);
+        cursor = page.nextCursor;
+      }
+      const whole = { ...p, comments, commentsNextCursor: null };
+      out(flags.json ? JSON.stringify(whole, null, 2) : proposalDetails(whole));
     });
 
   withConnection(proposal.command('amend').description('author: replace the proposed policy; a new impact report is made and earlier responses and ballots become stale').argument('<id>', 'proposal id'))
