@@ -139,10 +139,10 @@ function logged(server: Server, msg: string): (string | undefined)[] {
  * The lines with msg `msg` once there are `count` of them (or what there is after 5 s): the server
  * logs asynchronously (pino), so a line may reach the file after "Arbiter is serving".
  */
-async function loggedAtLeast(server: Server, msg: string, count: number): Promise<(string | undefined)[]> {
+async function loggedAtLeast(server: Server, msgs: readonly string[], count: number): Promise<(string | undefined)[]> {
   const deadline = Date.now() + 5_000;
   for (;;) {
-    const lines = logged(server, msg);
+    const lines = msgs.flatMap((msg) => logged(server, msg));
     if (lines.length >= count || Date.now() > deadline) return lines;
     await sleep(50);
   }
@@ -549,7 +549,8 @@ async function expectRecovered(
   ).toEqual([]);
 
   const running = [...disk.values()].filter((j) => j.status === 'running').length;
-  const readopted = new Set(await loggedAtLeast(server, 're-adopted running job', running));
+  // Each run is re-adopted, or finished by recovery when it ended while the server was down.
+  const readopted = new Set(await loggedAtLeast(server, ['re-adopted running job', 'a run ended while the server was down'], running));
   expect(
     logged(server, 'requeued a job that was running before the restart'),
     'simulated runs are re-adopted, not requeued',
@@ -750,7 +751,7 @@ describe('kill -9 of a live server (docs/api.md, Durability)', () => {
     ]);
 
     server = await startServer(dir, args);
-    const requeued = await loggedAtLeast(server, 'requeued a job that was running before the restart', 2);
+    const requeued = await loggedAtLeast(server, ['requeued a job that was running before the restart'], 2);
     expect(requeued.sort()).toEqual([first, second].sort());
     // Requeued (pending), then started again by the first pass: FIFO, so the same two run.
     const after = await until(

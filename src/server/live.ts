@@ -10,7 +10,7 @@
 import { Engine } from '../core/engine.js';
 import type { PassResult } from '../core/engine.js';
 import type { Fleet, JobSpec, Policy, TeamSpec } from '../core/model.js';
-import { timeLimitOf } from '../core/model.js';
+import { InvariantViolation, timeLimitOf } from '../core/model.js';
 import type { Reason } from '../core/reasons.js';
 import { runHistoryKey } from '../core/reasons.js';
 import type { Executor, RunExit } from '../executors/port.js';
@@ -121,6 +121,17 @@ export class LiveScheduler {
   /** Readers waiting for a pass that refreshes every reason (a long queue refreshes on demand). */
   private explainWaiters: (() => void)[] = [];
   private closed = false;
+  /** True until recovery is over: commands (executor events among them) wait in the queue. */
+  private recovering = true;
+  /** Run exits the store refused (an outage): applied again, in order, until stored. */
+  private unstoredExits: RunExit[] = [];
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** The last store failure of the loop and when it happened, for /healthz; null once one succeeds. */
+  private storeFailure: { at: number; cause: string } | null = null;
+  /** True while the last pass could not store its decisions (retried in a second). */
+  private passUnstored = false;
+  /** The last run the executor could not start, until one starts (for /healthz). */
+  private executorFailure: { at: number; cause: string } | null = null;
   /** Run durations of completed, never-preempted jobs per team and class, oldest first. */
   private readonly history = new Map<string, number[]>();
   /** The same, each list sorted: what the engine reads (changed only between passes). */
@@ -143,15 +154,22 @@ export class LiveScheduler {
     return this.inForce;
   }
 
-  /** Loads what the store holds: pending jobs are queued again, running ones re-adopted or requeued. */
+  /**
+   * Loads what the store holds: pending jobs are queued again, running ones re-adopted or
+   * requeued, and runs that ended while the server was down are finished. The loop starts only
+   * once this is done: until then executor events and passes wait (they would otherwise start
+   * jobs on GPUs of runs not yet re-adopted, and an adopt cannot happen during a pass).
+   */
   static async start(options: LiveOptions): Promise<LiveScheduler> {
     const live = new LiveScheduler(options);
     await live.recover();
+    live.recovering = false;
+    live.requestPass();
     return live;
   }
 
   private async recover(): Promise<void> {
-    const { store, executor, clock, logger } = this.options;
+    const { store, executor, clock, logger, speed } = this.options;
     this.nextSeq = await store.nextJobSeq();
     // Local processes that outlived a crash of the server are killed before anything starts, each
     // one its run left (not only the shell: what it started too), so no job runs twice.
@@ -161,6 +179,7 @@ export class LiveScheduler {
     }
     await this.loadHistory();
     const now = clock();
+    const running: StoredJob[] = [];
     for (const job of await store.unfinishedJobs()) {
       const handle = this.engine.submit(this.specOf(job), job.submittedAt, job);
       const rejected = this.engine.jobs[handle]!.rejectReason;
@@ -172,34 +191,63 @@ export class LiveScheduler {
       }
       this.handles.set(job.id, handle);
       this.active.set(job.id, job);
-      if (job.status !== 'running') continue;
+      if (job.status === 'running') running.push(job);
+    }
+    // Runs are taken again in start order (minRuntime protections end in the same order).
+    running.sort((a, b) => (a.runStart ?? 0) - (b.runStart ?? 0) || a.seq - b.seq);
+    const goOn: { job: StoredJob; runId: string; work: number; limit: number | null }[] = [];
+    for (const job of running) {
       const runs = await store.runsOf(job.id);
       this.runCount.set(job.id, runs.length);
-      if (executor.kind === 'simulated' && job.placement && job.runFlavor && job.runStart !== null) {
-        // Re-adopt: the run goes on where the simulated nodes left it.
-        this.engine.adopt(handle, job.runFlavor, job.placement, job.runStart);
+      const handle = this.handles.get(job.id)!;
+      if (executor.kind === 'simulated' && job.placement && job.runFlavor && job.runStart !== null && this.adopted(job, handle)) {
+        // The simulated nodes went on meanwhile: work and time limit count from the run's start.
+        const done = Math.max(0, now - job.runStart) * speed;
+        const work = this.workLeft(job);
+        const limit = this.timeLimitOf(job);
+        const end = Math.min(work, limit ?? Infinity);
+        if (done >= end) {
+          // It ended while the server was down: finished now, at the moment it ended.
+          const timedOut = limit !== null && limit < work;
+          await this.finishJob(job, timedOut ? 'timed_out' : 'completed', job.runStart + end / speed, timedOut ? null : 0, timedOut ? 'timed_out' : 'completed');
+          logger.info({ job: job.id, status: timedOut ? 'timed_out' : 'completed' }, 'a run ended while the server was down');
+          continue;
+        }
         const runId = `${job.id}-r${runs.length}`;
         this.currentRun.set(job.id, runId);
-        const done = (now - job.runStart) * this.options.speed;
-        const request = this.runRequest(job, runId, Math.max(0, this.workLeft(job) - done));
-        // The run goes on: what is left of its time limit, not a fresh one.
-        await executor.start({ ...request, timeLimit: request.timeLimit === null ? null : Math.max(0, request.timeLimit - done) });
-        logger.info({ job: job.id }, 're-adopted running job');
+        goOn.push({ job, runId, work: work - done, limit: limit === null ? null : limit - done });
       } else {
         // The job waits again, nothing is lost (its processes were reaped above, so it never
         // runs twice on the same GPUs).
         await store.transaction(async (tx) => {
           await tx.closeRun(job.id, now, 'requeued');
-          job.status = 'pending';
-          job.placement = null;
-          job.runFlavor = null;
-          job.runStart = null;
-          await tx.updateJob(job);
+          await tx.updateJob({ ...job, status: 'pending', placement: null, runFlavor: null, runStart: null });
         });
+        Object.assign(job, { status: 'pending', placement: null, runFlavor: null, runStart: null });
         logger.warn({ job: job.id }, 'requeued a job that was running before the restart');
       }
     }
-    this.requestPass();
+    // The executor learns of the runs that go on last: an exit it reports waits in the queue
+    // until recovery is over (`recovering`).
+    for (const { job, runId, work, limit } of goOn) {
+      await executor.start({ ...this.runRequest(job, runId, work), timeLimit: limit });
+      logger.info({ job: job.id }, 're-adopted running job');
+    }
+  }
+
+  /**
+   * Takes a stored run again in the engine; false when its GPUs are not free (a store written by
+   * an older server that double-booked them): the job is then requeued instead.
+   */
+  private adopted(job: StoredJob, handle: number): boolean {
+    try {
+      this.engine.adopt(handle, job.runFlavor!, job.placement!, job.runStart!);
+      return true;
+    } catch (error) {
+      if (!(error instanceof InvariantViolation)) throw error;
+      this.options.logger.error({ job: job.id, err: error }, 'could not re-adopt a run (its GPUs are held by another); requeued');
+      return false;
+    }
   }
 
   // ------------------------------------------------------------------ commands
@@ -325,6 +373,7 @@ export class LiveScheduler {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     for (const resolve of this.explainWaiters.splice(0)) resolve();
     await this.draining;
   }
@@ -339,7 +388,7 @@ export class LiveScheduler {
   }
 
   private kick(): void {
-    if (this.draining || this.closed) return;
+    if (this.draining || this.closed || this.recovering) return;
     // setImmediate lets concurrent requests join one batch (group commit).
     this.draining = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.drain())
@@ -355,11 +404,16 @@ export class LiveScheduler {
       const batch = this.queue;
       this.queue = [];
       const answers = await this.applySubmissions(batch.filter((c) => c.kind === 'submit'));
+      const unstored: RunExit[] = [];
       for (const command of batch) {
-        if (command.kind === 'exit') await this.applyExit(command.exit);
-        else if (command.kind === 'cancel') await this.applyCancel(command);
+        if (command.kind === 'exit') {
+          // An exit is never dropped: one the store refuses is applied again later, as are the
+          // exits of the same job that came after it (their order matters).
+          if (unstored.some((e) => e.jobId === command.exit.jobId) || !(await this.storedExit(command.exit))) unstored.push(command.exit);
+        } else if (command.kind === 'cancel') await this.applyCancel(command);
         else if (command.kind === 'policy') await this.swapPolicy(command);
       }
+      if (unstored.length > 0) this.retryExits(unstored);
       try {
         if (this.passWanted) {
           this.passWanted = false;
@@ -412,9 +466,11 @@ export class LiveScheduler {
         for (const { job } of fresh) await tx.insertJob(job);
       });
     } catch (error) {
+      this.noteStoreFailure(error);
       for (const c of batch) c.reject(error);
       return [];
     }
+    this.storeFailure = null;
     for (const { job, resolve } of fresh) {
       this.handles.set(job.id, this.engine.submit(this.specOf(job), job.submittedAt));
       this.active.set(job.id, job);
@@ -422,6 +478,53 @@ export class LiveScheduler {
       answers.unshift(() => resolve({ job: this.activeJob(job.id) ?? { ...job }, created: true }));
     }
     return answers;
+  }
+
+  /** Applies an exit; false when the store refused it (nothing changed, to be applied again). */
+  private async storedExit(exit: RunExit): Promise<boolean> {
+    try {
+      await this.applyExit(exit);
+      this.storeFailure = null;
+      return true;
+    } catch (error) {
+      this.noteStoreFailure(error);
+      this.options.logger.error({ err: error, job: exit.jobId, run: exit.runId }, 'could not store a run exit; retrying in 1 s');
+      return false;
+    }
+  }
+
+  /** Puts exits the store refused back at the head of the queue in a second (before newer ones). */
+  private retryExits(exits: RunExit[]): void {
+    this.unstoredExits.push(...exits);
+    if (this.retryTimer || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      const again = this.unstoredExits.splice(0);
+      if (this.closed) return;
+      this.queue.unshift(...again.map((exit): Command => ({ kind: 'exit', exit })));
+      this.kick();
+    }, 1000);
+    this.retryTimer.unref();
+  }
+
+  private noteStoreFailure(error: unknown): void {
+    this.storeFailure = { at: this.options.clock(), cause: error instanceof Error ? error.message : String(error) };
+  }
+
+  /**
+   * The scheduling loop's own view of its health: false with a cause while events or a pass's
+   * decisions wait to be stored (an outage: both are retried every second).
+   */
+  loopHealth(): { ok: boolean; cause?: string; exitsWaiting: number } {
+    const exitsWaiting = this.unstoredExits.length + this.queue.filter((c) => c.kind === 'exit').length;
+    if (this.unstoredExits.length === 0 && !this.passUnstored) return { ok: true, exitsWaiting };
+    const what = this.unstoredExits.length > 0 ? `${this.unstoredExits.length} run exits wait to be stored` : 'the decisions of a pass wait to be stored';
+    return { ok: false, cause: `${what}: ${this.storeFailure?.cause ?? 'the store failed'}`, exitsWaiting };
+  }
+
+  /** The executor's health as the loop sees it: not ok while its last start of a run failed. */
+  executorHealth(): { ok: boolean; cause?: string } {
+    return this.executorFailure === null ? { ok: true } : { ok: false, cause: this.executorFailure.cause };
   }
 
   private async applyExit(exit: RunExit): Promise<void> {
@@ -650,11 +753,15 @@ export class LiveScheduler {
       } catch (error) {
         // Nothing was decided: undo and try again shortly.
         this.engine.abortPass();
+        this.noteStoreFailure(error);
+        this.passUnstored = true;
         logger.error({ err: error }, 'could not persist the pass; retrying in 1 s');
         this.armTimer(now + 1);
         return;
       }
       this.engine.commitPass(result);
+      this.storeFailure = null;
+      this.passUnstored = false;
       for (const [id, job] of updates) this.active.set(id, job);
       this.counters.preemptions += victims.length;
       // The victims were not in the queue during this pass: one more gives them their reasons.
@@ -688,7 +795,9 @@ export class LiveScheduler {
           }
           try {
             await executor.start(this.runRequest(stored, runId, this.workLeft(stored)));
+            this.executorFailure = null;
           } catch (error) {
+            this.executorFailure = { at: clock(), cause: `could not start run ${runId}: ${error instanceof Error ? error.message : String(error)}` };
             logger.error({ err: error, job: id }, 'executor could not start the run');
             ended(null, false); // recorded as failed by applyExit
           }
@@ -704,6 +813,7 @@ export class LiveScheduler {
       }
     } else {
       this.engine.commitPass(result);
+      this.passUnstored = false;
     }
     this.options.hooks?.onPass?.(result, (performance.now() - t0) / 1000);
     const wake = this.engine.pending > 0 ? this.engine.nextProtectionEnd(now) : null;
