@@ -29,6 +29,10 @@ export interface PgCluster {
   createDatabase(): Promise<string>;
   /** The server's log so far (for diagnosis). */
   log(): string;
+  /** kill -9 of the postmaster (an outage: its backends end as soon as they notice). */
+  crash(): void;
+  /** Starts the server again on the same port and data (after crash()); resolves once it accepts connections. */
+  restart(): Promise<void>;
   /** Stops the server (immediate) and removes the folder. */
   stop(): Promise<void>;
 }
@@ -112,6 +116,19 @@ export async function startPgCluster(): Promise<PgCluster> {
   };
   let port = 0;
   let stopped = false;
+  const pgStart = (): Promise<void> =>
+    pgCtl([
+      '-D',
+      data,
+      '-l',
+      logFile,
+      '-w',
+      '-t',
+      '60',
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+      'start',
+    ]);
   const stopNow = (): void => {
     if (stopped) return;
     stopped = true;
@@ -139,18 +156,7 @@ export async function startPgCluster(): Promise<PgCluster> {
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
       try {
-        await pgCtl([
-          '-D',
-          data,
-          '-l',
-          logFile,
-          '-w',
-          '-t',
-          '60',
-          '-o',
-          `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
-          'start',
-        ]);
+        await pgStart();
         break;
       } catch (error) {
         if (attempt >= 3) throw error;
@@ -179,6 +185,24 @@ export async function startPgCluster(): Promise<PgCluster> {
       return url(name);
     },
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
+    crash() {
+      // The first line of postmaster.pid is the postmaster's pid.
+      const pid = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      process.kill(pid, 'SIGKILL');
+    },
+    async restart() {
+      // pg_ctl start refuses while the old postmaster.pid names a live process: its backends
+      // exit on their own once the postmaster is gone (a few ms).
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await pgStart();
+          return;
+        } catch (error) {
+          if (attempt >= 20) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
+    },
     async stop() {
       if (stopped) return;
       process.off('exit', stopNow);

@@ -133,10 +133,17 @@ describe('simulated executor on the demo lab (--speed 1000)', () => {
     expect(server.startupOutput).toContain(server.adminToken);
   });
 
-  it('answers /healthz', async () => {
+  it('answers /healthz: the store, the scheduling loop and the executor, each ok', async () => {
     const r = await a.get('/healthz', null);
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ status: 'ok' });
+    const body = r.body as { scheduler: { exitsWaiting: number } };
+    expect(body).toEqual({
+      status: 'ok',
+      store: { kind: 'sqlite', ok: true },
+      scheduler: { ok: true, exitsWaiting: body.scheduler.exitsWaiting },
+      executor: { kind: 'simulated', ok: true },
+    });
+    expect(body.scheduler.exitsWaiting).toBeGreaterThanOrEqual(0);
   });
 
   it('runs a job from submission to completion: pending -> running -> completed, ISO times, placement', async () => {

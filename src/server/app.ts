@@ -33,6 +33,7 @@ export interface AppContext {
   readonly store: Store;
   readonly fleet: Fleet;
   readonly executorKind: 'simulated' | 'local' | 'slurm';
+  readonly storeKind: 'sqlite' | 'postgres';
   readonly metrics: Metrics;
   readonly governance: Governance;
   readonly audit: AuditLog;
@@ -325,7 +326,21 @@ export async function buildApp(ctx: AppContext) {
     return job;
   };
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  // Readiness (docs/api.md): 503 while the database does not answer, the loop has events it
+  // could not store, or the executor failed to start a run lately; each part says why.
+  app.get('/healthz', async (_request, reply) => {
+    const storeCheck = await storeHealth(store);
+    const loop = live.loopHealth();
+    const executor = live.executorHealth();
+    const ok = storeCheck.ok && loop.ok && executor.ok;
+    void reply.code(ok ? 200 : 503);
+    return {
+      status: ok ? 'ok' : 'degraded',
+      store: { kind: ctx.storeKind, ...storeCheck },
+      scheduler: loop,
+      executor: { kind: ctx.executorKind, ...executor },
+    };
+  });
   app.get('/openapi.json', async () => buildOpenApi());
   app.get('/metrics', async (_request, reply) => {
     void reply.header('content-type', metrics.registry.contentType);
@@ -515,4 +530,22 @@ function fleetView(live: LiveScheduler, fleet: Fleet) {
       }),
     })),
   };
+}
+
+/** A store that does not answer within this long is reported down (a hung connection too). */
+const HEALTH_TIMEOUT_MS = 2000;
+
+async function storeHealth(store: Store): Promise<{ ok: boolean; cause?: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`the database did not answer within ${HEALTH_TIMEOUT_MS} ms`)), HEALTH_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([store.ping(), late]);
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, cause: error instanceof Error ? error.message : String(error) };
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -61,7 +61,7 @@ export function buildOpenApi(): object {
 
 function buildPaths(queryParams: object[]): object {
   return {
-      '/healthz': { get: { summary: 'liveness', security: [], responses: { '200': json(Health, 'ok') } } },
+      '/healthz': { get: { summary: 'readiness: the store, the scheduling loop and the executor', security: [], responses: { '200': json(Health, 'ok'), '503': json(Health, 'degraded: a part is not ok, with its cause') } } },
       '/openapi.json': { get: { summary: 'this document', responses: { '200': { description: 'OpenAPI 3' }, ...errors } } },
       '/metrics': { get: { summary: 'Prometheus metrics (names start with arbiter_)', responses: { '200': { description: 'text format' }, ...errors } } },
       '/v1/jobs': {

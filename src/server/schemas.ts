@@ -129,7 +129,13 @@ export const PolicyUpdate = z.strictObject({
   reason: text(2000).describe('why (kept in the event log)'),
 });
 
-export const Health = z.object({ status: z.literal('ok') });
+const Check = z.object({ ok: z.boolean(), cause: z.string().optional().describe('why not ok') });
+export const Health = z.object({
+  status: z.enum(['ok', 'degraded']),
+  store: Check.extend({ kind: z.enum(['sqlite', 'postgres']) }),
+  scheduler: Check.extend({ exitsWaiting: z.int().describe('run exits not yet stored') }),
+  executor: Check.extend({ kind: z.enum(['simulated', 'local', 'slurm']) }),
+});
 
 /** A token as GET /v1/tokens lists it: never its secret, nor its hash. */
 export const TokenView = z.object({

@@ -285,7 +285,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const governance = await Governance.open({ store, live, audit, fleet, clock, logger, engineVersion: ENGINE_VERSION, ...(options.maxTraceJobs !== undefined ? { maxTraceJobs: options.maxTraceJobs } : {}) });
     governanceRef = governance;
     auditRef = audit;
-    const app = await buildApp({ live, store, fleet, governance, audit, executorKind: options.executor, metrics, clock, logger, ...(options.limits ? { limits: options.limits } : {}) });
+    const app = await buildApp({ live, store, fleet, governance, audit, executorKind: options.executor, storeKind: options.database !== undefined ? 'postgres' : 'sqlite', metrics, clock, logger, ...(options.limits ? { limits: options.limits } : {}) });
     const address = await app.listen({ port: options.port, host: options.host });
     const url = address.replace('0.0.0.0', '127.0.0.1');
     print(`Arbiter is serving on ${url} (policy version ${policyVersion}, ${options.executor} executor, data in ${options.data}${options.database !== undefined ? `, database ${describeStore(options)}` : ''})`);

@@ -151,6 +151,9 @@ export interface Store {
    */
   transaction<T>(fn: (store: Store) => Promise<T>): Promise<T>;
 
+  /** Resolves once the database answers a trivial query (health checks); rejects with why not. */
+  ping(): Promise<void>;
+
   nextJobSeq(): Promise<number>;
   insertJob(job: StoredJob): Promise<void>;
   /** Replaces the mutable fields of a stored job (an unknown id: StorageError `not_found`). */

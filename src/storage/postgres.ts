@@ -508,6 +508,10 @@ class PgStoreImpl implements PostgresStore {
 
   // ---------------------------------------------------------------- jobs
 
+  async ping(): Promise<void> {
+    await this.read('checking that the database answers', (q) => q.query('SELECT 1'));
+  }
+
   nextJobSeq(): Promise<number> {
     return this.read('nextJobSeq', async (q) => {
       const [row] = await rows<{ next: number }>(q, 'SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM jobs');

@@ -421,6 +421,10 @@ class SqliteStoreImpl implements SqliteStore {
 
   // ---------------------------------------------------------------- jobs
 
+  async ping(): Promise<void> {
+    await this.read('checking that the database answers', (c) => c.stmt('SELECT 1').get());
+  }
+
   nextJobSeq(): Promise<number> {
     return this.read(
       'nextJobSeq',
