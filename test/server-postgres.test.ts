@@ -101,6 +101,27 @@ describe('arbiter serve --database', () => {
     expect(verified.stdout).toMatch(/^ok: \d+ entries/);
   });
 
+  it('refuses a second server on the same database, naming the holder, and starts again once it stopped', async () => {
+    if (cluster === undefined) throw new Error('no PostgreSQL test cluster (see the error of beforeAll)');
+    const database = await cluster.createDatabase();
+    const first = await startServer(tempDir('serve-pg-lock-a'), { args: ['--database', database] });
+    // Another data directory, the same database: the database's advisory lock refuses it.
+    const second = await cli(['serve', '--data', tempDir('serve-pg-lock-b'), '--port', '0', '--database', database], {}, 30_000);
+    expect(second.status, second.stderr).toBe(1);
+    // One line: the database, the holder's connection (its application_name names pid and host), what to do.
+    const [line, ...rest] = second.stderr.split('\n');
+    expect(rest).toEqual(['']);
+    expect(line).toMatch(/^\S+: in use by another Arbiter server \("arbiter serve pid (\d+) on [^"]+", PostgreSQL backend pid \d+, connected from 127\.0\.0\.1, since \S+\); stop it first, or give this server another --database$/);
+    expect(line!.startsWith(`${database}: `)).toBe(true);
+    expect(line).toContain(`"arbiter serve pid ${first.process.pid} on `);
+    expect(second.stdout).toBe('');
+    expect(await first.stop()).toBe(0);
+    // The lock ended with the first server's session: the database takes a server again.
+    const third = await startServer(tempDir('serve-pg-lock-c'), { args: ['--database', database] });
+    expect(third.startupOutput).not.toContain('First start');
+    expect(await third.stop()).toBe(0);
+  });
+
   it('refuses a --database that is not a PostgreSQL URL, and a server that does not answer', async () => {
     const data = tempDir('serve-pg-bad');
     const notUrl = await cli(['serve', '--data', data, '--port', '0', '--database', 'mysql://x@y/z']);
@@ -111,7 +132,9 @@ describe('arbiter serve --database', () => {
       {},
       30_000,
     );
-    expect(down.status).not.toBe(0);
+    expect(down.status).toBe(1);
     expect(down.stderr).not.toContain('hunter2');
+    // One line naming the database (password hidden) and what to check; no stack trace.
+    expect(down.stderr).toMatch(/^cannot start: connecting to postgres:\/\/ada:\*\*\*@127\.0\.0\.1:1\/arbiter: .*ECONNREFUSED.*\(is the database server running, and reachable at that address\?\)\n$/);
   });
 });

@@ -13,3 +13,14 @@ export class CheckFailed extends Error {
     this.name = 'CheckFailed';
   }
 }
+
+/**
+ * An expected failure of the environment (the server cannot be reached, the port or the data
+ * directory is taken): its lines go to stderr without a stack trace, exit 1.
+ */
+export class Failure extends Error {
+  constructor(readonly lines: readonly string[]) {
+    super(lines.join('\n'));
+    this.name = 'Failure';
+  }
+}

@@ -1,6 +1,6 @@
 // The `arbiter` command. Exit codes (docs/cli.md): 0 success, 2 bad input, 1 anything else.
 import { Command, CommanderError } from 'commander';
-import { CheckFailed, UsageError } from './errors.js';
+import { CheckFailed, Failure, UsageError } from './errors.js';
 import { registerCheck } from './commands/check.js';
 import { registerTrace } from './commands/trace-import.js';
 import { registerSimulate } from './commands/simulate.js';
@@ -43,8 +43,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       for (const line of error.lines) process.stderr.write(`${line}\n`);
       return 2;
     }
-    if (error instanceof CheckFailed) {
-      // A check that ran and failed (a tampered audit log): its findings, no stack trace.
+    if (error instanceof CheckFailed || error instanceof Failure) {
+      // A check that ran and failed (a tampered audit log), or an expected failure of the
+      // environment (a server not reachable, a port in use): its lines, no stack trace.
       for (const line of error.lines) process.stderr.write(`${line}\n`);
       return 1;
     }

@@ -4,6 +4,7 @@
 // the executor, the live loop, the HTTP server, and a graceful shutdown.
 import { randomUUID } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { parseCluster } from '../core/config/cluster.js';
 import { parsePolicy } from '../core/config/policy.js';
@@ -19,6 +20,7 @@ import { createSlurmExecutor } from '../executors/slurm.js';
 import { fleetYaml, matchFleet, readSlurmPools, type SlurmPool } from '../executors/slurm-fleet.js';
 import type { Role, Store } from '../storage/port.js';
 import { describeStore, openStore } from '../storage/open.js';
+import { DataInUse, lockDataDirectory, lockPostgres } from '../storage/lock.js';
 import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { newToken } from './auth.js';
@@ -79,6 +81,14 @@ export interface ServeOptions {
   readonly print?: (line: string) => void;
 }
 
+/** Start-up refused because of the environment: the port or the data is taken (exit 1). */
+export class StartupFailure extends Error {
+  constructor(readonly lines: readonly string[]) {
+    super(lines.join('\n'));
+    this.name = 'StartupFailure';
+  }
+}
+
 /** Start-up refused because of what the user gave (exit 2). */
 export class StartupError extends Error {
   constructor(readonly lines: readonly string[]) {
@@ -90,7 +100,13 @@ export class StartupError extends Error {
 export interface RunningServer {
   readonly url: string;
   readonly live: LiveScheduler;
+  /** Stops serving and releases everything, the locks last (idempotent). */
   close(): Promise<void>;
+  /**
+   * Resolves if the server lost its hold on the data while running (the PostgreSQL connection
+   * that holds the lock ended): it must stop, since another server may now start on the data.
+   */
+  readonly lost: Promise<Error>;
 }
 
 const clock = (): number => Date.now() / 1000;
@@ -214,9 +230,27 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   if (options.executor === 'local' && runAs === null) {
     print(`Warning: jobs run as this server's user (uid ${process.getuid?.() ?? '?'}) and can read the data directory, its admin token and audit key; start as root with --run-as USER to keep them apart (docs/architecture.md, "Job isolation")`);
   }
-  secureDataDirectory(options.data);
-  const store = await openStore({ data: options.data, database: options.database });
+  // Undone in reverse order when start-up fails part way, and by close().
+  const undo: (() => Promise<void> | void)[] = [];
+  const unwind = async (): Promise<void> => {
+    for (const step of undo.splice(0).reverse()) await Promise.resolve(step()).catch(() => undefined);
+  };
   try {
+    // Before anything is opened: a port that is taken ends the start here (checked again by
+    // listen, since another process may take it in between), and so does a data directory or
+    // database that another server holds (storage/lock.ts). Nothing is read or written before.
+    await assertPortFree(options.port, options.host);
+    mkdirSync(options.data, { recursive: true, mode: 0o700 });
+    const dataLock = await lockOrRefuse(() => lockDataDirectory(options.data));
+    undo.push(() => dataLock.release());
+    secureDataDirectory(options.data);
+    if (dataLock.previous?.pid !== undefined)
+      print(`The previous server on ${options.data} (pid ${dataLock.previous.pid}) did not stop cleanly (killed or crashed); starting from what it stored.`);
+    const databaseLock = options.database === undefined ? null : await lockOrRefuse(() => lockPostgres(options.database!));
+    if (databaseLock) undo.push(() => databaseLock.release());
+
+    const store = await openStore({ data: options.data, database: options.database });
+    undo.push(() => store.close());
     await store.migrate();
     // The log is verified before anything stored is used (the policy in force, tokens,
     // proposals): a database edited behind the log's back is refused, never signed.
@@ -232,6 +266,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     // A log that does not verify: AuditRefusal (the CLI exits 1 with its lines).
     const openAudit = (): Promise<AuditLog> => AuditLog.open(store, clock, auditOptions);
     const earlyAudit = firstStart ? null : await openAudit();
+    if (earlyAudit) undo.push(() => earlyAudit.close());
     const partition = options.slurmPartition ?? 'gpu';
     const slurmPools = options.executor === 'slurm' ? await readPools(options, partition) : null;
     const { fleet, policy, policyVersion, policyText, demo } = await loadOrInitialize(store, options, print, slurmPools);
@@ -239,6 +274,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const slurmNodes = slurmPools ? matchFleet(fleet, slurmPools, partition) : null;
     if (slurmNodes && slurmNodes.problems.length > 0) throw new StartupError([`the fleet does not match Slurm partition "${partition}":`, ...slurmNodes.problems.map((p) => `  ${p}`)]);
     const audit = earlyAudit ?? (await openAudit());
+    if (!earlyAudit) undo.push(() => audit.close());
     if (runAs) {
       const known = allTeams(policy);
       const unknown = [...runAs.teams.keys()].filter((team) => !known.has(team));
@@ -261,6 +297,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
             ...(runAs ? { runAs } : {}),
           })
         : createSimulatedExecutor({ speed: options.speed });
+    undo.push(() => executor.close());
     let liveRef: LiveScheduler | null = null;
     let governanceRef: Governance | null = null;
     let auditRef: AuditLog | null = null;
@@ -280,28 +317,30 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       logger,
       hooks: { onPass: (_result, seconds) => metrics.passSeconds.observe(seconds) },
     });
+    undo.push(() => live.close());
     liveRef = live;
     if (demo && options.demoJobs !== undefined) await submitDemoJobs(live, options.demoJobs, fleet, policy, print);
     const governance = await Governance.open({ store, live, audit, fleet, clock, logger, engineVersion: ENGINE_VERSION, ...(options.maxTraceJobs !== undefined ? { maxTraceJobs: options.maxTraceJobs } : {}) });
+    undo.push(() => governance.close());
     governanceRef = governance;
     auditRef = audit;
     const app = await buildApp({ live, store, fleet, governance, audit, executorKind: options.executor, storeKind: options.database !== undefined ? 'postgres' : 'sqlite', metrics, clock, logger, ...(options.limits ? { limits: options.limits } : {}) });
-    const address = await app.listen({ port: options.port, host: options.host });
+    undo.push(() => app.close()); // stop accepting; in-flight requests finish
+    let address: string;
+    try {
+      address = await app.listen({ port: options.port, host: options.host });
+    } catch (error) {
+      throw listenFailure(error, options) ?? error;
+    }
     const url = address.replace('0.0.0.0', '127.0.0.1');
+    dataLock.serving(url);
     print(`Arbiter is serving on ${url} (policy version ${policyVersion}, ${options.executor} executor, data in ${options.data}${options.database !== undefined ? `, database ${describeStore(options)}` : ''})`);
     let closing: Promise<void> | null = null;
-    const close = (): Promise<void> =>
-      (closing ??= (async () => {
-        await app.close(); // stop accepting; in-flight requests finish
-        governance.close();
-        await audit.close();
-        await live.close();
-        await executor.close();
-        await store.close();
-      })());
-    return { url, live, close };
+    const close = (): Promise<void> => (closing ??= unwind());
+    const lost = databaseLock ? databaseLock.lost : new Promise<Error>(() => undefined);
+    return { url, live, close, lost };
   } catch (error) {
-    await store.close().catch(() => undefined);
+    await unwind();
     throw error;
   }
 }
@@ -314,6 +353,39 @@ async function readPools(options: ServeOptions, partition: string): Promise<Slur
     if (error instanceof ExecutorError) throw new StartupError([`--executor slurm: cannot read the nodes of Slurm partition "${partition}": ${error.message}`]);
     throw error;
   }
+}
+
+/** Runs a lock attempt; a lock held by another server becomes a StartupFailure (exit 1). */
+async function lockOrRefuse<T>(lock: () => Promise<T>): Promise<T> {
+  try {
+    return await lock();
+  } catch (error) {
+    if (error instanceof DataInUse) throw new StartupFailure([error.message]);
+    throw error;
+  }
+}
+
+const PORT_PROBLEMS: Readonly<Record<string, (port: number, host: string) => string>> = {
+  EADDRINUSE: (port, host) => `port ${port} on ${host} is already in use (another Arbiter server, or another program); stop it, or give another --port`,
+  EACCES: (port, host) => `port ${port} on ${host}: permission denied (ports below 1024 need privileges); give another --port`,
+  EADDRNOTAVAIL: (_port, host) => `--host ${host}: not an address of this machine; give one of its addresses, or 0.0.0.0 for all`,
+};
+
+/** A listen error the user can fix (port taken, no permission, no such address), as one line; else null. */
+function listenFailure(error: unknown, options: { port: number; host: string }): StartupFailure | null {
+  const code = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : '';
+  const problem = PORT_PROBLEMS[code];
+  return problem ? new StartupFailure([problem(options.port, options.host)]) : null;
+}
+
+/** Binds the port for a moment (port 0 picks a free one: nothing to check). */
+async function assertPortFree(port: number, host: string): Promise<void> {
+  if (port === 0) return;
+  const probe = createNetServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (error) => reject(listenFailure(error, { port, host }) ?? error));
+    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }
 
 async function loadOrInitialize(

@@ -12,7 +12,7 @@ import type { Limits } from '../../server/limits.js';
 import { isPostgresUrl } from '../../storage/open.js';
 import type { Role } from '../../storage/port.js';
 import { StorageError } from '../../storage/port.js';
-import { CheckFailed, UsageError } from '../errors.js';
+import { CheckFailed, Failure, UsageError } from '../errors.js';
 import { TABLE_STYLE } from './client.js';
 import { EXAMPLE_LAB } from './demo.js';
 
@@ -95,7 +95,9 @@ export function registerServe(program: Command): void {
       if (flags.auditWitnessUrl !== undefined && !/^https?:\/\//.test(flags.auditWitnessUrl)) problems.push(`--audit-witness-url: expected an http:// or https:// URL, got "${flags.auditWitnessUrl.slice(0, 100)}"`);
       if (problems.length > 0) throw new UsageError(problems);
       // Loaded here, not at the top: the server, fastify and SQLite are not needed by other commands.
-      const { startServer, StartupError, AuditRefusal } = await import('../../server/serve.js');
+      const { startServer, StartupError, StartupFailure, AuditRefusal } = await import('../../server/serve.js');
+      // Signals that arrive during start-up stop the server as soon as it is up.
+      const stopping = stopSignals();
       let server;
       try {
         server = await startServer({
@@ -124,20 +126,24 @@ export function registerServe(program: Command): void {
           allowUnsignedTail: flags.allowUnsignedTail,
         });
       } catch (error) {
+        stopping.dispose();
         if (error instanceof StartupError) throw new UsageError(error.lines);
         if (error instanceof AuditRefusal) throw new CheckFailed([`arbiter serve: refusing to start: ${error.lines[0] ?? ''}`, ...error.lines.slice(1)]);
+        if (error instanceof StartupFailure) throw new Failure(error.lines);
+        if (error instanceof StorageError) {
+          const hint = error.code === 'connection' ? ' (is the database server running, and reachable at that address?)' : '';
+          throw new Failure([`cannot start: ${error.message}${hint}`]);
+        }
         throw error;
       }
-      // Graceful shutdown: stop accepting, finish in-flight requests, stop runs, close the database.
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGTERM', stop);
-          process.off('SIGINT', stop);
-          void server.close().then(resolve, resolve);
-        };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-      });
+      // Graceful shutdown on SIGTERM, SIGINT (Ctrl-C) or SIGHUP: stop accepting, finish
+      // in-flight requests, stop the scheduling loop and the executor, close the database, give
+      // the locks up. A lost lock (PostgreSQL) stops the server too, with exit 1.
+      const why = await Promise.race([stopping.received, server.lost]);
+      await server.close();
+      stopping.dispose();
+      if (why instanceof Error) throw new Failure([`${why.message}; stopped, since another server may now start on the same data`]);
+      process.stdout.write(`Arbiter stopped (${why}): no longer serving on ${server.url}; the data stays in ${flags.data}${flags.database !== undefined ? ' and the database' : ''}\n`);
     });
 
   const token = program.command('token').description('manage API tokens');
@@ -282,4 +288,24 @@ async function storedPolicy(store: Awaited<ReturnType<typeof openStoreOf>>, data
   const policy = parsePolicy(policyVersion.text, 'stored policy', fleet.value);
   if (!policy.ok) throw new UsageError(policy.issues.map(formatIssue));
   return policy.value;
+}
+
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+/**
+ * Listens for the signals that stop a server. The first one resolves `received`; later ones are
+ * absorbed until dispose(), since one Ctrl-C under `npm start` arrives twice (from the terminal
+ * and forwarded by npm), and must not kill the process in the middle of its shutdown.
+ */
+function stopSignals(): { received: Promise<NodeJS.Signals>; dispose(): void } {
+  let resolve: (signal: NodeJS.Signals) => void = () => undefined;
+  const received = new Promise<NodeJS.Signals>((r) => (resolve = r));
+  const handler = (signal: NodeJS.Signals): void => resolve(signal);
+  for (const signal of STOP_SIGNALS) process.on(signal, handler);
+  return {
+    received,
+    dispose: () => {
+      for (const signal of STOP_SIGNALS) process.off(signal, handler);
+    },
+  };
 }
