@@ -1,4 +1,5 @@
 // The `arbiter` command. Exit codes (docs/cli.md): 0 success, 2 bad input, 1 anything else.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { CheckFailed, Failure, UsageError } from './errors.js';
 import { registerCheck } from './commands/check.js';
@@ -11,10 +12,14 @@ import { registerClient } from './commands/client.js';
 import { registerGovernance } from './commands/governance.js';
 import { registerAudit } from './commands/audit.js';
 
+/** The package's version (package.json sits two folders above dist/cli/ and src/cli/). */
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 /** Builds the command tree; each command module adds itself. */
 export function buildProgram(): Command {
   const program = new Command('arbiter')
     .description('Arbiter: fair, visible and governed sharing of a GPU fleet between teams')
+    .version(`arbiter ${VERSION}`, '-V, --version', 'print the version and exit')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerCheck(program);
@@ -26,11 +31,28 @@ export function buildProgram(): Command {
   registerGovernance(program);
   registerAudit(program);
   registerTrace(program);
+  markRequired(program);
   return program;
+}
+
+/**
+ * Every option that must be given says so in --help: a requiredOption whose description does
+ * not already say "required" gets "(required)" (commander checks them, but does not show it).
+ */
+function markRequired(command: Command): void {
+  for (const option of command.options) {
+    if (option.mandatory && !/\brequired\b/.test(option.description)) option.description = `${option.description} (required)`;
+  }
+  command.commands.forEach(markRequired);
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
+  if (argv.length === 0) {
+    // `arbiter` alone: what it can do, on stdout, and success.
+    program.outputHelp();
+    return 0;
+  }
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;

@@ -123,6 +123,8 @@ export interface Issue {
   readonly file: string;
   /** Line number (1-based) for CSV/YAML, when known. */
   readonly line?: number;
+  /** Column (1-based) on that line, where it helps (YAML syntax errors). */
+  readonly column?: number;
   /** Path to the field, e.g. "teams[0].children[1].guarantee.h100" or "column gpus". */
   readonly path: string;
   readonly message: string;
@@ -132,7 +134,7 @@ export type Result<T> = { readonly ok: true; readonly value: T; readonly warning
 
 /** Renders an issue the way the CLI prints it (docs/cli.md). */
 export function formatIssue(issue: Issue): string {
-  const where = issue.line !== undefined ? `${issue.file}:${issue.line}` : issue.file;
+  const where = issue.line === undefined ? issue.file : `${issue.file}:${issue.line}${issue.column !== undefined ? `:${issue.column}` : ''}`;
   return issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;
 }
 

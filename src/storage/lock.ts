@@ -64,7 +64,7 @@ const describeHolder = (h: Partial<LockHolder>): string =>
 function readHolder(dir: string): Partial<LockHolder> | null {
   try {
     const parsed: unknown = JSON.parse(readFileSync(join(dir, HOLDER_FILE), 'utf8'));
-    return typeof parsed === 'object' && parsed !== null ? (parsed) : null;
+    return typeof parsed === 'object' && parsed !== null ? parsed : null;
   } catch {
     return null;
   }

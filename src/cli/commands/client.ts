@@ -3,8 +3,10 @@
 // from --server/--token or ARBITER_SERVER/ARBITER_TOKEN.
 import Table from 'cli-table3';
 import type { Command } from 'commander';
+import { REASON_CODES } from '../../core/reasons.js';
 import { humanDuration } from '../../sim/summary-table.js';
-import { UsageError } from '../errors.js';
+import { Failure, UsageError } from '../errors.js';
+import { DURATION_HELP, durationFlag, positiveIntegerFlag } from '../flags.js';
 import { registerFleetImport } from './fleet-import.js';
 import { forHumans, visible } from '../visible.js';
 
@@ -20,10 +22,26 @@ interface ApiErrorBody {
   issues?: { path: string; message: string }[];
 }
 
+/** Why a request could not reach the server, in words, from the error fetch threw. */
+function unreachable(error: unknown): string {
+  const cause = error instanceof Error ? (error.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
+  const code = typeof cause?.code === 'string' ? cause.code : '';
+  const words: Record<string, string> = {
+    ECONNREFUSED: 'connection refused: no server listens there',
+    ENOTFOUND: 'no such host',
+    EAI_AGAIN: 'the host name could not be resolved now',
+    ETIMEDOUT: 'the connection timed out',
+    ECONNRESET: 'the connection was reset',
+    EHOSTUNREACH: 'the host is unreachable',
+  };
+  return words[code] ?? (typeof cause?.message === 'string' ? cause.message : error instanceof Error ? error.message : String(error));
+}
+
 /**
  * A request to the server, its answer for people: unless --json, every string in it is made
  * visible (no control character or terminal escape reaches the terminal; see visible.ts). A
- * request the server refused (4xx) is printed like bad input, exit 2.
+ * request the server refused (4xx) is printed like bad input, exit 2; a server that cannot be
+ * reached or fails (5xx) is one line naming it, exit 1.
  */
 export async function call(conn: Connection, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
   const payload = await request(conn, method, path, body, headers);
@@ -33,6 +51,8 @@ export async function call(conn: Connection, method: string, path: string, body?
 /** A request to the server, its answer as sent (for what is checked, such as audit entries, or printed as JSON). */
 export async function request(conn: Connection, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
   const server = (conn.server || process.env['ARBITER_SERVER'] || 'http://127.0.0.1:7420').replace(/\/$/, '');
+  const from = conn.server ? '--server' : process.env['ARBITER_SERVER'] ? 'ARBITER_SERVER' : 'the default server';
+  if (!/^https?:\/\/[^/]/i.test(server)) throw new UsageError([`${from === 'the default server' ? '--server' : from}: expected a URL such as http://127.0.0.1:7420, got "${server}"`]);
   const token = conn.token || process.env['ARBITER_TOKEN'];
   if (!token) throw new UsageError(['no token: pass --token or set ARBITER_TOKEN (an admin token is in <data>/admin-token; more with `arbiter token create`)']);
   let response: Response;
@@ -43,7 +63,9 @@ export async function request(conn: Connection, method: string, path: string, bo
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
   } catch (error) {
-    throw new Error(`cannot reach ${server}: ${error instanceof Error ? error.message : String(error)} (is \`arbiter serve\` running? see --server)`, { cause: error });
+    throw new Failure([
+      `cannot reach the Arbiter server at ${server}${from === '--server' ? '' : ` (${from === 'ARBITER_SERVER' ? 'from ARBITER_SERVER' : 'the default'})`}: ${unreachable(error)}; start it with \`arbiter serve\` (or \`npm start\`), or name the running one with --server URL or ARBITER_SERVER`,
+    ]);
   }
   const payload: unknown = await response.json().catch(() => null);
   if (response.status >= 400 && response.status < 500) {
@@ -53,7 +75,10 @@ export async function request(conn: Connection, method: string, path: string, bo
       ...(err.issues ?? []).map((i) => `  ${visible(String(i.path))}: ${visible(String(i.message))}`),
     ]);
   }
-  if (!response.ok) throw new Error(`${server}${path}: ${response.status} ${JSON.stringify(payload)}`);
+  if (!response.ok) {
+    const err = (payload ?? {}) as ApiErrorBody;
+    throw new Failure([visible(`${server}${path}: the server failed (${response.status}${err.code ? ` ${err.code}` : ''}): ${err.message ?? response.statusText}; its log says more`)]);
+  }
   return payload;
 }
 
@@ -61,7 +86,7 @@ export const withConnection = (command: Command): Command =>
   command
     .option('--server <url>', 'server URL (default: $ARBITER_SERVER or http://127.0.0.1:7420)')
     .option('--token <token>', 'API token (default: $ARBITER_TOKEN)')
-    .option('--json', 'print JSON instead of a table', false);
+    .option('--json', "print the server's JSON answer instead of text, for scripts (default: text)");
 
 interface Job {
   id: string;
@@ -127,33 +152,31 @@ function jobsTable(jobs: Job[]): string {
   return table.toString();
 }
 
-export function number(value: string | undefined, option: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError([`${option}: expected a number, got "${value}"`]);
-  return n;
-}
-
 export function registerClient(program: Command): void {
-  withConnection(program.command('submit').description('submit a job'))
-    .requiredOption('--team <team>', 'leaf team')
-    .requiredOption('--gpus <n>', 'GPUs, all at once')
+  withConnection(program.command('submit').description('submit a job; prints its id and status (pending, running) and, if it cannot start now, why'))
+    .requiredOption('--team <team>', 'the leaf team it belongs to')
+    .requiredOption('--gpus <n>', 'GPUs it needs, all at once')
     .option('--class <class>', "priority class (default: the policy's defaultClass)")
     .option('--flavor <flavor>', 'GPU flavor (default: any)')
     .option('--name <name>', 'a name for people (default: none)')
-    .option('--duration <seconds>', 'seconds of work, for the simulated executor')
-    .option('--time-limit <seconds>', 'most seconds one run may last (default: none)')
-    .option('--command <cmd>', 'shell command, for the local executor')
+    .option('--duration <time>', `work it does, ${DURATION_HELP}; required by the simulated executor (default: none)`)
+    .option('--time-limit <time>', `most time one run may last, ${DURATION_HELP} (default: none)`)
+    .option('--command <cmd>', 'shell command, for the local executor (default: none)')
     .option('--idempotency-key <key>', 'a repeat with the same key returns the same job (default: none)')
     .action(async (flags: Connection & Record<string, string | undefined>) => {
+      const problems: string[] = [];
+      const gpus = positiveIntegerFlag(flags['gpus'], '--gpus', problems);
+      const duration = durationFlag(flags['duration'], '--duration', problems);
+      const timeLimit = durationFlag(flags['timeLimit'], '--time-limit', problems, { positive: 'a time limit lasts more than 0 seconds' });
+      if (problems.length > 0) throw new UsageError(problems);
       const body = {
         team: flags['team'],
-        gpus: number(flags['gpus'], '--gpus'),
+        gpus,
         ...(flags['class'] !== undefined ? { class: flags['class'] } : {}),
         ...(flags['flavor'] !== undefined ? { flavor: flags['flavor'] } : {}),
         ...(flags['name'] !== undefined ? { name: flags['name'] } : {}),
-        ...(flags['duration'] !== undefined ? { duration: number(flags['duration'], '--duration') } : {}),
-        ...(flags['timeLimit'] !== undefined ? { timeLimit: number(flags['timeLimit'], '--time-limit') } : {}),
+        ...(duration !== undefined ? { duration } : {}),
+        ...(timeLimit !== undefined ? { timeLimit } : {}),
         ...(flags['command'] !== undefined ? { command: flags['command'] } : {}),
       };
       const headers: Record<string, string> = flags['idempotencyKey'] !== undefined ? { 'idempotency-key': flags['idempotencyKey'] } : {};
@@ -177,7 +200,24 @@ export function registerClient(program: Command): void {
       if (page.nextCursor) out(`more: --cursor ${page.nextCursor}`);
     });
 
-  withConnection(program.command('explain').description('why a job waits, with numbers, and when it is expected to start').argument('<job>', 'job id'))
+  withConnection(
+    program
+      .command('explain')
+      .description('why a job waits, with numbers, and when it is expected to start (or where it runs)')
+      .argument('<job>', 'job id, as `arbiter submit` and `arbiter jobs` print it (j-12)')
+      .addHelpText(
+        'after',
+        `
+Prints a line about the job (id, name, status, GPUs and flavor, team, class), then:
+  pending   the reason it waits, in a sentence with the numbers behind it (its team's
+            guarantee, usage and limit, the GPUs free against the GPUs it needs, the job
+            a reservation holds them for...), and its expected start, when one is known
+  running   since when, on which nodes (node:GPUs), and how often it was preempted
+  ended     when it ended
+The reason codes: ${REASON_CODES.join(', ')}.
+With --json: the job as the API returns it (GET /v1/jobs/{id}), reason code included.`,
+      ),
+  )
     .action(async (id: string, flags: Connection) => {
       const job = (await call(flags, 'GET', `/v1/jobs/${encodeURIComponent(id)}`)) as Job;
       if (flags.json) return out(JSON.stringify(job, null, 2));

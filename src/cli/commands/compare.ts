@@ -5,7 +5,7 @@
 // validated before anything runs or is written (exit 2 on bad input, docs/cli.md).
 import path from 'node:path';
 import type { Command } from 'commander';
-import { parseDuration } from '../../core/config/duration.js';
+import { durationFlag } from '../flags.js';
 import { BASELINES, BASELINE_DESCRIPTIONS, isBaseline, type BaselineName } from '../../sim/baselines/index.js';
 import { compareVariants, type Variant, type VariantOutcome } from '../../sim/compare.js';
 import { COMPARE_CSV, renderCompareTable, writeCompareOutputs } from '../../sim/compare-output.js';
@@ -47,10 +47,10 @@ export function registerCompare(program: Command): void {
       `comma-separated baselines to run beside the policies, or none: ${BASELINES.map((b) => `${b} (${BASELINE_DESCRIPTIONS[b]})`).join('; ')}`,
       DEFAULT_BASELINES,
     )
-    .option('--las-round <seconds>', 'las decides only every this many seconds, as Gavel\'s rounds (600, 10m) (default: none, it decides at every event)')
+    .option('--las-round <duration>', 'las decides only every this long, as Gavel\'s rounds (600, 10m) (default: none, it decides at every event)')
     .option(
-      '--round <seconds>',
-      'the variants that run through the engine (the policies, fifo, static) decide only every this many seconds, as Gavel\'s rounds (360, 6m): jobs start at round boundaries and GPUs freed mid-round stay idle until the next one (default: none, a decision after every event; las has --las-round)',
+      '--round <duration>',
+      'the variants that run through the engine (the policies, fifo, static) decide only every this long, as Gavel\'s rounds (360, 6m): jobs start at round boundaries and GPUs freed mid-round stay idle until the next one (default: none, a decision after every event; las has --las-round)',
     )
     .option(
       '--measure-jobs <A-B>',
@@ -97,22 +97,9 @@ function plan(flags: CompareFlags): Plan {
     }
   }
 
-  let lasRound: number | undefined;
-  if (flags.lasRound !== undefined) {
-    const seconds = parseDuration(flags.lasRound);
-    if (typeof seconds === 'string') problems.push(`--las-round: ${seconds}`);
-    else if (seconds <= 0) problems.push(`--las-round: a round lasts more than 0 seconds, got "${flags.lasRound}"`);
-    else lasRound = seconds;
-    if (!baselines.includes('las')) problems.push('--las-round applies to the las baseline, which --baselines leaves out');
-  }
-
-  let round: number | undefined;
-  if (flags.round !== undefined) {
-    const seconds = parseDuration(flags.round);
-    if (typeof seconds === 'string') problems.push(`--round: ${seconds}`);
-    else if (seconds <= 0) problems.push(`--round: a round lasts more than 0 seconds, got "${flags.round}"`);
-    else round = seconds;
-  }
+  const lasRound = durationFlag(flags.lasRound, '--las-round', problems, { positive: 'a round lasts more than 0 seconds' });
+  if (flags.lasRound !== undefined && !baselines.includes('las')) problems.push('--las-round applies to the las baseline, which --baselines leaves out');
+  const round = durationFlag(flags.round, '--round', problems, { positive: 'a round lasts more than 0 seconds' });
 
   let measureJobs: [number, number] | undefined;
   if (flags.measureJobs !== undefined) {

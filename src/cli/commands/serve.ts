@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { parseCluster } from '../../core/config/cluster.js';
 import { allTeams, parsePolicy } from '../../core/config/policy.js';
 import { formatIssue } from '../../core/model.js';
+import { didYouMean } from '../../core/suggest.js';
 import { newToken, ROLES } from '../../server/auth.js';
 import { DEFAULT_LIMITS, parseRateLimit, parseTimeouts } from '../../server/limits.js';
 import type { Limits } from '../../server/limits.js';
@@ -13,6 +14,7 @@ import { isPostgresUrl } from '../../storage/open.js';
 import type { Role } from '../../storage/port.js';
 import { StorageError } from '../../storage/port.js';
 import { CheckFailed, Failure, UsageError } from '../errors.js';
+import { positiveIntegerFlag } from '../flags.js';
 import { TABLE_STYLE } from './client.js';
 import { EXAMPLE_LAB } from './demo.js';
 
@@ -81,7 +83,7 @@ export function registerServe(program: Command): void {
       const limits: Limits = { rate, timeouts, body: { ...DEFAULT_LIMITS.body, proposal: Math.round(proposalMiB * (1 << 20)) } };
       const port = number(flags.port, '--port', (n) => Number.isInteger(n) && n >= 0 && n < 65536, 'a port number 0..65535', problems);
       const speed = number(flags.speed, '--speed', (n) => n > 0, 'a number > 0', problems);
-      const gpus = flags.gpus === undefined ? undefined : number(flags.gpus, '--gpus', (n) => Number.isInteger(n) && n > 0, 'a positive integer', problems);
+      const gpus = positiveIntegerFlag(flags.gpus, '--gpus', problems);
       const maxTraceJobs = number(flags.maxTraceJobs, '--max-trace-jobs', (n) => Number.isInteger(n) && n > 0, 'a positive integer', problems);
       if (flags.executor !== 'simulated' && flags.executor !== 'local' && flags.executor !== 'slurm') problems.push(`--executor: expected simulated, local or slurm, got "${flags.executor}"`);
       checkDatabase(flags.database, problems);
@@ -167,7 +169,8 @@ export function registerServe(program: Command): void {
       try {
         const policy = await storedPolicy(store, flags.data);
         if (flags.team !== undefined && !allTeams(policy).has(flags.team)) {
-          throw new UsageError([`--team: unknown team "${flags.team}"; teams: ${[...allTeams(policy).keys()].join(', ')}`]);
+          const teams = [...allTeams(policy).keys()];
+          throw new UsageError([`--team: unknown team "${flags.team}"${didYouMean(flags.team, teams, `; teams: ${teams.join(', ')}`)}`]);
         }
         const { secret, token: stored } = newToken(flags.user, flags.role as Role, flags.team ?? null, Date.now() / 1000);
         try {

@@ -4,7 +4,6 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
-import { parseDuration } from '../../core/config/duration.js';
 import { addTraceOptions } from './trace-import.js';
 import type { TraceFlags } from './trace-import.js';
 import { TRACE_FORMATS } from '../../traces/index.js';
@@ -19,6 +18,7 @@ import { renderSummaryTable } from '../../sim/summary-table.js';
 import type { SimulationResult } from '../../sim/types.js';
 import { UsageError } from '../errors.js';
 import { loadInputs } from '../inputs.js';
+import { DURATION_HELP, durationFlag } from '../flags.js';
 
 interface SimulateFlags extends TraceFlags {
   cluster?: string;
@@ -42,15 +42,15 @@ export function registerSimulate(program: Command): void {
     .option('--trace <file>', 'the workload trace (required)')
     .option('--trace-format <format>', `format of --trace: canonical or ${TRACE_FORMATS.join(', ')}`, 'canonical')
     .option('--out <dir>', 'folder for jobs.csv, segments.csv, summary.json and report.html (required)')
-    .option('--until <seconds>', 'stop the clock at this time; jobs still running are cut there (default: run until every job is done)')
+    .option('--until <time>', `stop the clock at this time, ${DURATION_HELP}; jobs still running are cut there (default: run until every job is done)`)
     .option(
-      '--round <seconds>',
-      'decide only every this many seconds, as Gavel\'s rounds (360, 6m): jobs start at round boundaries and GPUs freed mid-round stay idle until the next one (default: none, a decision after every event)',
+      '--round <duration>',
+      'decide only every this long, as Gavel\'s rounds (360, 6m): jobs start at round boundaries and GPUs freed mid-round stay idle until the next one (default: none, a decision after every event)',
     )
     .option('--explain <file>', "write each pending job's reason as JSON lines to this file (default: none)")
     .option(
       '--explain-at <times>',
-      'with --explain: comma-separated moments (seconds) to explain, instead of after every pass (default: every pass)',
+      'with --explain: comma-separated moments to explain (3600,1d,36h), instead of after every pass (default: every pass)',
     )
     .option('--no-report', 'do not write report.html (default: write it)')
     .action(async (flags: SimulateFlags) => {
@@ -63,29 +63,12 @@ function parseFlags(flags: SimulateFlags): { until: number | undefined; round: n
   const problems: string[] = [];
   if (flags.trace === undefined) problems.push('--trace FILE is required: the workload to replay');
   if (flags.out === undefined) problems.push('--out DIR is required: where jobs.csv, segments.csv and summary.json go');
-  let until: number | undefined;
-  if (flags.until !== undefined) {
-    until = Number(flags.until);
-    if (flags.until.trim() === '' || !Number.isFinite(until) || until < 0) {
-      problems.push(`--until: expected a number of seconds >= 0, got "${flags.until}"`);
-    }
-  }
-  let round: number | undefined;
-  if (flags.round !== undefined) {
-    const seconds = parseDuration(flags.round);
-    if (typeof seconds === 'string') problems.push(`--round: ${seconds}`);
-    else if (seconds <= 0) problems.push(`--round: a round lasts more than 0 seconds, got "${flags.round}"`);
-    else round = seconds;
-  }
+  const until = durationFlag(flags.until, '--until', problems);
+  const round = durationFlag(flags.round, '--round', problems, { positive: 'a round lasts more than 0 seconds' });
   let explainAt: number[] | undefined;
   if (flags.explainAt !== undefined) {
     if (flags.explain === undefined) problems.push('--explain-at needs --explain FILE');
-    explainAt = [];
-    for (const part of flags.explainAt.split(',')) {
-      const t = Number(part);
-      if (part.trim() === '' || !Number.isFinite(t) || t < 0) problems.push(`--explain-at: expected seconds >= 0, got "${part}"`);
-      else explainAt.push(t);
-    }
+    explainAt = flags.explainAt.split(',').flatMap((part) => durationFlag(part, '--explain-at', problems) ?? []);
     explainAt.sort((a, b) => a - b);
   }
   if (problems.length > 0) throw new UsageError(problems);

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { parseDuration } from '../../core/config/duration.js';
+import { DURATION_HELP, durationFlag } from '../flags.js';
 import { formatIssue } from '../../core/model.js';
 import { formatNumber } from '../../traces/canonical-csv.js';
 import {
@@ -47,7 +47,7 @@ export function addTraceOptions(command: Command): Command {
   return command
     .option(
       '--from <time>',
-      'keep jobs submitted at or after this time, in seconds from the trace start or with a unit (90s, 10m, 1.5h, 7d) (default: 0, the trace start)',
+      `keep jobs submitted at or after this time from the trace start, ${DURATION_HELP} (default: 0, the trace start)`,
     )
     .option('--to <time>', 'keep jobs submitted before this time, as --from (default: no end)')
     .option(
@@ -113,15 +113,8 @@ function parsePairs(
 /** The import options of `flags`, or the problems with them (one line each, naming the option). */
 export function traceOptionsFromFlags(flags: TraceFlags): { options: TraceOptions; problems: string[] } {
   const problems: string[] = [];
-  const time = (option: string, text: string | undefined): number | undefined => {
-    if (text === undefined) return undefined;
-    const seconds = parseDuration(text);
-    if (typeof seconds === 'number') return seconds;
-    problems.push(`${option}: ${seconds}`);
-    return undefined;
-  };
-  const from = time('--from', flags.from);
-  const to = time('--to', flags.to);
+  const from = durationFlag(flags.from, '--from', problems);
+  const to = durationFlag(flags.to, '--to', problems);
   let jobsPerHour: number | undefined;
   if (flags.jobsPerHour !== undefined) {
     jobsPerHour = Number(flags.jobsPerHour);

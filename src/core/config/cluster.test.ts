@@ -130,7 +130,7 @@ extra: 1
       },
     ]);
     expect(issue('pool: []')).toEqual([
-      { file: 'c.yaml', line: 1, path: 'pool', message: 'unknown key "pool"; allowed keys: pools' },
+      { file: 'c.yaml', line: 1, path: 'pool', message: 'unknown key "pool"; did you mean "pools"? allowed keys: pools' },
       { file: 'c.yaml', line: 1, path: 'pools', message: 'missing; give the list of GPU pools of the fleet' },
     ]);
     expect(issue('- 1')).toEqual([
@@ -143,17 +143,42 @@ extra: 1
     ]);
   });
 
-  test('reports YAML syntax errors with their line, duplicate keys included', () => {
+  test('explains a YAML syntax error in plain words, at its line and column, duplicate keys included', () => {
     expect(parseCluster('pools:\n  - name: a\n    name: b\n', 'c.yaml')).toEqual({
       ok: false,
-      issues: [{ file: 'c.yaml', line: 3, path: '', message: 'invalid YAML: Map keys must be unique' }],
+      issues: [
+        {
+          file: 'c.yaml',
+          line: 3,
+          column: 5,
+          path: '',
+          message: 'YAML syntax error: this key is given twice in the same mapping; keep one (the parser says: Map keys must be unique)',
+        },
+      ],
     });
-    const result = parseCluster('pools: [\n', 'c.yaml');
+    expect(parseCluster('pools:\n\t- name: a\n', 'c.yaml')).toEqual({
+      ok: false,
+      issues: [
+        {
+          file: 'c.yaml',
+          line: 2,
+          column: 1,
+          path: '',
+          message: 'YAML syntax error: a tab indents this line; YAML indents with spaces only (the parser says: Tabs are not allowed as indentation)',
+        },
+      ],
+    });
+  });
+
+  test('reports only the first of cascading YAML syntax errors, and how many follow', () => {
+    const result = parseCluster('pools:\n  - name: a\n   nodes: 2\n    gpusPerNode: 8\n', 'c.yaml');
     expect(result.ok).toBe(false);
-    expect(
-      !result.ok &&
-        result.issues.every((i) => i.line !== undefined && i.message.startsWith('invalid YAML: ')),
-    ).toBe(true);
+    if (result.ok) return;
+    expect(result.issues).toHaveLength(1);
+    expect(result.issues[0]).toMatchObject({ file: 'c.yaml', line: 3, column: 1 });
+    expect(result.issues[0]?.message).toMatch(
+      /^YAML syntax error: this line is indented like the items of a list but does not start with "- ".*; fix this first, the \d+ other errors? found after it may follow from it$/,
+    );
   });
 
   test('follows YAML anchors and aliases', () => {

@@ -454,7 +454,7 @@ teams: [{ name: t }]
         line: 2,
         path: 'team',
         message:
-          'unknown key "team"; allowed keys: priorityClasses, defaultClass, scheduling, fairShare, preemption, teams, governance',
+          'unknown key "team"; did you mean "teams"? allowed keys: priorityClasses, defaultClass, scheduling, fairShare, preemption, teams, governance',
       },
     ]);
     expect(issues(parse(''))).toEqual([

@@ -154,6 +154,8 @@ describe('parseTrace', () => {
     ['duration', '1h', 'expected a number of seconds >= 0, got "1h"'],
     ['id', '', 'empty; give every job a unique id'],
     ['team', 'nobody', 'unknown team "nobody"; the policy\'s leaf teams: pretraining, alignment, serving'],
+    ['team', 'pretrainig', 'unknown team "pretrainig"; did you mean "pretraining"?'],
+    ['class', 'trainig', 'unknown priority class "trainig"; did you mean "training"?'],
     [
       'team',
       'research',

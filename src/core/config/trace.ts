@@ -5,6 +5,7 @@ import { flavorCapacity } from './cluster.js';
 import { readCsv } from './csv.js';
 import { parseDecimal } from './duration.js';
 import { allTeams, leafTeams, leavesUnder } from './policy.js';
+import { didYouMean } from '../suggest.js';
 
 const REQUIRED = ['id', 'submit', 'team', 'gpus', 'duration'] as const;
 const OPTIONAL = ['class', 'flavor', 'time_limit', 'checkpoint_interval'] as const;
@@ -43,6 +44,15 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
   const classList = listNames([...classes.keys()]);
   const flavors = interned(flavorCapacity(fleet).keys());
   const flavorList = listNames([...flavors.keys()]);
+  // "did you mean" (or else the list), worked out once per misspelled name and list: a large
+  // trace may repeat the same misspelling on many rows.
+  const suggestions = new Map<string, string>();
+  const suggestion = (name: string, known: Iterable<string>, otherwise: string): string => {
+    const key = `${otherwise}\0${name}`;
+    let text = suggestions.get(key);
+    if (text === undefined) suggestions.set(key, (text = didYouMean(name, known, otherwise)));
+    return text;
+  };
 
   // Where each column is in a row, -1 when the header lacks it.
   const at: Record<Column, number> = {
@@ -157,7 +167,7 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
         'column team',
         inner
           ? `team "${teamText}" has sub-teams; submit to one of its leaf teams: ${listNames(leavesUnder(inner))}`
-          : `unknown team ${JSON.stringify(teamText)}; the policy's leaf teams: ${leafList}`,
+          : `unknown team ${JSON.stringify(teamText)}${suggestion(teamText, leaves.keys(), `; the policy's leaf teams: ${leafList}`)}`,
       );
     }
     const gpusText = at.gpus < 0 ? undefined : (fields[at.gpus] ?? '');
@@ -173,12 +183,13 @@ export function parseTrace(text: string, file: string, policy: Policy, fleet: Fl
       problem(
         line,
         'column class',
-        `unknown priority class "${classText}"; the policy's classes: ${classList}`,
+        `unknown priority class "${classText}"${suggestion(classText, classes.keys(), `; the policy's classes: ${classList}`)}`,
       );
     }
     const flavorText = at.flavor < 0 ? '' : (fields[at.flavor] ?? '');
     const flavor = flavorText === '' ? null : flavors.get(flavorText);
     if (flavor === undefined) {
+      // No "did you mean" for flavors: one character apart is another GPU (a100, h100).
       problem(line, 'column flavor', `unknown flavor "${flavorText}"; the fleet's flavors: ${flavorList}`);
     }
     const timeLimitText = at.time_limit < 0 ? '' : (fields[at.time_limit] ?? '');

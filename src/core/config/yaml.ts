@@ -5,6 +5,7 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { Issue, Result } from '../model.js';
 import { describeValue, parseDuration } from './duration.js';
+import { closest } from '../suggest.js';
 
 /** The value of one key of a mapping; `value` is undefined when the key has no value (`key:`). */
 export interface Entry {
@@ -15,6 +16,32 @@ export interface Entry {
 /** Path to the element `index` of the list at `path`, or to the key `key` of the mapping at `path`. */
 export const at = (path: string, index: number): string => `${path}[${index}]`;
 export const dot = (path: string, key: string): string => (path ? `${path}.${key}` : key);
+
+/** What the parser's messages (yaml 2.x) mean, in plain words; the first that matches is used. */
+const SYNTAX_WORDS: readonly (readonly [RegExp, string])[] = [
+  [/Tabs are not allowed/, 'a tab indents this line; YAML indents with spaces only'],
+  [/Map keys must be unique/, 'this key is given twice in the same mapping; keep one'],
+  [/must start at the same column/, 'this line does not line up with the lines of its list or mapping: their items start in the same column'],
+  [/Sequence item without - indicator/, 'this line is indented like the items of a list but does not start with "- "; indent it like the keys above it, or start a new item with "- "'],
+  [/Missing closing .?quote/, 'a quote (" or \') opened above is never closed: add the closing quote'],
+  [/Flow (sequence|mapping) .*end with a/, 'a [ or { opened above is not closed: add the closing ] or }'],
+  [/Missing , (or : )?between/, 'two items inside [ ] or { } have no comma between them'],
+  [/Block collections are not allowed within flow collections/, 'inside [ ] or { }, items are separated by commas on one line; is a comma missing?'],
+  [/Missing space after :/, 'a ":" must be followed by a space: key: value'],
+  [/Implicit map keys need to be followed by map values/, 'a key without a value: write key: value'],
+  [/Implicit keys need to be on a single line|Nested mappings are not allowed in compact mappings|on same line with key/, 'a "key: value" must fit on one line; is a "- " or a ":" missing here or on the line before, or a quote or bracket left open above?'],
+  [/escape sequence/, 'an unknown \\ escape in a "double-quoted" text: write \\\\ for a backslash, or use single quotes'],
+  [/Comments must be separated/, 'a # that starts a comment needs a space before it'],
+  [/Plain value cannot start with/, 'a value cannot start with this character unquoted: put the value in quotes'],
+  [/Source contains multiple documents/, 'a second document (---) in the file; an Arbiter file holds one'],
+];
+
+/** A YAML syntax error in plain words, with the parser's own message after it. */
+function syntaxMessage(message: string): string {
+  const said = message.split('\n')[0]?.replace(/[.:]\s*$/, '') ?? message;
+  const words = SYNTAX_WORDS.find(([pattern]) => pattern.test(said))?.[1] ?? 'the text here cannot be read as YAML';
+  return `${words} (the parser says: ${said})`;
+}
 
 export class YamlInput {
   readonly issues: Issue[] = [];
@@ -44,8 +71,22 @@ export class YamlInput {
         message: `YAML: ${warning.message}`,
       });
     }
-    for (const error of doc.errors) input.report('', `invalid YAML: ${error.message}`, error.pos[0]);
-    if (input.issues.length > 0) return { input, root: undefined };
+    // The first syntax error only, in plain words: the parser's later errors are mostly its
+    // confusion after the first one, and the file is read again once that one is fixed.
+    const first = [...doc.errors].sort((a, b) => a.pos[0] - b.pos[0])[0];
+    if (first !== undefined) {
+      const { line, col } = lines.linePos(first.pos[0]);
+      const more = doc.errors.length - 1;
+      input.issues.push({
+        file,
+        line,
+        column: col,
+        path: '',
+        message: `YAML syntax error: ${syntaxMessage(first.message)}${more > 0 ? `; fix this first, the ${more} other error${more === 1 ? '' : 's'} found after it may follow from it` : ''}`,
+      });
+      input.offsets.push(first.pos[0]);
+      return { input, root: undefined };
+    }
     return { input, root: input.resolve(doc.contents, '') ?? null };
   }
 
@@ -123,7 +164,8 @@ export class YamlInput {
         continue;
       }
       if (allowed !== null && !allowed.includes(name)) {
-        this.error(dot(path, name), key, `unknown key "${name}"; allowed keys: ${allowed.join(', ')}`);
+        const meant = closest(name, allowed);
+        this.error(dot(path, name), key, `unknown key "${name}"; ${meant !== undefined ? `did you mean "${meant}"? ` : ''}allowed keys: ${allowed.join(', ')}`);
         continue;
       }
       entries.set(name, { key, value: this.resolve(pair.value as Node | null, dot(path, name)) });
