@@ -353,7 +353,7 @@ teams: [{ name: t }]
         file: 'policy.yaml',
         line: 3,
         path: 'priorityClasses[1].defaultTimelimit',
-        message: 'unknown key "defaultTimelimit"; allowed keys: name, priority, preemptible, defaultTimeLimit',
+        message: 'unknown key "defaultTimelimit"; did you mean "defaultTimeLimit"? allowed keys: name, priority, preemptible, defaultTimeLimit',
       },
     ]);
   });
