@@ -153,7 +153,8 @@ beforeAll(async () => {
   symlinkSync(path.join(repoRoot, 'examples'), path.join(home, 'examples'));
   // `npm start` is `arbiter serve` with the defaults (package.json), here on a free port.
   const start = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
-  expect(start).toBe('node bin/arbiter.js serve');
+  // exec: npm's SIGTERM/SIGINT reach the server itself, not a shell in between (test/server-lock.test.ts).
+  expect(start).toBe('exec node bin/arbiter.js serve');
   server = await startServer(path.join(home, 'arbiter-data'), { demoSetup: true, timeoutMs: 60_000 });
 }, 90_000);
 
