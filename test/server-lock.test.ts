@@ -26,6 +26,9 @@ import {
 } from './server-harness.js';
 
 beforeAll(() => assertDistFresh());
+
+// Start-up may be slow on a loaded machine (several test files run at once).
+const SLOW = { timeoutMs: 60_000 };
 afterAll(() => stopAllServers());
 
 /** Whether a process of that pid exists. */
@@ -42,18 +45,18 @@ function alive(pid: number): boolean {
 const STACK = /^\s+at /m;
 
 describe('one data directory, one server', () => {
-  it('refuses a second server on the same data directory at once, naming the first one, and changes nothing', async () => {
+  it('refuses a second server on the same data directory at once, naming the first one, and changes nothing', { timeout: 120_000 }, async () => {
     const data = tempDir('lock');
-    const first = await startServer(data);
+    const first = await startServer(data, SLOW);
     const submitted = await api(first).post<Job>('/v1/jobs', { team: 'pretraining', gpus: 8, duration: 1e8, name: 'long' });
     expect(submitted.status, submitted.text).toBe(201);
     const job = await waitFor(async () => {
       const seen = (await api(first).get<Job>(`/v1/jobs/${submitted.body.id}`)).body;
       return seen.status === 'running' ? seen : undefined;
-    }, 'the job to run');
+    }, 'the job to run', 30_000);
     const files = readdirSync(data).sort();
 
-    const second = await cli(['serve', '--data', data, '--port', '0'], {}, 15_000);
+    const second = await cli(['serve', '--data', data, '--port', '0'], {}, 60_000);
     expect(second.status, second.stderr).toBe(1);
     const pid = first.process.pid!;
     const holder = JSON.parse(readFileSync(path.join(data, 'server.json'), 'utf8')) as { pid: number; host: string; since: string };
@@ -72,18 +75,18 @@ describe('one data directory, one server', () => {
     expect(existsSync(path.join(data, 'server.json'))).toBe(false);
   });
 
-  it('starts again after the holder was killed with kill -9, and says the previous server did not stop cleanly', async () => {
+  it('starts again after the holder was killed with kill -9, and says the previous server did not stop cleanly', { timeout: 120_000 }, async () => {
     const data = tempDir('lock-kill');
-    const first = await startServer(data);
+    const first = await startServer(data, SLOW);
     const submitted = await api(first).post<Job>('/v1/jobs', { team: 'pretraining', gpus: 8, duration: 1e8 });
     expect(submitted.status, submitted.text).toBe(201);
-    await waitFor(async () => (await api(first).get<Job>(`/v1/jobs/${submitted.body.id}`)).body.status === 'running', 'the job to run');
+    await waitFor(async () => (await api(first).get<Job>(`/v1/jobs/${submitted.body.id}`)).body.status === 'running', 'the job to run', 30_000);
     const pid = first.process.pid!;
     const exited = new Promise((resolve) => first.process.once('exit', resolve));
     first.process.kill('SIGKILL');
     await exited;
 
-    const second = await startServer(data);
+    const second = await startServer(data, SLOW);
     expect(second.startupOutput).toContain(`The previous server on ${data} (pid ${pid}) did not stop cleanly`);
     // The killed server's running job is re-adopted by the new one (simulated executor).
     const job = (await api(second).get<Job>(`/v1/jobs/${submitted.body.id}`)).body;
@@ -91,11 +94,11 @@ describe('one data directory, one server', () => {
     expect(await second.stop()).toBe(0);
   });
 
-  it('answers a port in use with one line and exit 1, before it creates the data directory', async () => {
-    const holder = await startServer(tempDir('port-holder'));
+  it('answers a port in use with one line and exit 1, before it creates the data directory', { timeout: 120_000 }, async () => {
+    const holder = await startServer(tempDir('port-holder'), SLOW);
     const port = new URL(holder.url).port;
     const data = path.join(tempDir('port'), 'data');
-    const run = await cli(['serve', '--data', data, '--port', port], {}, 15_000);
+    const run = await cli(['serve', '--data', data, '--port', port], {}, 60_000);
     expect(run.status, run.stderr).toBe(1);
     expect(run.stderr).toBe(
       `port ${port} on 127.0.0.1 is already in use (another Arbiter server, or another program); stop it, or give another --port\n`,
@@ -108,7 +111,7 @@ describe('one data directory, one server', () => {
 
 describe('npm start', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    it(`stops the server cleanly on ${signal} sent to npm, and logs that it stopped`, async () => {
+    it(`stops the server cleanly on ${signal} sent to npm, and logs that it stopped`, { timeout: 120_000 }, async () => {
       const data = tempDir('npm-start');
       const npm = spawn('npm', ['start', '--', '--data', data, '--port', '0'], {
         cwd: repoRoot,
@@ -119,7 +122,7 @@ describe('npm start', () => {
       npm.stderr.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
       const npmExit = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
       try {
-        const url = await waitFor(() => /Arbiter is serving on (http:\/\/\S+)/.exec(out)?.[1], 'the server to start', 30_000);
+        const url = await waitFor(() => /Arbiter is serving on (http:\/\/\S+)/.exec(out)?.[1], 'the server to start', 90_000);
         const serverPid = (JSON.parse(readFileSync(path.join(data, 'server.json'), 'utf8')) as { pid: number }).pid;
         expect(serverPid).not.toBe(npm.pid);
         expect(alive(serverPid)).toBe(true);
