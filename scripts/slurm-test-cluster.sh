@@ -7,6 +7,8 @@
 #
 #   scripts/slurm-test-cluster.sh start DIR   starts it; prints `SLURM_CONF=DIR/slurm.conf`
 #   scripts/slurm-test-cluster.sh stop DIR    stops every daemon it started there
+#   scripts/slurm-test-cluster.sh stop-controller DIR / start-controller DIR
+#                                             stops or starts slurmctld alone (jobs keep running)
 #
 # Environment: SLURM_TEST_NODES (default 3: gpu1..gpuN), SLURM_TEST_TYPES (GPU type per node,
 # comma separated, default a100 for all), SLURM_TEST_PARTITION (default gpu).
@@ -17,7 +19,7 @@
 # no backfill, no preemption by Slurm. batch_sched_delay=0 starts a submitted job at once.
 set -euo pipefail
 
-usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|stop-controller|start-controller DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 action=$1
 dir=$2
@@ -71,6 +73,22 @@ stop_cluster() {
     if ls -l "/proc/$p/fd" 2>/dev/null | grep -qF -- "$d/"; then kill_tree "$p"; fi
   done
 }
+
+sbin() { if [ -x "/usr/sbin/$1" ]; then echo "/usr/sbin/$1"; else command -v "$1"; fi; }
+
+if [ "$action" = stop-controller ]; then
+  pid=$(cat "$dir/run/slurmctld.pid")
+  kill -TERM "$pid"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  exit 0
+fi
+if [ "$action" = start-controller ]; then
+  ( exec -a slurmctld "$(sbin slurmctld)" -f "$dir/slurm.conf" ) </dev/null >>"$dir/log/slurmctld.out" 2>&1
+  for _ in $(seq 1 150); do SLURM_CONF="$dir/slurm.conf" scontrol ping 2>/dev/null | grep -q UP && exit 0; sleep 0.2; done
+  echo "$0: slurmctld did not answer within 30 s" >&2
+  exit 1
+fi
 
 if [ "$action" = stop ]; then
   [ -d "$dir" ] || exit 0
@@ -165,7 +183,6 @@ ctl_port=${ports[0]}
 } >"$dir/gres.conf"
 
 export SLURM_CONF="$dir/slurm.conf"
-sbin() { if [ -x "/usr/sbin/$1" ]; then echo "/usr/sbin/$1"; else command -v "$1"; fi; }
 
 # Daemonized (no -D): each writes its pid file; exec -a keeps the names slurmctld/slurmd.
 ( exec -a slurmctld "$(sbin slurmctld)" -f "$SLURM_CONF" -i ) </dev/null >"$dir/log/slurmctld.out" 2>&1

@@ -29,6 +29,10 @@ export interface SlurmCluster {
   readonly env: NodeJS.ProcessEnv;
   /** Runs a Slurm client command (squeue, scontrol, ...) against this cluster; its stdout. */
   run(program: string, args: readonly string[]): Promise<string>;
+  /** Stops slurmctld alone (slurmd and the jobs go on). */
+  stopController(): Promise<void>;
+  /** Starts slurmctld again, from its saved state; resolves once it answers. */
+  startController(): Promise<void>;
   /** Its daemons' logs (for diagnosis). */
   logs(): string;
   stop(): Promise<void>;
@@ -74,6 +78,12 @@ export async function startSlurmCluster(options: SlurmClusterOptions = {}): Prom
     async run(program, args) {
       const { stdout } = await execFileAsync(program, [...args], { env, timeout: 30_000, encoding: 'utf8' });
       return stdout;
+    },
+    async stopController() {
+      await execFileAsync(SLURM_SCRIPT, ['stop-controller', dir], { timeout: 30_000 });
+    },
+    async startController() {
+      await execFileAsync(SLURM_SCRIPT, ['start-controller', dir], { timeout: 60_000 });
     },
     logs() {
       const read = (name: string): string => {

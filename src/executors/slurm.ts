@@ -122,12 +122,25 @@ export function sbatchArgs(run: RunRequest, options: Pick<SlurmExecutorOptions, 
   ];
 }
 
+/** Whether a failed Slurm command failed because the controller could not be reached. */
+export function unreachable(error: unknown): boolean {
+  return error instanceof ExecutorError && /Unable to contact slurm controller|Socket timed out|Connection refused|Zero Bytes were transmitted|did not answer within/i.test(error.message);
+}
+
+const RETRY_FIRST_MS = 1000;
+const MISSING_POLLS = 10;
+const RETRY_MAX_MS = 30_000;
+
 interface SlurmRun {
   readonly jobId: string;
   readonly runId: string;
-  readonly slurmId: string;
+  /** null while sbatch could not reach the controller (retried with backoff). */
+  slurmId: string | null;
   stopped: boolean;
   cancelSent: boolean;
+  /** Successive polls whose answer lacked this job. */
+  missing: number;
+  retry: NodeJS.Timeout | null;
   ended: boolean;
   resolveGone: () => void;
   readonly gone: Promise<void>;
@@ -135,7 +148,7 @@ interface SlurmRun {
 
 export interface SlurmExecutor extends Executor {
   /** Slurm job id of each run in flight. */
-  running(): { jobId: string; runId: string; slurmId: string }[];
+  running(): { jobId: string; runId: string; slurmId: string | null }[];
 }
 
 export async function createSlurmExecutor(options: SlurmExecutorOptions): Promise<SlurmExecutor> {
@@ -158,7 +171,8 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
     if (run.ended) return;
     run.ended = true;
     runs.delete(runKey(run.jobId, run.runId));
-    bySlurmId.delete(run.slurmId);
+    if (run.retry) clearTimeout(run.retry);
+    if (run.slurmId !== null) bySlurmId.delete(run.slurmId);
     const status = job?.exit_code ?? null;
     const signal = status === null ? null : status & 0x7f;
     emitExit(listeners, {
@@ -174,7 +188,9 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
   };
 
   const poll = async (): Promise<void> => {
-    if (runs.size === 0) return;
+    if (bySlurmId.size === 0) return;
+    // Only runs submitted before squeue was asked: a newer one may not be in its answer yet.
+    const asked = [...bySlurmId];
     let jobs: SqueueJob[];
     try {
       jobs = parseSqueueJson(await slurmCommand(options.commands, 'squeue', ['--json']));
@@ -184,11 +200,19 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
     }
     options.onPoll?.();
     const seen = new Map(jobs.map((job) => [String(job.job_id), job]));
-    for (const run of [...bySlurmId.values()]) {
-      const job = seen.get(run.slurmId);
-      // Purged from the controller's memory (MinJobAge): it ended, how is no longer known.
-      if (!job) report(run, null);
-      else if (ENDED.has(job.job_state)) report(run, job);
+    for (const [slurmId, run] of asked) {
+      if (run.ended) continue;
+      const job = seen.get(slurmId);
+      // Missing: a controller that has just restarted may answer before it has loaded its jobs,
+      // so only a job missing from MISSING_POLLS answers in a row counts as ended and purged
+      // (MinJobAge), how no longer known.
+      if (!job) {
+        run.missing++;
+        if (run.missing >= MISSING_POLLS) report(run, null);
+        continue;
+      }
+      run.missing = 0;
+      if (ENDED.has(job.job_state)) report(run, job);
       else if (run.stopped && !run.cancelSent) await cancel(run);
     }
   };
@@ -207,6 +231,10 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
 
   /** `scancel`; false when Slurm could not be asked (the next poll tries again). */
   const cancel = async (run: SlurmRun): Promise<void> => {
+    if (run.slurmId === null) {
+      report(run, null); // never reached Slurm: nothing to stop
+      return;
+    }
     try {
       await slurmCommand(options.commands, 'scancel', [run.slurmId]);
       run.cancelSent = true;
@@ -242,14 +270,21 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
       const key = runKey(run.jobId, run.runId);
       if (runs.has(key)) throw new ExecutorError('duplicate_run', `run ${run.runId} of job ${run.jobId} is already running`, false);
       const args = sbatchArgs(run, options);
-      let out: string;
+      const submit = async (): Promise<string> => {
+        const out = await slurmCommand(options.commands, 'sbatch', args);
+        const id = out.trim().split(';')[0] ?? '';
+        if (!/^\d+$/.test(id)) throw new ExecutorError('slurm_output', `sbatch printed "${out.trim()}" instead of a job id`, false);
+        return id;
+      };
+      let slurmId: string | null = null;
       try {
-        out = await slurmCommand(options.commands, 'sbatch', args);
+        slurmId = await submit();
       } catch (error) {
-        throw failed(error);
+        // Slurm refused the job: the caller is told, quoting Slurm. An unreachable controller:
+        // the run is kept and sbatch retried with backoff (below), the loop never waits for it.
+        if (!unreachable(error)) throw failed(error);
+        failed(error);
       }
-      const slurmId = out.trim().split(';')[0] ?? '';
-      if (!/^\d+$/.test(slurmId)) throw failed(new ExecutorError('slurm_output', `sbatch printed "${out.trim()}" instead of a job id`, true));
       let resolveGone: () => void = () => {};
       const record: SlurmRun = {
         jobId: run.jobId,
@@ -257,12 +292,39 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
         slurmId,
         stopped: false,
         cancelSent: false,
+        missing: 0,
+        retry: null,
         ended: false,
         resolveGone: () => resolveGone(),
         gone: new Promise<void>((resolve) => (resolveGone = resolve)),
       };
       runs.set(key, record);
-      bySlurmId.set(slurmId, record);
+      if (slurmId !== null) bySlurmId.set(slurmId, record);
+      else {
+        let delay = RETRY_FIRST_MS;
+        const again = (): void => {
+          record.retry = setTimeout(() => {
+            record.retry = null;
+            if (record.ended || record.stopped) return;
+            submit().then(
+              (id) => {
+                record.slurmId = id;
+                bySlurmId.set(id, record);
+                if (record.stopped || closed) void cancel(record);
+              },
+              (error: unknown) => {
+                failed(error);
+                if (!unreachable(error)) report(record, null); // refused now: the run ends (failed)
+                else {
+                  delay = Math.min(RETRY_MAX_MS, delay * 2);
+                  again();
+                }
+              },
+            );
+          }, delay);
+        };
+        again();
+      }
     },
 
     stop,
