@@ -167,3 +167,60 @@ describe('arbiter serve --executor slurm, start-up checks', () => {
     expect(wrong.stderr).toContain('--executor slurm: cannot read the nodes of Slurm partition "nope": Slurm partition "nope" has no nodes (partitions: gpu)');
   });
 });
+
+const RECLAIM_POLICY = `priorityClasses:
+  - { name: training, priority: 500 }
+defaultClass: training
+preemption:
+  minRuntime: 1s
+  restartOverhead: 0s
+  checkpointInterval: 0s
+teams:
+  - name: alpha
+    guarantee: { a100: 8 }
+  - name: beta
+    guarantee: { a100: 16 }
+`;
+
+describe('arbiter serve --executor slurm, reclaim', () => {
+  let cluster: SlurmCluster;
+  let server: Server;
+  let client: Api;
+  beforeAll(async () => {
+    assertDistFresh();
+    cluster = await startSlurmCluster();
+    const data = tempDir('arbiter-slurm-');
+    const policy = writeFile(data, 'policy.yaml', RECLAIM_POLICY);
+    server = await startServer(path.join(data, 'data'), { args: ['--executor', 'slurm', '--policy', policy], env: { SLURM_CONF: cluster.conf }, timeoutMs: 30_000 });
+    client = api(server);
+  }, 120_000);
+  afterAll(async () => {
+    await stopAllServers();
+    await cluster?.stop();
+  });
+
+  const slurmRuns = async (id: string): Promise<SqueueJob[]> =>
+    (JSON.parse(await cluster.run('squeue', ['--json'])) as { jobs: SqueueJob[] }).jobs.filter((j) => j.name === `arbiter-${id}`).sort((a, b) => a.job_id - b.job_id);
+  const job = async (id: string): Promise<Job> => (await client.get<Job>(`/v1/jobs/${id}`)).body;
+
+  it('a job inside its guarantee reclaims from a borrower: the victim cancelled in Slurm, the new job running, the victim run again later', async () => {
+    const borrower = (await client.post<Job>('/v1/jobs', { team: 'alpha', gpus: 24, command: 'sleep 300' })).body;
+    await waitFor(async () => (await slurmRuns(borrower.id))[0]?.job_state === 'RUNNING', 'the borrower RUNNING in Slurm', 30_000, 200);
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // past minRuntime
+    const owner = (await client.post<Job>('/v1/jobs', { team: 'beta', gpus: 8, command: 'sleep 300' })).body;
+    await waitFor(async () => (await slurmRuns(owner.id))[0]?.job_state === 'RUNNING', `the owner RUNNING in Slurm\n${server.output().slice(-1500)}`, 60_000, 200);
+    const victim = await slurmRuns(borrower.id);
+    expect(victim[0]!.job_state).toBe('CANCELLED');
+    const stored = await job(borrower.id);
+    expect(stored.preemptions).toBe(1);
+    expect(stored.status).toBe('pending');
+    // The owner ends: the borrower runs again, as a second Slurm job.
+    expect((await client.post(`/v1/jobs/${owner.id}/cancel`)).status).toBe(200);
+    const again = await waitFor(async () => {
+      const runs = await slurmRuns(borrower.id);
+      return runs.length === 2 && runs[1]!.job_state === 'RUNNING' ? runs[1] : undefined;
+    }, 'the borrower RUNNING again', 60_000, 200);
+    expect(again.comment).toMatch(new RegExp(`/${borrower.id}/${borrower.id}-r2$`));
+    expect((await job(borrower.id)).status).toBe('running');
+  });
+});
