@@ -116,7 +116,6 @@ export class LiveScheduler {
   private draining: Promise<void> | null = null;
   private passWanted = false;
   private timer: NodeJS.Timeout | null = null;
-  private nextSeq = 1;
   private lastExplainAll = -Infinity;
   /** Readers waiting for a pass that refreshes every reason (a long queue refreshes on demand). */
   private explainWaiters: (() => void)[] = [];
@@ -170,7 +169,6 @@ export class LiveScheduler {
 
   private async recover(): Promise<void> {
     const { store, executor, clock, logger, speed } = this.options;
-    this.nextSeq = await store.nextJobSeq();
     // Local processes that outlived a crash of the server are killed before anything starts, each
     // one its run left (not only the shell: what it started too), so no job runs twice.
     if (executor.reapOrphans) {
@@ -255,10 +253,11 @@ export class LiveScheduler {
   /** Admits a job; resolves once it is on disk. `rejected` jobs are stored too, with why. */
   submit(input: SubmitInput, user: string, idempotencyKey: string | null): Promise<Submitted> {
     const now = this.options.clock();
-    const seq = this.nextSeq++;
+    // Numbered by the database when stored (Store.insertNewJob), never by this process: two
+    // servers on one database cannot give out the same id.
     const job: StoredJob = {
-      id: `j-${seq}`,
-      seq,
+      id: '',
+      seq: 0,
       name: input.name ?? null,
       team: input.team,
       class: input.class ?? this.inForce.policy.defaultClass,
@@ -436,7 +435,8 @@ export class LiveScheduler {
     const { store } = this.options;
     const answers: (() => void)[] = [];
     const fresh: Extract<Command, { kind: 'submit' }>[] = [];
-    const firstOfKey = new Map<string, StoredJob>();
+    /** The first submission of each key in this batch (its id is known once stored). */
+    const firstOfKey = new Map<string, Extract<Command, { kind: 'submit' }>>();
     try {
       for (const command of batch) {
         const { job } = command;
@@ -451,20 +451,26 @@ export class LiveScheduler {
           continue;
         }
         const key = `${job.submittedBy}\u0000${job.idempotencyKey}`;
-        const earlier = firstOfKey.get(key) ?? (await store.getJobByIdempotencyKey(job.submittedBy, job.idempotencyKey));
+        const first = firstOfKey.get(key);
+        const earlier = first?.job ?? (await store.getJobByIdempotencyKey(job.submittedBy, job.idempotencyKey));
+        // Read when answering: a first submission of this batch has its id only once stored.
+        const stored = (): StoredJob => first?.job ?? earlier!;
         if (earlier && !sameSubmission(earlier, command.input, job.idempotencyHash!)) {
-          const conflict = new IdempotencyConflict(job.idempotencyKey, earlier.id);
-          answers.push(() => command.reject(conflict));
+          answers.push(() => command.reject(new IdempotencyConflict(job.idempotencyKey!, stored().id)));
         } else if (earlier) {
-          answers.push(() => command.resolve({ job: this.activeJob(earlier.id) ?? earlier, created: false }));
+          answers.push(() => command.resolve({ job: this.activeJob(stored().id) ?? stored(), created: false }));
         } else {
-          firstOfKey.set(key, job);
+          firstOfKey.set(key, command);
           fresh.push(command);
         }
       }
-      await store.transaction(async (tx) => {
-        for (const { job } of fresh) await tx.insertJob(job);
+      const numbered = await store.transaction(async (tx) => {
+        const ids: { id: string; seq: number }[] = [];
+        for (const { job } of fresh) ids.push(await tx.insertNewJob(job));
+        return ids;
       });
+      // Only once the transaction committed do the commands carry their ids.
+      fresh.forEach((command, i) => (command.job = { ...command.job, ...numbered[i]! }));
     } catch (error) {
       this.noteStoreFailure(error);
       for (const c of batch) c.reject(error);

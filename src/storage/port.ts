@@ -154,8 +154,15 @@ export interface Store {
   /** Resolves once the database answers a trivial query (health checks); rejects with why not. */
   ping(): Promise<void>;
 
+  /** The number the next new job would get now (a read; jobs are numbered by insertNewJob). */
   nextJobSeq(): Promise<number>;
   insertJob(job: StoredJob): Promise<void>;
+  /**
+   * Stores a new job numbered by the database: seq is the last stored one + 1, taken in the same
+   * transaction as the insert (serialized with every other process writing to the database), and
+   * id is "j-<seq>". Two processes on one database never give out the same number.
+   */
+  insertNewJob(job: Omit<StoredJob, 'id' | 'seq'>): Promise<{ id: string; seq: number }>;
   /** Replaces the mutable fields of a stored job (an unknown id: StorageError `not_found`). */
   updateJob(job: StoredJob): Promise<void>;
   getJob(id: string): Promise<StoredJob | null>;

@@ -291,6 +291,9 @@ const VERSION_COLUMNS = `version, text, created_at AS "createdAt", actor, reason
 
 const PROPOSAL_COLUMNS = `seq, id, status, doc, updated_at AS "updatedAt"`;
 
+/** Key of the advisory lock that numbers new jobs (transaction-scoped; apart from APPEND_LOCK). */
+const JOB_NUMBER_LOCK = 0x4a4f4253;
+
 /** Key of the advisory lock that numbered appends take (transaction-scoped; any constant will do). */
 const APPEND_LOCK = 41_726_269_02;
 
@@ -523,6 +526,23 @@ class PgStoreImpl implements PostgresStore {
     return this.write(`storing job ${job.id}`, async (q) => {
       await q.query(INSERT_JOB, jobValues(job));
     });
+  }
+
+  insertNewJob(job: Omit<StoredJob, 'id' | 'seq'>): Promise<{ id: string; seq: number }> {
+    return this.write(
+      'storing a new job',
+      async (q) => {
+        // The numbering lock is held to the end of the transaction: a second process waits for
+        // it and then sees this job (its MAX(seq) comes after our commit).
+        await q.query(`SELECT pg_advisory_xact_lock(${JOB_NUMBER_LOCK})`);
+        const [row] = await rows<{ next: number }>(q, 'SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM jobs');
+        const seq = row!.next;
+        const id = `j-${seq}`;
+        await q.query(INSERT_JOB, jobValues({ ...job, id, seq }));
+        return { id, seq };
+      },
+      true,
+    );
   }
 
   updateJob(job: StoredJob): Promise<void> {

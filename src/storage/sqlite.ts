@@ -438,6 +438,21 @@ class SqliteStoreImpl implements SqliteStore {
     });
   }
 
+  insertNewJob(job: Omit<StoredJob, 'id' | 'seq'>): Promise<{ id: string; seq: number }> {
+    // The writer holds SQLite's write lock (BEGIN IMMEDIATE in a transaction, or this one
+    // statement's own): no other process can insert between the MAX and the INSERT.
+    return this.write(
+      'storing a new job',
+      (c) => {
+        const seq = (c.stmt('SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM jobs').get() as { next: number }).next;
+        const id = `j-${seq}`;
+        c.stmt(INSERT_JOB).run(jobParams({ ...job, id, seq }));
+        return { id, seq };
+      },
+      true,
+    );
+  }
+
   updateJob(job: StoredJob): Promise<void> {
     return this.write(`updating job ${job.id}`, (c) => {
       if (c.stmt(UPDATE_JOB).run(jobParams(job)).changes === 0)

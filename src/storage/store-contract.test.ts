@@ -184,6 +184,34 @@ describe.each([sqlite, postgres])('the $name store', (backend) => {
   });
 
   describe('jobs', () => {
+    it('numbers new jobs in the database: two stores (two processes) inserting at once never share an id', async () => {
+      const other = await another();
+      await store.insertJob(storedJob(1));
+      const fresh = ({ id: _id, seq: _seq, ...job }: StoredJob): Omit<StoredJob, 'id' | 'seq'> => job;
+      // SQLite in one test process: a transaction held across an await would block the other
+      // store's synchronous busy wait (one event loop), so there both insert one statement at a
+      // time; PostgreSQL also interleaves transactions of two inserts.
+      const insert = (s: Store, n: number): Promise<{ id: string; seq: number }>[] =>
+        Array.from({ length: n }, (_, i) =>
+          i % 2 === 0 || backend.name === 'sqlite'
+            ? s.insertNewJob({ ...fresh(storedJob(0)), idempotencyKey: null })
+            : s.transaction(async (tx) => {
+                const first = await tx.insertNewJob({ ...fresh(storedJob(0)), idempotencyKey: null });
+                await tx.insertNewJob({ ...fresh(storedJob(0)), idempotencyKey: null });
+                return first;
+              }),
+        );
+      const got = await Promise.all([...insert(store, 20), ...insert(other, 20)]);
+      const all = await store.listJobs({ limit: 500 });
+      const seqs = all.jobs.map((j) => j.seq).sort((a, b) => a - b);
+      // 1 stored before, then 40 inserts (20 of them transactions of two on PostgreSQL): numbered without gaps.
+      const count = backend.name === 'sqlite' ? 41 : 61;
+      expect(seqs).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+      expect(new Set(got.map((g) => g.id)).size).toBe(40);
+      for (const { id, seq } of got) expect(id).toBe(`j-${seq}`);
+      expect(all.jobs.every((j) => j.id === `j-${j.seq}`)).toBe(true);
+    });
+
     it('stores and reads back whole jobs, every field set or every optional field null', async () => {
       await store.insertJob(fullJob(1));
       await store.insertJob(storedJob(2));
