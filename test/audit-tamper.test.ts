@@ -69,6 +69,10 @@ beforeAll(async () => {
   expect(responded.status, responded.text).toBeLessThan(300);
   const voted = await a.post(`/v1/proposals/${id}/votes`, { vote: 'approve', reason: 'read the report', reportHash: created.body.impact.hash }, council);
   expect(voted.status, voted.text).toBeLessThan(300);
+  for (const [text, token] of [['what about the night shift?', undefined], ['we can live with it', lead]] as const) {
+    const commented = await a.post(`/v1/proposals/${id}/comments`, { text }, token);
+    expect(commented.status, commented.text).toBe(200);
+  }
   expect(await server.stop()).toBe(0);
   pristine = data;
   const db = new Database(path.join(pristine, 'arbiter.db'), { readonly: true });
@@ -162,6 +166,18 @@ describe('audit verify and serve on a database edited behind the log', () => {
   it("a council member's ballot deleted", async () => {
     const data = tampered('ballot', `UPDATE proposals SET doc = json_remove(doc, '$.votes[0]')`);
     await expectRefused(data, /Proposal p-1: its stored record .* is not the one entry \d+ vouches for/);
+  });
+
+  it("a comment's text edited, a comment added in SQL, a comment deleted", async () => {
+    const edited = tampered('comment-edit', `DROP TRIGGER proposal_comments_no_update; UPDATE proposal_comments SET text = 'approve it now' WHERE n = 2`);
+    await expectRefused(edited, /Comment 2 of proposal p-1: its stored row \(author, text, time or revision\) is not the one entry \d+ vouches for/);
+    const added = tampered('comment-add', `INSERT INTO proposal_comments (proposal, n, actor, text, at, revision, legacy) VALUES ('p-1', 3, 'carol', 'forged', 1, 0, 0)`);
+    await expectRefused(added, /Comment 3 of proposal p-1 \(by "carol"\) is stored but no entry of the log made it/);
+    // Passed off as a comment from before the migration: its proposal's digest does not include it.
+    const legacy = tampered('comment-legacy', `INSERT INTO proposal_comments (proposal, n, actor, text, at, revision, legacy) VALUES ('p-1', 3, 'carol', 'forged', 1, 0, 1)`);
+    await expectRefused(legacy, /Comment 3 of proposal p-1 \(by "carol"\) is marked as migrated from its document, but no entry of the log made it/);
+    const deleted = tampered('comment-delete', `DROP TRIGGER proposal_comments_no_delete; DELETE FROM proposal_comments WHERE n = 1`);
+    await expectRefused(deleted, /Comment 1 of proposal p-1, made by entry \d+, is missing from the comments table/);
   });
 
   it('the tail cut off together with its leaves and checkpoints: caught by the witness file and --checkpoint FILE', async () => {

@@ -29,12 +29,13 @@ import {
 } from './server-harness.js';
 
 let server: Server;
+let data: string;
 let a: Api;
 let alice: string;
 
 beforeAll(async () => {
   assertDistFresh();
-  const data = tempDir('hostile');
+  data = tempDir('hostile');
   server = await startServer(data);
   a = api(server);
   alice = await createToken(data, 'alice', 'member', 'pretraining');
@@ -335,6 +336,16 @@ describe('limits a hostile client meets (small limits configured for the test)',
   });
 });
 
+/** A proposal's row as the SQLite file holds it (read while the server runs: WAL). */
+function proposalRow(id: string): { status: string; doc: string; updated_at: number } {
+  const db = new Database(path.join(data, 'arbiter.db'), { readonly: true });
+  try {
+    return db.prepare('SELECT status, doc, updated_at FROM proposals WHERE id = ?').get(id) as { status: string; doc: string; updated_at: number };
+  } finally {
+    db.close();
+  }
+}
+
 describe('proposals and their comments', () => {
   it('GET /v1/proposals pages with limit and cursor and leaves comments out (their count instead)', async () => {
     const policy = (await a.get<{ text: string }>('/v1/policy')).body.text;
@@ -373,8 +384,12 @@ describe('proposals and their comments', () => {
     const [first] = (await a.get<{ proposals: { id: string }[] }>('/v1/proposals')).body.proposals;
     const id = first!.id;
     const before = (await a.get<{ commentCount: number }>(`/v1/proposals/${id}`)).body.commentCount;
+    const row = proposalRow(id);
+    expect(row.doc).not.toContain('"comments"');
     for (let i = 1; i <= 55; i++) expect((await a.post(`/v1/proposals/${id}/comments`, { text: `note ${i}` })).status).toBe(200);
     const texts = Array.from({ length: 55 }, (_, i) => `note ${i + 1}`);
+    // Each comment was a row of its own: the proposal's stored record was not rewritten.
+    expect(proposalRow(id)).toEqual(row);
     const one = await a.get<{ comments: { n: number; text: string }[]; commentCount: number; commentsNextCursor: string | null }>(`/v1/proposals/${id}`);
     expect(one.body.commentCount).toBe(before + 55);
     expect(one.body.comments).toHaveLength(50);

@@ -28,3 +28,12 @@ export function auditEntryText(event: EventRecord): string {
 export function proposalDocSha256(doc: unknown): string {
   return sha256Hex(canonicalJson(doc));
 }
+
+/**
+ * What a `proposal.comment` entry vouches for (its data.commentSha256): the hex SHA-256 of the
+ * canonical JSON of the comment's row (structurally the storage port's StoredComment).
+ */
+export function commentRowSha256(row: { readonly proposal: string; readonly n: number; readonly actor: string; readonly text: string; readonly at: number; readonly revision: number }): string {
+  const { proposal, n, actor, text, at, revision } = row;
+  return sha256Hex(canonicalJson({ proposal, n, actor, text, at, revision }));
+}

@@ -73,12 +73,20 @@ export interface Signature {
   readonly revision: number;
 }
 
-/** Anyone's comment (governance.md step 4: "Anyone may comment"). */
+/**
+ * Anyone's comment (governance.md step 4: "Anyone may comment"). Comments are not part of the
+ * proposal's document: each is stored as a row of its own (adding one rewrites nothing).
+ */
 export interface Comment {
   readonly actor: string;
   readonly text: string;
   readonly at: number;
   readonly revision: number;
+}
+
+/** Why a proposal takes no comment now (null: it takes one). */
+export function commentRefusal(p: Proposal): Refusal | null {
+  return FINAL.has(p.status) ? { status: 409, message: `proposal ${p.id} is ${p.status}: it takes no more comments` } : null;
 }
 
 export interface TimelineEntry {
@@ -123,7 +131,6 @@ export interface Proposal {
   readonly votes: readonly Ballot[];
   readonly overrules: readonly Overrule[];
   readonly signatures: readonly Signature[];
-  readonly comments: readonly Comment[];
   /** Revisions for which a petition already reopened consultation (once per amendment). */
   readonly petitionReopened: readonly number[];
   /** Objections overruled: `team@revision` keys. */
@@ -174,7 +181,6 @@ export type Action =
   | { readonly type: 'respond'; readonly actor: string; readonly team: string; readonly stance: Stance; readonly reason: string; readonly metric: string | null }
   | { readonly type: 'vote'; readonly actor: string; readonly vote: VoteChoice; readonly reason: string; readonly reportHash: string }
   | { readonly type: 'overrule'; readonly actor: string; readonly rationale: string }
-  | { readonly type: 'comment'; readonly actor: string; readonly text: string }
   | { readonly type: 'sign'; readonly actor: string; readonly team: string }
   | { readonly type: 'amend'; readonly actor: string; readonly rationale: string; readonly policyText: string; readonly report: ReportSummary; readonly baseVersion: number; readonly baseText: string; readonly rules: GovernanceRules }
   | { readonly type: 'withdraw'; readonly actor: string }
@@ -203,7 +209,6 @@ export function createProposal(input: NewProposal, now: number): Proposal {
     votes: [],
     overrules: [],
     signatures: [],
-    comments: [],
     petitionReopened: [],
     overruled: [],
     timeline: [{ at: now, event: input.emergency ? 'emergency' : 'proposed', actor: input.author, detail: input.title }],
@@ -327,11 +332,6 @@ export function act(p: Proposal, action: Action, ctx: ProcessContext): Outcome {
       let next: Proposal = { ...p, votes: [...p.votes, ballot], timeline: note(p, now, `vote.${action.vote}`, action.actor, action.reason) };
       next = noteQuorum(next, ctx);
       return { ok: true, proposal: next };
-    }
-    case 'comment': {
-      if (FINAL.has(p.status)) return refuse(409, `proposal ${p.id} is ${p.status}: it takes no more comments`);
-      const comments = [...p.comments, { actor: action.actor, text: action.text, at: now, revision: p.revision }];
-      return { ok: true, proposal: { ...p, comments, timeline: note(p, now, 'comment', action.actor, action.text.slice(0, 200)) } };
     }
     case 'overrule': {
       if (!OPEN.has(p.status)) return refuse(409, `proposal ${p.id} is ${p.status}: there is nothing to overrule`);

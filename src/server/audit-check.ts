@@ -6,15 +6,18 @@
 // - tokens: `token.create` entries carry the user, role, team and the SHA-256 of the whole row
 //   (storage/token-event.ts), `token.revoke` entries the revocation;
 // - proposals (with their ballots, responses, objections and petition): the last entry about a
-//   proposal that carries `data.docSha256` vouches for its stored document.
+//   proposal that carries `data.docSha256` vouches for its stored document;
+// - comments: each `proposal.comment` entry carries the SHA-256 of its comment's row
+//   (`data.commentSha256`, `data.n`); comments moved out of the documents by the schema
+//   migration (legacy) are vouched for by their proposal's digest, with them embedded again.
 // A row no entry vouches for, a vouched row that is missing, and a row that differs are problems,
 // each naming the row and the entry.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { auditEntryText, proposalDocSha256 } from '../governance/audit-entry.js';
+import { auditEntryText, commentRowSha256, proposalDocSha256 } from '../governance/audit-entry.js';
 import { verifyAuditLog } from '../governance/audit-log.js';
 import type { AuditEntry, AuditProblem, AuditVerification, Checkpoint } from '../governance/audit-log.js';
-import type { Store, StoredEvent, StoredProposal, StoredToken, StoredVersion } from '../storage/port.js';
+import type { Store, StoredComment, StoredEvent, StoredProposal, StoredToken, StoredVersion } from '../storage/port.js';
 import { tokenRowSha256 } from '../storage/token-event.js';
 
 const PAGE = 1000;
@@ -48,6 +51,8 @@ export interface VouchedRows {
   readonly fleet: StoredVersion | null;
   readonly tokens: readonly StoredToken[];
   readonly proposals: readonly StoredProposal[];
+  /** Every comment, by proposal and number. */
+  readonly comments: readonly StoredComment[];
 }
 
 export async function readVouchedRows(store: Store): Promise<VouchedRows> {
@@ -56,7 +61,22 @@ export async function readVouchedRows(store: Store): Promise<VouchedRows> {
     fleet: await store.currentFleet(),
     tokens: await store.listTokens(),
     proposals: await store.listProposals(),
+    comments: await readComments(store),
   };
+}
+
+async function readComments(store: Store): Promise<StoredComment[]> {
+  const out: StoredComment[] = [];
+  for (const proposal of (await store.commentCounts()).keys()) {
+    for (let after = 0; ; ) {
+      const page = await store.commentsOf(proposal, after, PAGE);
+      const last = page.at(-1);
+      if (last === undefined) break;
+      out.push(...page);
+      after = last.n;
+    }
+  }
+  return out;
 }
 
 export interface StoreVerificationOptions {
@@ -92,7 +112,7 @@ const restore = 'Restore it from a backup or an export, and find out who could w
 
 /** Compares the rows with what the log's entries say about them. */
 export function checkVouchedRows(events: readonly StoredEvent[], rows: VouchedRows): AuditProblem[] {
-  return [...checkVersions('policy', events, rows.policies), ...checkVersions('fleet', events, rows.fleet ? [rows.fleet] : [], true), ...checkTokens(events, rows.tokens), ...checkProposals(events, rows.proposals)];
+  return [...checkVersions('policy', events, rows.policies), ...checkVersions('fleet', events, rows.fleet ? [rows.fleet] : [], true), ...checkTokens(events, rows.tokens), ...checkProposals(events, rows.proposals, rows.comments), ...checkComments(events, rows.comments)];
 }
 
 function checkVersions(what: 'policy' | 'fleet', events: readonly StoredEvent[], rows: readonly StoredVersion[], onlyCurrent = false): AuditProblem[] {
@@ -185,8 +205,13 @@ function checkTokens(events: readonly StoredEvent[], rows: readonly StoredToken[
   return problems;
 }
 
-function checkProposals(events: readonly StoredEvent[], rows: readonly StoredProposal[]): AuditProblem[] {
+function checkProposals(events: readonly StoredEvent[], rows: readonly StoredProposal[], comments: readonly StoredComment[]): AuditProblem[] {
   const problems: AuditProblem[] = [];
+  // A document stored before comments had a table of their own was vouched for with them embedded.
+  const legacy = new Map<string, { actor: string; text: string; at: number; revision: number }[]>();
+  for (const c of comments) if (c.legacy) legacy.set(c.proposal, [...(legacy.get(c.proposal) ?? []), { actor: c.actor, text: c.text, at: c.at, revision: c.revision }]);
+  const embedded = (row: StoredProposal): unknown =>
+    typeof row.doc === 'object' && row.doc !== null && !('comments' in row.doc) ? { ...row.doc, comments: legacy.get(row.id) ?? [] } : row.doc;
   const vouched = new Map<string, { entry: number; docSha256: string }>();
   for (const event of events) {
     const data = record(event.data);
@@ -202,12 +227,54 @@ function checkProposals(events: readonly StoredEvent[], rows: readonly StoredPro
     const last = vouched.get(row.id);
     if (last === undefined) {
       problems.push({ entry: null, checkpoint: null, message: `Proposal ${row.id} is stored but no entry of the log vouches for its record: it was added in the database. ${restore}` });
-    } else if (proposalDocSha256(row.doc) !== last.docSha256) {
+    } else if (proposalDocSha256(row.doc) !== last.docSha256 && proposalDocSha256(embedded(row)) !== last.docSha256) {
       problems.push({ entry: last.entry, checkpoint: null, message: `Proposal ${row.id}: its stored record (ballots, responses, objections, petition, status) is not the one entry ${last.entry} vouches for: it was edited in the database. ${restore}` });
     }
   }
   for (const [id, last] of vouched) {
     if (!seen.has(id)) problems.push({ entry: last.entry, checkpoint: null, message: `Proposal ${id}, vouched for by entry ${last.entry}, is missing from the proposals table: it was deleted in the database. ${restore}` });
+  }
+  for (const id of legacy.keys()) {
+    if (!seen.has(id)) problems.push({ entry: null, checkpoint: null, message: `Comments of proposal ${id} are stored but there is no such proposal: they were added in the database. ${restore}` });
+  }
+  return problems;
+}
+
+function checkComments(events: readonly StoredEvent[], rows: readonly StoredComment[]): AuditProblem[] {
+  const problems: AuditProblem[] = [];
+  const vouched = new Map<string, { entry: number; sha: string }>();
+  // Comments from before they had rows of their own: their entries (no commentSha256) carry the
+  // author and, as reason, the text, in order (their time and revision are vouched for only
+  // through the proposal's document, until its next step).
+  const older = new Map<string, StoredEvent[]>();
+  for (const event of events) {
+    if (event.kind !== 'proposal.comment') continue;
+    const data = record(event.data);
+    const sha = data['commentSha256'];
+    const n = data['n'];
+    if (typeof sha === 'string' && typeof n === 'number') vouched.set(`${event.subject}#${n}`, { entry: event.seq - 1, sha });
+    else older.set(event.subject, [...(older.get(event.subject) ?? []), event]);
+  }
+  for (const row of rows) {
+    if (row.legacy) {
+      const made = older.get(row.proposal)?.[row.n - 1];
+      if (made === undefined) problems.push({ entry: null, checkpoint: null, message: `Comment ${row.n} of proposal ${row.proposal} (by "${row.actor}") is marked as migrated from its document, but no entry of the log made it: it was added in the database. ${restore}` });
+      else if (made.actor !== row.actor || made.reason !== row.text) problems.push({ entry: made.seq - 1, checkpoint: null, message: `Comment ${row.n} of proposal ${row.proposal}: its stored author or text is not the one entry ${made.seq - 1} records: it was edited in the database. ${restore}` });
+      continue;
+    }
+    const key = `${row.proposal}#${row.n}`;
+    const entry = vouched.get(key);
+    if (entry === undefined) {
+      problems.push({ entry: null, checkpoint: null, message: `Comment ${row.n} of proposal ${row.proposal} (by "${row.actor}") is stored but no entry of the log made it: it was added in the database. ${restore}` });
+    } else if (commentRowSha256(row) !== entry.sha) {
+      problems.push({ entry: entry.entry, checkpoint: null, message: `Comment ${row.n} of proposal ${row.proposal}: its stored row (author, text, time or revision) is not the one entry ${entry.entry} vouches for: it was edited in the database. ${restore}` });
+    }
+    vouched.delete(key);
+  }
+  for (const [key, entry] of vouched) {
+    const at = key.lastIndexOf('#');
+    const [proposal, n] = [key.slice(0, at), key.slice(at + 1)];
+    problems.push({ entry: entry.entry, checkpoint: null, message: `Comment ${n} of proposal ${proposal}, made by entry ${entry.entry}, is missing from the comments table: it was deleted in the database. ${restore}` });
   }
   return problems;
 }

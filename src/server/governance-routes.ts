@@ -63,7 +63,7 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
   app.get('/v1/proposals/:id/comments', async (request) => {
     const query = parse(CommentListQuery, request.query, 'the query');
     await governance.settled();
-    return governance.commentPage(governance.find(idOf(request)), query.cursor, query.limit);
+    return await governance.commentPage(governance.find(idOf(request)), query.cursor, query.limit);
   });
   app.post('/v1/proposals/:id/amend', large, async (request) => {
     governance.checkTraceSize(traceOf(request.body));

@@ -12,13 +12,13 @@ import { parseTrace } from '../core/config/trace.js';
 import { governanceRules } from '../core/config/governance.js';
 import { allTeams, parsePolicy } from '../core/config/policy.js';
 import type { Fleet, Issue, Policy } from '../core/model.js';
-import { proposalDocSha256 } from '../governance/audit-entry.js';
+import { commentRowSha256, proposalDocSha256 } from '../governance/audit-entry.js';
 import { sha256Hex } from '../governance/canonical-json.js';
 import type { ImpactReport, WorkloadJob } from '../governance/impact.js';
-import { act, advance, blockers, createProposal, currentResponses, currentVotes, FINAL, missingResponses, OPEN, openObjections, recordVersions, tally } from '../governance/lifecycle.js';
+import { act, advance, blockers, commentRefusal, createProposal, currentResponses, currentVotes, FINAL, missingResponses, OPEN, openObjections, recordVersions, tally } from '../governance/lifecycle.js';
 import type { Action, Effect, ProcessContext, Proposal, Stance, VoteChoice } from '../governance/lifecycle.js';
 import { policyToYaml, rampPolicies } from '../governance/ramp.js';
-import type { Store, StoredJob, StoredToken } from '../storage/port.js';
+import type { Store, StoredComment, StoredJob, StoredToken } from '../storage/port.js';
 import type { AuditLog } from './audit.js';
 import type { TraceJob } from './governance-schemas.js';
 import { analyzeImpactOffThread } from './impact-runner.js';
@@ -75,6 +75,8 @@ export class Governance {
   private readonly proposals = new Map<string, Proposal>();
   /** Per proposal, the document digest the log's last entry about it vouches for (data.docSha256). */
   private readonly vouched = new Map<string, string>();
+  /** Per proposal, how many comments it has (their rows are read page by page). */
+  private readonly commentCounts = new Map<string, number>();
   private readonly parsedTexts = new Map<string, Policy | null>();
   private chain: Promise<unknown> = Promise.resolve();
   private nextDeadline = Infinity;
@@ -90,6 +92,7 @@ export class Governance {
       // Start-up verified the stored documents against the log (serve.ts), so this is what it vouches for.
       g.vouched.set(stored.id, proposalDocSha256(stored.doc));
     }
+    for (const [id, count] of await options.store.commentCounts()) g.commentCounts.set(id, count);
     await g.serial(() => g.refreshNow());
     return g;
   }
@@ -373,8 +376,28 @@ export class Governance {
   }
 
   /** Anyone may comment (any role). */
-  comment(id: string, principal: Principal, body: { text: string }) {
-    return this.request(id, principal, 'proposals.comment', () => ({ type: 'comment', actor: principal.user, text: body.text }), () => ({ kind: 'proposal.comment', reason: body.text, data: {} }));
+  /**
+   * Anyone may comment (any role). A comment is one row of its own and one entry of the log
+   * that vouches for that row (data.commentSha256): the proposal's document is not rewritten.
+   */
+  comment(id: string, principal: Principal, body: { text: string }): Promise<{ proposal: Proposal; entry: number }> {
+    return this.serial(async () => {
+      await this.refreshNow();
+      const p = this.find(id);
+      this.check('proposals.comment', principal, p);
+      const refusal = commentRefusal(p);
+      if (refusal) throw new GovernanceError(refusal.status, refusal.message);
+      const now = this.o.clock();
+      const row: StoredComment = { proposal: p.id, n: (this.commentCounts.get(p.id) ?? 0) + 1, actor: principal.user, text: body.text, at: now, revision: p.revision, legacy: false };
+      let seq = 0;
+      await this.o.store.transaction(async (tx) => {
+        seq = await tx.appendEvent({ at: now, actor: principal.user, kind: 'proposal.comment', subject: p.id, reason: body.text, data: { n: row.n, commentSha256: commentRowSha256(row) } });
+        await tx.insertComment(row);
+      });
+      this.commentCounts.set(p.id, row.n);
+      await this.o.audit.checkpoint();
+      return { proposal: p, entry: seq - 1 };
+    });
   }
 
   overrule(id: string, principal: Principal, body: { rationale: string }) {
@@ -447,7 +470,7 @@ export class Governance {
     const tokens = await this.o.store.listTokens();
     const proposals = await Promise.all(
       slice.map(async (p) => {
-        const { comments: _comments, commentsNextCursor: _next, ...rest } = await this.view(p, false, tokens);
+        const { comments: _comments, commentsNextCursor: _next, ...rest } = await this.view(p, false, tokens, false);
         return rest;
       }),
     );
@@ -468,23 +491,25 @@ export class Governance {
    * A page of a proposal's comments, oldest first, after the comment `cursor` names (its
    * position, 1 for the first, as the previous page's nextCursor gave it).
    */
-  commentPage(p: Proposal, cursor: string | undefined, limit: number): { comments: Record<string, unknown>[]; nextCursor: string | null } {
+  async commentPage(p: Proposal, cursor: string | undefined, limit: number): Promise<{ comments: Record<string, unknown>[]; nextCursor: string | null }> {
+    const count = this.commentCounts.get(p.id) ?? 0;
     let start = 0;
     if (cursor !== undefined) {
       start = /^[1-9][0-9]{0,15}$/.test(cursor) ? Number(cursor) : 0;
-      if (start === 0 || start > p.comments.length)
+      if (start === 0 || start > count)
         throw new GovernanceError(400, `the cursor "${cursor.slice(0, 100)}" is not a comment of proposal ${p.id}; start without one`, [{ path: 'cursor', message: 'not the nextCursor of an earlier page' }]);
     }
-    const slice = p.comments.slice(start, start + limit);
+    const rows = start < count ? await this.o.store.commentsOf(p.id, start, limit) : [];
     return {
-      comments: slice.map((c, i) => ({ n: start + i + 1, actor: c.actor, text: c.text, at: iso(c.at), current: c.revision === p.revision })),
-      nextCursor: start + limit < p.comments.length ? String(start + limit) : null,
+      comments: rows.map((c) => ({ n: c.n, actor: c.actor, text: c.text, at: iso(c.at), current: c.revision === p.revision })),
+      nextCursor: start + limit < count ? String(start + limit) : null,
     };
   }
 
   /** The proposal as the API returns it (governance.md, "Routes"). */
   /** `withReview`: the realized figures (a scan of the jobs since activation), for one proposal's page. */
-  async view(p: Proposal, withReview = false, tokens?: readonly StoredToken[]): Promise<Record<string, unknown>> {
+  /** `withComments`: its first page of comments (not in a list of proposals). */
+  async view(p: Proposal, withReview = false, tokens?: readonly StoredToken[], withComments = true): Promise<Record<string, unknown>> {
     const ctx = await this.context(p, tokens);
     const impact = (await this.o.store.getReport(p.report.hash)) as ImpactReport | null;
     const responses = currentResponses(p);
@@ -517,10 +542,8 @@ export class Governance {
         .map((r) => ({ team: r.team, actor: r.actor, metric: r.metric, reason: r.reason, at: iso(r.at), open: openObjections(p).includes(r), overruled: p.overruled.includes(`${r.team}@${r.revision}`), current: responses.get(r.team) === r })),
       // The first page only, so that a proposal with very many comments stays cheap to read;
       // the rest come from GET /v1/proposals/{id}/comments with commentsNextCursor.
-      ...(() => {
-        const first = this.commentPage(p, undefined, COMMENT_PAGE);
-        return { comments: first.comments, commentCount: p.comments.length, commentsNextCursor: first.nextCursor };
-      })(),
+      ...(withComments ? await this.commentPage(p, undefined, COMMENT_PAGE).then((first) => ({ comments: first.comments, commentsNextCursor: first.nextCursor })) : {}),
+      commentCount: this.commentCounts.get(p.id) ?? 0,
       overrules: p.overrules.map((o) => ({ actor: o.actor, rationale: o.rationale, at: iso(o.at), current: o.revision === p.revision })),
       petition: {
         signatures: signatures.map((s) => ({ actor: s.actor, team: s.team, at: iso(s.at) })),

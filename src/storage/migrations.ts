@@ -171,6 +171,31 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE jobs ADD COLUMN idempotency_hash TEXT;
     `,
   },
+  {
+    version: 4,
+    description: 'comments in a table of their own, moved out of the proposal documents',
+    sql: `
+      -- A comment is one row, inserted once: adding one rewrites neither the proposal's document
+      -- nor its other comments. Those embedded in the documents until now move here, in their
+      -- order, marked legacy (the log vouches for them through the document's digest).
+      CREATE TABLE proposal_comments (
+        proposal TEXT    NOT NULL,
+        n        INTEGER NOT NULL CHECK (n >= 1),
+        actor    TEXT    NOT NULL,
+        text     TEXT    NOT NULL,
+        at       REAL    NOT NULL,
+        revision INTEGER NOT NULL,
+        legacy   INTEGER NOT NULL DEFAULT 0 CHECK (legacy IN (0, 1)),
+        PRIMARY KEY (proposal, n)
+      ) STRICT;
+      ${appendOnly('proposal_comments')}
+      INSERT INTO proposal_comments (proposal, n, actor, text, at, revision, legacy)
+        SELECT p.id, c.key + 1, json_extract(c.value, '$.actor'), json_extract(c.value, '$.text'),
+               json_extract(c.value, '$.at'), json_extract(c.value, '$.revision'), 1
+        FROM proposals p, json_each(p.doc, '$.comments') c;
+      UPDATE proposals SET doc = json_remove(doc, '$.comments') WHERE json_type(doc, '$.comments') IS NOT NULL;
+    `,
+  },
 ];
 
 /** The schema version this build writes and understands. */

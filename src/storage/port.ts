@@ -112,6 +112,25 @@ export interface StoredProposal {
   readonly updatedAt: number;
 }
 
+/**
+ * A comment on a proposal: a row of its own, inserted once and never rewritten, so that adding
+ * one does not rewrite the proposal's document. `n` numbers a proposal's comments from 1.
+ */
+export interface StoredComment {
+  readonly proposal: string;
+  readonly n: number;
+  readonly actor: string;
+  readonly text: string;
+  readonly at: number;
+  /** The proposal's revision when it was made. */
+  readonly revision: number;
+  /**
+   * Moved out of the proposal's document by the schema migration: the log vouches for it
+   * through the document's digest (with its comments embedded) rather than an entry of its own.
+   */
+  readonly legacy: boolean;
+}
+
 /** A signed checkpoint of the audit log (docs/governance.md). */
 export interface StoredCheckpoint {
   readonly size: number;
@@ -209,6 +228,12 @@ export interface Store {
   getProposal(id: string): Promise<StoredProposal | null>;
   /** Newest first. */
   listProposals(): Promise<StoredProposal[]>;
+  /** Inserts a comment; `n` must be the proposal's next (a taken one: StorageError `constraint`). */
+  insertComment(comment: StoredComment): Promise<void>;
+  /** A proposal's comments with n > `after`, oldest first, at most `limit`. */
+  commentsOf(proposal: string, after: number, limit: number): Promise<StoredComment[]>;
+  /** How many comments each proposal with any has. */
+  commentCounts(): Promise<Map<string, number>>;
   /** Stores a report under its hash; storing the same hash again changes nothing. */
   putReport(hash: string, doc: unknown): Promise<void>;
   getReport(hash: string): Promise<unknown>;

@@ -186,6 +186,32 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE jobs ADD COLUMN idempotency_hash TEXT;
     `,
   },
+  {
+    version: 4,
+    description: 'comments in a table of their own, moved out of the proposal documents',
+    sql: `
+      -- A comment is one row, inserted once: adding one rewrites neither the proposal's document
+      -- nor its other comments. Those embedded in the documents until now move here, in their
+      -- order, marked legacy (the log vouches for them through the document's digest).
+      CREATE TABLE proposal_comments (
+        proposal TEXT             NOT NULL,
+        n        BIGINT           NOT NULL CHECK (n >= 1),
+        actor    TEXT             NOT NULL,
+        text     TEXT             NOT NULL,
+        at       DOUBLE PRECISION NOT NULL,
+        revision BIGINT           NOT NULL,
+        legacy   BOOLEAN          NOT NULL DEFAULT FALSE,
+        PRIMARY KEY (proposal, n)
+      );
+      ${appendOnly('proposal_comments')}
+      INSERT INTO proposal_comments (proposal, n, actor, text, at, revision, legacy)
+        SELECT p.id, c.ord, c.value->>'actor', c.value->>'text', (c.value->>'at')::double precision,
+               (c.value->>'revision')::bigint, TRUE
+        FROM proposals p, json_array_elements(p.doc->'comments') WITH ORDINALITY AS c(value, ord)
+        WHERE json_typeof(p.doc->'comments') = 'array';
+      UPDATE proposals SET doc = (doc::jsonb - 'comments')::json WHERE doc->'comments' IS NOT NULL;
+    `,
+  },
 ];
 
 /** The schema version this build writes and understands. */

@@ -37,6 +37,7 @@ import type {
   StoredJob,
   StoredPlacement,
   StoredProposal,
+  StoredComment,
   StoredRun,
   StoredToken,
   StoredVersion,
@@ -840,6 +841,37 @@ class PgStoreImpl implements PostgresStore {
     return this.read('listing proposals', (q) =>
       rows<StoredProposal>(q, `SELECT ${PROPOSAL_COLUMNS} FROM proposals ORDER BY seq DESC`),
     );
+  }
+
+  insertComment(comment: StoredComment): Promise<void> {
+    return this.write(`storing comment ${comment.n} of proposal ${comment.proposal}`, async (q) => {
+      await q.query('INSERT INTO proposal_comments (proposal, n, actor, text, at, revision, legacy) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+        comment.proposal,
+        comment.n,
+        comment.actor,
+        comment.text,
+        comment.at,
+        comment.revision,
+        comment.legacy,
+      ]);
+    });
+  }
+
+  commentsOf(proposal: string, after: number, limit: number): Promise<StoredComment[]> {
+    return this.read(`reading the comments of proposal ${proposal}`, (q) =>
+      rows<StoredComment>(
+        q,
+        'SELECT proposal, n, actor, text, at, revision, legacy FROM proposal_comments WHERE proposal = $1 AND n > $2 ORDER BY n LIMIT $3',
+        [proposal, after, limit],
+      ),
+    );
+  }
+
+  commentCounts(): Promise<Map<string, number>> {
+    return this.read('counting comments', async (q) => {
+      const counts = await rows<{ proposal: string; count: number }>(q, 'SELECT proposal, COUNT(*) AS count FROM proposal_comments GROUP BY proposal');
+      return new Map(counts.map((row) => [row.proposal, row.count]));
+    });
   }
 
   putReport(hash: string, doc: unknown): Promise<void> {

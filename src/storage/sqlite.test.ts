@@ -84,6 +84,7 @@ describe('opening and migrating', () => {
           'jobs',
           'meta',
           'policy_versions',
+          'proposal_comments',
           'proposals',
           'runs',
           'sqlite_sequence',

@@ -30,6 +30,7 @@ import type {
   StoredEvent,
   StoredJob,
   StoredProposal,
+  StoredComment,
   StoredPlacement,
   StoredRun,
   StoredToken,
@@ -708,6 +709,35 @@ class SqliteStoreImpl implements SqliteStore {
         doc: JSON.parse(row.doc) as unknown,
       })),
     );
+  }
+
+  insertComment(comment: StoredComment): Promise<void> {
+    return this.write(`storing comment ${comment.n} of proposal ${comment.proposal}`, (c) => {
+      c.stmt('INSERT INTO proposal_comments (proposal, n, actor, text, at, revision, legacy) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+        comment.proposal,
+        comment.n,
+        comment.actor,
+        comment.text,
+        comment.at,
+        comment.revision,
+        comment.legacy ? 1 : 0,
+      );
+    });
+  }
+
+  commentsOf(proposal: string, after: number, limit: number): Promise<StoredComment[]> {
+    return this.read(`reading the comments of proposal ${proposal}`, (c) =>
+      (
+        c.stmt('SELECT proposal, n, actor, text, at, revision, legacy FROM proposal_comments WHERE proposal = ? AND n > ? ORDER BY n LIMIT ?').all(proposal, after, limit) as (Omit<StoredComment, 'legacy'> & { legacy: number })[]
+      ).map((row) => ({ ...row, legacy: row.legacy === 1 })),
+    );
+  }
+
+  commentCounts(): Promise<Map<string, number>> {
+    return this.read('counting comments', (c) => {
+      const counts = c.stmt('SELECT proposal, COUNT(*) AS count FROM proposal_comments GROUP BY proposal').all() as { proposal: string; count: number }[];
+      return new Map(counts.map((row) => [row.proposal, row.count]));
+    });
   }
 
   putReport(hash: string, doc: unknown): Promise<void> {

@@ -742,6 +742,47 @@ describe.each([sqlite, postgres])('the $name store', (backend) => {
       ]);
     });
 
+    it('stores comments as rows of their own, pages them oldest first and counts them; a number taken is refused', async () => {
+      await store.putProposal({ id: 'p-1', status: 'consultation', doc: { id: 'p-1' }, updatedAt: 10 });
+      const comment = (proposal: string, n: number) => ({ proposal, n, actor: `u${n}`, text: `comment ${n}\nsecond line`, at: 100 + n + 0.25, revision: n > 3 ? 1 : 0, legacy: false });
+      for (let n = 1; n <= 5; n++) await store.insertComment(comment('p-1', n));
+      await store.insertComment(comment('p-2', 1));
+      expect(await store.commentsOf('p-1', 0, 2)).toEqual([comment('p-1', 1), comment('p-1', 2)]);
+      expect((await store.commentsOf('p-1', 2, 10)).map((c) => c.n)).toEqual([3, 4, 5]);
+      expect(await store.commentsOf('p-1', 5, 10)).toEqual([]);
+      expect(await store.commentsOf('p-404', 0, 10)).toEqual([]);
+      expect(await store.commentCounts()).toEqual(new Map([['p-1', 5], ['p-2', 1]]));
+      expect((await storageError(store.insertComment({ ...comment('p-1', 3), text: 'again' }))).code).toBe('constraint');
+      expect((await store.commentsOf('p-1', 2, 1))[0]!.text).toBe('comment 3\nsecond line');
+      // Adding a comment leaves the proposal's row as it was.
+      expect(await store.getProposal('p-1')).toEqual({ seq: 1, id: 'p-1', status: 'consultation', doc: { id: 'p-1' }, updatedAt: 10 });
+      // Rows are never rewritten or deleted.
+      for (const sql of [`UPDATE proposal_comments SET text = 'x'`, `DELETE FROM proposal_comments`]) await expect(opened.raw(sql), sql).rejects.toThrow(/append-only/);
+    });
+
+    it('the schema migration moves comments embedded in proposal documents into their table, in order, with author, time and revision', async () => {
+      // A database as the previous schema left it: no comments table, comments in the documents.
+      await opened.raw('DROP TABLE proposal_comments');
+      await opened.raw(`UPDATE meta SET value = '${SCHEMA_VERSION - 1}' WHERE key = 'schema_version'`);
+      const embedded = [
+        { actor: 'ada', text: 'first', at: 1700000000.5, revision: 0 },
+        { actor: 'bob', text: 'second, "quoted"', at: 1700000100, revision: 0 },
+        { actor: 'ada', text: 'third', at: 1700000200.25, revision: 1 },
+      ];
+      await store.putProposal({ id: 'p-1', status: 'voting', doc: { id: 'p-1', revision: 1, comments: embedded, timeline: [{ event: 'comment' }] }, updatedAt: 10 });
+      await store.putProposal({ id: 'p-2', status: 'consultation', doc: { id: 'p-2', comments: [] }, updatedAt: 11 });
+      await store.putProposal({ id: 'p-3', status: 'consultation', doc: { id: 'p-3' }, updatedAt: 12 });
+      const migrated = await another();
+      expect(await migrated.commentsOf('p-1', 0, 10)).toEqual(embedded.map((c, i) => ({ proposal: 'p-1', n: i + 1, ...c, legacy: true })));
+      expect(await migrated.commentCounts()).toEqual(new Map([['p-1', 3]]));
+      expect((await migrated.getProposal('p-1'))!.doc).toEqual({ id: 'p-1', revision: 1, timeline: [{ event: 'comment' }] });
+      expect((await migrated.getProposal('p-2'))!.doc).toEqual({ id: 'p-2' });
+      expect((await migrated.getProposal('p-3'))!.doc).toEqual({ id: 'p-3' });
+      // New comments go on after the migrated ones.
+      await migrated.insertComment({ proposal: 'p-1', n: 4, actor: 'cy', text: 'fourth', at: 1700000300, revision: 1, legacy: false });
+      expect((await migrated.commentsOf('p-1', 3, 10)).map((c) => [c.n, c.legacy])).toEqual([[4, false]]);
+    });
+
     it('stores a report once under its hash', async () => {
       const doc = { hash: 'h', metrics: { p50: 1.25, teams: ['b', 'a'] } };
       await store.putReport('h', doc);
@@ -971,6 +1012,7 @@ describe('the postgres store: migrations and faults', () => {
         'jobs',
         'meta',
         'policy_versions',
+        'proposal_comments',
         'proposals',
         'runs',
         'tokens',
