@@ -104,7 +104,8 @@ describe('arbiter serve --database', () => {
   it('refuses a second server on the same database, naming the holder, and starts again once it stopped', async () => {
     if (cluster === undefined) throw new Error('no PostgreSQL test cluster (see the error of beforeAll)');
     const database = await cluster.createDatabase();
-    const first = await startServer(tempDir('serve-pg-lock-a'), { args: ['--database', database] });
+    const firstData = tempDir('serve-pg-lock-a');
+    const first = await startServer(firstData, { args: ['--database', database] });
     // Another data directory, the same database: the database's advisory lock refuses it.
     const second = await cli(['serve', '--data', tempDir('serve-pg-lock-b'), '--port', '0', '--database', database], {}, 30_000);
     expect(second.status, second.stderr).toBe(1);
@@ -117,7 +118,10 @@ describe('arbiter serve --database', () => {
     expect(second.stdout).toBe('');
     expect(await first.stop()).toBe(0);
     // The lock ended with the first server's session: the database takes a server again.
-    const third = await startServer(tempDir('serve-pg-lock-c'), { args: ['--database', database] });
+    // Another data directory, with the installation's one signing key (the log is signed by it).
+    const third = await startServer(tempDir('serve-pg-lock-c'), {
+      args: ['--database', database, '--audit-key', path.join(firstData, 'audit-key.pem')],
+    });
     expect(third.startupOutput).not.toContain('First start');
     expect(await third.stop()).toBe(0);
   });

@@ -195,7 +195,7 @@ describe('authentication', () => {
     for (const token of [null, 'bad-token']) {
       const r = await a.get('/healthz', token);
       expect(r.status).toBe(200);
-      expect(r.body).toEqual({ status: 'ok' });
+      expect(r.body).toMatchObject({ status: 'ok', store: { ok: true }, scheduler: { ok: true }, executor: { ok: true } });
     }
   });
 
@@ -398,8 +398,6 @@ describe('malformed and hostile bodies: 400 invalid_input listing every problem,
     },
     { what: 'a huge duration', json: { ...ok, duration: 1e300 }, paths: ['duration'] },
     { what: 'a 100 kB name', json: { ...ok, name: 'n'.repeat(100_000) }, paths: ['name'] },
-    { what: 'a 500 kB name (body over the 128 KiB limit of a job)', json: { ...ok, name: 'n'.repeat(500_000) } },
-    { what: 'a 1 MB name (body over the limit)', json: { ...ok, name: 'n'.repeat(1 << 20) } },
     { what: 'a 100 kB team', json: { ...ok, team: 't'.repeat(100_000) }, paths: ['team'] },
     { what: 'a 100 kB command', json: { ...ok, command: 'c'.repeat(100_000) }, paths: ['command'] },
     { what: 'an unknown field', json: { ...ok, priority: 9 } },
@@ -505,9 +503,16 @@ describe('malformed and hostile bodies: 400 invalid_input listing every problem,
     });
   }
 
-  it('a 10 MB body', async () => {
+  // Bodies over the 128 KiB limit of a job are answered before they are read to the end, and
+  // the connection is closed: sent over a raw socket, whose answer is read even when the rest of
+  // the body can no longer be written (fetch fails with EPIPE there).
+  it.each([
+    ['a 500 kB name', 500_000],
+    ['a 1 MB name', 1 << 20],
+    ['a 10 MB body', 10 << 20],
+  ])('%s (body over the limit)', async (_what, size) => {
     const before = await snapshot();
-    const body = Buffer.from(JSON.stringify({ ...ok, name: 'x'.repeat(10 << 20) }));
+    const body = Buffer.from(JSON.stringify({ ...ok, name: 'x'.repeat(size) }));
     const r = await rawHttp(
       server.url,
       `POST /v1/jobs HTTP/1.1\nhost: arbiter\nauthorization: Bearer ${server.adminToken}\ncontent-type: application/json`,
