@@ -62,7 +62,7 @@ describe('an impact analysis in progress', () => {
     // one after the other (if replays become much faster, make the traces larger: the deadline
     // must fall due during the first).
     let firstAnswered = false;
-    const propose = (title: string) => a.post<View>('/v1/proposals', { title, rationale: 'what if', policy: policyText(4, 12), trace: congested(3000) }, tokens['lead']);
+    const propose = (title: string) => a.post<View>('/v1/proposals', { title, rationale: 'what if', policy: policyText(4, 12), trace: congested(6000) }, tokens['lead']);
     const first = propose('Shift').then((r) => {
       firstAnswered = true;
       return r;
@@ -79,8 +79,8 @@ describe('an impact analysis in progress', () => {
 
     const made = [await first, await second];
     expect(made.map((r) => [r.status, r.body.impact.workload?.jobs])).toEqual([
-      [201, 3000],
-      [201, 3000],
+      [201, 6000],
+      [201, 6000],
     ]);
     // The due deadline was applied (after the analysis, in turn): the minor change is in force.
     await waitFor(async () => (await a.get<{ version: number }>('/v1/policy')).body.version === 2, 'the deadline to be applied', 30_000);
