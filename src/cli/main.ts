@@ -11,6 +11,7 @@ import { registerServe } from './commands/serve.js';
 import { registerClient } from './commands/client.js';
 import { registerGovernance } from './commands/governance.js';
 import { registerAudit } from './commands/audit.js';
+import { registerKueue } from './commands/kueue.js';
 
 /** The package's version (package.json sits two folders above dist/cli/ and src/cli/). */
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerGovernance(program);
   registerAudit(program);
   registerTrace(program);
+  registerKueue(program);
   markRequired(program);
   return program;
 }

@@ -168,10 +168,11 @@ export function policyToYaml(policy: Policy, header?: string): string {
   };
   const { preemption } = policy;
   const plain = {
-    priorityClasses: policy.priorityClasses.map(({ name, priority, preemptible }) => ({
+    priorityClasses: policy.priorityClasses.map(({ name, priority, preemptible, defaultTimeLimit }) => ({
       name,
       priority,
       preemptible,
+      ...(defaultTimeLimit !== undefined ? { defaultTimeLimit: duration(defaultTimeLimit) } : {}),
     })),
     defaultClass: policy.defaultClass,
     scheduling: { withinTeam: policy.scheduling.withinTeam },
