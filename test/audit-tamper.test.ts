@@ -15,6 +15,8 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyCheckpointSignature } from '../src/governance/audit-log.js';
+import { hashToken } from '../src/server/auth.js';
+import { tokenEventData } from '../src/storage/token-event.js';
 import type { Checkpoint } from '../src/governance/audit-log.js';
 import { startPgCluster, type PgCluster } from './pg-harness.js';
 import { api, assertDistFresh, cli, createToken, smallCluster, startServer, stopAllServers, tamperedCopy, tempDir, writeFile, type Server } from './server-harness.js';
@@ -204,6 +206,79 @@ describe('audit verify and serve on a database edited behind the log', () => {
     expect(started.status, started.stderr).toBe(1);
     expect(started.stderr).toContain(`The log was truncated: The checkpoint kept in the witness file ${witness} (size ${entries}`);
   });
+});
+
+describe('the database of a running server', () => {
+  it('kill -9 in the middle of governance writes leaves no unsigned tail: the restart needs no flag and the log verifies', async () => {
+    const data = tampered('killed', 'SELECT 1');
+    for (let round = 0; round < 3; round++) {
+      const server = await startServer(data);
+      const a = api(server);
+      let stop = false;
+      let written = 0;
+      const writer = async (): Promise<void> => {
+        while (!stop) {
+          const res = await a.post('/v1/proposals/p-1/comments', { text: `round ${round}, comment ${written}` }).catch(() => null);
+          if (res?.status === 200) written++;
+        }
+      };
+      const writers = [writer(), writer(), writer()];
+      // Killed while comments (each an entry and its checkpoint) are being committed.
+      await new Promise((resolve) => setTimeout(resolve, 800 + round * 300));
+      server.process.kill('SIGKILL');
+      await new Promise((resolve) => server.process.once('exit', resolve));
+      stop = true;
+      await Promise.all(writers);
+      expect(written, 'comments written before the kill').toBeGreaterThan(0);
+      const checked = await verify(data);
+      expect(checked.status, checked.stdout + checked.stderr).toBe(0);
+      expect(checked.stdout).not.toContain('unsigned');
+    }
+    const restarted = await startServer(data);
+    expect(await restarted.stop()).toBe(0);
+  }, 120_000);
+
+  it('a token added, a role raised and an entry forged in the database while the server runs: refused at once, and never signed', async () => {
+    const data = tampered('live-edits', 'SELECT 1');
+    const server = await startServer(data);
+    const a = api(server);
+    // Made by `arbiter token create` while the server runs (it signs its own entry): accepted.
+    const mia = await createToken(data, 'mia2', 'member', 'applied');
+    expect((await a.get('/v1/jobs', mia)).status).toBe(200);
+    expect((await a.get('/v1/tokens', mia)).status).toBe(403);
+    const db = new Database(path.join(data, 'arbiter.db'));
+    try {
+      db.pragma('busy_timeout = 10000');
+      // The attacker raises mia2 to admin in the tokens table...
+      db.prepare("UPDATE tokens SET role = 'admin', team = NULL WHERE user = 'mia2'").run();
+      // ... and adds an admin token whose secret they know, with a token.create entry that matches it.
+      const secret = 'arb_attacker-knows-this-secret';
+      const eve = { id: 't-eve', hash: hashToken(secret), user: 'eve', role: 'admin' as const, team: null, createdAt: 1_700_000_000, revokedAt: null };
+      db.prepare('INSERT INTO tokens (id, hash, user, role, team, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(eve.id, eve.hash, eve.user, eve.role, eve.team, eve.createdAt, eve.revokedAt);
+      db.prepare('INSERT INTO events (at, actor, kind, subject, reason, data) VALUES (?, ?, ?, ?, ?, ?)').run(eve.createdAt, 'system', 'token.create', eve.id, 'first start', JSON.stringify(tokenEventData(eve)));
+      // The token cache holds a principal for at most a second.
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      const raised = await a.get('/v1/tokens', mia);
+      expect(raised.status, raised.text).toBe(401);
+      const forged = await a.get('/v1/tokens', secret);
+      expect(forged.status, forged.text).toBe(401);
+      // The forged entry is after the last checkpoint: the next audited write refuses to sign it.
+      const comment = await a.post<{ code: string; message: string }>('/v1/proposals/p-1/comments', { text: 'signed along with the forgery?' });
+      expect(comment.status, comment.text).toBe(503);
+      expect(comment.body.code).toBe('audit_unverified');
+      expect(comment.body.message).toContain('that no checkpoint covers and that this server did not write');
+      // The honest tokens keep working.
+      expect((await a.get('/v1/jobs')).status).toBe(200);
+    } finally {
+      db.close();
+    }
+    expect(await server.stop()).toBe(0);
+    // Not even the graceful stop signed it: verify names the unsigned entry and the edited rows.
+    const checked = await verify(data);
+    expect(checked.status).toBe(1);
+    expect(checked.stderr).toMatch(/not covered by any signed checkpoint/);
+    expect(checked.stderr).not.toContain('signed along with the forgery?');
+  }, 120_000);
 });
 
 describe('witnesses', () => {

@@ -65,6 +65,14 @@ export class MerkleAccumulator {
     this.leafCount += 1;
   }
 
+  /** A copy that grows on its own (O(log n)): a checkpoint computed in a transaction that may roll back. */
+  clone(): MerkleAccumulator {
+    const copy = new MerkleAccumulator();
+    copy.frontier.push(...this.frontier);
+    copy.leafCount = this.leafCount;
+    return copy;
+  }
+
   /** MTH of all leaves pushed so far; does not change the accumulator. */
   root(): Buffer {
     let root: Buffer | undefined;

@@ -18,7 +18,7 @@ import { ConflictError, InfeasibleJobError } from './live.js';
 import { IdempotencyConflict, sameSubmission, submissionHash } from './idempotency.js';
 import type { Metrics } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
-import type { AuditLog } from './audit.js';
+import { AuditTailError, type AuditLog } from './audit.js';
 import type { Governance } from './governance.js';
 import { GovernanceError } from './governance.js';
 import { registerGovernanceRoutes } from './governance-routes.js';
@@ -210,6 +210,13 @@ export async function buildApp(ctx: AppContext) {
         tokenCache.delete(hash);
         throw new ApiError(401, 'unauthorized', 'unknown or revoked token');
       }
+      // A row the signed log does not vouch for (added or edited in the database) is no token.
+      const refusal = await ctx.audit.tokenRefusal(token);
+      if (refusal !== null) {
+        tokenCache.delete(hash);
+        request.log.error({ token: token.id }, `token refused: ${refusal}`);
+        throw new ApiError(401, 'unauthorized', 'unknown or revoked token');
+      }
       if (tokenCache.size >= 10_000) tokenCache.clear();
       cached = { principal: { user: token.user, role: token.role, team: token.team }, until: now + TOKEN_CACHE_SECONDS * 1000 };
       tokenCache.set(hash, cached);
@@ -254,6 +261,10 @@ export async function buildApp(ctx: AppContext) {
     }
     if (error instanceof IdempotencyConflict) {
       return reply.status(409).send({ code: 'conflict', message: error.message, issues: [{ path: 'Idempotency-Key', message: error.message }] });
+    }
+    if (error instanceof AuditTailError) {
+      request.log.error({ err: error }, 'audit log written behind the server');
+      return reply.status(503).send({ code: 'audit_unverified', message: error.message, issues: [] });
     }
     if (error instanceof ConflictError) return reply.status(409).send({ code: 'conflict', message: error.message, issues: [] });
     if (error instanceof InfeasibleJobError) return reply.status(400).send({ code: 'invalid_input', message: error.message, issues: [{ path: 'gpus', message: error.reason }] });
@@ -456,10 +467,9 @@ export async function buildApp(ctx: AppContext) {
     const { reason } = parse(TokenRevokeQuery, request.query, 'the query');
     const token = (await store.listTokens()).find((t) => t.id === id);
     if (!token) throw new ApiError(404, 'not_found', `no token ${id.slice(0, 100)}; \`arbiter token list\` shows them`);
-    await store.revokeToken(id, ctx.clock(), principalOf(request).user, reason ?? `revoked by ${principalOf(request).user} through the API`);
+    await ctx.audit.signingStore.revokeToken(id, ctx.clock(), principalOf(request).user, reason ?? `revoked by ${principalOf(request).user} through the API`);
     // Every cached principal is read again: the revoked token answers 401 from the next request on.
     tokenCache.clear();
-    await ctx.audit.checkpoint();
     const revoked = (await store.listTokens()).find((t) => t.id === id)!;
     return tokenView(revoked);
   });

@@ -1,8 +1,9 @@
 // The audit log of the live service (docs/governance.md, "Audit log"): every event the store
 // appended (governance steps, policy, fleet and token changes, policy activations) is a leaf
-// of an RFC 6962 Merkle tree, in `seq` order (leaf index = seq - 1). After every append batch,
-// and at least hourly, a checkpoint {size, root, time} is signed with the Ed25519 key made at
+// of an RFC 6962 Merkle tree, in `seq` order (leaf index = seq - 1). In the transaction of every
+// write that appends (signingStore), and at least hourly, a checkpoint {size, root, time} is signed with the Ed25519 key made at
 // first start and kept in the data directory (audit-key.pem, mode 0600).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
@@ -10,7 +11,8 @@ import { auditEntryText } from '../governance/audit-entry.js';
 import { generateAuditKey, signCheckpoint, verifyCheckpointSignature } from '../governance/audit-log.js';
 import type { Checkpoint } from '../governance/audit-log.js';
 import { consistencyProof, inclusionProof, leafHash, MerkleAccumulator, merkleRoot } from '../governance/merkle.js';
-import type { Store, StoredCheckpoint } from '../storage/port.js';
+import type { Store, StoredCheckpoint, StoredEvent, StoredToken } from '../storage/port.js';
+import { tokenRowSha256 } from '../storage/token-event.js';
 import { readCheckpointFile, verifyStore } from './audit-check.js';
 import { Witness } from './audit-witness.js';
 
@@ -49,6 +51,14 @@ export class AuditRefusal extends Error {
   }
 }
 
+/** Entries after the last checkpoint that this server did not write: it signs nothing more (503). */
+export class AuditTailError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AuditTailError';
+  }
+}
+
 export interface AuditOptions {
   /** The private key file (PEM); made at the first start when missing. */
   readonly keyFile: string;
@@ -63,6 +73,27 @@ export interface AuditOptions {
   readonly logger?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void } | undefined;
 }
 
+/** A checkpoint computed from what a store holds, not yet stored nor taken in. */
+interface Pending {
+  readonly events: readonly StoredEvent[];
+  readonly leaves: readonly Buffer[];
+  readonly tree: MerkleAccumulator;
+  readonly signed: StoredCheckpoint;
+}
+
+/** What the signed entries say of a token (token.create, token.revoke). */
+interface VouchedToken {
+  readonly user: unknown;
+  readonly role: unknown;
+  readonly team: unknown;
+  /** Absent in entries written before tokens were vouched for by digest. */
+  readonly rowSha256: unknown;
+  revoked: boolean;
+}
+
+/** Writes that append entries themselves (port.ts); through `signingStore` each signs in its own transaction. */
+const APPENDING = new Set<PropertyKey>(['appendEvent', 'putPolicy', 'putFleet', 'insertToken', 'revokeToken']);
+
 export class AuditLog {
   /** Leaf hashes of the entries checkpointed so far. */
   private readonly leaves: Buffer[] = [];
@@ -71,6 +102,13 @@ export class AuditLog {
   private chain: Promise<unknown> = Promise.resolve();
   private ticker: NodeJS.Timeout | null = null;
   private readonly witness: Witness;
+  /** Tokens by id, as the signed entries vouch for them. */
+  private readonly tokens = new Map<string, VouchedToken>();
+  /** Only while opening: the operator accepted the unsigned tail (--allow-unsigned-tail), or it is the first start. */
+  private acceptTail = false;
+  /** Set inside a signed transaction, so that the signing store's own calls go straight into it. */
+  private readonly inSigned = new AsyncLocalStorage<true>();
+  private signing: Store | null = null;
 
   private constructor(
     private readonly store: Store,
@@ -100,9 +138,10 @@ export class AuditLog {
       const last = witnessed?.reduce<Checkpoint | null>((max, c) => (max === null || c.size >= max.size ? c : max), null) ?? null;
       if (last) kept.push({ checkpoint: last, from: `the witness file ${options.witnessFile}` });
     }
+    const acceptTail = options.allowUnsignedTail === true || options.firstStart === true;
     const result = await verifyStore(store, {
       publicKey: log.key.publicKey,
-      allowUnsignedTail: options.allowUnsignedTail === true || options.firstStart === true,
+      allowUnsignedTail: acceptTail,
       allowNoCheckpoint: options.firstStart === true,
       kept,
     });
@@ -114,6 +153,7 @@ export class AuditLog {
       ]);
     }
     const signedSize = result.checkpoints === 0 ? 0 : Math.max(...result.log.checkpoints.map((c) => c.size));
+    for (const event of result.log.events.slice(0, signedSize)) log.note(event);
     for (const entry of result.log.entries.slice(0, signedSize)) {
       const leaf = leafHash(entry.text);
       log.leaves.push(leaf);
@@ -122,10 +162,21 @@ export class AuditLog {
     log.latest = result.log.checkpoints.reduce<StoredCheckpoint | null>((max, c) => (max === null || c.size >= max.size ? c : max), null);
     // The witnesses hear of the latest checkpoint, also one signed while the server was down (token create).
     if (log.latest !== null && (kept[0]?.checkpoint.size ?? -1) < log.latest.size) log.witness.send(log.latest);
-    await log.checkpoint();
-    // "At least hourly": a checkpoint is also signed on start, on audit requests and after
-    // governance requests; this check once a minute covers a server nobody talks to.
-    log.ticker = setInterval(() => void log.checkpoint().catch(() => undefined), 60_000);
+    log.acceptTail = acceptTail;
+    try {
+      await log.checkpoint();
+    } finally {
+      log.acceptTail = false;
+    }
+    // "At least hourly": a checkpoint is also signed on start and on audit requests; this check
+    // once a minute covers a server nobody talks to (and reports entries someone slipped in).
+    log.ticker = setInterval(
+      () =>
+        void log.checkpoint().catch((error: unknown) => {
+          options.logger?.error({ err: error }, 'audit checkpoint not signed');
+        }),
+      60_000,
+    );
     log.ticker.unref();
     return log;
   }
@@ -146,8 +197,85 @@ export class AuditLog {
   }
 
   /**
+   * The store the server's audited writes go through (governance, token routes): reads go to the
+   * store; each write that appends entries (`transaction`, `appendEvent`, `putPolicy`, `putFleet`,
+   * `insertToken`, `revokeToken`) runs in one transaction with the checkpoint that signs what it
+   * appended (`signed`). So a `kill -9` never leaves an unsigned tail, and any entry after the
+   * last checkpoint was written by someone else.
+   */
+  get signingStore(): Store {
+    if (this.signing) return this.signing;
+    const inner = this.store;
+    const inSigned = this.inSigned;
+    const signed = <T>(fn: (tx: Store) => Promise<T>): Promise<T> => this.signed(fn);
+    this.signing = new Proxy(inner, {
+      get(target, prop) {
+        const value: unknown = Reflect.get(target, prop, target);
+        if (typeof value !== 'function') return value;
+        const method = value as (...args: unknown[]) => unknown;
+        if (inSigned.getStore() === true || (prop !== 'transaction' && !APPENDING.has(prop))) return method.bind(target);
+        if (prop === 'transaction') return (fn: (tx: Store) => Promise<unknown>) => signed(fn);
+        return (...args: unknown[]) => signed((tx) => (Reflect.get(tx, prop, tx) as (...a: unknown[]) => Promise<unknown>).apply(tx, args));
+      },
+    });
+    return this.signing;
+  }
+
+  /**
+   * Runs `fn` in one transaction with the checkpoint that signs the entries it appended. Refused
+   * (an Error, nothing written) when the log already has entries after the last checkpoint: this
+   * server signs all of its own in the transaction that appends them, so those were written by
+   * someone else, and signing them would vouch for them.
+   */
+  signed<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    const run = this.chain.then(async () => {
+      const made: { pending: Pending | null } = { pending: null };
+      const value = await this.store.transaction(async (tx) => {
+        await this.adoptStored(tx);
+        const tail = await tx.events(this.leaves.length + 1, 1000);
+        if (tail.length > 0) throw this.foreign(tail);
+        const value = await this.inSigned.run(true, () => fn(tx));
+        const pending = await this.next(tx);
+        if (pending.events.length > 0) {
+          await tx.appendAudit(
+            pending.events.map((e, i) => ({ seq: e.seq, hash: pending.leaves[i]!.toString('hex') })),
+            pending.signed,
+          );
+          made.pending = pending;
+        }
+        return value;
+      });
+      if (made.pending) this.take(made.pending);
+      return value;
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Why the signed log does not vouch for this token row, or null when it does: a token added,
+   * edited (role, team, user, secret hash) or un-revoked in the database is refused by every
+   * route at once, not only by the next `audit verify`. A token unknown here is looked for in
+   * checkpoints signed since ours first (`arbiter token create` signs its own).
+   */
+  async tokenRefusal(row: StoredToken): Promise<string | null> {
+    if (!this.tokens.has(row.id)) {
+      const adopted = this.chain.then(() => this.adoptStored(this.store));
+      this.chain = adopted.catch(() => undefined);
+      await adopted;
+    }
+    const vouched = this.tokens.get(row.id);
+    if (vouched === undefined) return `token ${row.id} was not created by any signed entry of the audit log (added in the database?)`;
+    if (vouched.revoked) return `token ${row.id} was revoked (audit log)`;
+    if (row.user !== vouched.user || row.role !== vouched.role || (row.team ?? null) !== vouched.team) return `token ${row.id} differs from the audit log's entry that created it (edited in the database?)`;
+    if (typeof vouched.rowSha256 === 'string' && vouched.rowSha256 !== tokenRowSha256(row)) return `token ${row.id}: its row is not the one the audit log vouches for (edited in the database?)`;
+    return null;
+  }
+
+  /**
    * Takes every event appended since the last checkpoint into the tree and signs a checkpoint
    * (also when nothing was appended but the last one is an hour old). Calls run one at a time.
+   * Entries no checkpoint covers are signed only while opening, when the operator accepted them.
    */
   checkpoint(): Promise<StoredCheckpoint | null> {
     const run = this.chain.then(() => this.checkpointNow());
@@ -155,67 +283,84 @@ export class AuditLog {
     return run;
   }
 
+  private foreign(tail: readonly StoredEvent[]): AuditTailError {
+    const first = tail[0]!;
+    return new AuditTailError(
+      `the audit log has entries from ${first.seq - 1} on (${first.kind} by ${first.actor}, ...) that no checkpoint covers and that this server did not write (it signs its own in the same transaction): someone wrote the database. Nothing more is signed until it is resolved; run arbiter audit verify`,
+    );
+  }
+
+  /** Records what a signed entry says of a token. */
+  private note(event: StoredEvent): void {
+    if (event.kind === 'token.create') {
+      const data = (event.data ?? {}) as Record<string, unknown>;
+      this.tokens.set(event.subject, { user: data['user'], role: data['role'], team: data['team'] ?? null, rowSha256: data['rowSha256'], revoked: false });
+    } else if (event.kind === 'token.revoke') {
+      const token = this.tokens.get(event.subject);
+      if (token) token.revoked = true;
+    }
+  }
+
   /**
    * Checkpoints another holder of the key stored since ours (`arbiter token create` signs its own
    * entry): taken in when validly signed and their root is that of the entries, else an error.
    */
-  private async adoptStored(): Promise<void> {
-    const stored = await this.store.checkpoints();
+  private async adoptStored(store: Store): Promise<void> {
+    const stored = await store.checkpoints();
     const last = stored.reduce<StoredCheckpoint | null>((max, c) => (max === null || c.size >= max.size ? c : max), null);
     if (last === null || last.size <= this.leaves.length) return;
     if (!verifyCheckpointSignature(last, this.key.publicKey)) throw new Error(`a checkpoint of size ${last.size} in the database is not signed by this server's key: the database was written by someone else; run arbiter audit verify`);
-    const leaves: Buffer[] = [];
-    while (this.leaves.length + leaves.length < last.size) {
-      const events = await this.store.events(this.leaves.length + leaves.length + 1, Math.min(1000, last.size - this.leaves.length - leaves.length));
-      if (events.length === 0) break;
-      for (const event of events) leaves.push(leafHash(auditEntryText(event)));
+    const events: StoredEvent[] = [];
+    while (this.leaves.length + events.length < last.size) {
+      const page = await store.events(this.leaves.length + events.length + 1, Math.min(1000, last.size - this.leaves.length - events.length));
+      if (page.length === 0) break;
+      events.push(...page);
     }
-    const tree = new MerkleAccumulator();
-    for (const leaf of this.leaves) tree.push(leaf);
+    const leaves = events.map((event) => leafHash(auditEntryText(event)));
+    const tree = this.tree.clone();
     for (const leaf of leaves) tree.push(leaf);
     if (tree.size !== last.size || tree.root().toString('hex') !== last.root) throw new Error(`the checkpoint of size ${last.size} in the database does not match the stored entries: run arbiter audit verify`);
-    for (const leaf of leaves) {
-      this.leaves.push(leaf);
-      this.tree.push(leaf);
+    this.take({ events, leaves, tree, signed: last });
+  }
+
+  /** The checkpoint that would sign every entry `store` holds after ours; changes nothing. */
+  private async next(store: Store): Promise<Pending> {
+    const events: StoredEvent[] = [];
+    for (;;) {
+      const page = await store.events(this.leaves.length + events.length + 1, 1000);
+      if (page.length === 0) break;
+      events.push(...page);
     }
-    this.latest = last;
-    this.witness.send(last);
+    const leaves = events.map((event) => leafHash(auditEntryText(event)));
+    const tree = this.tree.clone();
+    for (const leaf of leaves) tree.push(leaf);
+    const signed = signCheckpoint(this.key.privateKeyPem, tree.size, tree.root().toString('hex'), new Date(this.clock() * 1000).toISOString());
+    return { events, leaves, tree, signed };
+  }
+
+  /** Takes a stored checkpoint and the entries it signs in. */
+  private take(pending: Pending): void {
+    for (const leaf of pending.leaves) this.leaves.push(leaf);
+    for (const event of pending.events) this.note(event);
+    this.tree = pending.tree;
+    this.latest = pending.signed;
+    this.witness.send(pending.signed);
   }
 
   private async checkpointNow(): Promise<StoredCheckpoint | null> {
-    await this.adoptStored();
-    const added: { seq: number; hash: string }[] = [];
-    for (;;) {
-      const events = await this.store.events(this.leaves.length + added.length + 1, 1000);
-      if (events.length === 0) break;
-      for (const event of events) {
-        const leaf = leafHash(auditEntryText(event));
-        added.push({ seq: event.seq, hash: leaf.toString('hex') });
-      }
-    }
-    const now = this.clock();
-    const stale = this.latest === null || now - Date.parse(this.latest.time) / 1000 >= HOUR;
-    if (added.length === 0 && !stale) return this.latest;
-    const before = this.leaves.length;
-    for (const leaf of added) {
-      const hash = Buffer.from(leaf.hash, 'hex');
-      this.leaves.push(hash);
-      this.tree.push(hash);
-    }
-    const signed: Checkpoint = signCheckpoint(this.key.privateKeyPem, this.tree.size, this.tree.root().toString('hex'), new Date(now * 1000).toISOString());
-    try {
-      await this.store.appendAudit(added, signed);
-    } catch (error) {
-      // Not stored: forget the new leaves, so the next checkpoint takes them again.
-      this.leaves.length = before;
-      this.tree = new MerkleAccumulator();
-      for (const leaf of this.leaves) this.tree.push(leaf);
-      throw error;
-    }
-    this.latest = signed;
-    this.witness.send(signed);
-    return signed;
+    await this.adoptStored(this.store);
+    const pending = await this.next(this.store);
+    const stale = this.latest === null || this.clock() - Date.parse(this.latest.time) / 1000 >= HOUR;
+    if (pending.events.length === 0 && !stale) return this.latest;
+    if (pending.events.length > 0 && !this.acceptTail) throw this.foreign(pending.events);
+    await this.store.appendAudit(
+      pending.events.map((e, i) => ({ seq: e.seq, hash: pending.leaves[i]!.toString('hex') })),
+      pending.signed,
+    );
+    this.take(pending);
+    return pending.signed;
   }
+
   latestCheckpoint(): StoredCheckpoint | null {
     return this.latest;
   }

@@ -19,7 +19,6 @@ import { act, advance, blockers, commentRefusal, createProposal, currentResponse
 import type { Action, Effect, ProcessContext, Proposal, Stance, VoteChoice } from '../governance/lifecycle.js';
 import { policyToYaml, rampPolicies } from '../governance/ramp.js';
 import type { Store, StoredComment, StoredJob, StoredToken } from '../storage/port.js';
-import type { AuditLog } from './audit.js';
 import type { TraceJob } from './governance-schemas.js';
 import { analyzeImpactOffThread } from './impact-runner.js';
 import type { Principal } from './auth.js';
@@ -43,7 +42,6 @@ export class GovernanceError extends Error {
 export interface GovernanceOptions {
   readonly store: Store;
   readonly live: LiveScheduler;
-  readonly audit: AuditLog;
   readonly fleet: Fleet;
   readonly clock: () => number;
   readonly logger: LiveLogger;
@@ -313,7 +311,6 @@ export class Governance {
     } else {
       await this.save(p, { actor: principal.user, kind, reason: p.rationale, data });
     }
-    await this.o.audit.checkpoint();
     this.schedule();
     return p;
   }
@@ -355,7 +352,6 @@ export class Governance {
       }
       // Deadlines may already have passed (e.g. the last vote after the period): decide now.
       next = (await this.advanceOne(next)) ?? next;
-      await this.o.audit.checkpoint();
       this.schedule();
       return { proposal: next, entry };
     });
@@ -395,7 +391,6 @@ export class Governance {
         await tx.insertComment(row);
       });
       this.commentCounts.set(p.id, row.n);
-      await this.o.audit.checkpoint();
       return { proposal: p, entry: seq - 1 };
     });
   }
@@ -437,7 +432,6 @@ export class Governance {
       );
       if (!outcome.ok) throw new GovernanceError(outcome.refusal.status, outcome.refusal.message);
       await this.save(outcome.proposal, { actor: principal.user, kind: 'proposal.amend', reason: body.rationale, data: { reportHash: report.hash, class: report.class, affected: report.affected, policySha256: sha256Hex(body.policy) } });
-      await this.o.audit.checkpoint();
       this.schedule();
       return outcome.proposal;
     });
@@ -623,7 +617,6 @@ export class Governance {
       const p = this.proposals.get(id)!;
       if (!FINAL.has(p.status) && p.status !== 'active') await this.advanceOne(p);
     }
-    await this.o.audit.checkpoint();
     this.schedule();
   }
 

@@ -320,7 +320,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     undo.push(() => live.close());
     liveRef = live;
     if (demo && options.demoJobs !== undefined) await submitDemoJobs(live, options.demoJobs, fleet, policy, print);
-    const governance = await Governance.open({ store, live, audit, fleet, clock, logger, engineVersion: ENGINE_VERSION, ...(options.maxTraceJobs !== undefined ? { maxTraceJobs: options.maxTraceJobs } : {}) });
+    // Governance writes through the signing store: each write signs its entries in its own transaction.
+    const governance = await Governance.open({ store: audit.signingStore, live, fleet, clock, logger, engineVersion: ENGINE_VERSION, ...(options.maxTraceJobs !== undefined ? { maxTraceJobs: options.maxTraceJobs } : {}) });
     undo.push(() => governance.close());
     governanceRef = governance;
     auditRef = audit;
