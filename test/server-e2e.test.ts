@@ -238,6 +238,21 @@ describe('simulated executor on the demo lab (--speed 1000)', () => {
     expect((await a.get<FleetBody>('/v1/fleet')).body).toEqual(before.body);
   });
 
+  it('says what is wrong with a malformed job in words a caller can act on: the field, what it is, what it must be', async () => {
+    for (const [body, path, message] of [
+      [{ team: 'interp', gpus: 0, duration: 1 }, 'gpus', 'must be at least 1 (gpus: GPUs it needs, all at once)'],
+      [{ team: 'interp', gpus: 1.5, duration: 1 }, 'gpus', 'must be a whole number (gpus: GPUs it needs, all at once)'],
+      [{ team: 'interp', gpus: '2', duration: 1 }, 'gpus', 'must be a number, not a string (gpus: GPUs it needs, all at once)'],
+      [{ gpus: 1, duration: 1 }, 'team', 'required (team: leaf team the job belongs to)'],
+      [{ team: 'interp', gpus: 1, duration: 1, priority: 9 }, '(body)', 'unknown field "priority"; the fields are: team, gpus, class, flavor, name, duration, timeLimit, command'],
+      [[1], '(body)', 'must be an object, not an array (a job to submit)'],
+    ] as const) {
+      const r = await a.post<ErrorBody>('/v1/jobs', body);
+      expect(r.status, r.text).toBe(400);
+      expect(r.body.issues, r.text).toEqual([{ path, message }]);
+    }
+  });
+
   it('gives every pending job a reason {code, message}, also in the 201 answer', async () => {
     // A job that cannot run: pretraining may hold at most 160 h100 (its limit).
     const big = await submit(a, { team: 'pretraining', gpus: 160, flavor: 'h100', duration: 1e8 });

@@ -59,13 +59,49 @@ export class ApiError extends Error {
 
 const invalid = (message: string, issues: { path: string; message: string }[]): ApiError => new ApiError(400, 'invalid_input', message, issues);
 
-function zodIssues(error: z.ZodError): { path: string; message: string }[] {
-  return error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
+/** The schema of the field at `path` inside an object schema (optional and nullable unwrapped), if any. */
+function fieldAt(schema: z.ZodType, path: readonly PropertyKey[]): z.ZodType | undefined {
+  let at: z.ZodType | undefined = schema;
+  for (const key of path) {
+    while (at instanceof z.ZodOptional || at instanceof z.ZodNullable || at instanceof z.ZodDefault) at = at.unwrap() as z.ZodType;
+    if (!(at instanceof z.ZodObject) || typeof key !== 'string') return undefined;
+    at = (at.shape as Record<string, z.ZodType>)[key];
+  }
+  return at;
+}
+
+/**
+ * zod's issues in words a caller can act on: what the field is (the schema's description), what
+ * was wrong, and for an unknown field the fields the body takes.
+ */
+function zodIssues(error: z.ZodError, schema?: z.ZodType): { path: string; message: string }[] {
+  return error.issues.map((i) => {
+    const path = i.path.map(String).join('.') || '(body)';
+    const field = schema ? fieldAt(schema, i.path) : undefined;
+    const what = field?.description ?? (field instanceof z.ZodOptional ? (field.unwrap() as z.ZodType).description : undefined);
+    const about = what ? (i.path.length ? ` (${path}: ${what})` : ` (${what.toLowerCase()})`) : '';
+    const a = (word: string): string => `${/^[aeiou]/.test(word) ? 'an' : 'a'} ${word}`;
+    let message = i.message;
+    if (i.code === 'invalid_type' && /received undefined$/.test(i.message)) message = `required${about}`;
+    else if (i.code === 'invalid_type' && i.expected === 'int') message = `must be a whole number${about}`;
+    else if (i.code === 'invalid_type') {
+      const received = /received (\w+)$/.exec(i.message)?.[1];
+      message = `must be ${a(i.expected)}${received ? `, not ${received === 'null' ? 'null' : a(received)}` : ''}${about}`;
+    }
+    else if (i.code === 'too_small' && i.origin === 'number') message = `must be ${i.inclusive ? 'at least' : 'more than'} ${String(i.minimum)}${about}`;
+    else if (i.code === 'too_big' && i.origin === 'number') message = `must be ${i.inclusive ? 'at most' : 'less than'} ${String(i.maximum)}${about}`;
+    else if (i.code === 'unrecognized_keys') {
+      const parent = schema ? fieldAt(schema, i.path) : undefined;
+      const known = parent instanceof z.ZodObject ? Object.keys(parent.shape) : [];
+      message = `unknown field${i.keys.length === 1 ? '' : 's'} ${i.keys.map((k) => JSON.stringify(k)).join(', ')}${known.length ? `; the fields are: ${known.join(', ')}` : ''}`;
+    }
+    return { path, message };
+  });
 }
 
 function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
   const result = schema.safeParse(value);
-  if (!result.success) throw invalid(`${what} is not valid: ${result.error.issues.length} problem(s)`, zodIssues(result.error));
+  if (!result.success) throw invalid(`${what} is not valid: ${result.error.issues.length} problem(s)`, zodIssues(result.error, schema));
   return result.data;
 }
 
@@ -385,7 +421,7 @@ export async function buildApp(ctx: AppContext) {
     const raw = request.body;
     const shaped = JobSubmission.safeParse(raw);
     const problems = [
-      ...(shaped.success ? [] : zodIssues(shaped.error)),
+      ...(shaped.success ? [] : zodIssues(shaped.error, JobSubmission)),
       ...(raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? semanticProblems(raw as Record<string, unknown>) : []),
     ];
     if (problems.length > 0 || !shaped.success) throw invalid(`the job is not valid: ${problems.length} problem(s)`, problems);
