@@ -183,6 +183,10 @@ const MATRIX: Record<string, Row> = {
   'GET /metrics': everyone,
   'GET /v1/jobs': everyone,
   'GET /v1/jobs/{id}': everyone,
+  'GET /v1/jobs/{id}/runs': everyone,
+  'GET /v1/queue': everyone,
+  'GET /v1/me': everyone,
+  'GET /v1/events': everyone,
   'GET /v1/teams': everyone,
   'GET /v1/fleet': everyone,
   'GET /v1/policy': everyone,
@@ -232,6 +236,7 @@ describe('the role and team matrix over every route of /openapi.json', () => {
     /** A request for each operation: path parameters filled in, a body an allowed caller can send. */
     const requests: Record<string, { path: string; json?: unknown }> = {
       'GET /v1/jobs/{id}': { path: `/v1/jobs/${job.id}` },
+      'GET /v1/jobs/{id}/runs': { path: `/v1/jobs/${job.id}/runs` },
       'POST /v1/jobs': { path: '/v1/jobs', json: { team: 'vision-3d', gpus: 1, duration: 10 } },
       'POST /v1/jobs/{id}/cancel': { path: `/v1/jobs/${job.id}/cancel` },
       'DELETE /v1/tokens/{id}': { path: '/v1/tokens/t-nonexistent' },
@@ -256,7 +261,7 @@ describe('the role and team matrix over every route of /openapi.json', () => {
       const [method, template] = operation.split(' ') as [string, string];
       const request = requests[operation] ?? { path: template };
       for (const caller of CALLERS) {
-        const r = await a.request<ErrorBody>(method, request.path, { token: caller === 'none' ? null : tok(caller), ...(request.json !== undefined ? { json: request.json } : {}) });
+        const r = await a.request<ErrorBody>(method, request.path, { token: caller === 'none' ? null : tok(caller), stream: true, ...(request.json !== undefined ? { json: request.json } : {}) });
         const expected = row === 'public' ? 'public' : caller === 'none' ? 'unauthenticated' : row[caller];
         const ok =
           expected === 'public'

@@ -304,6 +304,8 @@ export interface RequestOptions {
   readonly headers?: Record<string, string>;
   /** Bearer token; null sends no Authorization header. */
   readonly token?: string | null;
+  /** An event stream (GET /v1/events): a 200 text/event-stream is read up to its first event, then closed. */
+  readonly stream?: boolean;
 }
 
 export interface Api {
@@ -340,7 +342,13 @@ export function api(server: Pick<Server, 'url' | 'adminToken'>): Api {
       headers,
       ...(body !== undefined ? { body } : {}),
     });
-    const text = await response.text();
+    let text: string;
+    if (options.stream && response.status === 200 && response.headers.get('content-type')?.startsWith('text/event-stream')) {
+      const reader = response.body!.getReader();
+      const first = await reader.read();
+      text = new TextDecoder().decode(first.value as Uint8Array | undefined);
+      await reader.cancel();
+    } else text = await response.text();
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);

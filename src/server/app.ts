@@ -11,7 +11,7 @@ import type { StoredJob, Store } from '../storage/port.js';
 import { StorageError } from '../storage/port.js';
 import { hashToken, subtree } from './auth.js';
 import type { Principal } from './auth.js';
-import { actionOf, authorize, roleRefusal } from './authorization.js';
+import { actionOf, authorize, roleRefusal, RULES } from './authorization.js';
 import type { Action } from './authorization.js';
 import type { LiveScheduler } from './live.js';
 import { ConflictError, InfeasibleJobError } from './live.js';
@@ -22,7 +22,10 @@ import { AuditTailError, type AuditLog } from './audit.js';
 import type { Governance } from './governance.js';
 import { GovernanceError } from './governance.js';
 import { registerGovernanceRoutes } from './governance-routes.js';
-import { JobListQuery, JobSubmission, TokenRevokeQuery } from './schemas.js';
+import { JobListQuery, JobSubmission, QueueQuery, TokenRevokeQuery } from './schemas.js';
+import { Changes } from './changes.js';
+import type { Topic } from './changes.js';
+import { registerWeb } from './web.js';
 import { Buckets, DEFAULT_LIMITS } from './limits.js';
 import type { Limits } from './limits.js';
 import { firstInvalidUtf8, jsonPathAt, loneSurrogates, urlProblems } from './text-checks.js';
@@ -42,6 +45,10 @@ export interface AppContext {
   readonly logger: Logger;
   /** Rates, timeouts and body sizes (default: DEFAULT_LIMITS). */
   readonly limits?: Limits;
+  /** Live updates of GET /v1/events; the scheduling loop's passes notify it too (serve.ts). */
+  readonly changes?: Changes;
+  /** The built dashboard (default: web/dist of this checkout). */
+  readonly webDir?: string;
 }
 
 /** An HTTP error with the body of docs/api.md. */
@@ -156,6 +163,9 @@ export async function buildApp(ctx: AppContext) {
     },
   });
   const { live, store, metrics } = ctx;
+  const changes = ctx.changes ?? new Changes();
+  // Open event streams are ended before the server waits for its connections to finish.
+  app.addHook('preClose', async () => changes.close());
   /** Names of the policy in force, rebuilt when a new version is in force. */
   let catalog: { version: number; policy: Policy; leaves: Set<string>; allTeams: Set<string>; classes: Set<string> } | null = null;
   const names = () => {
@@ -283,6 +293,11 @@ export async function buildApp(ctx: AppContext) {
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
+    // A write that succeeded changed something an open page may show (GET /v1/events).
+    if (request.method !== 'GET' && request.method !== 'HEAD' && reply.statusCode < 300) {
+      const topic: Topic = route.startsWith('/v1/jobs') ? 'jobs' : 'governance';
+      changes.notify(topic);
+    }
     metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
     metrics.requestSeconds.observe({ route, method: request.method }, (performance.now() - request.startedAt) / 1000);
   });
@@ -458,6 +473,81 @@ export async function buildApp(ctx: AppContext) {
     }
   });
 
+  // Who the token is and what its role may do (the dashboard hides what it may not, with why).
+  app.get('/v1/me', async (request) => {
+    const { user, role, team } = principalOf(request);
+    const rules = Object.fromEntries(Object.entries(RULES).map(([action, rule]) => [action, { what: rule.what, scope: rule.grants[role] ?? null, source: rule.source }]));
+    return { user, role, team, rules };
+  });
+
+  // The pending jobs, oldest first, filtered and paged here: they are all in the loop's memory,
+  // so a page of 100,000 costs one walk of them (a few milliseconds) and reasons for its page only.
+  app.get('/v1/queue', async (request) => {
+    const query = parse(QueueQuery, request.query, 'the query');
+    const { policy, allTeams, classes } = names();
+    const problems: { path: string; message: string }[] = [];
+    if (query.team !== undefined && !allTeams.has(query.team)) problems.push({ path: 'team', message: `unknown team "${query.team}"; teams: ${[...allTeams].join(', ')}` });
+    if (query.class !== undefined && !classes.has(query.class)) problems.push({ path: 'class', message: `unknown class "${query.class}"; classes: ${[...classes].join(', ')}` });
+    if (query.flavor !== undefined && query.flavor !== 'any' && !flavors.has(query.flavor)) {
+      problems.push({ path: 'flavor', message: `unknown flavor "${query.flavor}"; flavors: ${[...flavors].join(', ')}, or any` });
+    }
+    if (problems.length > 0) throw invalid(`the query is not valid: ${problems.length} problem(s)`, problems);
+    const teams = query.team === undefined ? null : subtree(policy, query.team);
+    const flavor = query.flavor === 'any' ? null : query.flavor;
+    const me = principalOf(request).user;
+    const mine: StoredJob[] = [];
+    const others: StoredJob[] = [];
+    let pending = 0;
+    for (const job of live.activeJobs()) {
+      if (job.status !== 'pending') continue;
+      pending++;
+      if (teams !== null && !teams.has(job.team)) continue;
+      if (query.class !== undefined && job.class !== query.class) continue;
+      if (flavor !== undefined && job.flavor !== flavor) continue;
+      if (query.user !== undefined && job.submittedBy !== query.user) continue;
+      (query.mine !== undefined && job.submittedBy === me ? mine : others).push(job);
+    }
+    const ordered = query.mine === 'only' ? mine : query.mine === 'first' ? mine.concat(others) : others;
+    const page = ordered.slice(query.offset, query.offset + query.limit);
+    if (page.length > 0) await live.freshReasons();
+    return {
+      jobs: page.map((j) => view(live.activeJob(j.id) ?? j)),
+      total: ordered.length,
+      mine: query.mine === undefined ? others.filter((j) => j.submittedBy === me).length : mine.length,
+      pending,
+      offset: query.offset,
+      limit: query.limit,
+    };
+  });
+
+  // Server-sent events: "something changed" (changes.ts); the page reads again what it shows.
+  app.get('/v1/events', (request, reply) => {
+    reply.hijack();
+    changes.attach(reply.raw, request.id);
+  });
+
+  app.get('/v1/jobs/:id/runs', async (request) => {
+    const job = await findJob((request.params as { id: string }).id);
+    const runs = await store.runsOf(job.id);
+    const notes = [...live.preemptionsOf(job.id)];
+    return {
+      runs: runs.map((run) => {
+        // A preempted run ends at the pass that preempted it: its note has the same time.
+        const note = run.outcome === 'preempted' ? notes.find((n) => n.at === run.end) : undefined;
+        return {
+          start: iso(run.start)!,
+          end: iso(run.end),
+          flavor: run.flavor,
+          placement: [...run.placement],
+          outcome: run.outcome,
+          preemptedBy: note ? { job: note.by, team: note.byTeam, class: note.byClass } : null,
+        };
+      }),
+    };
+  });
+
+  registerWeb(app, ctx.webDir);
+
   app.get('/v1/jobs/:id', async (request) => {
     const job = await findJob((request.params as { id: string }).id);
     if (job.status === 'pending') await live.freshReasons();
@@ -562,17 +652,22 @@ function fleetView(live: LiveScheduler, fleet: Fleet) {
     }
   }
   const index = live.engine.fleet;
+  const reserved = new Map<number, string>();
+  const reservation = live.engine.lastPassReservation;
+  if (reservation) for (const n of reservation.nodes) reserved.set(n, live.engine.jobs[reservation.job]!.spec.id);
   let node = 0;
   return {
     pools: fleet.pools.map((pool) => ({
       name: pool.name,
       flavor: pool.flavor,
       gpusPerNode: pool.gpusPerNode,
-      nodes: Array.from({ length: pool.nodes }, () => {
+      rackSize: pool.rackSize ?? pool.nodes,
+      nodes: Array.from({ length: pool.nodes }, (_, i) => {
         const name = index.nodeNames[node]!;
         const free = index.free[node]!;
+        const reservedFor = reserved.get(node) ?? null;
         node++;
-        return { name, gpus: pool.gpusPerNode, free, held: held.get(name) ?? [] };
+        return { name, gpus: pool.gpusPerNode, free, rack: Math.floor(i / (pool.rackSize ?? pool.nodes)), reservedFor, held: held.get(name) ?? [] };
       }),
     })),
   };

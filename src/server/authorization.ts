@@ -80,6 +80,14 @@ export const RULES: Readonly<Record<Action, Rule>> = {
 /** Every route (`METHOD /path` as fastify names it) with its action; `public` needs no token. */
 export const ROUTE_ACTIONS: Readonly<Record<string, Action | 'public'>> = {
   'GET /healthz': 'public',
+  // The dashboard's files (web.ts): the app holds no data; it reads the API with the user's token.
+  'GET /': 'public',
+  'GET /ui/*': 'public',
+  'GET /assets/:file': 'public',
+  'GET /v1/me': 'read',
+  'GET /v1/queue': 'read',
+  'GET /v1/events': 'read',
+  'GET /v1/jobs/:id/runs': 'read',
   'GET /openapi.json': 'read',
   'GET /metrics': 'read',
   'POST /v1/jobs': 'jobs.submit',

@@ -36,6 +36,12 @@ export interface LiveLogger {
 
 export interface LiveHooks {
   onPass?(result: PassResult, seconds: number): void;
+  /**
+   * Something people see changed: a job was submitted, cancelled, ended, started or preempted,
+   * or a policy version came into force (never for a pass that changed nothing, such as one
+   * that only refreshed reasons).
+   */
+  onChange?(): void;
 }
 
 export interface LiveOptions {
@@ -103,6 +109,16 @@ const EXPLAIN_ALWAYS_UP_TO = 2000;
 
 const FINISHED: ReadonlySet<LiveJobStatus> = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'rejected']);
 
+/** A preemption as the pass decided it: the job that took the GPUs, its team and class. */
+export interface PreemptionNote {
+  readonly at: number;
+  readonly by: string;
+  readonly byTeam: string | null;
+  readonly byClass: string | null;
+}
+
+const PREEMPTION_NOTES_KEPT = 10_000;
+
 export class LiveScheduler {
   private current: Engine;
   private inForce: InForce;
@@ -135,6 +151,12 @@ export class LiveScheduler {
   private readonly history = new Map<string, number[]>();
   /** The same, each list sorted: what the engine reads (changed only between passes). */
   private readonly sortedHistory = new Map<string, readonly number[]>();
+  /**
+   * Per job, its preemptions since this server started: when, and the job it made room for
+   * (GET /v1/jobs/{id}/runs). Kept in memory for the last PREEMPTION_NOTES_KEPT jobs preempted;
+   * the stored runs say that a run was preempted, these say by whom.
+   */
+  private readonly preemptionNotes = new Map<string, PreemptionNote[]>();
   /** Counters for metrics. */
   readonly counters = { preemptions: 0, admissions: 0, passes: 0 };
 
@@ -344,6 +366,23 @@ export class LiveScheduler {
     return timeLimitOf(this.inForce.policy, job);
   }
 
+  /** The preemptions of a job seen by this server, oldest first (empty when none or forgotten). */
+  preemptionsOf(id: string): readonly PreemptionNote[] {
+    return this.preemptionNotes.get(id) ?? [];
+  }
+
+  private notePreemption(victim: string, by: string, at: number): void {
+    const taker = this.active.get(by);
+    const note: PreemptionNote = { at, by, byTeam: taker?.team ?? null, byClass: taker?.class ?? null };
+    const notes = this.preemptionNotes.get(victim);
+    if (notes) notes.push(note);
+    else {
+      this.preemptionNotes.set(victim, [note]);
+      // Oldest first out (a Map iterates in insertion order).
+      if (this.preemptionNotes.size > PREEMPTION_NOTES_KEPT) this.preemptionNotes.delete(this.preemptionNotes.keys().next().value!);
+    }
+  }
+
   /** Active jobs (for metrics and fleet views). */
   activeJobs(): IterableIterator<StoredJob> {
     return this.active.values();
@@ -413,6 +452,7 @@ export class LiveScheduler {
         else if (command.kind === 'policy') await this.swapPolicy(command);
       }
       if (unstored.length > 0) this.retryExits(unstored);
+      if (batch.length > 0) this.options.hooks?.onChange?.();
       try {
         if (this.passWanted) {
           this.passWanted = false;
@@ -770,6 +810,8 @@ export class LiveScheduler {
       this.passUnstored = false;
       for (const [id, job] of updates) this.active.set(id, job);
       this.counters.preemptions += victims.length;
+      this.options.hooks?.onChange?.();
+      for (const { job, by } of result.preempted) this.notePreemption(this.engine.jobs[job]!.spec.id, this.engine.jobs[by]!.spec.id, now);
       // The victims were not in the queue during this pass: one more gives them their reasons.
       if (victims.length > 0) this.passWanted = true;
       this.counters.admissions += started.length;

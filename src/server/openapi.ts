@@ -1,7 +1,7 @@
 // GET /openapi.json: the OpenAPI 3 description of every route, generated from the same zod
 // schemas that validate requests, so the description cannot drift from the behaviour.
 import { z } from 'zod';
-import { ErrorBody, FleetView, Health, JobList, JobListQuery, JobSubmission, JobView, PolicyView, TeamsView, TokenList, TokenRevokeQuery, TokenView } from './schemas.js';
+import { ErrorBody, FleetView, Health, JobList, JobListQuery, JobSubmission, JobView, MeView, PolicyView, QueueQuery, QueueView, RunsView, TeamsView, TokenList, TokenRevokeQuery, TokenView } from './schemas.js';
 import { AmendBody, AuditEntries, AuditQuery, CommentBody, CommentList, CommentListQuery, CheckpointView, ConsistencyQuery, OverruleBody, ProofView, ProposalBody, ProposalList, ProposalListQuery, ProposalView, ResponseBody, VersionList, VoteBody } from './governance-schemas.js';
 
 /** Shared definitions (recursive schemas such as the team tree) go to components.schemas. */
@@ -79,6 +79,23 @@ function buildPaths(queryParams: object[]): object {
           summary: 'cancel a pending or running job',
           parameters: idParam,
           responses: { '200': json(JobView, 'cancelled'), '404': json(ErrorBody, 'no such job'), '409': json(ErrorBody, 'already finished'), ...errors },
+        },
+      },
+      '/v1/jobs/{id}/runs': {
+        get: { summary: "a job's runs, oldest first; a preempted run names the job its GPUs went to", parameters: idParam, responses: { '200': json(RunsView, 'the runs'), '404': json(ErrorBody, 'no such job'), ...errors } },
+      },
+      '/v1/queue': {
+        get: {
+          summary: 'pending jobs, oldest first, filtered by team (with its subtree), class, flavor and user, the caller’s own first or only; paged by offset',
+          parameters: queryOf(QueueQuery),
+          responses: { '200': json(QueueView, 'a page of the queue'), ...errors },
+        },
+      },
+      '/v1/me': { get: { summary: 'the caller: user, role, team, and what the role may do', responses: { '200': json(MeView, 'the caller'), ...errors } } },
+      '/v1/events': {
+        get: {
+          summary: 'server-sent events: `change` (with seq and topics: jobs, governance) whenever something changed, at most every 250 ms; no data beyond that',
+          responses: { '200': { description: 'text/event-stream' }, ...errors },
         },
       },
       '/v1/teams': { get: { summary: 'the team tree with guarantee, limit, usage, borrowed and pending GPUs per flavor, and fair-share standing', responses: { '200': json(TeamsView, 'teams', 'Team'), ...errors } } },

@@ -110,14 +110,62 @@ export const FleetView = z.object({
       name: z.string(),
       flavor: z.string(),
       gpusPerNode: z.int(),
+      rackSize: z.int().describe('nodes per rack: consecutive nodes of the pool form a rack'),
       nodes: z.array(
         z.object({
           name: z.string(),
           gpus: z.int(),
           free: z.int(),
+          rack: z.int().describe('the rack of the node in its pool, from 0'),
+          reservedFor: z.string().nullable().describe('the pending job the last pass reserved this node for (backfill keeps it), if any'),
           held: z.array(z.object({ job: z.string(), team: z.string(), gpus: z.int() })),
         }),
       ),
+    }),
+  ),
+});
+
+/** GET /v1/queue: the pending jobs, filtered, one page at a time (docs/api.md "The queue"). */
+export const QueueQuery = z.strictObject({
+  team: text(200).optional().describe('a team: its jobs and those of the teams below it'),
+  class: text(100).optional(),
+  flavor: text(100).optional().describe('the flavor asked for ("any": jobs that take any flavor)'),
+  user: text(200).optional().describe('who submitted them'),
+  mine: z.enum(['first', 'only']).optional().describe("the caller's own jobs first, or only them"),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  offset: z.coerce.number().int().min(0).max(10_000_000).default(0),
+});
+
+export const QueueView = z.object({
+  jobs: z.array(JobView),
+  total: z.int().describe('pending jobs that match the filters'),
+  mine: z.int().describe("of them, the caller's own"),
+  pending: z.int().describe('pending jobs in all'),
+  offset: z.int(),
+  limit: z.int(),
+});
+
+export const MeView = z.object({
+  user: z.string(),
+  role: z.enum(['viewer', 'member', 'lead', 'council', 'admin']),
+  team: z.string().nullable(),
+  rules: z
+    .record(z.string(), z.object({ what: z.string(), scope: z.string().nullable().describe('the condition of the grant for this role; null: not granted'), source: z.string() }))
+    .describe('per action, what it is and whether (and on what condition) this role may take it (docs/security.md)'),
+});
+
+export const RunsView = z.object({
+  runs: z.array(
+    z.object({
+      start: z.string(),
+      end: z.string().nullable(),
+      flavor: z.string(),
+      placement: z.array(Placement),
+      outcome: z.enum(['completed', 'preempted', 'timed_out', 'failed', 'cancelled', 'requeued']).nullable(),
+      preemptedBy: z
+        .object({ job: z.string(), team: z.string().nullable(), class: z.string().nullable() })
+        .nullable()
+        .describe('for a preempted run: the job its GPUs went to (known for preemptions since the server started)'),
     }),
   ),
 });

@@ -23,6 +23,7 @@ import { describeStore, openStore } from '../storage/open.js';
 import { DataInUse, lockDataDirectory, lockPostgres } from '../storage/lock.js';
 import { pino } from 'pino';
 import { buildApp } from './app.js';
+import { Changes } from './changes.js';
 import { newToken } from './auth.js';
 import { LiveScheduler } from './live.js';
 import { AuditLog, auditKeyFile } from './audit.js';
@@ -305,6 +306,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       () => liveRef,
       () => (governanceRef && auditRef ? { proposals: governanceRef.countByStatus(), auditEntries: auditRef.size } : null),
     );
+    const changes = new Changes();
     const live = await LiveScheduler.start({
       store,
       executor,
@@ -315,7 +317,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       clock,
       speed: options.executor === 'simulated' ? options.speed : 1,
       logger,
-      hooks: { onPass: (_result, seconds) => metrics.passSeconds.observe(seconds) },
+      hooks: { onPass: (_result, seconds) => metrics.passSeconds.observe(seconds), onChange: () => changes.notify('jobs') },
     });
     undo.push(() => live.close());
     liveRef = live;
@@ -325,7 +327,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     undo.push(() => governance.close());
     governanceRef = governance;
     auditRef = audit;
-    const app = await buildApp({ live, store, fleet, governance, audit, executorKind: options.executor, storeKind: options.database !== undefined ? 'postgres' : 'sqlite', metrics, clock, logger, ...(options.limits ? { limits: options.limits } : {}) });
+    const app = await buildApp({ live, store, fleet, governance, audit, executorKind: options.executor, storeKind: options.database !== undefined ? 'postgres' : 'sqlite', metrics, clock, logger, changes, ...(options.limits ? { limits: options.limits } : {}) });
     undo.push(() => app.close()); // stop accepting; in-flight requests finish
     let address: string;
     try {

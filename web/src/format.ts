@@ -1,0 +1,47 @@
+// Numbers and times as people read them, and one colour per team.
+export const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+export function ago(iso: string, now = Date.now()): string {
+  return span((now - Date.parse(iso)) / 1000);
+}
+
+/** 90 -> "1m 30s", 7200 -> "2h", 90000 -> "1d 1h". */
+export function span(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  const parts: [number, string][] = [
+    [Math.floor(s / 86400), 'd'],
+    [Math.floor((s % 86400) / 3600), 'h'],
+    [Math.floor((s % 3600) / 60), 'm'],
+    [s % 60, 's'],
+  ];
+  const first = parts.findIndex(([v]) => v > 0);
+  return parts
+    .slice(first, first + 2)
+    .filter(([v]) => v > 0)
+    .map(([v, u]) => `${v}${u}`)
+    .join(' ');
+}
+
+export function when(iso: string | null): string {
+  if (iso === null) return '—';
+  const d = new Date(iso);
+  return d.toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
+}
+
+/** Expected start as a sentence: "in 12m (from time limits)". */
+export function expected(iso: string | null, basis: string | null, now = Date.now()): string {
+  if (iso === null) return 'unknown';
+  const inSeconds = (Date.parse(iso) - now) / 1000;
+  const from = basis === 'timeLimits' ? 'time limits' : basis === 'minRuntime' ? 'minimum runtimes' : basis === 'history' ? 'estimated from history' : null;
+  return `${inSeconds <= 0 ? 'now' : `in ${span(inSeconds)}`}${from ? ` (${from})` : ''}`;
+}
+
+// Colour-blind-safe palette (Okabe-Ito and Tol), dark enough for white text and 3:1 on white.
+const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#6A3D9A', '#8C6D1F', '#117733', '#882255', '#44AA99', '#AA4499', '#332288', '#999933'];
+
+export function teamColour(team: string): string {
+  let h = 0;
+  for (let i = 0; i < team.length; i++) h = (h * 31 + team.charCodeAt(i)) >>> 0;
+  return PALETTE[h % PALETTE.length]!;
+}

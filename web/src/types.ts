@@ -1,0 +1,86 @@
+// The shapes of the API answers the dashboard reads (docs/api.md; /openapi.json is authoritative).
+export type Role = 'viewer' | 'member' | 'lead' | 'council' | 'admin';
+
+export interface Me {
+  user: string;
+  role: Role;
+  team: string | null;
+  rules: Record<string, { what: string; scope: string | null; source: string }>;
+}
+
+export interface FlavorState {
+  guarantee: number;
+  limit: number | null;
+  usage: number;
+  borrowed: number;
+  pending: number;
+}
+
+export interface Team {
+  name: string;
+  weight: number;
+  flavors: Record<string, FlavorState>;
+  fairShare: { decayedUsage: number; standing: number };
+  children: Team[];
+}
+
+export interface Job {
+  id: string;
+  name: string | null;
+  team: string;
+  class: string;
+  flavor: string | null;
+  gpus: number;
+  status: 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'timed_out' | 'rejected';
+  submittedAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  placement: { node: string; gpus: number }[];
+  preemptions: number;
+  reason: { code: string; message: string } | null;
+  expectedStart: string | null;
+  expectedStartBasis: 'timeLimits' | 'minRuntime' | 'history' | null;
+  duration: number | null;
+  timeLimit: number | null;
+  command: string | null;
+  submittedBy: string;
+  exitCode: number | null;
+  rejectReason: string | null;
+}
+
+export interface QueuePage {
+  jobs: Job[];
+  total: number;
+  mine: number;
+  pending: number;
+  offset: number;
+  limit: number;
+}
+
+export interface Run {
+  start: string;
+  end: string | null;
+  flavor: string;
+  placement: { node: string; gpus: number }[];
+  outcome: 'completed' | 'preempted' | 'timed_out' | 'failed' | 'cancelled' | 'requeued' | null;
+  preemptedBy: { job: string; team: string | null; class: string | null } | null;
+}
+
+export interface FleetNode {
+  name: string;
+  gpus: number;
+  free: number;
+  rack: number;
+  reservedFor: string | null;
+  held: { job: string; team: string; gpus: number }[];
+}
+
+export interface Fleet {
+  pools: { name: string; flavor: string; gpusPerNode: number; rackSize: number; nodes: FleetNode[] }[];
+}
+
+export interface PolicyInForce {
+  version: number;
+  policy: { priorityClasses: { name: string; priority: number; preemptible?: boolean }[]; defaultClass?: string };
+  text: string;
+}
