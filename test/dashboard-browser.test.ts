@@ -9,7 +9,7 @@
 // Chromium missing is a failure, not a skip: CI (.ci/run) installs the `chromium` package.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, assertDistFresh, createToken, repoRoot, startServer, stopAllServers, tempDir, tokenBook, waitFor, writeFile } from './server-harness.js';
 import type { Api, Server } from './server-harness.js';
@@ -134,7 +134,7 @@ async function open(route: string, who: string | null): Promise<Opened> {
     if (m.type() === 'error') errors.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-  if (who !== null) await page.addInitScript((token: string) => sessionStorage.setItem('arbiter.token', token), tok(who));
+  if (who !== null) await page.addInitScript(`sessionStorage.setItem('arbiter.token', ${JSON.stringify(tok(who))})`);
   await page.goto(`${server.url}${route}`);
   return { page, foreign, errors };
 }
@@ -143,7 +143,7 @@ async function open(route: string, who: string | null): Promise<Opened> {
 async function accessibility(page: Page): Promise<string[]> {
   await page.evaluate(AXE);
   const found = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (o: object) => Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[] }> } }).axe;
+    const axe = (globalThis as unknown as { axe: { run: (o: object) => Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[] }> } }).axe;
     const result = await axe.run({ resultTypes: ['violations'] });
     return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, where: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target)) }));
   });
@@ -156,6 +156,21 @@ async function clean(opened: Opened, shot: string): Promise<void> {
   expect(opened.foreign).toEqual([]);
   expect(opened.errors).toEqual([]);
   await opened.page.screenshot({ path: path.join(SHOTS, `${shot}.png`) });
+}
+
+/** data-col -> text of each cell. */
+async function cellsOf(cells: Locator): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < (await cells.count()); i++) out[(await cells.nth(i).getAttribute('data-col')) ?? '?'] = ((await cells.nth(i).textContent()) ?? '').trim();
+  return out;
+}
+
+/** The job ids of the queue table, in order. */
+async function jobIds(page: Page): Promise<string[]> {
+  const rows = page.locator('tr[data-job]');
+  const ids: string[] = [];
+  for (let i = 0; i < (await rows.count()); i++) ids.push((await rows.nth(i).getAttribute('data-job')) ?? '?');
+  return ids;
 }
 
 function flat(teams: Team[], out: Team[] = []): Team[] {
@@ -190,14 +205,14 @@ describe('the dashboard in headless Chromium', () => {
     await page.getByLabel('Token').fill(tok('vera'));
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Teams' }).waitFor();
-    expect(await page.evaluate(() => sessionStorage.getItem('arbiter.token'))).toBe(tok('vera'));
+    expect(await page.evaluate("sessionStorage.getItem('arbiter.token')")).toBe(tok('vera'));
     await expect.poll(() => page.locator('header .who').textContent()).toMatch(/vera · viewer/);
     const teams = flat((await a.get<{ teams: Team[] }>('/v1/teams')).body.teams);
     for (const flavor of ['h100', 'a100']) {
       for (const team of teams) {
         const row = page.locator(`table[data-flavor="${flavor}"] tr[data-team="${team.name}"]`);
         const f = team.flavors[flavor]!;
-        const cells = await row.locator('td[data-col]').evaluateAll((tds) => Object.fromEntries(tds.map((td) => [td.getAttribute('data-col'), td.textContent?.trim()])));
+        const cells = await cellsOf(row.locator('td[data-col]'));
         expect({ team: team.name, flavor, ...cells }).toMatchObject({
           team: team.name,
           flavor,
@@ -225,8 +240,8 @@ describe('the dashboard in headless Chromium', () => {
     const api1 = (await as('eve').get<QueuePage>('/v1/queue?mine=first&limit=50')).body;
     expect(api1.total).toBeGreaterThan(50);
     await page.locator('tr[data-job]').first().waitFor();
-    const shown = await page.locator('tr[data-job]').evaluateAll((rows) => rows.map((r) => [r.getAttribute('data-job'), r.querySelector('[data-col="reason"]')?.textContent]));
-    expect(shown).toEqual(api1.jobs.map((j) => [j.id, j.reason?.message ?? '—']));
+    expect(await jobIds(page)).toEqual(api1.jobs.map((j) => j.id));
+    expect(await page.locator('tr[data-job] [data-col="reason"]').allTextContents()).toEqual(api1.jobs.map((j) => j.reason?.message ?? '—'));
     // Eve's own jobs come first (her preempted borrowers wait, if any; else the first rows are others').
     const eveFirst = api1.jobs.findIndex((j) => j.submittedBy !== 'eve');
     expect(api1.jobs.slice(0, Math.max(0, eveFirst)).every((j) => j.submittedBy === 'eve')).toBe(true);
@@ -241,7 +256,7 @@ describe('the dashboard in headless Chromium', () => {
     // A filter by team is the server's filter (the URL shows it).
     await page.getByLabel('Team').selectOption('interp');
     const interp = (await as('eve').get<QueuePage>('/v1/queue?team=interp&mine=first&limit=50')).body;
-    await expect.poll(async () => (await page.locator('tr[data-job]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-job')))).join(',')).toBe(interp.jobs.map((j) => j.id).join(','));
+    await expect.poll(async () => (await jobIds(page)).join(',')).toBe(interp.jobs.map((j) => j.id).join(','));
     expect(page.url()).toContain('team=interp');
 
     // Live: eve submits through the API; her job is first on the open page (her only one pending).

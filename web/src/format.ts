@@ -40,7 +40,16 @@ export function expected(iso: string | null, basis: string | null, now = Date.no
 // Colour-blind-safe palette (Okabe-Ito and Tol), dark enough for white text and 3:1 on white.
 const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#6A3D9A', '#8C6D1F', '#117733', '#882255', '#44AA99', '#AA4499', '#332288', '#999933'];
 
+const assigned = new Map<string, string>();
+
+/** Gives the teams their colours in tree order, so that teams shown together differ (up to 12). */
+export function assignColours(teams: readonly string[]): void {
+  teams.forEach((t, i) => assigned.set(t, PALETTE[i % PALETTE.length]!));
+}
+
 export function teamColour(team: string): string {
+  const known = assigned.get(team);
+  if (known) return known;
   let h = 0;
   for (let i = 0; i < team.length; i++) h = (h * 31 + team.charCodeAt(i)) >>> 0;
   return PALETTE[h % PALETTE.length]!;

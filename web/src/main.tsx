@@ -2,7 +2,9 @@
 // under /ui/ (the server answers index.html for all of them), so every view has a URL.
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { ApiFailure, session, subscribe, whoAmI } from './api';
+import { api, ApiFailure, session, subscribe, whoAmI } from './api';
+import { assignColours } from './format';
+import type { Team } from './types';
 import type { LiveState } from './api';
 import { SharedContext } from './state';
 import type { Me } from './types';
@@ -73,6 +75,7 @@ function App() {
   const [path, setPath] = useState(location.pathname);
   const [live, setLive] = useState(0);
   const [liveState, setLiveState] = useState<LiveState>('connecting');
+  const [coloured, setColoured] = useState(false);
 
   useEffect(() => {
     if (session.token() === null) return;
@@ -94,6 +97,25 @@ function App() {
     addEventListener('popstate', onPop);
     return () => removeEventListener('popstate', onPop);
   }, []);
+
+  // Team colours follow the tree's order (leaves of one parent get neighbouring colours).
+  useEffect(() => {
+    if (!me) return;
+    api<{ teams: Team[] }>('/v1/teams').then(
+      ({ teams }) => {
+        const names: string[] = [];
+        const visit = (t: Team): void => {
+          names.push(t.name);
+          t.children.forEach(visit);
+        };
+        teams.forEach(visit);
+        assignColours(names);
+        setColoured(true);
+      },
+      // Colours then come from the names; the views say what failed.
+      () => setColoured(true),
+    );
+  }, [me]);
 
   // One event stream per page; a burst of events is one read per view (coalesced per frame).
   useEffect(() => {
@@ -118,7 +140,7 @@ function App() {
   };
   const shared = useMemo(() => (me ? { me, live, navigate } : null), [me, live]);
 
-  if (checking) return <p class="loading">Signing in…</p>;
+  if (checking || (me && !coloured)) return <p class="loading">Signing in…</p>;
   if (!me || !shared) return <SignIn problem={problem} onSignedIn={setMe} />;
 
   const current = route(path);
