@@ -34,6 +34,9 @@ export interface LiveLogger {
   error(obj: object, msg: string): void;
 }
 
+/** Why a run was preempted (docs/scheduling.md, P3), as the live server reports it. */
+export type PreemptionCause = 'reclaim' | 'withinTeam' | 'priority';
+
 export interface LiveHooks {
   onPass?(result: PassResult, seconds: number): void;
   /**
@@ -42,6 +45,16 @@ export interface LiveHooks {
    * that only refreshed reasons).
    */
   onChange?(): void;
+  /**
+   * A run started (stored and handed to the executor): `waited` seconds since the job was
+   * submitted or last preempted; `insideGuarantee` when its team holds no more than its
+   * guarantee with it.
+   */
+  onStart?(job: StoredJob, waited: number, insideGuarantee: boolean): void;
+  /** A run was preempted (stored) to make room for `by`. */
+  onPreempt?(victim: StoredJob, by: StoredJob, cause: PreemptionCause): void;
+  /** The runs of a pass that preempted were started `seconds` after the pass decided it. */
+  onReclaim?(seconds: number): void;
 }
 
 export interface LiveOptions {
@@ -157,8 +170,10 @@ export class LiveScheduler {
    * the stored runs say that a run was preempted, these say by whom.
    */
   private readonly preemptionNotes = new Map<string, PreemptionNote[]>();
-  /** Counters for metrics. */
-  readonly counters = { preemptions: 0, admissions: 0, passes: 0 };
+  /** Counters for metrics (storage and executor calls that failed, by operation). */
+  readonly counters = { preemptions: 0, admissions: 0, passes: 0, storeErrors: 0, executorErrors: { start: 0, stop: 0 } };
+  /** When each pending job began its current wait: its last preemption (else its submission). */
+  private readonly waitingSince = new Map<string, number>();
 
   private constructor(private readonly options: LiveOptions) {
     this.current = new Engine(options.fleet, options.policy);
@@ -383,6 +398,34 @@ export class LiveScheduler {
     }
   }
 
+  /** Commands (submissions, exits, cancels) waiting for the loop: its backlog. */
+  get backlog(): number {
+    return this.queue.length + this.unstoredExits.length;
+  }
+
+  /** Seconds since a pending job began its current wait (its last preemption, else its submission). */
+  waitedBy(job: StoredJob, now: number): number {
+    return Math.max(0, now - (this.waitingSince.get(job.id) ?? job.submittedAt));
+  }
+
+  /**
+   * The pending jobs that would run inside their team's guarantee (the team's usage plus the
+   * job stays within it on a flavor the job may use), with their waits: these should start as
+   * soon as borrowed GPUs are reclaimed, that is within minRuntime (docs/monitoring.md).
+   */
+  waitingInsideGuarantee(now: number): { job: StoredJob; waited: number }[] {
+    const { teams, fleet } = this.engine;
+    const out: { job: StoredJob; waited: number }[] = [];
+    for (const job of this.active.values()) {
+      if (job.status !== 'pending') continue;
+      const t = teams.byName.get(job.team);
+      if (t === undefined) continue;
+      const inside = fleet.flavors.some((f) => (job.flavor === null || f.name === job.flavor) && teams.used(t, f.index) + job.gpus <= teams.guaranteed(t, f.index));
+      if (inside) out.push({ job, waited: this.waitedBy(job, now) });
+    }
+    return out;
+  }
+
   /** Active jobs (for metrics and fleet views). */
   activeJobs(): IterableIterator<StoredJob> {
     return this.active.values();
@@ -554,6 +597,7 @@ export class LiveScheduler {
   }
 
   private noteStoreFailure(error: unknown): void {
+    this.counters.storeErrors++;
     this.storeFailure = { at: this.options.clock(), cause: error instanceof Error ? error.message : String(error) };
   }
 
@@ -658,7 +702,7 @@ export class LiveScheduler {
           await tx.updateJob({ ...next, placement: null, runStart: null });
         });
         this.active.set(job.id, next);
-        this.options.executor.stop(job.id, runId).catch((error: unknown) => this.options.logger.error({ err: error, job: job.id }, 'stop failed'));
+        this.options.executor.stop(job.id, runId).catch((error: unknown) => this.stopFailed(error, job.id));
         command.resolve({ ...next, placement: null, runStart: null });
       }
     } catch (error) {
@@ -676,7 +720,7 @@ export class LiveScheduler {
         if (job.status === 'cancelled') continue; // already ended for the user; its process is on its way out
         const runId = this.currentRun.get(job.id);
         await this.rejectLoaded(job, why, now);
-        if (runId) executor.stop(job.id, runId).catch((error: unknown) => logger.error({ err: error, job: job.id }, 'stop failed'));
+        if (runId) executor.stop(job.id, runId).catch((error: unknown) => this.stopFailed(error, job.id));
         this.forget(job.id);
         logger.warn({ job: job.id, reason: why }, 'rejected by the new policy');
       }
@@ -740,6 +784,7 @@ export class LiveScheduler {
 
   private forget(id: string): void {
     this.active.delete(id);
+    this.waitingSince.delete(id);
     this.currentRun.delete(id);
   }
 
@@ -809,6 +854,25 @@ export class LiveScheduler {
       this.storeFailure = null;
       this.passUnstored = false;
       for (const [id, job] of updates) this.active.set(id, job);
+      for (const job of victims) this.waitingSince.set(job.id, now);
+      const hooks = this.options.hooks;
+      if (hooks?.onPreempt) {
+        for (const { job, by } of result.preempted) {
+          const victim = updates.get(this.engine.jobs[job]!.spec.id);
+          const preemptor = updates.get(this.engine.jobs[by]!.spec.id) ?? this.active.get(this.engine.jobs[by]!.spec.id);
+          if (victim && preemptor) hooks.onPreempt(victim, preemptor, this.causeOf(victim, preemptor));
+        }
+      }
+      if (hooks?.onStart) {
+        for (const job of started) {
+          const next = updates.get(job.id)!;
+          const t = this.engine.teams.byName.get(job.team);
+          const f = this.engine.fleet.flavors.find((x) => x.name === next.runFlavor)?.index;
+          const inside = t !== undefined && f !== undefined && this.engine.teams.used(t, f) <= this.engine.teams.guaranteed(t, f);
+          hooks.onStart(next, this.waitedBy(job, now), inside);
+        }
+      }
+      for (const job of started) this.waitingSince.delete(job.id);
       this.counters.preemptions += victims.length;
       this.options.hooks?.onChange?.();
       for (const { job, by } of result.preempted) this.notePreemption(this.engine.jobs[job]!.spec.id, this.engine.jobs[by]!.spec.id, now);
@@ -822,7 +886,7 @@ export class LiveScheduler {
       const stops = victims.map((job) => {
         const runId = this.currentRun.get(job.id);
         this.currentRun.delete(job.id);
-        return runId ? executor.stop(job.id, runId).catch((error: unknown) => logger.error({ err: error, job: job.id }, 'stop failed')) : Promise.resolve();
+        return runId ? executor.stop(job.id, runId).catch((error: unknown) => this.stopFailed(error, job.id)) : Promise.resolve();
       });
       const launches = started.map((job) => {
         const n = (this.runCount.get(job.id) ?? 0) + 1;
@@ -845,18 +909,23 @@ export class LiveScheduler {
             await executor.start(this.runRequest(stored, runId, this.workLeft(stored)));
             this.executorFailure = null;
           } catch (error) {
+            this.counters.executorErrors.start++;
             this.executorFailure = { at: clock(), cause: `could not start run ${runId}: ${error instanceof Error ? error.message : String(error)}` };
             logger.error({ err: error, job: id }, 'executor could not start the run');
             ended(null, false); // recorded as failed by applyExit
           }
         }
       };
+      const reclaimed = async (): Promise<void> => {
+        await launch();
+        if (victims.length > 0) this.options.hooks?.onReclaim?.(Math.max(0, clock() - now));
+      };
       if (executor.kind === 'simulated' || victims.length === 0) {
         await Promise.all(stops);
-        await launch();
+        await reclaimed();
       } else {
         void Promise.all(stops)
-          .then(launch)
+          .then(reclaimed)
           .catch((error: unknown) => logger.error({ err: error }, 'launching runs after preemption failed'));
       }
     } else {
@@ -866,6 +935,20 @@ export class LiveScheduler {
     this.options.hooks?.onPass?.(result, (performance.now() - t0) / 1000);
     const wake = this.engine.pending > 0 ? this.engine.nextProtectionEnd(now) : null;
     if (wake !== null) this.armTimer(wake);
+  }
+
+  private stopFailed(error: unknown, job: string): void {
+    this.counters.executorErrors.stop++;
+    this.options.logger.error({ err: error, job }, 'stop failed');
+  }
+
+  /** Why `victim` made room for `by`: its own team (a higher class), a reclaim, or a higher class while borrowing. */
+  private causeOf(victim: StoredJob, by: StoredJob): PreemptionCause {
+    if (victim.team === by.team) return 'withinTeam';
+    const { teams } = this.engine;
+    const t = teams.byName.get(by.team);
+    const f = by.runFlavor === null ? undefined : this.engine.fleet.flavors.find((x) => x.name === by.runFlavor)?.index;
+    return t !== undefined && f !== undefined && teams.used(t, f) <= teams.guaranteed(t, f) ? 'reclaim' : 'priority';
   }
 
   private armTimer(at: number): void {

@@ -6,6 +6,10 @@ import type { LiveScheduler } from './live.js';
 export interface Metrics {
   readonly registry: client.Registry;
   readonly passSeconds: client.Histogram;
+  /** Waits of jobs that started inside their team's guarantee (LiveHooks.onStart). */
+  readonly guaranteedStartWait: client.Histogram;
+  /** From a pass that preempted to the start of the runs it made room for (LiveHooks.onReclaim). */
+  readonly reclaimSeconds: client.Histogram;
   readonly requests: client.Counter;
   readonly requestSeconds: client.Histogram;
 }
@@ -14,9 +18,15 @@ export interface Metrics {
 export interface GovernanceFigures {
   readonly proposals: Readonly<Record<string, number>>;
   readonly auditEntries: number;
+  /** When the latest checkpoint was signed (seconds since the epoch), null before the first. */
+  readonly lastCheckpoint: number | null;
 }
 
-export function createMetrics(live: () => LiveScheduler | null, governance: () => GovernanceFigures | null = () => null): Metrics {
+export function createMetrics(
+  live: () => LiveScheduler | null,
+  governance: () => GovernanceFigures | null = () => null,
+  clock: () => number = () => Date.now() / 1000,
+): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'arbiter_process_' });
 
@@ -119,6 +129,78 @@ export function createMetrics(live: () => LiveScheduler | null, governance: () =
       if (g) this.set(g.auditEntries);
     },
   });
+  new client.Gauge({
+    name: 'arbiter_audit_last_checkpoint_timestamp_seconds',
+    help: 'When the latest signed checkpoint of the audit log was made (at least hourly), seconds since the epoch',
+    registers: [registry],
+    collect() {
+      const at = governance()?.lastCheckpoint;
+      if (at !== null && at !== undefined) this.set(at);
+    },
+  });
+  new client.Gauge({
+    name: 'arbiter_policy_min_runtime_seconds',
+    help: 'preemption.minRuntime of the policy in force: how long a reclaim may have to wait for its victims',
+    registers: [registry],
+    collect() {
+      const l = live();
+      if (l) this.set(l.policy.policy.preemption.minRuntime);
+    },
+  });
+  /** Per leaf team: the jobs that would run inside its guarantee, and the longest wait among them. */
+  const insideGuarantee = (l: LiveScheduler): Map<string, { jobs: number; longest: number }> => {
+    const byTeam = new Map<string, { jobs: number; longest: number }>();
+    for (const name of l.engine.teams.names) if (l.engine.teams.isLeaf[l.engine.teams.byName.get(name)!]) byTeam.set(name, { jobs: 0, longest: 0 });
+    for (const { job, waited } of l.waitingInsideGuarantee(clock())) {
+      const entry = byTeam.get(job.team) ?? { jobs: 0, longest: 0 };
+      byTeam.set(job.team, { jobs: entry.jobs + 1, longest: Math.max(entry.longest, waited) });
+    }
+    return byTeam;
+  };
+  new client.Gauge({
+    name: 'arbiter_team_guaranteed_wait_seconds',
+    help: 'Per leaf team, the longest wait of a pending job that would run inside the team guarantee (0 when none waits)',
+    labelNames: ['team'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const l = live();
+      if (l) for (const [team, { longest }] of insideGuarantee(l)) this.set({ team }, longest);
+    },
+  });
+  new client.Gauge({
+    name: 'arbiter_team_guaranteed_pending_jobs',
+    help: 'Per leaf team, the pending jobs that would run inside the team guarantee',
+    labelNames: ['team'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const l = live();
+      if (l) for (const [team, { jobs }] of insideGuarantee(l)) this.set({ team }, jobs);
+    },
+  });
+  new client.Gauge({
+    name: 'arbiter_scheduler_backlog_commands',
+    help: 'Submissions, run exits and cancels waiting for the scheduling loop',
+    registers: [registry],
+    collect() {
+      const l = live();
+      if (l) this.set(l.backlog);
+    },
+  });
+  counter('arbiter_storage_errors_total', 'Writes of the scheduling loop the store refused (each is retried)', (l) => l.counters.storeErrors);
+  new client.Counter({
+    name: 'arbiter_executor_errors_total',
+    help: 'Executor calls that failed, by operation (start, stop)',
+    labelNames: ['operation'],
+    registers: [registry],
+    collect() {
+      const l = live();
+      if (!l) return;
+      this.reset();
+      for (const operation of ['start', 'stop'] as const) this.inc({ operation }, l.counters.executorErrors[operation]);
+    },
+  });
   counter('arbiter_preemptions_total', 'Runs preempted since the server started', (l) => l.counters.preemptions);
   counter('arbiter_admissions_total', 'Runs started since the server started', (l) => l.counters.admissions);
   counter('arbiter_passes_total', 'Scheduling passes since the server started', (l) => l.counters.passes);
@@ -127,6 +209,18 @@ export function createMetrics(live: () => LiveScheduler | null, governance: () =
     name: 'arbiter_pass_duration_seconds',
     help: 'Time of one scheduling pass, with the writes of its decisions and the executor calls',
     buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
+    registers: [registry],
+  });
+  const guaranteedStartWait = new client.Histogram({
+    name: 'arbiter_guaranteed_start_wait_seconds',
+    help: 'How long jobs that started inside their team guarantee had waited (since submission or their last preemption)',
+    buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200],
+    registers: [registry],
+  });
+  const reclaimSeconds = new client.Histogram({
+    name: 'arbiter_reclaim_duration_seconds',
+    help: 'From a pass that preempted runs to the start of the runs they made room for (victims stopping, grace periods)',
+    buckets: [0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300],
     registers: [registry],
   });
   const requests = new client.Counter({
@@ -142,5 +236,5 @@ export function createMetrics(live: () => LiveScheduler | null, governance: () =
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  return { registry, passSeconds, requests, requestSeconds };
+  return { registry, passSeconds, guaranteedStartWait, reclaimSeconds, requests, requestSeconds };
 }

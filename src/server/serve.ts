@@ -304,7 +304,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     let auditRef: AuditLog | null = null;
     const metrics = createMetrics(
       () => liveRef,
-      () => (governanceRef && auditRef ? { proposals: governanceRef.countByStatus(), auditEntries: auditRef.size } : null),
+      () => {
+        if (!governanceRef || !auditRef) return null;
+        const latest = auditRef.latestCheckpoint();
+        return { proposals: governanceRef.countByStatus(), auditEntries: auditRef.size, lastCheckpoint: latest ? Date.parse(latest.time) / 1000 : null };
+      },
+      clock,
     );
     const changes = new Changes();
     const live = await LiveScheduler.start({
@@ -317,7 +322,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       clock,
       speed: options.executor === 'simulated' ? options.speed : 1,
       logger,
-      hooks: { onPass: (_result, seconds) => metrics.passSeconds.observe(seconds), onChange: () => changes.notify('jobs') },
+      hooks: {
+        onPass: (_result, seconds) => metrics.passSeconds.observe(seconds),
+        onStart: (_job, waited, inside) => {
+          if (inside) metrics.guaranteedStartWait.observe(waited);
+        },
+        onReclaim: (seconds) => metrics.reclaimSeconds.observe(seconds),
+        onChange: () => changes.notify('jobs'),
+      },
     });
     undo.push(() => live.close());
     liveRef = live;
