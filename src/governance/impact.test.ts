@@ -42,7 +42,8 @@ describe('analyzeImpact', () => {
   it('marks exactly the team whose guarantee is cut under contention, with its GPU-hours falling', () => {
     // Both teams ask for all 8 GPUs at once for an hour. Now each gets its guarantee of 4; under
     // the proposal a gets 2 and b 6 during the window. a's other jobs start at 1 h either way.
-    // Every job fitted its guarantee at submission (jobs of one instant do not count each other).
+    // In-guarantee at submission: a's first 4 jobs of the burst under the policy in force (its
+    // guarantee), its first 2 under the proposal; they start at once either way.
     const proposed = policy([team('a', { h100: 2 }), team('b', { h100: 6 })]);
     const report = analyzeImpact(input(EVEN, proposed, [...burst('a', 8), ...burst('b', 8)]));
     expect(report.class).toBe('material');
@@ -54,7 +55,7 @@ describe('analyzeImpact', () => {
       avgWait: 1800,
       p95Wait: 3600,
       preemptions: 0,
-      inGuaranteeWait: 1800,
+      inGuaranteeWait: 0,
     });
     expect(report.teams.a).toEqual({
       jobs: 8,
@@ -63,12 +64,12 @@ describe('analyzeImpact', () => {
       avgWait: 2700,
       p95Wait: 3600,
       preemptions: 0,
-      inGuaranteeWait: 2700,
+      inGuaranteeWait: 0,
       gpuHoursDelta: -2,
       avgWaitDelta: 900,
       p95WaitDelta: 0,
       preemptionsDelta: 0,
-      inGuaranteeWaitDelta: 900,
+      inGuaranteeWaitDelta: 0,
     });
     expect(report.teams.b).toMatchObject({ gpuHours: 6, gpuHoursDelta: 2, p95WaitDelta: 0 });
     expect(report.window).toEqual({

@@ -88,14 +88,23 @@ describe('job progress (M6), shared by every variant', () => {
     expect(book.outcomes().map((o) => o.inGuaranteeAtSubmit)).toEqual([true, false, true, false]);
   });
 
-  it('lets the simulator flag in-guarantee jobs from the usage at their arrival', () => {
-    // A is guaranteed 4 of 8. j1 and j2 arrive together: neither counts the other, both fit.
-    // At 10 A holds 8 (4 of them borrowed): j3 does not fit.
+  it("flags a job in-guarantee when its team's demand (held, waiting, its own) fits the guarantee at its arrival", () => {
+    // A is guaranteed 4 of 8. j1 and j2 arrive together: j1 fits; j2 arrives behind j1 (the
+    // team's demand is 8). At 10 A holds 8 (4 borrowed): j3 does not fit; it runs 100..150.
+    // At 120 A holds 2 (j3): j4 fits (2 + 2). At 150 j3 has ended: j5 fits (4), and j6, which
+    // arrives at the same instant behind j5, does not (4 waiting + 2 > 4).
     const r = simulate(
       fleet(pool('a', 'h100', 1, 8)),
       policy([team('A', { h100: 4 })]),
-      jobs(job('j1').team('A').gpus(4).runs(100), job('j2').team('A').gpus(4).runs(100), job('j3').team('A').gpus(2).runs(100).at(10)),
+      jobs(
+        job('j1').team('A').gpus(4).runs(100),
+        job('j2').team('A').gpus(4).runs(100),
+        job('j3').team('A').gpus(2).runs(50).at(10),
+        job('j4').team('A').gpus(2).runs(10).at(120),
+        job('j5').team('A').gpus(4).runs(10).at(150),
+        job('j6').team('A').gpus(2).runs(10).at(150),
+      ),
     );
-    expect(r.jobs.map((j) => j.inGuaranteeAtSubmit)).toEqual([true, true, false]);
+    expect(r.jobs.map((j) => j.inGuaranteeAtSubmit)).toEqual([true, false, false, true, true, false]);
   });
 });

@@ -114,6 +114,8 @@ export class JobProgress {
   private readonly guarantees = new Map<string, TeamSpec['guarantee']>();
   /** GPUs held by running jobs per leaf team and flavor, key `team \n flavor`. */
   private readonly held = new Map<string, number>();
+  /** GPUs of arrived jobs that wait (not running, not done) per leaf team and flavor asked for; see wait(). */
+  private readonly waiting = new Map<string, number>();
 
   /**
    * @param trace the jobs, in trace order (positions index everything here)
@@ -173,8 +175,11 @@ export class JobProgress {
 
   /**
    * The job arrives (after the completions of this instant, before the pass): records whether
-   * it is in-guarantee, i.e. on some flavor it may use, the GPUs its leaf team holds plus its
-   * own fit the team's guarantee. Jobs arriving at the same instant do not count each other.
+   * it is in-guarantee, i.e. on some flavor it may use, its leaf team's demand fits the team's
+   * guarantee: the GPUs it holds, plus those of its jobs that wait (arrived earlier, or at this
+   * instant earlier in the trace; preempted ones included; a job that may take any flavor counts
+   * against each), plus the job's own. A job behind its own team's backlog is not promised a
+   * prompt start, so it does not count as one.
    */
   arrive(position: number): void {
     const spec = this.trace[position]!;
@@ -182,19 +187,23 @@ export class JobProgress {
     let fits = false;
     if (guarantee !== undefined) {
       const flavors = spec.flavor === null ? this.flavors : [spec.flavor];
+      const anyFlavor = this.waiting.get(`${spec.team}\n`) ?? 0;
       for (const f of flavors) {
-        if ((this.held.get(`${spec.team}\n${f}`) ?? 0) + spec.gpus <= (guarantee[f] ?? 0)) {
+        const demand = (this.held.get(`${spec.team}\n${f}`) ?? 0) + (this.waiting.get(`${spec.team}\n${f}`) ?? 0) + anyFlavor + spec.gpus;
+        if (demand <= (guarantee[f] ?? 0)) {
           fits = true;
           break;
         }
       }
     }
     this.progress[position]!.inGuarantee = fits;
+    this.wait(spec, spec.gpus);
   }
 
   /** The job can never run; it is done. */
   reject(position: number, reason: string): void {
     const p = this.progress[position]!;
+    if (p.status === 'pending' && p.inGuarantee !== null) this.wait(this.trace[position]!, -this.trace[position]!.gpus);
     p.status = 'rejected';
     p.rejectReason = reason;
   }
@@ -219,6 +228,7 @@ export class JobProgress {
     p.runEnd = Math.min(completion, limitEnd);
     this.ends.push(p.runEnd, position, p.runs);
     this.hold(spec, flavor, spec.gpus);
+    this.wait(spec, -spec.gpus);
   }
 
   /** The current run is preempted at t: it keeps its progress up to the last checkpoint and waits again. */
@@ -227,6 +237,7 @@ export class JobProgress {
     const p = this.progress[position]!;
     p.status = 'pending';
     p.preemptions++;
+    this.wait(this.trace[position]!, this.trace[position]!.gpus);
   }
 
   /**
@@ -339,6 +350,12 @@ export class JobProgress {
     const total = Math.min(d, before + made);
     const keptSeconds = c > 0 ? Math.max(before, Math.floor(total / c) * c) : total;
     return { before, total, keptSeconds };
+  }
+
+  /** GPUs of waiting jobs per leaf team and flavor asked for ('' for any), key `team \n flavor`. */
+  private wait(spec: JobSpec, gpus: number): void {
+    const key = `${spec.team}\n${spec.flavor ?? ''}`;
+    this.waiting.set(key, (this.waiting.get(key) ?? 0) + gpus);
   }
 
   private hold(spec: JobSpec, flavor: string, gpus: number): void {
