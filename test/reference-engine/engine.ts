@@ -1,0 +1,1620 @@
+// The scheduling engine: admission (S1, S2, M4 and rejection), the pass (P1 to P4) with
+// reclaim, preemption, reservations and backfill, and the explanation of every pending job.
+// Pure: time comes in as an argument, nothing here reads a clock or does I/O.
+//
+// Choose, then do: `pass(now)` applies its decisions to the state through two primitives
+// (start a run, preempt a run) recorded in an undo log; `plan(now)` runs the same pass and
+// rolls it back, so the caller sees the decisions without any change of state. The
+// simulator commits at once; the live server plans, persists, then commits.
+import { FleetIndex } from './fleet-index.js';
+import { JobGroups } from './job-groups.js';
+import type { JobGroup } from './job-groups.js';
+import type { Fleet, JobSpec, Policy } from '../../src/core/model.js';
+import { InvariantViolation, timeLimitOf } from '../../src/core/model.js';
+import type { ExpectedStartBasis, Reason, RunHistory } from './reasons.js';
+import { estimatedRunEnd, roughDuration, runHistoryKey } from './reasons.js';
+import { TeamTree } from './team-tree.js';
+import { TeamQueue } from './team-queue.js';
+import type { QueueEntry } from './team-queue.js';
+
+export type JobState = 'pending' | 'running' | 'finished' | 'rejected';
+
+/** The engine's record of one job. Handles are dense integers given at submission. */
+export interface EngineJob {
+  readonly handle: number;
+  readonly spec: JobSpec;
+  readonly leaf: number;
+  readonly priority: number;
+  readonly preemptible: boolean;
+  /** Flavor index, or -1 for any flavor. */
+  readonly flavor: number;
+  readonly gpus: number;
+  state: JobState;
+  entry: QueueEntry | null;
+  /** GPU-seconds received in finished runs (las order). */
+  attained: number;
+  preemptions: number;
+  runStart: number;
+  runFlavor: number;
+  /** Nodes of the current run; each holds `perNode` of its GPUs. */
+  nodes: number[];
+  perNode: number;
+  reason: Reason | null;
+  rejectReason: string | null;
+  /** Counted in the unprotected sets: preemptible, running, past minRuntime. */
+  unprotected: boolean;
+  /** The jobs a pass decides alike (job-groups.ts); null for a rejected job. */
+  group: JobGroup | null;
+}
+
+export interface Reservation {
+  readonly job: number;
+  readonly flavor: number;
+  readonly nodes: readonly number[];
+  /** Null when a run on the reserved nodes has no time limit. */
+  readonly expectedStart: number | null;
+}
+
+export interface PassResult {
+  readonly now: number;
+  /** Handles of jobs started, in the order the pass started them. */
+  readonly started: readonly number[];
+  /** Handles of jobs preempted, with the handle of the job they made room for. */
+  readonly preempted: readonly { readonly job: number; readonly by: number }[];
+  readonly reservation: Reservation | null;
+  /** Jobs the pass looked at (the rest of the queue could not start, see `explain`). */
+  readonly considered: number;
+}
+
+export interface PassOptions {
+  /**
+   * Visit every pending job to give it a current reason, instead of stopping as soon as
+   * no remaining job can start. Decisions are the same either way.
+   */
+  readonly explainAll?: boolean;
+}
+
+type Op = { kind: 'start'; job: number } | { kind: 'preempt'; job: number; by: number; runStart: number; attained: number };
+
+interface Shape {
+  /** 'single': one node with at least `gpus` GPUs; 'whole': `count` entire nodes of `size`. */
+  readonly kind: 'single' | 'whole';
+  readonly size: number;
+  readonly count: number;
+}
+
+interface Placement {
+  readonly nodes: number[];
+  readonly perNode: number;
+}
+
+/** Why a job could not start on one flavor. Ordered from most to least specific. */
+type Blocker =
+  | { kind: 'limit'; team: number; flavor: number }
+  | { kind: 'nonPreemptible'; flavor: number }
+  | { kind: 'lending'; flavor: number; locked: number }
+  | { kind: 'capacity'; flavor: number; protectedUntil: number | null; fits: boolean };
+
+const NO_TIME = Number.POSITIVE_INFINITY;
+/** Rounds of one pass (see runPass); each needs new victims, which are rare. */
+const MAX_ROUNDS = 4;
+/** Flavors with at most this many nodes get the earliest reservation of all their nodes. */
+const EXACT_RESERVATION_NODES = 512;
+/** On larger flavors, how many of the most idle nodes are ranked by expected start. */
+const RANKED_RESERVATION_NODES = 64;
+/**
+ * Groups the early exit probes per job a pass visits (see noGroupCanStart): a probe costs about
+ * what visiting one job costs, so the bound at most triples the cost of a walk it cannot end.
+ */
+const PROBES_PER_VISIT = 2;
+
+export class Engine {
+  readonly fleet: FleetIndex;
+  readonly teams: TeamTree;
+  readonly jobs: EngineJob[] = [];
+  private readonly queues: (TeamQueue | null)[];
+  private readonly classes: Map<string, { priority: number; preemptible: boolean }>;
+  /** Running jobs per node. */
+  private readonly nodeJobs: number[][];
+  /** Running jobs per [leaf * F + flavor]. */
+  private readonly runningByLeafFlavor: Set<number>[];
+  /** Pending jobs per leaf, counted per GPU size (for early exit). */
+  private readonly pendingSizes: Map<number, number>[];
+  private readonly pendingGlobalSizes = new Map<number, number>();
+  private readonly pendingByPriority = new Map<number, number>();
+  /** Running jobs with a time limit, per flavor (reservations can predict a start). */
+  private readonly timeLimitedRunning: number[];
+  private pendingWithTimeLimit = 0;
+  /**
+   * Running preemptible jobs past their minRuntime, per [leaf * F + flavor] and per class
+   * priority: the only jobs any preemption may take (M5). Kept current by `expireProtections`.
+   */
+  private readonly unprotectedByLeafFlavor: Int32Array;
+  private readonly unprotectedByPriority = new Map<number, number>();
+  /** Protection ends still to count, sorted by time. */
+  private expiries: { job: number; until: number }[] = [];
+  private expiryHead = 0;
+  /** Running preemptible jobs in start order, for the next minRuntime expiry. */
+  private protectionQueue: { job: number; until: number }[] = [];
+  private protectionHead = 0;
+  private runningCount = 0;
+  /** Bumped whenever a run starts or ends or loses its protection (anyReclaimable's cache key). */
+  private usageVersion = 0;
+  private reclaimableAt = -1;
+  private reclaimable = false;
+  private pendingCount = 0;
+  private readonly F: number;
+  private lastReservation: Reservation | null = null;
+  /** Recorded run durations, for the expected start of a reason only (never a decision). */
+  private runHistory: RunHistory = new Map();
+  private readonly groups = new JobGroups();
+  /**
+   * Changes whenever what a pass would decide for a job may change: a run starts or ends or
+   * loses its protection, the pass reserves nodes, a round begins (standings move with time).
+   */
+  private planStamp = 0;
+
+  // Per-pass scratch state.
+  private inPass = false;
+  private ops: Op[] = [];
+  private now = 0;
+  private reservation: Reservation | null = null;
+  private readonly cursor: Int32Array;
+  private readonly best: Int32Array;
+  private readonly headFits: Uint8Array;
+  private readonly standing: Float64Array;
+  private readonly visited: Map<number, number>[];
+  private readonly visitedGlobal = new Map<number, number>();
+  private readonly touchedLeaves: number[] = [];
+  /** Jobs the current round has visited (see JobGroup.visit). */
+  private readonly visitedJobs: EngineJob[] = [];
+  /** The early exit's scan of the groups (noGroupCanStart), valid while planStamp is scanStamp. */
+  private scanStamp = -1;
+  private scanPosition = 0;
+  private feasibleGroup: JobGroup | null = null;
+  private round = 0;
+  /**
+   * Victim searches that found no room since the last start of this pass, keyed by what
+   * decides the candidates (flavor, guarantee fit, class, team, size): the same search
+   * again would find the same nothing, and a team's queue often repeats it many times.
+   */
+  private readonly failedVictimSearch = new Map<string, number | null>();
+  private readonly fitPossible: Uint8Array;
+  /** Leaves whose every remaining job is refused by a limit (skipped unless explaining all). */
+  private readonly limitBlocked: Uint8Array;
+  private explainAll = false;
+  /** Victims of this pass already back in their queues. */
+  private requeuedInPass = 0;
+  private fitPossibleCount = 0;
+  private idleAtStart: Float64Array;
+  private maxBlockAtStart: Float64Array;
+
+  constructor(
+    fleet: Fleet,
+    readonly policy: Policy,
+  ) {
+    this.fleet = new FleetIndex(fleet);
+    this.F = this.fleet.flavors.length;
+    this.teams = new TeamTree(
+      policy,
+      this.fleet.flavors.map((f) => f.name),
+    );
+    const T = this.teams.size;
+    this.queues = this.teams.isLeaf.map((leaf) => (leaf ? new TeamQueue() : null));
+    this.classes = new Map(policy.priorityClasses.map((c) => [c.name, { priority: c.priority, preemptible: c.preemptible }]));
+    this.nodeJobs = Array.from({ length: this.fleet.nodeCount }, () => []);
+    this.runningByLeafFlavor = Array.from({ length: T * this.F }, () => new Set<number>());
+    this.pendingSizes = Array.from({ length: T }, () => new Map<number, number>());
+    this.unprotectedByLeafFlavor = new Int32Array(T * this.F);
+    this.visited = Array.from({ length: T }, () => new Map<number, number>());
+    this.timeLimitedRunning = new Array<number>(this.F).fill(0);
+    this.cursor = new Int32Array(T).fill(-1);
+    this.best = new Int32Array(T).fill(-1);
+    this.headFits = new Uint8Array(T);
+    this.standing = new Float64Array(T);
+    this.fitPossible = new Uint8Array(T);
+    this.limitBlocked = new Uint8Array(T);
+    this.idleAtStart = new Float64Array(this.F);
+    this.maxBlockAtStart = new Float64Array(this.F);
+  }
+
+  /**
+   * Recorded run durations per team and class (sorted ascending, key `runHistoryKey`). They
+   * only estimate an expected start that time limits cannot give, in a reason; no decision
+   * reads them.
+   */
+  setRunHistory(history: RunHistory): void {
+    this.runHistory = history;
+  }
+
+  // ---------------------------------------------------------------- admission
+
+  /**
+   * Admits a job at time `now`. Returns its handle; a job that can never run (S2, more
+   * GPUs than its flavor, its team's limit or the policy allow, M4) is recorded as
+   * `rejected` with a reason and never enters a queue.
+   */
+  submit(given: JobSpec, now: number, history?: { readonly attained: number; readonly preemptions: number }): number {
+    if (this.inPass) throw new InvariantViolation('submit during a pass');
+    // A job that declares no time limit runs under its class's default, if the policy gives one.
+    const limit = timeLimitOf(this.policy, given);
+    const spec = limit === given.timeLimit ? given : { ...given, timeLimit: limit };
+    const handle = this.jobs.length;
+    const leaf = this.teams.byName.get(spec.team);
+    const cls = this.classes.get(spec.class);
+    if (leaf === undefined || !this.teams.isLeaf[leaf]) throw new InvariantViolation(`job ${spec.id}: unknown leaf team ${spec.team}`);
+    if (!cls) throw new InvariantViolation(`job ${spec.id}: unknown class ${spec.class}`);
+    const flavor = spec.flavor === null ? -1 : (this.fleet.flavorByName.get(spec.flavor) ?? -2);
+    if (flavor === -2) throw new InvariantViolation(`job ${spec.id}: unknown flavor ${spec.flavor}`);
+    const job: EngineJob = {
+      handle,
+      spec,
+      leaf,
+      priority: cls.priority,
+      preemptible: cls.preemptible,
+      flavor,
+      gpus: spec.gpus,
+      state: 'pending',
+      entry: null,
+      // A job loaded again (restart, new policy) keeps what it received and how often it was preempted.
+      attained: history?.attained ?? 0,
+      preemptions: history?.preemptions ?? 0,
+      runStart: 0,
+      runFlavor: -1,
+      nodes: [],
+      perNode: 0,
+      reason: null,
+      rejectReason: null,
+      unprotected: false,
+      group: null,
+    };
+    this.jobs.push(job);
+    const why = this.rejection(job);
+    if (why !== null) {
+      job.state = 'rejected';
+      job.rejectReason = why;
+      return handle;
+    }
+    job.group = this.groups.of(leaf, cls.priority, cls.preemptible, flavor, spec.gpus);
+    void now;
+    this.enqueue(job);
+    return handle;
+  }
+
+  /**
+   * Null when the job can run on some flavor in some state of the cluster, else why not: per
+   * flavor the rule it breaks, then the largest job the fleet and the team's limits allow there.
+   */
+  private rejection(job: EngineJob): string | null {
+    const flavors = job.flavor >= 0 ? [job.flavor] : this.fleet.flavors.map((f) => f.index);
+    const reasons: string[] = [];
+    for (const f of flavors) {
+      const why = this.rejectionOn(job, f);
+      if (why === null) return null;
+      reasons.push(`${why}; ${this.largestText(job, f)}`);
+    }
+    return reasons.join('. ');
+  }
+
+  private rejectionOn(job: EngineJob, f: number): string | null {
+    const info = this.fleet.flavors[f]!;
+    const name = info.name;
+    if (this.shapeOn(job.gpus, f) === null) {
+      return job.gpus > info.capacity
+        ? `${job.gpus} GPUs is more than the ${info.capacity} ${name} of the fleet`
+        : `${job.gpus} GPUs fits no node of ${name} (nodes of ${info.nodeSizes.join('/')} GPUs) and is not a multiple of a node size with enough nodes (S2)`;
+    }
+    for (const t of this.teams.path[job.leaf]!) {
+      const limit = this.teams.limitOf(t, f);
+      if (job.gpus > limit) return `${job.gpus} ${name} is more than the ${limit} ${name} limit of team "${this.teams.names[t]}"`;
+    }
+    if (!job.preemptible && job.gpus > this.teams.guaranteed(job.leaf, f)) {
+      return `non-preemptible class "${job.spec.class}" may only run inside the guarantee, and team "${job.spec.team}" is guaranteed ${this.teams.guaranteed(job.leaf, f)} ${name}, less than ${job.gpus} (M4)`;
+    }
+    const lockedEmpty = this.lockedWhenIdle(job.leaf, f);
+    if (job.gpus > info.capacity - lockedEmpty) {
+      return `${lockedEmpty} of the ${info.capacity} ${name} are guarantees other teams do not lend, leaving fewer than ${job.gpus} (M3)`;
+    }
+    return null;
+  }
+
+  /**
+   * The largest shape the job's team may run on flavor f, e.g. "team research may hold at most
+   * 64 h100 (its limit), and the largest gang the fleet can place is 32 nodes x 8".
+   */
+  private largestText(job: EngineJob, f: number): string {
+    const info = this.fleet.flavors[f]!;
+    const name = info.name;
+    const team = job.spec.team;
+    const parts: string[] = [];
+    let tightest = -1;
+    for (const t of this.teams.path[job.leaf]!) if (tightest < 0 || this.teams.limitOf(t, f) < this.teams.limitOf(tightest, f)) tightest = t;
+    const limit = tightest < 0 ? Infinity : this.teams.limitOf(tightest, f);
+    if (Number.isFinite(limit)) {
+      parts.push(`team ${team} may hold at most ${limit} ${name} GPUs (${tightest === job.leaf ? 'its limit' : `the limit of team ${this.teams.names[tightest]} above it`})`);
+    }
+    if (!job.preemptible) parts.push(`class ${job.spec.class} may use at most the ${this.teams.guaranteed(job.leaf, f)} ${name} guaranteed to team ${team} (M4)`);
+    const locked = this.lockedWhenIdle(job.leaf, f);
+    if (locked > 0) parts.push(`${info.capacity - locked} of the ${info.capacity} ${name} are not locked by other teams' guarantees (M3)`);
+    let gang = { count: 1, size: info.maxNodeSize };
+    for (const [size, count] of info.nodesBySize) if (count * size > gang.count * gang.size) gang = { count, size };
+    parts.push(
+      gang.count > 1
+        ? `the largest gang the fleet can place is ${gang.count} nodes x ${gang.size} ${name} (a job above ${info.maxNodeSize} GPUs asks for a multiple of a node size)`
+        : `the largest ${name} job the fleet can place is ${gang.size} GPUs on one node`,
+    );
+    return parts.length > 1 ? `${parts.slice(0, -1).join(', ')}, and ${parts[parts.length - 1]!}` : parts[0]!;
+  }
+
+  /** M3 lock on flavor f against `leaf` when no team holds anything (the most it can ever be). */
+  private lockedWhenIdle(leaf: number, f: number): number {
+    if (!this.teams.hasLocks) return 0;
+    const zero = new Map<number, number>();
+    for (let t = 0; t < this.teams.size; t++) zero.set(t, -this.teams.used(t, f));
+    return this.teams.lockedForOthers(leaf, f, zero);
+  }
+
+  /** S2: the shape of a job of `gpus` on flavor f, or null when it has none there. */
+  private shapeOn(gpus: number, f: number): Shape | null {
+    const info = this.fleet.flavors[f]!;
+    if (gpus <= info.maxNodeSize) return { kind: 'single', size: gpus, count: 1 };
+    for (const size of info.nodeSizes) {
+      if (gpus % size === 0 && gpus / size <= info.nodesBySize.get(size)!) return { kind: 'whole', size, count: gpus / size };
+    }
+    return null;
+  }
+
+  private enqueue(job: EngineJob): void {
+    const entry: QueueEntry = {
+      job: job.handle,
+      priority: job.priority,
+      attained: this.policy.scheduling.withinTeam === 'las' ? job.attained : 0,
+      submit: job.spec.submit,
+      position: job.handle,
+      live: true,
+    };
+    job.entry = entry;
+    this.queues[job.leaf]!.insert(entry);
+    bump(this.pendingSizes[job.leaf]!, job.gpus, 1);
+    bump(this.pendingGlobalSizes, job.gpus, 1);
+    bump(this.pendingByPriority, job.priority, 1);
+    if (job.spec.timeLimit !== null) this.pendingWithTimeLimit++;
+    this.groups.add(job.group!, job.spec.timeLimit);
+    this.pendingCount++;
+  }
+
+  private dequeue(job: EngineJob): void {
+    this.queues[job.leaf]!.remove(job.entry!);
+    job.entry = null;
+    bump(this.pendingSizes[job.leaf]!, job.gpus, -1);
+    bump(this.pendingGlobalSizes, job.gpus, -1);
+    bump(this.pendingByPriority, job.priority, -1);
+    if (job.spec.timeLimit !== null) this.pendingWithTimeLimit--;
+    this.groups.remove(job.group!, job.spec.timeLimit);
+    this.pendingCount--;
+  }
+
+  // ---------------------------------------------------------------- run ends
+
+  /** The current run of a running job ends for good (completed, timed out, cancelled, failed). */
+  finish(handle: number, now: number): void {
+    if (this.inPass) throw new InvariantViolation('finish during a pass');
+    const job = this.jobs[handle]!;
+    if (job.state !== 'running') throw new InvariantViolation(`finish: job ${job.spec.id} is ${job.state}`);
+    job.attained += job.gpus * (now - job.runStart);
+    this.releaseRun(job, now);
+    job.state = 'finished';
+    job.reason = null;
+  }
+
+  /** A pending job leaves the queue (cancelled). */
+  cancelPending(handle: number): void {
+    if (this.inPass) throw new InvariantViolation('cancel during a pass');
+    const job = this.jobs[handle]!;
+    if (job.state !== 'pending') throw new InvariantViolation(`cancelPending: job ${job.spec.id} is ${job.state}`);
+    this.dequeue(job);
+    job.state = 'finished';
+    job.reason = null;
+  }
+
+  /** Queues are compacted between passes only (cursors point into them during one). */
+  private compactQueues(): void {
+    for (const q of this.queues) q?.maybeCompact();
+  }
+
+  // ---------------------------------------------------------------- primitives
+
+  private takeRun(job: EngineJob, f: number, placement: Placement, now: number): void {
+    this.usageVersion++;
+    this.planStamp++;
+    job.state = 'running';
+    job.runStart = now;
+    job.runFlavor = f;
+    job.nodes = placement.nodes;
+    job.perNode = placement.perNode;
+    for (const node of placement.nodes) {
+      this.fleet.adjust(node, -placement.perNode);
+      this.nodeJobs[node]!.push(job.handle);
+    }
+    this.teams.addUsage(job.leaf, f, job.gpus, !job.preemptible, now);
+    this.runningByLeafFlavor[job.leaf * this.F + f]!.add(job.handle);
+    if (job.preemptible) {
+      const until = now + this.policy.preemption.minRuntime;
+      this.protectionQueue.push({ job: job.handle, until });
+      // Sorted insert: runs re-taken by a rollback or adopted after a restart may end their
+      // protection before runs started later.
+      let i = this.expiries.length;
+      while (i > this.expiryHead && this.expiries[i - 1]!.until > until) i--;
+      this.expiries.splice(i, 0, { job: job.handle, until });
+    }
+    if (job.spec.timeLimit !== null) this.timeLimitedRunning[f]!++;
+    this.runningCount++;
+  }
+
+  private releaseRun(job: EngineJob, now: number): void {
+    this.usageVersion++;
+    this.planStamp++;
+    const f = job.runFlavor;
+    for (const node of job.nodes) {
+      this.fleet.adjust(node, job.perNode);
+      const list = this.nodeJobs[node]!;
+      const i = list.indexOf(job.handle);
+      list[i] = list[list.length - 1]!;
+      list.pop();
+    }
+    this.teams.addUsage(job.leaf, f, -job.gpus, !job.preemptible, now);
+    this.runningByLeafFlavor[job.leaf * this.F + f]!.delete(job.handle);
+    if (job.unprotected) {
+      job.unprotected = false;
+      this.unprotectedByLeafFlavor[job.leaf * this.F + f]!--;
+      bump(this.unprotectedByPriority, job.priority, -1);
+    }
+    if (job.spec.timeLimit !== null) this.timeLimitedRunning[f]!--;
+    this.runningCount--;
+    job.nodes = [];
+    job.perNode = 0;
+  }
+
+  private start(job: EngineJob, f: number, placement: Placement): void {
+    this.takeRun(job, f, placement, this.now);
+    this.ops.push({ kind: 'start', job: job.handle });
+  }
+
+  private preempt(victim: EngineJob, by: number): void {
+    this.ops.push({ kind: 'preempt', job: victim.handle, by, runStart: victim.runStart, attained: victim.attained });
+    victim.attained += victim.gpus * (this.now - victim.runStart);
+    this.releaseRun(victim, this.now);
+    victim.state = 'pending';
+    victim.preemptions++;
+  }
+
+  private rollback(): void {
+    this.unvisitGroups();
+    for (let i = this.ops.length - 1; i >= 0; i--) {
+      const op = this.ops[i]!;
+      const job = this.jobs[op.job]!;
+      if (op.kind === 'start') {
+        this.releaseRun(job, this.now);
+        job.state = 'pending';
+      } else {
+        if (job.entry !== null) this.dequeue(job); // requeued for a later round of the pass
+        const placement = { nodes: [...this.preemptedPlacement.get(op.job)!.nodes], perNode: this.preemptedPlacement.get(op.job)!.perNode };
+        this.takeRun(job, this.preemptedPlacement.get(op.job)!.flavor, placement, op.runStart);
+        job.attained = op.attained;
+        job.preemptions--;
+      }
+    }
+  }
+
+  private readonly preemptedPlacement = new Map<number, { flavor: number; nodes: number[]; perNode: number }>();
+
+  // ---------------------------------------------------------------- the pass
+
+  /** Runs one pass at `now` and keeps its decisions. */
+  pass(now: number, options: PassOptions = {}): PassResult {
+    const result = this.runPass(now, options);
+    this.commit(result);
+    return result;
+  }
+
+  /** Runs one pass at `now` and returns its decisions without changing any state. */
+  plan(now: number, options: PassOptions = {}): PassResult {
+    const result = this.runPass(now, options);
+    this.rollback();
+    this.endPass();
+    return result;
+  }
+
+  /**
+   * Runs one pass and holds its decisions open: the caller persists them, then calls
+   * `commitPass(result)` (keep) or `abortPass()` (undo). Nothing else may touch the engine
+   * in between.
+   */
+  tentativePass(now: number, options: PassOptions = {}): PassResult {
+    return this.runPass(now, options);
+  }
+
+  commitPass(result: PassResult): void {
+    if (!this.inPass) throw new InvariantViolation('commitPass without a tentative pass');
+    this.commit(result);
+  }
+
+  abortPass(): void {
+    if (!this.inPass) throw new InvariantViolation('abortPass without a tentative pass');
+    this.rollback();
+    this.endPass();
+  }
+
+  /**
+   * Re-adopts a job that was running before a restart: it holds `placement` (node names) of
+   * `flavor` since `runStart`. The job must have been submitted and be pending.
+   */
+  adopt(handle: number, flavor: string, placement: readonly { node: string; gpus: number }[], runStart: number): void {
+    if (this.inPass) throw new InvariantViolation('adopt during a pass');
+    const job = this.jobs[handle]!;
+    const f = this.fleet.flavorByName.get(flavor);
+    if (job.state !== 'pending' || f === undefined) throw new InvariantViolation(`adopt: job ${job.spec.id} is ${job.state}, flavor ${flavor}`);
+    const nodes = placement.map((p) => this.fleet.nodeNames.indexOf(p.node));
+    if (nodes.some((n) => n < 0 || this.fleet.nodeFlavor[n] !== f || this.fleet.free[n]! < placement[0]!.gpus)) {
+      throw new InvariantViolation(`adopt: job ${job.spec.id} placement ${JSON.stringify(placement)} does not fit the fleet`);
+    }
+    this.dequeue(job);
+    this.takeRun(job, f, { nodes, perNode: placement[0]!.gpus }, runStart);
+  }
+
+  /** Why a job would be rejected at submission (S2, capacity, limits, M4, M3), or null. */
+  rejectionOf(spec: JobSpec): string | null {
+    const cls = this.classes.get(spec.class);
+    const leaf = this.teams.byName.get(spec.team);
+    const flavor = spec.flavor === null ? -1 : (this.fleet.flavorByName.get(spec.flavor) ?? -2);
+    if (!cls || leaf === undefined || !this.teams.isLeaf[leaf] || flavor === -2) return 'unknown team, class or flavor';
+    const probe = { spec, leaf, gpus: spec.gpus, flavor, preemptible: cls.preemptible, unprotected: false } as EngineJob;
+    return this.rejection(probe);
+  }
+
+  private commit(result: PassResult): void {
+    this.unvisitGroups();
+    for (const op of this.ops) {
+      const job = this.jobs[op.job]!;
+      if (op.kind === 'start') {
+        if (job.state === 'running' && job.entry !== null) this.dequeue(job);
+        job.reason = null;
+      }
+    }
+    for (const { job } of result.preempted) {
+      const victim = this.jobs[job]!;
+      // A job preempted and restarted within one pass is running again; else it waits.
+      if (victim.state === 'pending' && victim.entry === null) this.enqueue(victim);
+    }
+    this.lastReservation = result.reservation;
+    this.endPass();
+    this.compactQueues();
+  }
+
+  private endPass(): void {
+    if (this.reservation) for (const node of this.reservation.nodes) this.fleet.unreserve(node);
+    this.reservation = null;
+    this.ops = [];
+    this.preemptedPlacement.clear();
+    this.inPass = false;
+  }
+
+  private runPass(now: number, options: PassOptions): PassResult {
+    if (this.inPass) throw new InvariantViolation('nested pass');
+    this.inPass = true;
+    this.now = now;
+    this.ops = [];
+    this.reservation = null;
+    const started: number[] = [];
+    const preempted: { job: number; by: number }[] = [];
+    for (let f = 0; f < this.F; f++) {
+      this.idleAtStart[f] = this.fleet.idle[f]!;
+      this.maxBlockAtStart[f] = this.fleet.maxAvailableOnOneNode(f);
+    }
+    this.visitedGlobal.clear();
+    this.failedVictimSearch.clear();
+    this.requeuedInPass = 0;
+    this.explainAll = options.explainAll === true;
+    this.expireProtections(now);
+    this.initTournament();
+    const explainAll = options.explainAll === true;
+    let considered = 0;
+    const rootBest = (): number => this.bestOf(this.teams.roots);
+    // A round considers every pending job once. Jobs preempted in a round wait in their
+    // queues again, and GPUs a preemption left over may fit a job already refused: one more
+    // round gives them their chance, so after the pass no pending job could start on idle
+    // GPUs (work conservation). Jobs started in this pass are protected, so rounds end.
+    for (let round = 0; round === 0 || (preempted.length > this.requeuedInPass && round < MAX_ROUNDS); round++) {
+      this.round = round;
+      for (let i = this.requeuedInPass; i < preempted.length; i++) {
+        const victim = this.jobs[preempted[i]!.job]!;
+        if (victim.state === 'pending' && victim.entry === null) this.enqueue(victim);
+      }
+      this.requeuedInPass = preempted.length;
+      if (round > 0) {
+        this.visitedGlobal.clear();
+        this.failedVictimSearch.clear();
+        this.initTournament();
+      }
+      for (let leaf = rootBest(); leaf >= 0; leaf = rootBest()) {
+        if (!explainAll && (this.nothingMoreCanStart() || this.noGroupCanStart())) break;
+        const job = this.jobs[this.queues[leaf]!.at(this.cursor[leaf]!).job]!;
+        considered++;
+        if (!explainAll && this.knownToFail(job)) {
+          // Refused for sure, and the pass has its reservation: only its reason would change.
+          this.advance(leaf, job);
+          this.refreshHead(leaf);
+          continue;
+        }
+        const victims = this.consider(job);
+        this.advance(leaf, job);
+        if (job.state === 'running') {
+          started.push(job.handle);
+          for (const v of victims) preempted.push({ job: v, by: job.handle });
+          this.refresh(leaf);
+          for (const v of victims) if (this.jobs[v]!.leaf !== leaf) this.refresh(this.jobs[v]!.leaf);
+          this.failedVictimSearch.clear();
+        } else {
+          this.refreshHead(leaf);
+        }
+      }
+    }
+    return { now, started, preempted, reservation: this.reservation, considered };
+  }
+
+  /** Counts the runs whose minRuntime has ended by `now` as preemptible from now on. */
+  private expireProtections(now: number): void {
+    const q = this.expiries;
+    const minRuntime = this.policy.preemption.minRuntime;
+    while (this.expiryHead < q.length && q[this.expiryHead]!.until <= now) {
+      const { job: handle, until } = q[this.expiryHead++]!;
+      const job = this.jobs[handle]!;
+      if (job.state !== 'running' || job.unprotected || job.runStart + minRuntime !== until) continue;
+      job.unprotected = true;
+      this.unprotectedByLeafFlavor[job.leaf * this.F + job.runFlavor]!++;
+      this.usageVersion++;
+      this.planStamp++;
+      bump(this.unprotectedByPriority, job.priority, 1);
+    }
+    if (this.expiryHead > 1024 && this.expiryHead * 2 > q.length) {
+      this.expiries = q.slice(this.expiryHead);
+      this.expiryHead = 0;
+    }
+  }
+
+  /**
+   * Could a job that fits its guarantee reclaim anything: a borrowing leaf with a run past
+   * minRuntime? O(leaves x flavors), so the answer is kept until usage or protections change
+   * (the early exit asks it before every job a pass visits).
+   */
+  private anyReclaimable(): boolean {
+    if (this.reclaimableAt !== this.usageVersion) {
+      this.reclaimable = this.scanReclaimable();
+      this.reclaimableAt = this.usageVersion;
+    }
+    return this.reclaimable;
+  }
+
+  private scanReclaimable(): boolean {
+    const teams = this.teams;
+    for (let leaf = 0; leaf < teams.size; leaf++) {
+      if (!teams.isLeaf[leaf]) continue;
+      for (let f = 0; f < this.F; f++) {
+        if (this.unprotectedByLeafFlavor[leaf * this.F + f]! > 0 && teams.isBorrowing(leaf, f)) return true;
+      }
+    }
+    return false;
+  }
+
+  /** Sets every leaf's cursor to its first pending job and builds the tournament. */
+  private initTournament(): void {
+    for (const t of this.touchedLeaves) this.visited[t]!.clear();
+    this.touchedLeaves.length = 0;
+    this.unvisitGroups();
+    this.planStamp++;
+    this.fitPossibleCount = 0;
+    // Only subtrees with pending jobs take part; their standing is computed once here and
+    // kept current as the pass starts and preempts jobs (refresh).
+    for (const t of this.teams.postOrder) {
+      this.fitPossible[t] = 0;
+      if (this.teams.isLeaf[t]) {
+        const q = this.queues[t]!;
+        this.cursor[t] = q.live > 0 ? this.nextPending(t, 0) : -1;
+        if (this.cursor[t] >= 0) {
+          this.standing[t] = this.teams.standing(t, this.now);
+          this.updateHead(t);
+          this.best[t] = this.limitBlocked[t] ? -1 : t;
+        } else {
+          this.best[t] = -1;
+        }
+      } else {
+        this.best[t] = this.bestOf(this.teams.children[t]!);
+        if (this.best[t] >= 0) this.standing[t] = this.teams.standing(t, this.now);
+      }
+    }
+  }
+
+  private advance(leaf: number, job: EngineJob): void {
+    if (this.visited[leaf]!.size === 0) this.touchedLeaves.push(leaf);
+    bump(this.visited[leaf]!, job.gpus, 1);
+    bump(this.visitedGlobal, job.gpus, 1);
+    job.group!.visit(job.spec.timeLimit);
+    this.visitedJobs.push(job);
+    this.cursor[leaf] = this.nextPending(leaf, this.cursor[leaf]! + 1);
+  }
+
+  /** Every job the round visited counts in its group again (before a round, and before jobs leave or return to queues). */
+  private unvisitGroups(): void {
+    for (const job of this.visitedJobs) job.group!.unvisit(job.spec.timeLimit);
+    this.visitedJobs.length = 0;
+  }
+
+  /** The first queue entry at or after `from` whose job still waits (started jobs leave at commit). */
+  private nextPending(leaf: number, from: number): number {
+    const q = this.queues[leaf]!;
+    for (let i = q.nextLive(from); i >= 0; i = q.nextLive(i + 1)) if (this.jobs[q.at(i).job]!.state === 'pending') return i;
+    return -1;
+  }
+
+  /** After a leaf's head or usage changed: its key, its standing path, the tournament above it. */
+  private refresh(leaf: number): void {
+    for (const t of this.teams.path[leaf]!) this.standing[t] = this.teams.standing(t, this.now);
+    this.refreshHead(leaf);
+  }
+
+  /**
+   * After a leaf's head moved past a job that did not start: no usage changed, so the standings
+   * on its path (computed at this instant since the last change) are still current.
+   */
+  private refreshHead(leaf: number): void {
+    if (this.cursor[leaf]! >= 0) {
+      this.updateHead(leaf);
+    } else if (this.fitPossible[leaf]) {
+      this.fitPossible[leaf] = 0;
+      this.fitPossibleCount--;
+    }
+    this.best[leaf] = this.cursor[leaf]! >= 0 && !this.limitBlocked[leaf] ? leaf : -1;
+    for (const t of this.teams.path[leaf]!) if (t !== leaf) this.best[t] = this.bestOf(this.teams.children[t]!);
+  }
+
+  private updateHead(leaf: number): void {
+    const c = this.cursor[leaf]!;
+    if (c < 0) return;
+    const job = this.jobs[this.queues[leaf]!.at(c).job]!;
+    this.headFits[leaf] = this.fitsGuaranteeSomewhere(job) ? 1 : 0;
+    // Could any remaining job of this team fit its guarantee? (early-exit bound)
+    const smallest = minRemaining(this.pendingSizes[leaf]!, this.visited[leaf]!);
+    let possible = 0;
+    if (smallest > 0) {
+      for (let f = 0; f < this.F; f++) {
+        if (this.teams.used(leaf, f) + smallest <= this.teams.guaranteed(leaf, f)) {
+          possible = 1;
+          break;
+        }
+      }
+    }
+    if (possible !== this.fitPossible[leaf]) {
+      this.fitPossibleCount += possible ? 1 : -1;
+      this.fitPossible[leaf] = possible;
+    }
+    this.limitBlocked[leaf] = !this.explainAll && this.atLimit(leaf, smallest) ? 1 : 0;
+  }
+
+  /**
+   * True when even the team's smallest remaining job would break a limit (M2) on every flavor
+   * and no preemption inside the team could make room: every one of its jobs would be refused
+   * for the limit, which changes nothing (no start, no reservation), so a pass that does not
+   * explain everything may skip the whole queue. Static partitions make this the common case.
+   */
+  private atLimit(leaf: number, smallest: number): boolean {
+    if (smallest <= 0) return false;
+    // Preemption could bring the team (or an ancestor) under its limit: reclaim for a job that
+    // fits its guarantee, or class and fair-share preemption between borrowers.
+    const p = this.policy.preemption;
+    if (this.fitPossible[leaf] || p.borrowing !== 'never' || p.fairShare) return false;
+    for (let f = 0; f < this.F; f++) {
+      if (this.teams.overLimit(leaf, f, smallest) < 0) return false;
+      if (this.policy.preemption.withinTeam && this.runningByLeafFlavor[leaf * this.F + f]!.size > 0) return false;
+    }
+    return true;
+  }
+
+  /** P2: the team (among `candidates`, siblings) whose best head comes first; -1 if none. */
+  private bestOf(candidates: readonly number[]): number {
+    let bestChild = -1;
+    for (const c of candidates) {
+      if (this.best[c]! < 0) continue;
+      if (bestChild < 0 || this.headBefore(c, bestChild)) bestChild = c;
+    }
+    return bestChild < 0 ? -1 : this.best[bestChild]!;
+  }
+
+  /** P2 order between the best heads of two sibling subtrees a and b. */
+  private headBefore(a: number, b: number): boolean {
+    const la = this.best[a]!;
+    const lb = this.best[b]!;
+    const fa = this.headFits[la]!;
+    const fb = this.headFits[lb]!;
+    if (fa !== fb) return fa > fb; // (a) fits its guarantee first
+    const ea = this.queues[la]!.at(this.cursor[la]!);
+    const eb = this.queues[lb]!.at(this.cursor[lb]!);
+    if (ea.priority !== eb.priority) return ea.priority > eb.priority; // (b) class
+    if (!fa) {
+      const sa = this.standing[a]!;
+      const sb = this.standing[b]!;
+      if (sa !== sb) return sa < sb; // (c) fair share, compared between siblings
+    }
+    if (ea.submit !== eb.submit) return ea.submit < eb.submit; // (d)
+    return ea.position < eb.position; // (e)
+  }
+
+  private fitsGuaranteeOn(job: EngineJob, f: number): boolean {
+    return this.teams.used(job.leaf, f) + job.gpus <= this.teams.guaranteed(job.leaf, f);
+  }
+
+  private fitsGuaranteeSomewhere(job: EngineJob): boolean {
+    if (job.flavor >= 0) return this.fitsGuaranteeOn(job, job.flavor);
+    for (let f = 0; f < this.F; f++) if (this.fitsGuaranteeOn(job, f)) return true;
+    return false;
+  }
+
+  /**
+   * True when no job left in this pass can start: no head fits its guarantee (so nothing
+   * may reclaim), no idle block is big enough for the smallest remaining job, and no
+   * class- or fair-share-based preemption or backfill is possible. Only a bound: it never
+   * changes a decision, it saves visiting jobs that would all be refused.
+   */
+  private nothingMoreCanStart(): boolean {
+    const p = this.policy.preemption;
+    // Only runs past minRuntime can be victims (M5); runs started in this pass never are.
+    // Reclaim (by a job that fits its guarantee) and fair-share preemption both take only
+    // borrowing teams' runs: without such a run past minRuntime neither can make room.
+    if ((this.fitPossibleCount > 0 || p.fairShare) && this.anyReclaimable()) return false;
+    if ((p.withinTeam || p.borrowing === 'lowerPriority') && this.unprotectedByPriority.size > 0) {
+      let lowestRunning = NO_TIME;
+      for (const [priority, n] of this.unprotectedByPriority) if (n > 0 && priority < lowestRunning) lowestRunning = priority;
+      for (const [priority, n] of this.pendingByPriority) if (n > 0 && priority > lowestRunning) return false;
+    }
+    const smallest = minRemaining(this.pendingGlobalSizes, this.visitedGlobal);
+    if (smallest <= 0) return true;
+    for (let f = 0; f < this.F; f++) {
+      // A job larger than every node takes whole nodes, possibly the smallest ones.
+      const info = this.fleet.flavors[f]!;
+      const need = Math.min(smallest, info.nodeSizes[0]!);
+      if (this.fleet.maxAvailableOnOneNode(f) >= need) return false;
+    }
+    if (this.reservation && this.reservation.expectedStart !== null && this.pendingWithTimeLimit > 0) {
+      for (const node of this.reservation.nodes) if (this.fleet.free[node]! > 0) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The early exit's second bound, for the queues `nothingMoreCanStart` cannot see through (a
+   * congested fleet with higher-class jobs waiting and lower-class runs past minRuntime, teams
+   * under their guarantee with borrowed runs around): true when no job left in this round could
+   * start in the current state. Jobs are probed a group at a time (job-groups.ts): a group's
+   * probe is its shortest time limit, and a job with a longer one has no option the probe lacks.
+   * Exact, not a heuristic: once the pass has made its reservation, a job that cannot start
+   * changes nothing but its own reason, so while no remaining job can start the state stays as
+   * it is and every remaining job would be refused; visiting them changes no decision. Before
+   * the reservation it waits: reserving nodes does not only take options away (a whole-node job
+   * denied a reserved node may find other victims, and those may pass the limit and lending
+   * checks where the first choice failed). In a later round it also waits while the job holding
+   * the reservation, which may use the reserved nodes as no probe may, is still pending.
+   * Groups are probed a few per visited job (PROBES_PER_VISIT) and remembered until the state
+   * changes, so the bound costs at most a small multiple of the walk it may end.
+   */
+  private noGroupCanStart(): boolean {
+    const r = this.reservation;
+    if (r === null || (this.round > 0 && this.jobs[r.job]!.state === 'pending')) return false;
+    if (this.scanStamp !== this.planStamp) {
+      this.scanStamp = this.planStamp;
+      this.scanPosition = 0;
+      this.feasibleGroup = null;
+    }
+    const found = this.feasibleGroup;
+    // Still feasible unless its remaining jobs were all visited, or one with its shortest time limit failed.
+    if (found !== null && found.pending > found.visited && found.feasible) return false;
+    this.feasibleGroup = null;
+    const active = this.groups.active;
+    let probes = 0;
+    for (; this.scanPosition < active.length; this.scanPosition++) {
+      const g = active[this.scanPosition]!;
+      if (g.pending <= g.visited) continue;
+      if (g.checkedAt !== this.planStamp) {
+        if (probes++ === PROBES_PER_VISIT) return false;
+        g.feasible = this.couldStart(this.probeOf(g));
+        g.checkedAt = this.planStamp;
+      }
+      if (g.feasible) {
+        this.feasibleGroup = g;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** A stand-in for the jobs of a group, with its best chance of backfilling. */
+  private probeOf(g: JobGroup): EngineJob {
+    const spec = { timeLimit: g.shortestTimeLimit() } as JobSpec;
+    return { handle: -1, spec, leaf: g.leaf, priority: g.priority, preemptible: g.preemptible, flavor: g.flavor, gpus: g.gpus } as EngineJob;
+  }
+
+  /** S1: flavors a job may use, those where it fits its guarantee first, then pool order. */
+  private flavorOrder(job: EngineJob): number[] {
+    if (job.flavor >= 0) return [job.flavor];
+    const fitting: number[] = [];
+    const others: number[] = [];
+    for (let f = 0; f < this.F; f++) (this.fitsGuaranteeOn(job, f) ? fitting : others).push(f);
+    return fitting.concat(others);
+  }
+
+  /** P3: tries to start `job`; returns the handles of the jobs it preempted. Sets its reason when it cannot start. */
+  private consider(job: EngineJob): number[] {
+    const stamp = this.planStamp;
+    const blockers: Blocker[] = [];
+    for (const f of this.flavorOrder(job)) {
+      const outcome = this.planFlavor(job, f);
+      if (outcome.kind === 'start') {
+        for (const v of outcome.victims) {
+          const victim = this.jobs[v]!;
+          this.preemptedPlacement.set(v, { flavor: victim.runFlavor, nodes: victim.nodes, perNode: victim.perNode });
+          this.preempt(victim, job.handle);
+        }
+        this.start(job, f, outcome.placement);
+        return outcome.victims;
+      }
+      blockers.push(outcome);
+    }
+    this.explainBlocked(job, blockers);
+    const group = job.group!;
+    // A job that fails with its group's best chance of backfilling fails for the whole group
+    // (unless it just made the reservation: the state it failed in is gone).
+    if (stamp === this.planStamp && job.spec.timeLimit === group.shortestTimeLimit()) {
+      group.checkedAt = this.planStamp;
+      group.feasible = false;
+    }
+    return [];
+  }
+
+  /**
+   * True when `job` cannot start now and considering it would change nothing but its reason:
+   * its group cannot start in the current state (probed here, or found by noGroupCanStart or
+   * consider), and
+   * the pass already has its reservation (which a refused job could otherwise receive) and it
+   * is not this job's (its holder may use the reserved nodes, which no probe does).
+   */
+  private knownToFail(job: EngineJob): boolean {
+    const r = this.reservation;
+    if (r === null || r.job === job.handle) return false;
+    const group = job.group!;
+    if (group.checkedAt !== this.planStamp) {
+      // One probe answers for every job of the group until the state changes.
+      group.feasible = this.couldStart(this.probeOf(group));
+      group.checkedAt = this.planStamp;
+    }
+    return !group.feasible;
+  }
+
+  /** Would `job` start now (on any flavor)? The same decision as `consider`, without acting on it. */
+  private couldStart(job: EngineJob): boolean {
+    for (const f of this.flavorOrder(job)) if (this.planFlavor(job, f).kind === 'start') return true;
+    return false;
+  }
+
+  /**
+   * What `job` would do on flavor f in the current state: start (on a placement, after
+   * preempting victims) or the blocker. Changes nothing (victim searches that find nothing are
+   * remembered until the next start, see failedVictimSearch).
+   */
+  private planFlavor(job: EngineJob, f: number): { kind: 'start'; placement: Placement; victims: number[] } | Blocker {
+    const shape = this.shapeOn(job.gpus, f);
+    const fits = this.fitsGuaranteeOn(job, f);
+    if (shape === null) return { kind: 'capacity', flavor: f, protectedUntil: null, fits };
+    const teams = this.teams;
+    if (!job.preemptible && teams.nonPreemptibleUsage[job.leaf * this.F + f]! + job.gpus > teams.guaranteed(job.leaf, f)) {
+      return { kind: 'nonPreemptible', flavor: f };
+    }
+    const limitTeam = teams.overLimit(job.leaf, f, job.gpus);
+    let lendingBlock: Blocker | null = null;
+    if (limitTeam < 0) {
+      const placement = this.placeIdle(job, f, shape);
+      if (placement) {
+        const locked = teams.lockedForOthers(job.leaf, f);
+        if (this.fleet.idle[f]! - job.gpus >= locked) return { kind: 'start', placement, victims: [] };
+        lendingBlock = { kind: 'lending', flavor: f, locked };
+      }
+    }
+    const selection = this.selectVictims(job, f, shape, fits);
+    if (selection.victims !== null) {
+      const freed = new Map<number, number>();
+      let freedTotal = 0;
+      for (const v of selection.victims) {
+        const victim = this.jobs[v]!;
+        freedTotal += victim.gpus;
+        for (const t of teams.path[victim.leaf]!) freed.set(t, (freed.get(t) ?? 0) - victim.gpus);
+      }
+      const overLimit = teams.path[job.leaf]!.find((t) => teams.used(t, f) + (freed.get(t) ?? 0) + job.gpus > teams.limitOf(t, f));
+      const locked = teams.lockedForOthers(job.leaf, f, freed);
+      if (overLimit === undefined && this.fleet.idle[f]! + freedTotal - job.gpus >= locked) {
+        return { kind: 'start', placement: selection.placement!, victims: selection.victims };
+      }
+    }
+    if (limitTeam >= 0) return { kind: 'limit', team: limitTeam, flavor: f };
+    if (lendingBlock) return lendingBlock;
+    return { kind: 'capacity', flavor: f, protectedUntil: selection.protectedUntil, fits };
+  }
+
+  /** A placement on idle GPUs not reserved by an earlier job of this pass (or reserved, for backfill). */
+  private placeIdle(job: EngineJob, f: number, shape: Shape): Placement | null {
+    const fleet = this.fleet;
+    // Reserved nodes serve the job they are reserved for (in a later round of the pass) and backfill.
+    const usesReserved = this.reservation !== null && (this.reservation.job === job.handle || this.mayBackfill(job));
+    const backfill = usesReserved ? this.reservation!.nodes.filter((n) => fleet.nodeFlavor[n] === f) : [];
+    if (shape.kind === 'single') {
+      let node = fleet.bestFitNode(f, shape.size);
+      for (const r of backfill) {
+        const free = fleet.free[r]!;
+        if (free >= shape.size && (node < 0 || free < fleet.free[node]!)) node = r;
+      }
+      return node < 0 ? null : { nodes: [node], perNode: shape.size };
+    }
+    const nodes = fleet.wholeNodes(f, shape.size, shape.count);
+    if (nodes) return { nodes, perNode: shape.size };
+    if (backfill.length === 0) return null;
+    const extra = backfill.filter((n) => fleet.nodeSize[n] === shape.size && fleet.free[n] === shape.size);
+    const available = fleet.fullyIdleCount(f, shape.size);
+    if (available + extra.length < shape.count) return null;
+    const some = available > 0 ? (fleet.wholeNodes(f, shape.size, available) ?? []) : [];
+    return { nodes: some.concat(extra.slice(0, shape.count - some.length)), perNode: shape.size };
+  }
+
+  /** P4 backfill: a job with a time limit that ends before the reserved job's expected start. */
+  private mayBackfill(job: EngineJob): boolean {
+    const r = this.reservation;
+    return r !== null && r.expectedStart !== null && job.spec.timeLimit !== null && this.now + job.spec.timeLimit <= r.expectedStart;
+  }
+
+  // ---------------------------------------------------------------- preemption
+
+  /**
+   * P3: the jobs `job` may preempt on flavor f, and the fewest of them that make room of a
+   * valid shape. `protectedUntil` reports when room could be made if minRuntime (M5) were
+   * over, for the explanation.
+   */
+  private selectVictims(
+    job: EngineJob,
+    f: number,
+    shape: Shape,
+    fits: boolean,
+  ): { victims: number[] | null; placement: Placement | null; protectedUntil: number | null } {
+    const p = this.policy.preemption;
+    const reclaim = fits;
+    const within = p.withinTeam;
+    const lowerBorrow = !fits && p.borrowing === 'lowerPriority';
+    const fair = !fits && p.fairShare;
+    const none = { victims: null, placement: null, protectedUntil: null };
+    if (!reclaim && !within && !lowerBorrow && !fair) return none;
+    const key = `${f}:${fits ? 1 : 0}:${job.priority}:${job.leaf}:${job.gpus}`;
+    const known = this.failedVictimSearch.get(key);
+    if (known !== undefined) return { victims: null, placement: null, protectedUntil: known };
+    const found = this.searchVictims(job, f, shape, { reclaim, within, lowerBorrow, fair });
+    if (found.victims === null) this.failedVictimSearch.set(key, found.protectedUntil);
+    return found;
+  }
+
+  private searchVictims(
+    job: EngineJob,
+    f: number,
+    shape: Shape,
+    kinds: { reclaim: boolean; within: boolean; lowerBorrow: boolean; fair: boolean },
+  ): { victims: number[] | null; placement: Placement | null; protectedUntil: number | null } {
+    const { reclaim, within, lowerBorrow, fair } = kinds;
+    const p = this.policy.preemption;
+    const none = { victims: null, placement: null, protectedUntil: null };
+    const candidates: Candidate[] = [];
+    const protectedOnes: Candidate[] = [];
+    const minRuntime = p.minRuntime;
+    const teams = this.teams;
+    const consider = (v: EngineJob, teamBound: boolean): void => {
+      if (!v.preemptible) return;
+      const candidate: Candidate = {
+        job: v,
+        teamBound,
+        nearness: teams.commonDepth(job.leaf, v.leaf),
+      };
+      // A run that began at this very instant is never a victim, even with minRuntime 0:
+      // it was started by this pass (or one at the same instant) and a zero-length run is waste.
+      if (v.runStart === this.now) return;
+      if (this.now - v.runStart >= minRuntime) candidates.push(candidate);
+      else protectedOnes.push(candidate);
+    };
+    if (within) for (const h of this.runningByLeafFlavor[job.leaf * this.F + f]!) {
+      const v = this.jobs[h]!;
+      if (v.priority < job.priority) consider(v, false);
+    }
+    if (reclaim || lowerBorrow || fair) {
+      for (let leaf = 0; leaf < teams.size; leaf++) {
+        if (!teams.isLeaf[leaf] || leaf === job.leaf || !teams.isBorrowing(leaf, f)) continue;
+        for (const h of this.runningByLeafFlavor[leaf * this.F + f]!) {
+          const v = this.jobs[h]!;
+          const allowed = reclaim || (lowerBorrow && v.priority < job.priority) || (fair && this.fairShareAllows(job, v, 0));
+          if (allowed) consider(v, true);
+        }
+      }
+    }
+    const pick = (list: Candidate[]): { victims: number[]; placement: Placement } | null =>
+      shape.kind === 'single' ? this.victimsOneNode(job, f, shape.size, list) : this.victimsWholeNodes(job, f, shape, list);
+    if (candidates.length > 0) {
+      const chosen = pick(candidates);
+      if (chosen) return { ...chosen, protectedUntil: null };
+    }
+    if (protectedOnes.length === 0) return none;
+    // Would room exist once protections end? Report the earliest moment that suffices.
+    const all = candidates.concat(protectedOnes);
+    if (!pick(all)) return none;
+    let until = NO_TIME;
+    for (const c of protectedOnes) until = Math.min(until, c.job.runStart + minRuntime);
+    return { victims: null, placement: null, protectedUntil: until };
+  }
+
+  /** Fair-share preemption: the victim's side stays worse off (higher standing) than the job's. */
+  private fairShareAllows(job: EngineJob, victim: EngineJob, alreadyFreed: number): boolean {
+    const teams = this.teams;
+    const depth = teams.commonDepth(job.leaf, victim.leaf);
+    const side = (leaf: number): number => teams.path[leaf]![teams.path[leaf]!.length - 1 - (depth + 1)]!;
+    const mine = side(job.leaf);
+    const theirs = side(victim.leaf);
+    const tau = this.policy.fairShare.halfLife / Math.LN2;
+    const after = this.standing[theirs]! - ((alreadyFreed + victim.gpus) * tau) / teams.weight[theirs]!;
+    const mineAfter = this.standing[mine]! + (job.gpus * tau) / teams.weight[mine]!;
+    return after > mineAfter;
+  }
+
+  /** Q2 order of victims: nearest subtree, then lowest class, then most recently started. */
+  private victimBefore(a: Candidate, b: Candidate): boolean {
+    if (a.nearness !== b.nearness) return a.nearness > b.nearness;
+    if (a.job.priority !== b.job.priority) return a.job.priority < b.job.priority;
+    if (a.job.runStart !== b.job.runStart) return a.job.runStart > b.job.runStart;
+    return a.job.handle > b.job.handle;
+  }
+
+  /** A team's jobs stay reclaimable only while the team, without the victims chosen, still borrows. */
+  private stillReclaimable(c: Candidate, f: number, freedByTeam: Map<number, number>): boolean {
+    if (!c.teamBound) return true;
+    const leaf = c.job.leaf;
+    return this.teams.used(leaf, f) - (freedByTeam.get(leaf) ?? 0) > this.teams.guaranteed(leaf, f);
+  }
+
+  /** One-node shape: the node where the fewest victims make room (then Q2, then best fit). */
+  /** The deepest team on the job's path that it would take over its limit (M2), and the largest excess on the path; null when none. */
+  private limitExcess(job: EngineJob, f: number): { team: number; gpus: number } | null {
+    let team = -1;
+    let excess = 0;
+    for (const t of this.teams.path[job.leaf]!) {
+      const over = this.teams.used(t, f) + job.gpus - this.teams.limitOf(t, f);
+      if (over > 0) {
+        if (team < 0) team = t;
+        excess = Math.max(excess, over);
+      }
+    }
+    return team < 0 ? null : { team, gpus: excess };
+  }
+
+  private victimsOneNode(job: EngineJob, f: number, gpus: number, candidates: Candidate[]): { victims: number[]; placement: Placement } | null {
+    const fleet = this.fleet;
+    const byNode = new Map<number, Candidate[]>();
+    // M2: a job that some team on its path would hold more than its limit with must free
+    // that team's GPUs too, not only room on a node (a node may have room already): its
+    // victims come from inside the deepest such team, and free at least the largest excess.
+    // Example: P (limit 6) holds 6 through X; Y (in P) asks for 2 where 2 GPUs are idle:
+    // room needs no victim, the limit needs 2 of P's GPUs back, so X's run is the victim.
+    const limit = this.limitExcess(job, f);
+    const counts = (c: Candidate): boolean => limit === null || this.teams.path[c.job.leaf]!.includes(limit.team);
+    // A victim frees `perNode` GPUs on each of its nodes (whole-node victims too).
+    for (const c of candidates) {
+      if (!counts(c)) continue;
+      for (const node of c.job.nodes) {
+        if (fleet.reserved[node] === 1 || fleet.nodeSize[node]! < gpus) continue;
+        let list = byNode.get(node);
+        if (!list) byNode.set(node, (list = []));
+        list.push(c);
+      }
+    }
+    let best: { node: number; chosen: Candidate[]; leftover: number } | null = null;
+    for (const [node, list] of byNode) {
+      const need = Math.max(gpus - fleet.free[node]!, limit?.gpus ?? 0);
+      let sum = 0;
+      for (const c of list) sum += c.job.perNode;
+      if (sum < need) continue;
+      // Largest first gives the fewest victims. When the rule "reclaimable only while the team
+      // still borrows" stops it, smallest first frees more of each team (its last pick may
+      // overshoot), so try that before giving up on the node.
+      list.sort((a, b) => b.job.perNode - a.job.perNode || (this.victimBefore(a, b) ? -1 : 1));
+      const chosen = this.pickVictims(list, need, f) ?? this.pickVictims([...list].reverse(), need, f);
+      if (chosen === null) continue;
+      let freed = 0;
+      for (const c of chosen) freed += c.job.perNode;
+      const leftover = freed - need;
+      if (best === null || this.betterVictimSet(chosen, leftover, node, best.chosen, best.leftover, best.node)) {
+        best = { node, chosen, leftover };
+      }
+    }
+    if (!best) return null;
+    return { victims: best.chosen.map((c) => c.job.handle), placement: { nodes: [best.node], perNode: gpus } };
+  }
+
+  /**
+   * Victims from `ordered` (preferred first) freeing at least `need` GPUs: at each step the
+   * smallest one that covers what is left, else the first one. Null when they cannot.
+   */
+  private pickVictims(ordered: readonly Candidate[], need: number, f: number): Candidate[] | null {
+    const chosen: Candidate[] = [];
+    const freedByTeam = new Map<number, number>();
+    const used = new Set<Candidate>();
+    let left = need;
+    while (left > 0) {
+      let cover: Candidate | null = null;
+      let first: Candidate | null = null;
+      for (const c of ordered) {
+        if (used.has(c) || !this.stillReclaimable(c, f, freedByTeam)) continue;
+        first ??= c;
+        if (c.job.perNode >= left && (cover === null || c.job.perNode < cover.job.perNode)) cover = c;
+      }
+      const pick = cover ?? first;
+      if (pick === null) return null;
+      used.add(pick);
+      chosen.push(pick);
+      left -= pick.job.perNode;
+      freedByTeam.set(pick.job.leaf, (freedByTeam.get(pick.job.leaf) ?? 0) + pick.job.gpus);
+    }
+    return chosen;
+  }
+
+  private betterVictimSet(a: Candidate[], leftoverA: number, nodeA: number, b: Candidate[], leftoverB: number, nodeB: number): boolean {
+    if (a.length !== b.length) return a.length < b.length;
+    const sortedA = [...a].sort((x, y) => (this.victimBefore(x, y) ? -1 : 1));
+    const sortedB = [...b].sort((x, y) => (this.victimBefore(x, y) ? -1 : 1));
+    for (let i = 0; i < sortedA.length; i++) {
+      if (sortedA[i] === sortedB[i]) continue;
+      if (this.victimBefore(sortedA[i]!, sortedB[i]!)) return true;
+      if (this.victimBefore(sortedB[i]!, sortedA[i]!)) return false;
+    }
+    if (leftoverA !== leftoverB) return leftoverA < leftoverB;
+    return nodeA < nodeB;
+  }
+
+  /** Whole-node shape: take entire nodes, idle ones first, then those emptied by the fewest victims. */
+  private victimsWholeNodes(job: EngineJob, f: number, shape: Shape, candidates: Candidate[]): { victims: number[]; placement: Placement } | null {
+    const fleet = this.fleet;
+    const byJob = new Map<number, Candidate>();
+    for (const c of candidates) byJob.set(c.job.handle, c);
+    const nodes = new Set<number>();
+    for (const c of candidates) for (const n of c.job.nodes) nodes.add(n);
+    const idle = fleet.wholeNodes(f, shape.size, fleet.fullyIdleCount(f, shape.size)) ?? [];
+    for (const n of idle) nodes.add(n);
+    const usable = [...nodes].filter(
+      (n) => fleet.nodeSize[n] === shape.size && fleet.reserved[n] === 0 && this.nodeJobs[n]!.every((h) => byJob.has(h)),
+    );
+    usable.sort((a, b) => a - b);
+    const chosenNodes: number[] = [];
+    const chosen = new Set<number>();
+    const freedByTeam = new Map<number, number>();
+    const racks = new Set<number>();
+    while (chosenNodes.length < shape.count) {
+      let bestNode = -1;
+      let bestCost = NO_TIME;
+      for (const n of usable) {
+        if (chosenNodes.includes(n)) continue;
+        const fresh = this.nodeJobs[n]!.filter((h) => !chosen.has(h));
+        // Check the team rule for the new victims in order.
+        const trial = new Map(freedByTeam);
+        let ok = true;
+        for (const h of fresh) {
+          const c = byJob.get(h)!;
+          if (!this.stillReclaimable(c, f, trial)) {
+            ok = false;
+            break;
+          }
+          trial.set(c.job.leaf, (trial.get(c.job.leaf) ?? 0) + c.job.gpus);
+        }
+        if (!ok) continue;
+        const cost = fresh.length * 2 + (racks.has(fleet.nodeRack[n]!) || racks.size === 0 ? 0 : 1);
+        if (cost < bestCost) {
+          bestCost = cost;
+          bestNode = n;
+        }
+      }
+      if (bestNode < 0) return null;
+      chosenNodes.push(bestNode);
+      racks.add(fleet.nodeRack[bestNode]!);
+      for (const h of this.nodeJobs[bestNode]!) {
+        if (chosen.has(h)) continue;
+        chosen.add(h);
+        const c = byJob.get(h)!;
+        freedByTeam.set(c.job.leaf, (freedByTeam.get(c.job.leaf) ?? 0) + c.job.gpus);
+      }
+    }
+    return { victims: [...chosen], placement: { nodes: chosenNodes.sort((a, b) => a - b), perNode: shape.size } };
+  }
+
+  // ---------------------------------------------------------------- reservations and reasons
+
+  /** The job could not start: record why, and give it the pass's reservation if it is the first capacity failure (P4). */
+  private explainBlocked(job: EngineJob, blockers: Blocker[]): void {
+    const capacity = blockers.filter((b): b is Extract<Blocker, { kind: 'capacity' }> => b.kind === 'capacity');
+    if (capacity.length > 0 && this.reservation === null) {
+      this.reservation = this.reserveFor(job, capacity.map((b) => b.flavor));
+      if (this.reservation) for (const node of this.reservation.nodes) this.fleet.reserve(node);
+      this.planStamp++;
+    }
+    job.reason = this.reasonFor(job, blockers);
+  }
+
+  /** P4: nodes for `job` on the flavor where it can start earliest, with its expected start. */
+  private reserveFor(job: EngineJob, flavors: number[]): Reservation | null {
+    let best: Reservation | null = null;
+    for (const f of flavors) {
+      const shape = this.shapeOn(job.gpus, f);
+      if (!shape) continue;
+      const r = this.reservationOn(job, f, shape);
+      if (r && (best === null || (r.expectedStart ?? NO_TIME) < (best.expectedStart ?? NO_TIME))) best = r;
+    }
+    return best;
+  }
+
+  private reservationOn(job: EngineJob, f: number, shape: Shape): Reservation | null {
+    const fleet = this.fleet;
+    const need = shape.size;
+    const whole = shape.kind === 'whole';
+    let chosen: { node: number; at: number }[];
+    if (this.timeLimitedRunning[f] === 0) {
+      // No run on this flavor has a time limit: no start can be predicted, so reserve the
+      // nodes that have the least left to drain. A reserved node's idle GPUs only grow, so
+      // the most idle node reaches the job's size and the job cannot starve (P4).
+      chosen = fleet.mostIdleNodes(f, shape.count, need, whole).map((node) => ({ node, at: this.freeAt(node, need) }));
+    } else {
+      // Rank nodes by when the time limits of their runs free enough GPUs. On a large flavor
+      // only the most idle nodes are ranked (P4 asks for nodes and a start computed from
+      // them, not for the earliest of all), so a pass stays cheap on 100,000 GPUs.
+      const info = this.fleet.flavors[f]!;
+      let nodesOfFlavor = 0;
+      for (const n of info.nodesBySize.values()) nodesOfFlavor += n;
+      const candidates =
+        nodesOfFlavor <= EXACT_RESERVATION_NODES
+          ? fleet.mostIdleNodes(f, nodesOfFlavor, need, whole)
+          : fleet.mostIdleNodes(f, Math.max(RANKED_RESERVATION_NODES, 4 * shape.count), need, whole);
+      const ranked = candidates.map((node) => ({ node, at: this.freeAt(node, need), held: need - fleet.free[node]! }));
+      ranked.sort((a, b) => a.at - b.at || a.held - b.held || a.node - b.node);
+      chosen = ranked.slice(0, shape.count);
+    }
+    if (chosen.length < shape.count) return null;
+    const at = Math.max(...chosen.map((c) => c.at));
+    return {
+      job: job.handle,
+      flavor: f,
+      nodes: chosen.map((c) => c.node).sort((a, b) => a - b),
+      expectedStart: Number.isFinite(at) ? Math.max(at, this.now) : null,
+    };
+  }
+
+  /**
+   * When `need` GPUs of a node will be idle, from the time limits of the runs on it (Infinity
+   * if unknown). With `estimate`, a run without a limit ends when its team's history says
+   * (estimatedRunEnd); only reasons ask for that.
+   */
+  private freeAt(node: number, need: number, estimate = false): number {
+    let free = this.fleet.free[node]!;
+    if (free >= need) return this.now;
+    const ends = this.nodeJobs[node]!.map((h) => {
+      const j = this.jobs[h]!;
+      if (j.spec.timeLimit !== null) return { end: j.runStart + j.spec.timeLimit, gpus: j.perNode };
+      const guess = estimate ? estimatedRunEnd(this.runHistory.get(runHistoryKey(j.spec.team, j.spec.class)), j.runStart, this.now) : null;
+      return { end: guess ?? NO_TIME, gpus: j.perNode };
+    });
+    ends.sort((a, b) => a.end - b.end);
+    for (const e of ends) {
+      free += e.gpus;
+      if (free >= need) return e.end;
+    }
+    return NO_TIME;
+  }
+
+  /**
+   * The reason of a job that could not start. The decision's numbers are read now; the
+   * sentence is only written when someone reads it (most reasons of a long queue are replaced
+   * by the next pass unread, and building them eagerly was most of a busy pass's garbage).
+   */
+  private reasonFor(job: EngineJob, blockers: Blocker[]): Reason {
+    const teams = this.teams;
+    const team = job.spec.team;
+    const gpus = job.gpus;
+    const now = this.now;
+    const primary = blockers[0]!;
+    const f = primary.flavor;
+    const flavor = this.fleet.flavors[f]!.name;
+    const used = teams.used(job.leaf, f);
+    const guaranteed = teams.guaranteed(job.leaf, f);
+    const idle = this.fleet.idle[f]!;
+    const held = (): string => `team ${team} holds ${used} of ${guaranteed} guaranteed ${flavor}`;
+    switch (primary.kind) {
+      case 'limit': {
+        const t = primary.team;
+        const whose = t === job.leaf ? `team ${team}` : `team ${teams.names[t]} (above ${team})`;
+        const usedT = teams.used(t, f);
+        const limit = teams.limitOf(t, f);
+        return lazyReason('TeamLimit', null, () => `${whose} holds ${usedT} of its ${limit} ${flavor} limit; this job needs ${gpus} more`);
+      }
+      case 'nonPreemptible': {
+        const np = teams.nonPreemptibleUsage[job.leaf * this.F + f]!;
+        return lazyReason(
+          'GuaranteeExhausted',
+          null,
+          () => `non-preemptible jobs of team ${team} hold ${np} of ${guaranteed} guaranteed ${flavor} and may only run inside the guarantee; this job needs ${gpus}`,
+        );
+      }
+      case 'lending': {
+        const locked = primary.locked;
+        return lazyReason('GuaranteeExhausted', null, () => `${held()}; ${locked} of the ${idle} idle ${flavor} belong to other teams' guarantees and are not lendable`);
+      }
+      case 'capacity': {
+        const r = this.reservation;
+        const shapeText = this.shapeText(gpus, f);
+        const until = primary.protectedUntil;
+        if (until !== null) {
+          return lazyReason(
+            'MinRuntimeProtection',
+            until,
+            () => `${held()}; the borrowed GPUs it may reclaim are protected by minRuntime until t=${until} (in ~${roughDuration(until - now)})`,
+            'minRuntime',
+          );
+        }
+        if (r && r.job === job.handle) {
+          const names = r.nodes.map((n) => this.fleet.nodeNames[n]!);
+          // The reservation's start comes from time limits; where a run has none, the reason
+          // estimates it from history on the same nodes (the decision is already made).
+          const estimated = r.expectedStart === null ? this.estimatedStart(r, job) : null;
+          const at = r.expectedStart ?? estimated;
+          const basis = r.expectedStart !== null ? 'timeLimits' : 'history';
+          const hasHistory = this.runHistory.size > 0;
+          return lazyReason(
+            'WaitingForCapacity',
+            at,
+            () => {
+              const when =
+                at === null
+                  ? `start unknown: a run on them has no time limit${hasHistory ? ' and its team has too little history to estimate it' : ''}`
+                  : `expected start in ~${roughDuration(at - now)} (t=${at}, ${basis === 'timeLimits' ? 'from time limits' : 'estimated from history'})`;
+              return `needs ${shapeText}; ${idle} ${flavor} idle; nodes ${names.join(', ')} are reserved for it, ${when}`;
+            },
+            basis,
+          );
+        }
+        const couldHaveFit = this.maxBlockAtStart[f]! >= Math.min(gpus, this.fleet.flavors[f]!.maxNodeSize) && this.idleAtStart[f]! >= gpus;
+        if (r && r.flavor === f && r.nodes.some((n) => this.fleet.free[n]! >= Math.min(gpus, this.fleet.nodeSize[n]!))) {
+          const holder = this.jobs[r.job]!.spec.id;
+          const at = r.expectedStart;
+          return lazyReason('ReservedForOtherJob', null, () => {
+            const when = at === null ? 'start unknown' : `starts in ~${roughDuration(at - now)}`;
+            return `${held()}; ${idle} ${flavor} idle, but the room of ${shapeText} is reserved for job ${holder} (${when})`;
+          });
+        }
+        const idleAtStart = this.idleAtStart[f]!;
+        if (couldHaveFit && idle < idleAtStart) {
+          return lazyReason('LowerInOrder', null, () => `${held()}; ${idleAtStart} ${flavor} were idle when the pass began, but went to jobs ahead of it (guarantee first, class, fair share, submit time)`);
+        }
+        if (primary.fits) {
+          return lazyReason('WaitingForCapacity', null, () => `${held()}, so it may reclaim, but no room of ${shapeText} can be made from ${idle} idle and reclaimable ${flavor}`);
+        }
+        return lazyReason('GuaranteeExhausted', null, () => `${held()}; it needs ${shapeText} to borrow and ${idle} ${flavor} are idle, none in such a block`);
+      }
+    }
+  }
+
+  /** When the reserved nodes free the job's shape, runs without a limit estimated from history. */
+  private estimatedStart(r: Reservation, job: EngineJob): number | null {
+    const shape = this.shapeOn(job.gpus, r.flavor);
+    if (!shape || this.runHistory.size === 0) return null;
+    let at = this.now;
+    for (const node of r.nodes) at = Math.max(at, this.freeAt(node, shape.size, true));
+    return Number.isFinite(at) ? at : null;
+  }
+
+  private shapeText(gpus: number, f: number): string {
+    const shape = this.shapeOn(gpus, f);
+    const name = this.fleet.flavors[f]!.name;
+    if (!shape || shape.kind === 'single') return `${gpus} ${name} on one node`;
+    return `${shape.count} whole ${name} nodes of ${shape.size}`;
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  /** The earliest moment after `now` at which a running job's minRuntime protection ends, or null. */
+  nextProtectionEnd(now: number): number | null {
+    const q = this.protectionQueue;
+    while (this.protectionHead < q.length) {
+      const e = q[this.protectionHead]!;
+      const job = this.jobs[e.job]!;
+      const current = job.state === 'running' && job.runStart + this.policy.preemption.minRuntime === e.until;
+      if (current && e.until > now) return e.until;
+      this.protectionHead++;
+    }
+    if (this.protectionHead > 1024) {
+      this.protectionQueue = q.slice(this.protectionHead);
+      this.protectionHead = 0;
+    }
+    return null;
+  }
+
+  get pending(): number {
+    return this.pendingCount;
+  }
+
+  get running(): number {
+    return this.runningCount;
+  }
+
+  get lastPassReservation(): Reservation | null {
+    return this.lastReservation;
+  }
+
+  /** Pending jobs of a leaf team in queue order (P1). */
+  queueOf(team: string): number[] {
+    const t = this.teams.byName.get(team);
+    const q = t === undefined ? null : this.queues[t];
+    return q ? [...q.liveEntries()].map((e) => e.job) : [];
+  }
+
+  /** Every pending job, team by team. */
+  *pendingJobs(): IterableIterator<EngineJob> {
+    for (const q of this.queues) if (q) for (const e of q.liveEntries()) yield this.jobs[e.job]!;
+  }
+
+  /** `node:gpus` pairs of a running job, sorted by node name. */
+  placementOf(handle: number): { node: string; gpus: number }[] {
+    const job = this.jobs[handle]!;
+    return job.nodes
+      .map((n) => ({ node: this.fleet.nodeNames[n]!, gpus: job.perNode }))
+      .sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  }
+
+  flavorName(f: number): string {
+    return this.fleet.flavors[f]!.name;
+  }
+}
+
+interface Candidate {
+  readonly job: EngineJob;
+  /** Subject to "reclaimable only while the team still borrows" (jobs of other teams). */
+  readonly teamBound: boolean;
+  /** Depth of the common ancestor with the preempting job's team (-1: other division). */
+  readonly nearness: number;
+}
+
+/** A reason whose sentence (`<code>: <details>`) is written on first read, then kept. */
+function lazyReason(code: Reason['code'], expectedStart: number | null, details: () => string, basis: ExpectedStartBasis | null = null): Reason {
+  let message: string | null = null;
+  return {
+    code,
+    expectedStart,
+    expectedStartBasis: expectedStart === null ? null : basis,
+    get message(): string {
+      message ??= `${code}: ${details()}`;
+      return message;
+    },
+  };
+}
+
+function bump(map: Map<number, number>, key: number, by: number): void {
+  const n = (map.get(key) ?? 0) + by;
+  if (n === 0) map.delete(key);
+  else map.set(key, n);
+}
+
+/** Smallest size whose pending count exceeds the visited count; 0 when none remain. */
+function minRemaining(pending: Map<number, number>, visited: Map<number, number>): number {
+  let min = 0;
+  for (const [size, n] of pending) if (n > (visited.get(size) ?? 0) && (min === 0 || size < min)) min = size;
+  return min;
+}
