@@ -898,24 +898,28 @@ export class Engine {
    * Exact, not a heuristic: once the pass has made its reservation, a job that cannot start
    * changes nothing but its own reason, so while no remaining job can start the state stays as
    * it is and every remaining job would be refused; visiting them changes no decision. Before
-   * the reservation it waits: reserving nodes does not only take options away (a whole-node job
-   * denied a reserved node may find other victims, and those may pass the limit and lending
-   * checks where the first choice failed). In a later round it also waits while the job holding
+   * the reservation, a job that fails for lack of room would take it, and reserving nodes does
+   * not only take options away (a whole-node job denied a reserved node may find other victims,
+   * and those may pass the limit and lending checks where the first choice failed): so until
+   * then a group stops the bound also when it would fail for lack of room (`wouldReserve`); a
+   * failure for a limit, M4 or lending changes nothing but the reason, before the reservation
+   * as after it (congested queues of teams at their limit never reserve). In a later round it also waits while the job holding
    * the reservation, which may use the reserved nodes as no probe may, is still pending.
    * Groups are probed a few per visited job (PROBES_PER_VISIT) and remembered until the state
    * changes, so the bound costs at most a small multiple of the walk it may end.
    */
   private noGroupCanStart(): boolean {
     const r = this.reservation;
-    if (r === null || (this.round > 0 && this.jobs[r.job]!.state === 'pending')) return false;
+    if (r !== null && this.round > 0 && this.jobs[r.job]!.state === 'pending') return false;
     if (this.scanStamp !== this.planStamp) {
       this.scanStamp = this.planStamp;
       this.scanPosition = 0;
       this.feasibleGroup = null;
     }
     const found = this.feasibleGroup;
-    // Still feasible unless its remaining jobs were all visited, or one with its shortest time limit failed.
-    if (found !== null && found.pending > found.visited && found.feasible) return false;
+    // Still feasible (or still one that would take the reservation) unless its remaining jobs were
+    // all visited, or one with its shortest time limit failed.
+    if (found !== null && found.pending > found.visited && (found.feasible || (r === null && found.wouldReserve))) return false;
     this.feasibleGroup = null;
     const active = this.groups.active;
     let probes = 0;
@@ -924,10 +928,9 @@ export class Engine {
       if (g.pending <= g.visited) continue;
       if (g.checkedAt !== this.planStamp) {
         if (probes++ === PROBES_PER_VISIT) return false;
-        g.feasible = this.couldStart(this.probeOf(g));
-        g.checkedAt = this.planStamp;
+        this.probe(g);
       }
-      if (g.feasible) {
+      if (g.feasible || (r === null && g.wouldReserve)) {
         this.feasibleGroup = g;
         return false;
       }
@@ -974,6 +977,7 @@ export class Engine {
     if (stamp === this.planStamp && job.spec.timeLimit === group.shortestTimeLimit()) {
       group.checkedAt = this.planStamp;
       group.feasible = false;
+      group.wouldReserve = blockers.some((b) => b.kind === 'capacity');
     }
     return [];
   }
@@ -981,26 +985,39 @@ export class Engine {
   /**
    * True when `job` cannot start now and considering it would change nothing but its reason:
    * its group cannot start in the current state (probed here, or found by noGroupCanStart or
-   * consider), and
-   * the pass already has its reservation (which a refused job could otherwise receive) and it
-   * is not this job's (its holder may use the reserved nodes, which no probe does).
+   * consider), and either the pass already has its reservation and it is not this job's (its
+   * holder may use the reserved nodes, which no probe does), or the group fails for reasons
+   * other than room (a limit, M4, lending), so the job would not take the reservation either.
    */
   private knownToFail(job: EngineJob): boolean {
     const r = this.reservation;
-    if (r === null || r.job === job.handle) return false;
+    if (r !== null && r.job === job.handle) return false;
     const group = job.group!;
-    if (group.checkedAt !== this.planStamp) {
-      // One probe answers for every job of the group until the state changes.
-      group.feasible = this.couldStart(this.probeOf(group));
-      group.checkedAt = this.planStamp;
-    }
-    return !group.feasible;
+    // One probe answers for every job of the group until the state changes.
+    if (group.checkedAt !== this.planStamp) this.probe(group);
+    return !group.feasible && (r !== null || !group.wouldReserve);
   }
 
-  /** Would `job` start now (on any flavor)? The same decision as `consider`, without acting on it. */
-  private couldStart(job: EngineJob): boolean {
-    for (const f of this.flavorOrder(job)) if (this.planFlavor(job, f).kind === 'start') return true;
-    return false;
+  /**
+   * Probes a group in the current state: could its jobs start (`feasible`), else would one
+   * fail for lack of room (`wouldReserve`, a capacity blocker on some flavor). The same
+   * decisions as `consider`, without acting on them.
+   */
+  private probe(g: JobGroup): void {
+    const job = this.probeOf(g);
+    let feasible = false;
+    let wouldReserve = false;
+    for (const f of this.flavorOrder(job)) {
+      const outcome = this.planFlavor(job, f);
+      if (outcome.kind === 'start') {
+        feasible = true;
+        break;
+      }
+      if (outcome.kind === 'capacity') wouldReserve = true;
+    }
+    g.feasible = feasible;
+    g.wouldReserve = wouldReserve;
+    g.checkedAt = this.planStamp;
   }
 
   /**

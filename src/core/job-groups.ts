@@ -88,6 +88,12 @@ export class JobGroup {
   /** The engine's plan stamp at which `feasible` was computed (-1: never). */
   checkedAt = -1;
   feasible = false;
+  /**
+   * With `feasible` false: whether a job of the group would fail for lack of room somewhere
+   * (a capacity blocker), so that, while the pass has no reservation yet, it would take it.
+   * A failure for a limit, M4 or lending changes nothing but the job's reason.
+   */
+  wouldReserve = false;
 
   constructor(
     readonly leaf: number,
