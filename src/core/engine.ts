@@ -96,6 +96,8 @@ type Blocker =
   | { kind: 'capacity'; flavor: number; protectedUntil: number | null; fits: boolean };
 
 const NO_TIME = Number.POSITIVE_INFINITY;
+/** A failed victim search whose `protectedUntil` (a reason's detail, never a decision) was not computed. */
+const NOT_COMPUTED = Symbol('not computed');
 /** Rounds of one pass (see runPass); each needs new victims, which are rare. */
 const MAX_ROUNDS = 4;
 /** Flavors with at most this many nodes get the earliest reservation of all their nodes. */
@@ -138,10 +140,16 @@ export class Engine {
   private protectionQueue: { job: number; until: number }[] = [];
   private protectionHead = 0;
   private runningCount = 0;
-  /** Bumped whenever a run starts or ends or loses its protection (anyReclaimable's cache key). */
-  private usageVersion = 0;
-  private reclaimableAt = -1;
-  private reclaimable = false;
+  /**
+   * Leaves that borrow on flavor f (usage above guarantee), per flavor: the only teams reclaim,
+   * class preemption between borrowers and fair-share preemption take runs from. Kept current
+   * on every start and end of a run (trackLeaf), so no search scans every team.
+   */
+  private readonly borrowing: Set<number>[];
+  /** Per [leaf * F + flavor]: 1 when the leaf borrows there and has a run past minRuntime. */
+  private readonly reclaimableFlag: Uint8Array;
+  /** How many (leaf, flavor) pairs have reclaimableFlag set: reclaim can make room only if > 0. */
+  private reclaimablePairs = 0;
   private pendingCount = 0;
   private readonly F: number;
   private lastReservation: Reservation | null = null;
@@ -178,7 +186,9 @@ export class Engine {
    * decides the candidates (flavor, guarantee fit, class, team, size): the same search
    * again would find the same nothing, and a team's queue often repeats it many times.
    */
-  private readonly failedVictimSearch = new Map<string, number | null>();
+  private readonly failedVictimSearch = new Map<string, number | null | typeof NOT_COMPUTED>();
+  /** Per flavor: room if every run any search may take were taken (roomIfAllTaken), valid at `stamp`. */
+  private readonly roomBound: { stamp: number; searches: number; maxOnOneNode: number; wholeNodes: Map<number, number> }[];
   private readonly fitPossible: Uint8Array;
   /** Leaves whose every remaining job is refused by a limit (skipped unless explaining all). */
   private readonly limitBlocked: Uint8Array;
@@ -206,6 +216,9 @@ export class Engine {
     this.runningByLeafFlavor = Array.from({ length: T * this.F }, () => new Set<number>());
     this.pendingSizes = Array.from({ length: T }, () => new Map<number, number>());
     this.unprotectedByLeafFlavor = new Int32Array(T * this.F);
+    this.borrowing = Array.from({ length: this.F }, () => new Set<number>());
+    this.reclaimableFlag = new Uint8Array(T * this.F);
+    this.roomBound = Array.from({ length: this.F }, () => ({ stamp: -1, searches: 0, maxOnOneNode: 0, wholeNodes: new Map<number, number>() }));
     this.visited = Array.from({ length: T }, () => new Map<number, number>());
     this.timeLimitedRunning = new Array<number>(this.F).fill(0);
     this.cursor = new Int32Array(T).fill(-1);
@@ -425,7 +438,6 @@ export class Engine {
   // ---------------------------------------------------------------- primitives
 
   private takeRun(job: EngineJob, f: number, placement: Placement, now: number): void {
-    this.usageVersion++;
     this.planStamp++;
     job.state = 'running';
     job.runStart = now;
@@ -437,6 +449,7 @@ export class Engine {
       this.nodeJobs[node]!.push(job.handle);
     }
     this.teams.addUsage(job.leaf, f, job.gpus, !job.preemptible, now);
+    this.trackLeaf(job.leaf, f);
     this.runningByLeafFlavor[job.leaf * this.F + f]!.add(job.handle);
     if (job.preemptible) {
       const until = now + this.policy.preemption.minRuntime;
@@ -452,7 +465,6 @@ export class Engine {
   }
 
   private releaseRun(job: EngineJob, now: number): void {
-    this.usageVersion++;
     this.planStamp++;
     const f = job.runFlavor;
     for (const node of job.nodes) {
@@ -469,6 +481,7 @@ export class Engine {
       this.unprotectedByLeafFlavor[job.leaf * this.F + f]!--;
       bump(this.unprotectedByPriority, job.priority, -1);
     }
+    this.trackLeaf(job.leaf, f);
     if (job.spec.timeLimit !== null) this.timeLimitedRunning[f]!--;
     this.runningCount--;
     job.nodes = [];
@@ -672,7 +685,7 @@ export class Engine {
       if (job.state !== 'running' || job.unprotected || job.runStart + minRuntime !== until) continue;
       job.unprotected = true;
       this.unprotectedByLeafFlavor[job.leaf * this.F + job.runFlavor]!++;
-      this.usageVersion++;
+      this.trackLeaf(job.leaf, job.runFlavor);
       this.planStamp++;
       bump(this.unprotectedByPriority, job.priority, 1);
     }
@@ -684,26 +697,23 @@ export class Engine {
 
   /**
    * Could a job that fits its guarantee reclaim anything: a borrowing leaf with a run past
-   * minRuntime? O(leaves x flavors), so the answer is kept until usage or protections change
-   * (the early exit asks it before every job a pass visits).
+   * minRuntime? Kept as a count (trackLeaf), so the early exit asks it in O(1).
    */
   private anyReclaimable(): boolean {
-    if (this.reclaimableAt !== this.usageVersion) {
-      this.reclaimable = this.scanReclaimable();
-      this.reclaimableAt = this.usageVersion;
-    }
-    return this.reclaimable;
+    return this.reclaimablePairs > 0;
   }
 
-  private scanReclaimable(): boolean {
-    const teams = this.teams;
-    for (let leaf = 0; leaf < teams.size; leaf++) {
-      if (!teams.isLeaf[leaf]) continue;
-      for (let f = 0; f < this.F; f++) {
-        if (this.unprotectedByLeafFlavor[leaf * this.F + f]! > 0 && teams.isBorrowing(leaf, f)) return true;
-      }
+  /** After a leaf's usage or unprotected runs on flavor f changed: its borrowing and reclaimable state. */
+  private trackLeaf(leaf: number, f: number): void {
+    const k = leaf * this.F + f;
+    const borrows = this.teams.isBorrowing(leaf, f);
+    if (borrows) this.borrowing[f]!.add(leaf);
+    else this.borrowing[f]!.delete(leaf);
+    const flag = borrows && this.unprotectedByLeafFlavor[k]! > 0 ? 1 : 0;
+    if (flag !== this.reclaimableFlag[k]) {
+      this.reclaimablePairs += flag ? 1 : -1;
+      this.reclaimableFlag[k] = flag;
     }
-    return false;
   }
 
   /** Sets every leaf's cursor to its first pending job and builds the tournament. */
@@ -1008,7 +1018,7 @@ export class Engine {
     let feasible = false;
     let wouldReserve = false;
     for (const f of this.flavorOrder(job)) {
-      const outcome = this.planFlavor(job, f);
+      const outcome = this.planFlavor(job, f, true);
       if (outcome.kind === 'start') {
         feasible = true;
         break;
@@ -1023,9 +1033,11 @@ export class Engine {
   /**
    * What `job` would do on flavor f in the current state: start (on a placement, after
    * preempting victims) or the blocker. Changes nothing (victim searches that find nothing are
-   * remembered until the next start, see failedVictimSearch).
+   * remembered until the next start, see failedVictimSearch). A probe (`probing`) only asks
+   * whether the job would start or fail for lack of room: its capacity blocker leaves out when
+   * protections end (`protectedUntil` null), which only a reason reads.
    */
-  private planFlavor(job: EngineJob, f: number): { kind: 'start'; placement: Placement; victims: number[] } | Blocker {
+  private planFlavor(job: EngineJob, f: number, probing = false): { kind: 'start'; placement: Placement; victims: number[] } | Blocker {
     const shape = this.shapeOn(job.gpus, f);
     const fits = this.fitsGuaranteeOn(job, f);
     if (shape === null) return { kind: 'capacity', flavor: f, protectedUntil: null, fits };
@@ -1043,7 +1055,7 @@ export class Engine {
         lendingBlock = { kind: 'lending', flavor: f, locked };
       }
     }
-    const selection = this.selectVictims(job, f, shape, fits);
+    const selection = this.selectVictims(job, f, shape, fits, probing);
     if (selection.victims !== null) {
       const freed = new Map<number, number>();
       let freedTotal = 0;
@@ -1105,6 +1117,7 @@ export class Engine {
     f: number,
     shape: Shape,
     fits: boolean,
+    probing: boolean,
   ): { victims: number[] | null; placement: Placement | null; protectedUntil: number | null } {
     const p = this.policy.preemption;
     const reclaim = fits;
@@ -1115,9 +1128,9 @@ export class Engine {
     if (!reclaim && !within && !lowerBorrow && !fair) return none;
     const key = `${f}:${fits ? 1 : 0}:${job.priority}:${job.leaf}:${job.gpus}`;
     const known = this.failedVictimSearch.get(key);
-    if (known !== undefined) return { victims: null, placement: null, protectedUntil: known };
-    const found = this.searchVictims(job, f, shape, { reclaim, within, lowerBorrow, fair });
-    if (found.victims === null) this.failedVictimSearch.set(key, found.protectedUntil);
+    if (known === NOT_COMPUTED ? probing : known !== undefined) return { victims: null, placement: null, protectedUntil: known === NOT_COMPUTED ? null : known! };
+    const found = this.searchVictims(job, f, shape, { reclaim, within, lowerBorrow, fair }, probing);
+    if (found.victims === null) this.failedVictimSearch.set(key, probing ? NOT_COMPUTED : found.protectedUntil);
     return found;
   }
 
@@ -1126,25 +1139,26 @@ export class Engine {
     f: number,
     shape: Shape,
     kinds: { reclaim: boolean; within: boolean; lowerBorrow: boolean; fair: boolean },
+    probing: boolean,
   ): { victims: number[] | null; placement: Placement | null; protectedUntil: number | null } {
     const { reclaim, within, lowerBorrow, fair } = kinds;
     const p = this.policy.preemption;
     const none = { victims: null, placement: null, protectedUntil: null };
+    if (probing && this.cannotMakeRoom(job, f, shape, within)) return none;
     const candidates: Candidate[] = [];
     const protectedOnes: Candidate[] = [];
     const minRuntime = p.minRuntime;
     const teams = this.teams;
     const consider = (v: EngineJob, teamBound: boolean): void => {
       if (!v.preemptible) return;
-      const candidate: Candidate = {
-        job: v,
-        teamBound,
-        nearness: teams.commonDepth(job.leaf, v.leaf),
-      };
       // A run that began at this very instant is never a victim, even with minRuntime 0:
       // it was started by this pass (or one at the same instant) and a zero-length run is waste.
       if (v.runStart === this.now) return;
-      if (this.now - v.runStart >= minRuntime) candidates.push(candidate);
+      const unprotected = this.now - v.runStart >= minRuntime;
+      // A probe asks only whether room can be made now; protected runs only date a reason.
+      if (!unprotected && probing) return;
+      const candidate: Candidate = { job: v, teamBound, nearness: teams.commonDepth(job.leaf, v.leaf) };
+      if (unprotected) candidates.push(candidate);
       else protectedOnes.push(candidate);
     };
     if (within) for (const h of this.runningByLeafFlavor[job.leaf * this.F + f]!) {
@@ -1152,8 +1166,9 @@ export class Engine {
       if (v.priority < job.priority) consider(v, false);
     }
     if (reclaim || lowerBorrow || fair) {
-      for (let leaf = 0; leaf < teams.size; leaf++) {
-        if (!teams.isLeaf[leaf] || leaf === job.leaf || !teams.isBorrowing(leaf, f)) continue;
+      // Any order: the choice below depends on the set of candidates only (Q2 and node ties are total orders).
+      for (const leaf of this.borrowing[f]!) {
+        if (leaf === job.leaf || (probing && this.unprotectedByLeafFlavor[leaf * this.F + f] === 0)) continue;
         for (const h of this.runningByLeafFlavor[leaf * this.F + f]!) {
           const v = this.jobs[h]!;
           const allowed = reclaim || (lowerBorrow && v.priority < job.priority) || (fair && this.fairShareAllows(job, v, 0));
@@ -1174,6 +1189,53 @@ export class Engine {
     let until = NO_TIME;
     for (const c of protectedOnes) until = Math.min(until, c.job.runStart + minRuntime);
     return { victims: null, placement: null, protectedUntil: until };
+  }
+
+  /**
+   * A bound for probes: true when no node (or not enough whole nodes) of flavor f would have
+   * room for `shape` even if every run any preemption may take were taken: every run past
+   * minRuntime of every borrowing leaf (a superset of the candidates of reclaim, of class
+   * preemption between borrowers and of fair share), not one started at this instant. Within-team
+   * candidates of a leaf that does not borrow are not in that set, so such a job is not judged
+   * here. The room is computed once per state of the pass (planStamp), from the second search in
+   * that state on, so a search that finds its victims at once pays nothing for it.
+   */
+  private cannotMakeRoom(job: EngineJob, f: number, shape: Shape, within: boolean): boolean {
+    const k = job.leaf * this.F + f;
+    if (within && this.unprotectedByLeafFlavor[k]! > 0 && !this.borrowing[f]!.has(job.leaf)) return false;
+    const bound = this.roomBound[f]!;
+    if (bound.stamp !== this.planStamp) {
+      bound.stamp = this.planStamp;
+      bound.searches = 0;
+    }
+    if (++bound.searches === 2) this.computeRoomBound(f);
+    if (bound.searches < 2) return false;
+    if (shape.kind === 'single') return bound.maxOnOneNode < shape.size;
+    return (bound.wholeNodes.get(shape.size) ?? 0) + this.fleet.fullyIdleCount(f, shape.size) < shape.count;
+  }
+
+  private computeRoomBound(f: number): void {
+    const fleet = this.fleet;
+    const minRuntime = this.policy.preemption.minRuntime;
+    const takeable = new Map<number, number>();
+    for (const leaf of this.borrowing[f]!) {
+      if (this.unprotectedByLeafFlavor[leaf * this.F + f] === 0) continue;
+      for (const h of this.runningByLeafFlavor[leaf * this.F + f]!) {
+        const v = this.jobs[h]!;
+        if (!v.preemptible || v.runStart === this.now || this.now - v.runStart < minRuntime) continue;
+        for (const node of v.nodes) takeable.set(node, (takeable.get(node) ?? 0) + v.perNode);
+      }
+    }
+    const bound = this.roomBound[f]!;
+    bound.maxOnOneNode = fleet.maxAvailableOnOneNode(f);
+    bound.wholeNodes.clear();
+    for (const [node, gpus] of takeable) {
+      if (fleet.reserved[node] === 1) continue;
+      const room = fleet.free[node]! + gpus;
+      if (room > bound.maxOnOneNode) bound.maxOnOneNode = room;
+      // Entirely idle nodes are counted by fullyIdleCount; these become entirely idle.
+      if (room === fleet.nodeSize[node] && fleet.free[node]! < room) bound.wholeNodes.set(room, (bound.wholeNodes.get(room) ?? 0) + 1);
+    }
   }
 
   /** Fair-share preemption: the victim's side stays worse off (higher standing) than the job's. */
