@@ -174,8 +174,8 @@ export class Engine {
   private readonly visited: Map<number, number>[];
   private readonly visitedGlobal = new Map<number, number>();
   private readonly touchedLeaves: number[] = [];
-  /** Jobs the current round has visited (see JobGroup.visit). */
-  private readonly visitedJobs: EngineJob[] = [];
+  /** Groups with jobs the current round has visited (see JobGroup.visit). */
+  private readonly visitedGroups: JobGroup[] = [];
   /** The early exit's scan of the groups (noGroupCanStart), valid while planStamp is scanStamp. */
   private scanStamp = -1;
   private scanPosition = 0;
@@ -654,8 +654,9 @@ export class Engine {
         const job = this.jobs[this.queues[leaf]!.at(this.cursor[leaf]!).job]!;
         considered++;
         if (!explainAll && this.knownToFail(job)) {
-          // Refused for sure, and the pass has its reservation: only its reason would change.
+          // Refused for sure, and it would not take the reservation: only its reason would change.
           this.advance(leaf, job);
+          considered += this.skipKnownFailures(leaf);
           this.refreshHead(leaf);
           continue;
         }
@@ -673,6 +674,42 @@ export class Engine {
       }
     }
     return { now, started, preempted, reservation: this.reservation, considered };
+  }
+
+  /**
+   * After a head of `leaf` was passed over as known to fail: passes over the leaf's next heads
+   * too, as long as each is known to fail and would still win the tournament, without going
+   * back to the root each time. Nothing changes while known failures are passed over (no
+   * start, no reservation, no standing), so the other subtrees' best heads stay as they are and
+   * the leaf keeps winning exactly while its head beats, at each level of its path, the best of
+   * its siblings there. The early exits are not asked in between: they only grow truer as jobs
+   * are visited, and the jobs passed over here would change nothing anyway. Returns how many.
+   */
+  private skipKnownFailures(leaf: number): number {
+    const path = this.teams.path[leaf]!;
+    const rivals: number[] = [];
+    for (const t of path) {
+      const parent = this.teams.parent[t]!;
+      const siblings = parent < 0 ? this.teams.roots : this.teams.children[parent]!;
+      let rival = -1;
+      for (const c of siblings) {
+        if (c === t || this.best[c]! < 0) continue;
+        if (rival < 0 || this.headBefore(c, rival)) rival = c;
+      }
+      if (rival >= 0) rivals.push(t, rival);
+    }
+    const q = this.queues[leaf]!;
+    let skipped = 0;
+    for (let c = this.cursor[leaf]!; c >= 0; c = this.cursor[leaf]!) {
+      const job = this.jobs[q.at(c).job]!;
+      this.headFits[leaf] = this.fitsGuaranteeSomewhere(job) ? 1 : 0;
+      let wins = true;
+      for (let i = 0; i < rivals.length && wins; i += 2) wins = this.headBefore(rivals[i]!, rivals[i + 1]!);
+      if (!wins || !this.knownToFail(job)) break;
+      this.advance(leaf, job);
+      skipped++;
+    }
+    return skipped;
   }
 
   /** Counts the runs whose minRuntime has ended by `now` as preemptible from now on. */
@@ -748,15 +785,16 @@ export class Engine {
     if (this.visited[leaf]!.size === 0) this.touchedLeaves.push(leaf);
     bump(this.visited[leaf]!, job.gpus, 1);
     bump(this.visitedGlobal, job.gpus, 1);
-    job.group!.visit(job.spec.timeLimit);
-    this.visitedJobs.push(job);
+    const group = job.group!;
+    if (group.visited === 0) this.visitedGroups.push(group);
+    group.visit(job.spec.timeLimit);
     this.cursor[leaf] = this.nextPending(leaf, this.cursor[leaf]! + 1);
   }
 
   /** Every job the round visited counts in its group again (before a round, and before jobs leave or return to queues). */
   private unvisitGroups(): void {
-    for (const job of this.visitedJobs) job.group!.unvisit(job.spec.timeLimit);
-    this.visitedJobs.length = 0;
+    for (const group of this.visitedGroups) group.forgetVisits();
+    this.visitedGroups.length = 0;
   }
 
   /** The first queue entry at or after `from` whose job still waits (started jobs leave at commit). */

@@ -5,75 +5,80 @@
 // could start in that state: the engine's early exit asks this of every group that still has
 // jobs to visit instead of visiting them one by one (see Engine.noGroupCanStart).
 
-/** A min-heap of numbers with removal by value (lazy: removed values leave when they surface). */
-class MinMultiset {
-  private readonly heap: number[] = [];
-  private readonly removed = new Map<number, number>();
-  private count = 0;
+/**
+ * The time limits of a group's jobs, with the ones the current round has visited set aside:
+ * distinct values in ascending order with their counts. A visit is only noted (folded into the
+ * counts when the minimum is next asked for), a new round forgets them all at once, and the
+ * smallest value not entirely visited is found by a cursor that only moves forward until the
+ * next change: a round that visits k jobs of a group costs O(k) in all, and little per job.
+ */
+class TimeLimits {
+  private readonly values: number[] = [];
+  private readonly counts = new Map<number, number>();
+  private readonly visitedCounts = new Map<number, number>();
+  /** Visits not yet folded into visitedCounts. */
+  private readonly noted: number[] = [];
+  private cursor = 0;
 
   add(x: number): void {
-    const h = this.heap;
-    h.push(x);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (h[parent]! <= x) break;
-      h[i] = h[parent]!;
-      i = parent;
+    const n = this.counts.get(x);
+    this.counts.set(x, (n ?? 0) + 1);
+    if (n === undefined) {
+      const v = this.values;
+      let lo = 0;
+      let hi = v.length;
+      if (hi > 0 && v[hi - 1]! < x) lo = hi;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (v[mid]! < x) lo = mid + 1;
+        else hi = mid;
+      }
+      v.splice(lo, 0, x);
     }
-    h[i] = x;
-    this.count++;
+    this.cursor = 0;
   }
 
   remove(x: number): void {
-    this.removed.set(x, (this.removed.get(x) ?? 0) + 1);
-    this.count--;
-    // Dead values deeper in the heap are dropped when it is rebuilt.
-    if (this.heap.length > 64 && this.heap.length > 2 * this.count) this.rebuild();
+    const n = this.counts.get(x)!;
+    if (n > 1) {
+      this.counts.set(x, n - 1);
+    } else {
+      this.counts.delete(x);
+      const v = this.values;
+      let lo = 0;
+      let hi = v.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (v[mid]! < x) lo = mid + 1;
+        else hi = mid;
+      }
+      v.splice(lo, 1);
+    }
+    this.cursor = 0;
   }
 
-  /** The smallest value present, or null when empty. */
+  visit(x: number): void {
+    this.noted.push(x);
+  }
+
+  /** A new round: no job is visited. */
+  forgetVisits(): void {
+    this.noted.length = 0;
+    this.visitedCounts.clear();
+    this.cursor = 0;
+  }
+
+  /** The smallest value with a job not visited, or null when none. */
   min(): number | null {
-    const h = this.heap;
-    while (h.length > 0) {
-      const top = h[0]!;
-      const dead = this.removed.get(top);
-      if (dead === undefined) return top;
-      if (dead === 1) this.removed.delete(top);
-      else this.removed.set(top, dead - 1);
-      this.pop();
+    for (const x of this.noted) this.visitedCounts.set(x, (this.visitedCounts.get(x) ?? 0) + 1);
+    this.noted.length = 0;
+    const v = this.values;
+    while (this.cursor < v.length) {
+      const x = v[this.cursor]!;
+      if (this.counts.get(x)! > (this.visitedCounts.get(x) ?? 0)) return x;
+      this.cursor++;
     }
     return null;
-  }
-
-  private pop(): void {
-    const h = this.heap;
-    const last = h.pop()!;
-    if (h.length === 0) return;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= h.length) break;
-      const r = l + 1;
-      const c = r < h.length && h[r]! < h[l]! ? r : l;
-      if (h[c]! >= last) break;
-      h[i] = h[c]!;
-      i = c;
-    }
-    h[i] = last;
-  }
-
-  private rebuild(): void {
-    const live: number[] = [];
-    for (const x of this.heap) {
-      const dead = this.removed.get(x);
-      if (dead === undefined) live.push(x);
-      else if (dead === 1) this.removed.delete(x);
-      else this.removed.set(x, dead - 1);
-    }
-    this.heap.length = 0;
-    this.count = 0;
-    for (const x of live) this.add(x);
   }
 }
 
@@ -82,7 +87,7 @@ export class JobGroup {
   pending = 0;
   /** Of those, jobs the current round of the pass has visited (their time limits are set aside). */
   visited = 0;
-  private readonly limits = new MinMultiset();
+  private readonly limits = new TimeLimits();
   /** Position in JobGroups.active, or -1. */
   slot = -1;
   /** The engine's plan stamp at which `feasible` was computed (-1: never). */
@@ -116,13 +121,13 @@ export class JobGroup {
   /** The current round visits a job of the group: it no longer counts for the probe. */
   visit(timeLimit: number | null): void {
     this.visited++;
-    if (timeLimit !== null) this.limits.remove(timeLimit);
+    if (timeLimit !== null) this.limits.visit(timeLimit);
   }
 
-  /** A new round (or the end of the pass): the job counts again. */
-  unvisit(timeLimit: number | null): void {
-    this.visited--;
-    if (timeLimit !== null) this.limits.add(timeLimit);
+  /** A new round (or the end of the pass): every job of the group counts again. */
+  forgetVisits(): void {
+    this.visited = 0;
+    this.limits.forgetVisits();
   }
 
   /**
