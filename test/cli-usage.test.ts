@@ -124,7 +124,7 @@ describe('client commands', () => {
       /^cannot reach the Arbiter server at http:\/\/127\.0\.0\.1:9: .+; start it with `arbiter serve` \(or `npm start`\), or name the running one with --server URL or ARBITER_SERVER\n$/,
     );
     const notUrl = runArbiter(['teams', '--server', 'localhost:7420', '--token', 't']);
-    expect(notUrl).toMatchObject({ status: 2, stderr: '--server: expected a URL such as http://127.0.0.1:7420, got "localhost:7420"\n' });
+    expect(notUrl).toMatchObject({ status: 2, stderr: '--server: expected a URL such as http://127.0.0.1:7420 (or several, comma-separated), got "localhost:7420"\n' });
   });
 
   it('answer --gpus 0 in the words of the other validation errors, before asking the server', () => {

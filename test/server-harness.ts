@@ -201,7 +201,12 @@ export interface StartOptions {
   readonly timeoutMs?: number;
   /** Start as `npm start` does: the demo lab's first start writes demo tokens and submits its jobs. */
   readonly demoSetup?: boolean;
+  /** What the server prints once it is up, the URL captured (default: "Arbiter is serving on URL"). */
+  readonly ready?: RegExp;
 }
+
+/** What a PostgreSQL standby prints once it answers (as a standby) on its URL. */
+export const STANDBY_READY = /Arbiter is a standby on (http:\/\/[\d.]+:\d+)/;
 
 const servers = new Set<Server>();
 
@@ -246,7 +251,7 @@ export function startServer(data: string, options: StartOptions = {}): Promise<S
       reject(new Error(`arbiter serve did not start within ${options.timeoutMs ?? 15_000} ms:\n${out}`));
     }, options.timeoutMs ?? 15_000);
     const onData = (): void => {
-      const match = /Arbiter is serving on (http:\/\/\S+)/.exec(out);
+      const match = (options.ready ?? /Arbiter is serving on (http:\/\/\S+)/).exec(out);
       if (!match) return;
       clearTimeout(timer);
       child.stdout.off('data', onData);

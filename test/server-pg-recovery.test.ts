@@ -138,11 +138,9 @@ describe('PostgreSQL: recovery after kill -9 of the server', () => {
 });
 
 describe('PostgreSQL: an outage of the database', () => {
-  // KNOWN CONFLICT (remove `.fails` once resolved): `arbiter serve` now exits when the connection
-  // holding its PostgreSQL lock ends (src/storage/lock.ts, `lost`), so an outage of the database
-  // stops the server instead of being reported by /healthz and ridden out. The server must keep
-  // serving 503s and take its lock again when the database is back (the leader/standby design).
-  it.fails('/healthz reports it (503, the store and its cause); afterwards no job stays running past its end, without a restart', async () => {
+  // The lock's connection ends with the postmaster: the leader stops writing, rides the outage
+  // out (503s), takes its lock again with its own epoch once the database is back, and goes on.
+  it('/healthz reports it (503, the store and its cause); afterwards no job stays running past its end, without a restart', async () => {
     const { data, args } = await setup('pg-outage');
     const server = await startServer(data, { args });
     const a = api(server);

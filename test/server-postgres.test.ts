@@ -13,6 +13,7 @@ import {
   api,
   assertDistFresh,
   cli,
+  STANDBY_READY,
   startServer,
   stopAllServers,
   tempDir,
@@ -101,29 +102,25 @@ describe('arbiter serve --database', () => {
     expect(verified.stdout).toMatch(/^ok: \d+ entries/);
   });
 
-  it('refuses a second server on the same database, naming the holder, and starts again once it stopped', async () => {
+  it('a second server on the same database stands by, naming the leader, and takes over once it stopped', async () => {
     if (cluster === undefined) throw new Error('no PostgreSQL test cluster (see the error of beforeAll)');
     const database = await cluster.createDatabase();
     const firstData = tempDir('serve-pg-lock-a');
     const first = await startServer(firstData, { args: ['--database', database] });
-    // Another data directory, the same database: the database's advisory lock refuses it.
-    const second = await cli(['serve', '--data', tempDir('serve-pg-lock-b'), '--port', '0', '--database', database], {}, 30_000);
-    expect(second.status, second.stderr).toBe(1);
-    // One line: the database, the holder's connection (its application_name names pid and host), what to do.
-    const [line, ...rest] = second.stderr.split('\n');
-    expect(rest).toEqual(['']);
-    expect(line).toMatch(/^\S+: in use by another Arbiter server \("arbiter serve pid (\d+) on [^"]+", PostgreSQL backend pid \d+, connected from 127\.0\.0\.1, since \S+\); stop it first, or give this server another --database$/);
-    expect(line!.startsWith(`${database}: `)).toBe(true);
-    expect(line).toContain(`"arbiter serve pid ${first.process.pid} on `);
-    expect(second.stdout).toBe('');
+    // Another data directory, the same database, the installation's one signing key: a standby.
+    const key = ['--audit-key', path.join(firstData, 'audit-key.pem')];
+    const second = await startServer(tempDir('serve-pg-lock-b'), { args: ['--database', database, ...key], ready: STANDBY_READY });
+    const [line] = second.startupOutput.split('\n');
+    expect(line).toMatch(/^Arbiter is a standby on http:\/\/127\.0\.0\.1:\d+: \S+ is led by pid (\d+) on \S+, serving on http:\/\/\S+, epoch 1; it takes over when the leader's lock is free$/);
+    expect(line).toContain(`led by pid ${first.process.pid} on `);
+    expect(line).toContain(`serving on ${first.url}, `);
+    // A clean stop of the leader ends its session: the standby takes over, with what it stored.
     expect(await first.stop()).toBe(0);
-    // The lock ended with the first server's session: the database takes a server again.
-    // Another data directory, with the installation's one signing key (the log is signed by it).
-    const third = await startServer(tempDir('serve-pg-lock-c'), {
-      args: ['--database', database, '--audit-key', path.join(firstData, 'audit-key.pem')],
-    });
-    expect(third.startupOutput).not.toContain('First start');
-    expect(await third.stop()).toBe(0);
+    await waitFor(() => /Arbiter is serving on/.test(second.output()), 'the standby to take over', 10_000);
+    expect(second.output()).not.toContain('First start');
+    const health = await api({ url: second.url, adminToken: first.adminToken }).get<{ role: string }>('/healthz', null);
+    expect([health.status, health.body.role]).toEqual([200, 'leader']);
+    expect(await second.stop()).toBe(0);
   });
 
   it('refuses a --database that is not a PostgreSQL URL, and a server that does not answer', async () => {

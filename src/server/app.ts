@@ -49,6 +49,8 @@ export interface AppContext {
   readonly changes?: Changes;
   /** The built dashboard (default: web/dist of this checkout). */
   readonly webDir?: string;
+  /** PostgreSQL: this server's hold on the leader's lock (false while it is lost and retaken). */
+  readonly leadership?: { readonly held: boolean; readonly epoch: number };
 }
 
 /** An HTTP error with the body of docs/api.md. */
@@ -394,10 +396,15 @@ export async function buildApp(ctx: AppContext) {
     const storeCheck = await storeHealth(store);
     const loop = live.loopHealth();
     const executor = live.executorHealth();
-    const ok = storeCheck.ok && loop.ok && executor.ok;
+    const leading = ctx.leadership === undefined || ctx.leadership.held;
+    const ok = storeCheck.ok && loop.ok && executor.ok && leading;
     void reply.code(ok ? 200 : 503);
     return {
       status: ok ? 'ok' : 'degraded',
+      role: 'leader',
+      ...(ctx.leadership === undefined
+        ? {}
+        : { leader: leading ? { ok: true, epoch: ctx.leadership.epoch } : { ok: false, epoch: ctx.leadership.epoch, cause: 'the connection holding the leader lock is lost: writes are refused until it is taken again (or another server takes over)' } }),
       store: { kind: ctx.storeKind, ...storeCheck },
       scheduler: loop,
       executor: { kind: ctx.executorKind, ...executor },

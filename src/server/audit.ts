@@ -40,6 +40,33 @@ export function loadOrCreateAuditKey(file: string): { privateKeyPem: string; pub
   return key;
 }
 
+/**
+ * One installation, one signing key (docs/security.md): every server on a database signs with
+ * the key that signed its checkpoints. `storedKey` is the public key of the last stored
+ * checkpoint (null: none yet, any key will do). A missing file is refused rather than made, and
+ * a file holding another key is refused, both with what to do: a server that signed with its own
+ * key would write checkpoints the others (and `audit verify`) cannot verify.
+ */
+export function checkInstallationKey(file: string, storedKey: string | null, database: string): void {
+  if (storedKey === null) return;
+  if (!existsSync(file))
+    throw new AuditRefusal([
+      `${file}: no audit signing key there, and the checkpoints in ${database} are signed by the installation's key (public key ${storedKey}); ` +
+        'give every server on this database the same key file: copy the first server\'s (its DATA/audit-key.pem, or the file its --audit-key names) and pass --audit-key FILE',
+    ]);
+  let mine: string;
+  try {
+    mine = publicKeyOf(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new AuditRefusal([`${file}: not an Ed25519 private key in PEM (${error instanceof Error ? error.message : String(error)}); give the installation's signing key with --audit-key FILE`]);
+  }
+  if (mine !== storedKey)
+    throw new AuditRefusal([
+      `${file}: this audit signing key (public key ${mine}) is not the installation's: the checkpoints in ${database} are signed by public key ${storedKey}; ` +
+        "refusing to start, since checkpoints signed with this key could not be verified with the others'. Give every server on this database the same --audit-key FILE",
+    ]);
+}
+
 /** Where the key of a data directory is unless --audit-key says otherwise. */
 export const auditKeyFile = (dataDir: string, auditKey?: string): string => auditKey ?? join(dataDir, KEY_FILE);
 

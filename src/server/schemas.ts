@@ -180,6 +180,8 @@ export const PolicyUpdate = z.strictObject({
 const Check = z.object({ ok: z.boolean(), cause: z.string().optional().describe('why not ok') });
 export const Health = z.object({
   status: z.enum(['ok', 'degraded']),
+  role: z.literal('leader').describe('a standby answers 503 {status: "standby", role: "standby", leader: URL} instead (docs/api.md)'),
+  leader: Check.extend({ epoch: z.int() }).optional().describe('PostgreSQL: whether this server holds the leader lock now'),
   store: Check.extend({ kind: z.enum(['sqlite', 'postgres']) }),
   scheduler: Check.extend({ exitsWaiting: z.int().describe('run exits not yet stored') }),
   executor: Check.extend({ kind: z.enum(['simulated', 'local', 'slurm']) }),

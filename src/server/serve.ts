@@ -20,13 +20,17 @@ import { createSlurmExecutor } from '../executors/slurm.js';
 import { fleetYaml, matchFleet, readSlurmPools, type SlurmPool } from '../executors/slurm-fleet.js';
 import type { Role, Store } from '../storage/port.js';
 import { describeStore, openStore } from '../storage/open.js';
-import { DataInUse, lockDataDirectory, lockPostgres } from '../storage/lock.js';
+import { DataInUse, lockDataDirectory } from '../storage/lock.js';
+import type { LeaderInfo, Leadership } from '../storage/leadership.js';
+import type { PostgresStore } from '../storage/postgres.js';
+import { buildStandbyApp } from './standby.js';
+import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { Changes } from './changes.js';
 import { newToken } from './auth.js';
 import { LiveScheduler } from './live.js';
-import { AuditLog, auditKeyFile } from './audit.js';
+import { AuditLog, auditKeyFile, checkInstallationKey } from './audit.js';
 export { AuditRefusal } from './audit.js';
 import type { AuditOptions } from './audit.js';
 import { canonicalJson } from '../governance/canonical-json.js';
@@ -76,6 +80,8 @@ export interface ServeOptions {
   readonly auditWitness?: string | undefined;
   /** Every checkpoint is POSTed (JSON) to this URL, in the background. */
   readonly auditWitnessUrl?: string | undefined;
+  /** Resolves when the server is asked to stop (a signal): a standby waiting for the lock stops then. */
+  readonly stop?: Promise<unknown> | undefined;
   /** The operator accepts entries after the last checkpoint (checked by hand) and lets the server sign them. */
   readonly allowUnsignedTail?: boolean | undefined;
   /** Where start-up messages go (stdout by default). */
@@ -104,10 +110,18 @@ export interface RunningServer {
   /** Stops serving and releases everything, the locks last (idempotent). */
   close(): Promise<void>;
   /**
-   * Resolves if the server lost its hold on the data while running (the PostgreSQL connection
-   * that holds the lock ended): it must stop, since another server may now start on the data.
+   * PostgreSQL: resolves if this server is deposed (it lost the leader lock and another server
+   * led meanwhile): it must close, and may start again as a standby. Never for SQLite.
    */
   readonly lost: Promise<Error>;
+}
+
+/** A standby was asked to stop before it ever led (a signal): nothing to report but that. */
+export class StoppedAsStandby extends Error {
+  constructor(readonly why: unknown) {
+    super(`stopped while a standby (${String(why)})`);
+    this.name = 'StoppedAsStandby';
+  }
 }
 
 const clock = (): number => Date.now() / 1000;
@@ -247,17 +261,39 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     secureDataDirectory(options.data);
     if (dataLock.previous?.pid !== undefined)
       print(`The previous server on ${options.data} (pid ${dataLock.previous.pid}) did not stop cleanly (killed or crashed); starting from what it stored.`);
-    const databaseLock = options.database === undefined ? null : await lockOrRefuse(() => lockPostgres(options.database!));
-    if (databaseLock) undo.push(() => databaseLock.release());
+    const keyFile = auditKeyFile(options.data, options.auditKey);
+    // PostgreSQL: the leader lock, or standing by until it is free (storage/leadership.ts).
+    let leadership: Leadership | null = null;
+    let standby: Standby | null = null;
+    if (options.database !== undefined) {
+      // Loaded here: a SQLite user never loads pg.
+      const { openLeadership } = await import('../storage/leadership.js');
+      const held = await openLeadership(options.database, (line) => logger.warn({}, line));
+      leadership = held;
+      undo.push(() => held.release());
+      if (!(await held.tryAcquire())) {
+        standby = await standBy(held, options, keyFile, print);
+        undo.push(() => standby?.close());
+      }
+    }
 
     const store = await openStore({ data: options.data, database: options.database });
     undo.push(() => store.close());
     await store.migrate();
+    if (leadership) {
+      // The epoch moves on (waiting for the last leader's open write transactions), and every
+      // write of this server is fenced with it from now on.
+      await leadership.lead(standby?.url ?? null, instanceId(options.data));
+      (store as PostgresStore).fence(leadership);
+    }
+    // One installation, one signing key: a server given another key is refused here, in words.
+    const stored = await store.checkpoints();
+    checkInstallationKey(keyFile, stored.at(-1)?.publicKey ?? null, describeStore(options));
     // The log is verified before anything stored is used (the policy in force, tokens,
     // proposals): a database edited behind the log's back is refused, never signed.
     const firstStart = (await store.currentPolicy()) === null && (await store.currentFleet()) === null;
     const auditOptions: AuditOptions = {
-      keyFile: auditKeyFile(options.data, options.auditKey),
+      keyFile,
       witnessFile: options.auditWitness,
       witnessUrl: options.auditWitnessUrl,
       allowUnsignedTail: options.allowUnsignedTail,
@@ -288,13 +324,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
             commands: { bin: options.slurmBin },
             nodes: slurmNodes.nodes,
             outputDir: join(options.data, 'logs'),
-            instance: instanceId(options.data),
+            instance: leadership?.installation ?? instanceId(options.data),
           })
         : options.executor === 'local'
         ? await createLocalExecutor({
             ...(options.gpus !== undefined ? { gpus: options.gpus } : {}),
             logDir: join(options.data, 'logs'),
-            instance: instanceId(options.data),
+            instance: leadership?.installation ?? instanceId(options.data),
             ...(runAs ? { runAs } : {}),
           })
         : createSimulatedExecutor({ speed: options.speed });
@@ -339,20 +375,24 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     undo.push(() => governance.close());
     governanceRef = governance;
     auditRef = audit;
-    const app = await buildApp({ live, store, fleet, governance, audit, executorKind: options.executor, storeKind: options.database !== undefined ? 'postgres' : 'sqlite', metrics, clock, logger, changes, ...(options.limits ? { limits: options.limits } : {}) });
+    const app = await buildApp({ live, store, fleet, governance, audit, executorKind: options.executor, storeKind: options.database !== undefined ? 'postgres' : 'sqlite', metrics, clock, logger, changes, ...(options.limits ? { limits: options.limits } : {}), ...(leadership ? { leadership } : {}) });
     undo.push(() => app.close()); // stop accepting; in-flight requests finish
     let address: string;
+    // A standby that took over serves on the port it stood by on.
+    const port = standby?.port ?? options.port;
+    await standby?.close();
     try {
-      address = await app.listen({ port: options.port, host: options.host });
+      address = await app.listen({ port, host: options.host });
     } catch (error) {
-      throw listenFailure(error, options) ?? error;
+      throw listenFailure(error, { port, host: options.host }) ?? error;
     }
     const url = address.replace('0.0.0.0', '127.0.0.1');
     dataLock.serving(url);
+    await leadership?.serving(advertised(url, options.host));
     print(`Arbiter is serving on ${url} (policy version ${policyVersion}, ${options.executor} executor, data in ${options.data}${options.database !== undefined ? `, database ${describeStore(options)}` : ''})`);
     let closing: Promise<void> | null = null;
     const close = (): Promise<void> => (closing ??= unwind());
-    const lost = databaseLock ? databaseLock.lost : new Promise<Error>(() => undefined);
+    const lost = leadership ? leadership.deposed : new Promise<Error>(() => undefined);
     return { url, live, close, lost };
   } catch (error) {
     await unwind();
@@ -368,6 +408,74 @@ async function readPools(options: ServeOptions, partition: string): Promise<Slur
     if (error instanceof ExecutorError) throw new StartupError([`--executor slurm: cannot read the nodes of Slurm partition "${partition}": ${error.message}`]);
     throw error;
   }
+}
+
+/** Where the leader tells standbys and clients it serves: the host's name for a wildcard address. */
+function advertised(url: string, host: string): string {
+  return host === '0.0.0.0' || host === '::' ? url.replace(/\/\/[^/]+:(\d+)/, `//${hostname()}:$1`) : url;
+}
+
+interface Standby {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves as a standby (server/standby.ts) until this server holds the leader lock: tries it
+ * every second and follows who leads. Returns with the lock held and the standby still
+ * answering ("taking over") until the real server listens on its port. A stop signal
+ * (options.stop) ends it with StoppedAsStandby.
+ */
+async function standBy(leadership: Leadership, options: ServeOptions, keyFile: string, print: (line: string) => void): Promise<Standby> {
+  const database = describeStore(options);
+  // Refused now, not at the takeover: a standby that could not sign for the installation.
+  checkInstallationKey(keyFile, await leadership.storedAuditKey(), database);
+  let leader: LeaderInfo | null = await leadership.leader();
+  let state: 'standby' | 'taking over' = 'standby';
+  const app = buildStandbyApp({ leader: () => leader, state: () => state });
+  let address: string;
+  try {
+    address = await app.listen({ port: options.port, host: options.host });
+  } catch (error) {
+    throw listenFailure(error, options) ?? error;
+  }
+  const url = address.replace('0.0.0.0', '127.0.0.1');
+  const port = Number(new URL(url).port);
+  print(`Arbiter is a standby on ${url}: ${database} is led by ${leader?.description ?? 'nobody right now'}; it takes over when the leader's lock is free`);
+  let stopped: { why: unknown } | null = null;
+  void options.stop?.then((why) => (stopped = { why }));
+  let unreachable = false;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, leadership.pollMs));
+    if (stopped !== null) {
+      await app.close();
+      throw new StoppedAsStandby((stopped as { why: unknown }).why);
+    }
+    try {
+      if (await leadership.tryAcquire()) break;
+      const next = await leadership.leader();
+      if (next?.description !== leader?.description && next !== null) print(`Standby: ${database} is now led by ${next.description}`);
+      leader = next;
+      if (unreachable) print(`Standby: ${database} answers again`);
+      unreachable = false;
+    } catch (error) {
+      if (!unreachable) print(`Standby: cannot reach ${database} (${error instanceof Error ? error.message : String(error)}); trying every second`);
+      unreachable = true;
+    }
+  }
+  state = 'taking over';
+  print(`Taking over: the leader lock of ${database} was free; recovering what the last leader stored`);
+  let closed = false;
+  return {
+    url: advertised(url, options.host),
+    port,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await app.close();
+    },
+  };
 }
 
 /** Runs a lock attempt; a lock held by another server becomes a StartupFailure (exit 1). */

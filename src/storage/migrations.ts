@@ -196,6 +196,14 @@ export const MIGRATIONS: readonly Migration[] = [
       UPDATE proposals SET doc = json_remove(doc, '$.comments') WHERE json_type(doc, '$.comments') IS NOT NULL;
     `,
   },
+  {
+    version: 5,
+    description: 'nothing for SQLite (PostgreSQL adds the leader of several servers): both stores keep one schema version',
+    sql: `
+      -- One server per data directory (storage/lock.ts): no leader, no fence.
+      SELECT 1;
+    `,
+  },
 ];
 
 /** The schema version this build writes and understands. */

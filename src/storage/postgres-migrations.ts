@@ -212,6 +212,37 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       UPDATE proposals SET doc = (doc::jsonb - 'comments')::json WHERE doc->'comments' IS NOT NULL;
     `,
   },
+  {
+    version: 5,
+    description: 'the leader of several servers on one database, and the fence of its writes',
+    sql: `
+      -- One row: the server that leads (storage/leadership.ts). Every new leader increments the
+      -- epoch on its lock connection; installation is the id every server shares (the executors
+      -- mark their runs with it, so a new leader finds the runs of the one before).
+      CREATE TABLE leader (
+        id           INTEGER          PRIMARY KEY CHECK (id = 1),
+        epoch        BIGINT           NOT NULL CHECK (epoch >= 1),
+        url          TEXT,
+        pid          INTEGER,
+        host         TEXT,
+        since        DOUBLE PRECISION,
+        installation TEXT             NOT NULL
+      );
+      -- First statement of every write transaction of a leader: the row FOR SHARE, so a new
+      -- leader's increment waits for the transactions of the old one, and every later one fails
+      -- (SQLSTATE AR001: the store's not_leader fault).
+      CREATE FUNCTION arbiter_fence(mine BIGINT) RETURNS void LANGUAGE plpgsql AS $$
+      DECLARE
+        current BIGINT;
+      BEGIN
+        SELECT epoch INTO current FROM leader WHERE id = 1 FOR SHARE;
+        IF current IS DISTINCT FROM mine THEN
+          RAISE EXCEPTION 'this server is no longer the leader (its epoch is %, the database''s %): another server took over', mine, current
+            USING ERRCODE = 'AR001';
+        END IF;
+      END $$;
+    `,
+  },
 ];
 
 /** The schema version this build writes and understands. */

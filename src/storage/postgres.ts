@@ -54,6 +54,21 @@ export interface PostgresOptions {
 export interface PostgresStore extends Store {
   /** The database URL, without its password (for logs and messages). */
   readonly url: string;
+  /**
+   * Fences the writes of a leader (storage/leadership.ts): from now on every write runs in a
+   * transaction that first checks, in the database, that `guard.epoch` is still the leader's
+   * epoch, and none starts while `guard.held` is false; either refusal is a StorageError
+   * `not_leader` (retryable: the API answers 503). Reads are not fenced.
+   */
+  fence(guard: WriteFence): void;
+}
+
+/** What the store asks of leadership before each write transaction. */
+export interface WriteFence {
+  /** The lock's connection is known alive. */
+  readonly held: boolean;
+  /** The epoch this server leads in. */
+  readonly epoch: number;
 }
 
 /**
@@ -172,6 +187,8 @@ function classify(sqlstate: string): [code: string, retryable: boolean] {
     case '40P01': // deadlock_detected
     case '55P03': // lock_not_available
       return ['busy', true];
+    case 'AR001': // arbiter_fence: another server leads now
+      return ['not_leader', true];
     case '57014': // query_canceled (statement_timeout)
       return ['timeout', true];
     case '57P01': // admin_shutdown
@@ -345,6 +362,8 @@ class TxState {
 /** What the store and the views of its transactions share. */
 class Shared {
   closed = false;
+  /** Set on a leader's store: every write transaction checks it first. */
+  fence: WriteFence | null = null;
   readonly ambient = new AsyncLocalStorage<TxState>();
   private tail: Promise<unknown> = Promise.resolve();
 
@@ -389,8 +408,15 @@ class Shared {
 
   /** Runs f on a dedicated connection in BEGIN ... COMMIT (ROLLBACK if f throws, and f's error rethrown). */
   inTransaction<T>(doing: string, f: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const fence = this.fence;
+    if (fence !== null && !fence.held) return Promise.reject(notLeader(doing));
     return this.withClient(doing, async (client, broken) => {
-      await attempt(`${doing}: beginning a transaction`, () => client.query('BEGIN'));
+      // One round trip: BEGIN and the fence (its epoch an integer, so a literal is safe).
+      const begin = fence === null ? 'BEGIN' : `BEGIN; SELECT arbiter_fence(${Math.trunc(fence.epoch)})`;
+      await attempt(`${doing}: beginning a transaction`, () => client.query(begin)).catch(async (error: unknown) => {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      });
       try {
         const result = await f(client);
         await attempt(`${doing}: committing`, () => client.query('COMMIT'));
@@ -413,6 +439,9 @@ class Shared {
   }
 }
 
+const notLeader = (doing: string): StorageError =>
+  new StorageError('not_leader', `${doing}: this server is not the leader now (its lock on the database is lost); no write is made`, true);
+
 // ------------------------------------------------------------------ the store
 
 class PgStoreImpl implements PostgresStore {
@@ -424,6 +453,10 @@ class PgStoreImpl implements PostgresStore {
 
   get url(): string {
     return this.s.url;
+  }
+
+  fence(guard: WriteFence): void {
+    this.s.fence = guard;
   }
 
   /** The open transaction this call belongs to, if any. */
@@ -459,7 +492,8 @@ class PgStoreImpl implements PostgresStore {
     if (tx !== null) return attempt(doing, () => tx.serial(() => tx.savepoint(() => f(tx.client))));
     return this.s.exclusive(() => {
       this.s.checkOpen();
-      return attempt(doing, () => (atomic ? this.s.inTransaction(doing, f) : f(this.s.pool)));
+      // A leader's single statements too go through the fence's transaction.
+      return attempt(doing, () => (atomic || this.s.fence !== null ? this.s.inTransaction(doing, f) : f(this.s.pool)));
     });
   }
 

@@ -48,23 +48,59 @@ export async function call(conn: Connection, method: string, path: string, body?
   return conn.json ? payload : forHumans(payload);
 }
 
-/** A request to the server, its answer as sent (for what is checked, such as audit entries, or printed as JSON). */
+/**
+ * A request to the server, its answer as sent (for what is checked, such as audit entries, or
+ * printed as JSON). --server (or ARBITER_SERVER) may name several servers, comma-separated: the
+ * leader and standbys of one PostgreSQL database. They are tried in order; a standby's answer
+ * (503 `standby`) names the leader, which is tried next; one that cannot be reached is skipped.
+ */
 export async function request(conn: Connection, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
-  const server = (conn.server || process.env['ARBITER_SERVER'] || 'http://127.0.0.1:7420').replace(/\/$/, '');
+  const given = conn.server || process.env['ARBITER_SERVER'] || 'http://127.0.0.1:7420';
   const from = conn.server ? '--server' : process.env['ARBITER_SERVER'] ? 'ARBITER_SERVER' : 'the default server';
-  if (!/^https?:\/\/[^/]/i.test(server)) throw new UsageError([`${from === 'the default server' ? '--server' : from}: expected a URL such as http://127.0.0.1:7420, got "${server}"`]);
+  const servers = given.split(',').map((s) => s.trim().replace(/\/$/, '')).filter((s) => s !== '');
+  const bad = servers.find((server) => !/^https?:\/\/[^/]/i.test(server));
+  if (bad !== undefined || servers.length === 0)
+    throw new UsageError([`${from === 'the default server' ? '--server' : from}: expected a URL such as http://127.0.0.1:7420 (or several, comma-separated), got "${bad ?? given}"`]);
   const token = conn.token || process.env['ARBITER_TOKEN'];
   if (!token) throw new UsageError(['no token: pass --token or set ARBITER_TOKEN (an admin token is in <data>/admin-token; more with `arbiter token create`)']);
-  let response: Response;
-  try {
-    response = await fetch(`${server}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-  } catch (error) {
+  const queue = [...servers];
+  const tried = new Set<string>();
+  const missed: string[] = [];
+  let standbyAnswer: { server: string; message: string } | null = null;
+  let response: Response | null = null;
+  let server = '';
+  while (queue.length > 0 && response === null) {
+    server = queue.shift()!;
+    if (tried.has(server)) continue;
+    tried.add(server);
+    let answer: Response;
+    try {
+      answer = await fetch(`${server}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch (error) {
+      missed.push(`${server}: ${unreachable(error)}`);
+      continue;
+    }
+    if (answer.status === 503) {
+      const payload = (await answer.clone().json().catch(() => null)) as (ApiErrorBody & { leader?: unknown }) | null;
+      if (payload?.code === 'standby') {
+        standbyAnswer = { server, message: payload.message ?? 'a standby' };
+        // The leader it names goes first; the others stay in line.
+        if (typeof payload.leader === 'string' && /^https?:\/\//i.test(payload.leader)) queue.unshift(payload.leader.replace(/\/$/, ''));
+        continue;
+      }
+    }
+    response = answer;
+  }
+  if (response === null) {
+    if (standbyAnswer !== null)
+      throw new Failure([visible(`no Arbiter leader answered: ${standbyAnswer.server} says: ${standbyAnswer.message}`), ...missed.map((m) => visible(`  ${m}`))]);
+    const where = servers.length === 1 ? `the Arbiter server at ${server}${from === '--server' ? '' : ` (${from === 'ARBITER_SERVER' ? 'from ARBITER_SERVER' : 'the default'})`}: ${missed[0]?.slice(server.length + 2) ?? ''}` : `any of the Arbiter servers ${servers.join(', ')} (${missed.join('; ')})`;
     throw new Failure([
-      `cannot reach the Arbiter server at ${server}${from === '--server' ? '' : ` (${from === 'ARBITER_SERVER' ? 'from ARBITER_SERVER' : 'the default'})`}: ${unreachable(error)}; start it with \`arbiter serve\` (or \`npm start\`), or name the running one with --server URL or ARBITER_SERVER`,
+      `cannot reach ${where}; start it with \`arbiter serve\` (or \`npm start\`), or name the running one with --server URL or ARBITER_SERVER`,
     ]);
   }
   const payload: unknown = await response.json().catch(() => null);
@@ -84,7 +120,7 @@ export async function request(conn: Connection, method: string, path: string, bo
 
 export const withConnection = (command: Command): Command =>
   command
-    .option('--server <url>', 'server URL (default: $ARBITER_SERVER or http://127.0.0.1:7420)')
+    .option('--server <url>', 'server URL, or several comma-separated (a leader and its standbys: the leader is found) (default: $ARBITER_SERVER or http://127.0.0.1:7420)')
     .option('--token <token>', 'API token (default: $ARBITER_TOKEN)')
     .option('--json', "print the server's JSON answer instead of text, for scripts (default: text)");
 

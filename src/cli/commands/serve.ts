@@ -97,55 +97,69 @@ export function registerServe(program: Command): void {
       if (flags.auditWitnessUrl !== undefined && !/^https?:\/\//.test(flags.auditWitnessUrl)) problems.push(`--audit-witness-url: expected an http:// or https:// URL, got "${flags.auditWitnessUrl.slice(0, 100)}"`);
       if (problems.length > 0) throw new UsageError(problems);
       // Loaded here, not at the top: the server, fastify and SQLite are not needed by other commands.
-      const { startServer, StartupError, StartupFailure, AuditRefusal } = await import('../../server/serve.js');
-      // Signals that arrive during start-up stop the server as soon as it is up.
+      const { startServer, StartupError, StartupFailure, AuditRefusal, StoppedAsStandby } = await import('../../server/serve.js');
+      // Signals that arrive during start-up stop the server as soon as it is up (a standby at once).
       const stopping = stopSignals();
-      let server;
-      try {
-        server = await startServer({
-          cluster: flags.cluster,
-          policy: flags.policy,
-          data: flags.data,
-          database: flags.database,
-          port,
-          host: flags.host,
-          executor: flags.executor as 'simulated' | 'local' | 'slurm',
-          slurmPartition: flags.slurmPartition,
-          slurmBin: flags.slurmBin,
-          speed,
-          gpus,
-          runAs: flags.runAs,
-          runAsTeams,
-          limits,
-          maxTraceJobs,
-          demoCluster: join(EXAMPLE_LAB, 'cluster.yaml'),
-          demoPolicy: join(EXAMPLE_LAB, 'policy.yaml'),
-          demoJobs: join(EXAMPLE_LAB, 'demo-jobs.csv'),
-          demoSetup: flags.demoSetup,
-          auditKey: flags.auditKey,
-          auditWitness: flags.auditWitness,
-          auditWitnessUrl: flags.auditWitnessUrl,
-          allowUnsignedTail: flags.allowUnsignedTail,
-        });
-      } catch (error) {
-        stopping.dispose();
-        if (error instanceof StartupError) throw new UsageError(error.lines);
-        if (error instanceof AuditRefusal) throw new CheckFailed([`arbiter serve: refusing to start: ${error.lines[0] ?? ''}`, ...error.lines.slice(1)]);
-        if (error instanceof StartupFailure) throw new Failure(error.lines);
-        if (error instanceof StorageError) {
-          const hint = error.code === 'connection' ? ' (is the database server running, and reachable at that address?)' : '';
-          throw new Failure([`cannot start: ${error.message}${hint}`]);
+      let listenOn = port;
+      for (;;) {
+        let server;
+        try {
+          server = await startServer({
+            cluster: flags.cluster,
+            policy: flags.policy,
+            data: flags.data,
+            database: flags.database,
+            port: listenOn,
+            host: flags.host,
+            executor: flags.executor as 'simulated' | 'local' | 'slurm',
+            slurmPartition: flags.slurmPartition,
+            slurmBin: flags.slurmBin,
+            speed,
+            gpus,
+            runAs: flags.runAs,
+            runAsTeams,
+            limits,
+            maxTraceJobs,
+            demoCluster: join(EXAMPLE_LAB, 'cluster.yaml'),
+            demoPolicy: join(EXAMPLE_LAB, 'policy.yaml'),
+            demoJobs: join(EXAMPLE_LAB, 'demo-jobs.csv'),
+            demoSetup: flags.demoSetup,
+            auditKey: flags.auditKey,
+            auditWitness: flags.auditWitness,
+            auditWitnessUrl: flags.auditWitnessUrl,
+            allowUnsignedTail: flags.allowUnsignedTail,
+            stop: stopping.received,
+          });
+        } catch (error) {
+          stopping.dispose();
+          if (error instanceof StoppedAsStandby) {
+            process.stdout.write(`Arbiter stopped (${String(error.why)}): it was a standby and never led\n`);
+            return;
+          }
+          if (error instanceof StartupError) throw new UsageError(error.lines);
+          if (error instanceof AuditRefusal) throw new CheckFailed([`arbiter serve: refusing to start: ${error.lines[0] ?? ''}`, ...error.lines.slice(1)]);
+          if (error instanceof StartupFailure) throw new Failure(error.lines);
+          if (error instanceof StorageError) {
+            const hint = error.code === 'connection' ? ' (is the database server running, and reachable at that address?)' : '';
+            throw new Failure([`cannot start: ${error.message}${hint}`]);
+          }
+          throw error;
         }
-        throw error;
+        // Graceful shutdown on SIGTERM, SIGINT (Ctrl-C) or SIGHUP: stop accepting, finish
+        // in-flight requests, stop the scheduling loop and the executor, close the database, give
+        // the locks up. A leader deposed on PostgreSQL (another server led while it had lost its
+        // lock) closes too, and starts again as a standby on the same port: its memory is stale.
+        const why = await Promise.race([stopping.received, server.lost]);
+        await server.close();
+        if (why instanceof Error) {
+          process.stdout.write(`${why.message}: stopped leading; starting again as a standby\n`);
+          listenOn = Number(new URL(server.url).port);
+          continue;
+        }
+        stopping.dispose();
+        process.stdout.write(`Arbiter stopped (${why}): no longer serving on ${server.url}; the data stays in ${flags.data}${flags.database !== undefined ? ' and the database' : ''}\n`);
+        return;
       }
-      // Graceful shutdown on SIGTERM, SIGINT (Ctrl-C) or SIGHUP: stop accepting, finish
-      // in-flight requests, stop the scheduling loop and the executor, close the database, give
-      // the locks up. A lost lock (PostgreSQL) stops the server too, with exit 1.
-      const why = await Promise.race([stopping.received, server.lost]);
-      await server.close();
-      stopping.dispose();
-      if (why instanceof Error) throw new Failure([`${why.message}; stopped, since another server may now start on the same data`]);
-      process.stdout.write(`Arbiter stopped (${why}): no longer serving on ${server.url}; the data stays in ${flags.data}${flags.database !== undefined ? ' and the database' : ''}\n`);
     });
 
   const token = program.command('token').description('manage API tokens');
