@@ -139,6 +139,7 @@ describe('simulated executor on the demo lab (--speed 1000)', () => {
     const body = r.body as { scheduler: { exitsWaiting: number } };
     expect(body).toEqual({
       status: 'ok',
+      role: 'leader',
       store: { kind: 'sqlite', ok: true },
       scheduler: { ok: true, exitsWaiting: body.scheduler.exitsWaiting },
       executor: { kind: 'simulated', ok: true },

@@ -171,12 +171,15 @@ describe('PostgreSQL: an outage of the database', () => {
     expect(down.store.cause).toMatch(/\S/);
     // Runs end during the outage (2 s each): their exits cannot be stored yet.
     await sleep(3000);
-    const during = await a.get<{ status: string; store: { ok: boolean }; scheduler: { ok: boolean; cause?: string } }>('/healthz', null);
-    expect([during.status, during.body.store.ok, during.body.scheduler.ok]).toEqual([503, false, false]);
+    const during = await a.get<{ status: string; store: { ok: boolean }; scheduler: { ok: boolean; cause?: string }; leader: { ok: boolean; cause?: string } }>('/healthz', null);
+    expect([during.status, during.body.store.ok, during.body.scheduler.ok, during.body.leader.ok]).toEqual([503, false, false, false]);
+    expect(during.body.leader.cause).toMatch(/leader lock is lost/);
     expect(during.body.scheduler.cause).toMatch(/run exits wait to be stored/);
 
     await cluster!.restart();
     await waitFor(async () => (await a.get('/healthz', null)).status === 200, '/healthz to be ok again', 15_000);
+    // It took its lock again with its own epoch: nobody led meanwhile, so it goes on.
+    expect((await a.get<{ leader: { ok: boolean; epoch: number } }>('/healthz', null)).body.leader).toEqual({ ok: true, epoch: 1 });
     stop = true;
     await submitter;
     expect(acknowledged.size).toBeGreaterThan(0);
