@@ -211,11 +211,12 @@ describe('what the CLI prints', () => {
 });
 
 /** One HTTP request from a given loopback address (each address is another client to the server). */
-function from(local: string, target: Server, route: string, token: string): Promise<{ status: number; retryAfter: string | undefined; body: ErrorBody }> {
+function from(local: string, target: Server, route: string, token: string, forwardedFor?: string): Promise<{ status: number; retryAfter: string | undefined; body: ErrorBody }> {
   const u = new URL(target.url);
   return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...(forwardedFor !== undefined ? { 'x-forwarded-for': forwardedFor } : {}) };
     const req = http.request(
-      { host: u.hostname, port: Number(u.port), path: route, localAddress: local, agent: false, headers: { authorization: `Bearer ${token}` } },
+      { host: u.hostname, port: Number(u.port), path: route, localAddress: local, agent: false, headers },
       (res) => {
         let text = '';
         res.on('data', (c: Buffer) => (text += c.toString('utf8')));
@@ -288,6 +289,32 @@ describe('limits a hostile client meets (small limits configured for the test)',
     // Even a good token from that address waits now; another address is not affected.
     expect((await from('127.0.0.2', limited, '/v1/jobs', bob)).status).toBe(429);
     expect((await from('127.0.0.1', limited, '/v1/jobs', bob)).status).toBe(200);
+  });
+
+  it('X-Forwarded-For is ignored unless the proxy is trusted: a client cannot rotate it to escape the limit', async () => {
+    const answers: number[] = [];
+    for (let i = 0; i < 20; i++) answers.push((await from('127.0.0.4', limited, '/v1/jobs', `arb_guess${i}`, `203.0.113.${i}`)).status);
+    expect(answers.filter((s) => s === 429).length, answers.join(',')).toBeGreaterThanOrEqual(5);
+  });
+
+  it('behind a trusted proxy (--trust-proxy), each forwarded client has its own limit', async () => {
+    const data = tempDir('hostile-proxy');
+    const proxied = await startServer(data, { args: ['--rate-limit', 'address=50/200,auth-failure=20', '--trust-proxy', '127.0.0.5, 10.0.0.0/8'] });
+    try {
+      const guesses: { status: number; body: ErrorBody }[] = [];
+      for (let i = 0; i < 20; i++) guesses.push(await from('127.0.0.5', proxied, '/v1/jobs', `arb_guess${i}`, '203.0.113.7'));
+      const refused = guesses.filter((r) => r.status === 429);
+      expect(refused.length, guesses.map((r) => r.status).join(',')).toBeGreaterThanOrEqual(5);
+      expect(refused[0]!.body.message).toContain('203.0.113.7');
+      // Another client behind the same proxy is served.
+      expect((await from('127.0.0.5', proxied, '/v1/jobs', proxied.adminToken, '203.0.113.8')).status).toBe(200);
+    } finally {
+      await proxied.stop();
+    }
+    const bad = await cli(['serve', '--data', tempDir('hostile-proxy-bad'), '--trust-proxy', '10.0.0.0/33,proxy.example']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--trust-proxy: "10.0.0.0/33" is not an IP address or CIDR range');
+    expect(bad.stderr).toContain('--trust-proxy: "proxy.example" is not an IP address or CIDR range');
   });
 
   it("one token's burst: 429 with Retry-After for that token; another token from the same address is served", async () => {

@@ -144,6 +144,8 @@ export async function buildApp(ctx: AppContext) {
     keepAliveTimeout: Math.round(timeouts.idle * 1000),
     http: { headersTimeout: Math.round(timeouts.headers * 1000), connectionsCheckingInterval: Math.round(Math.min(1000, (timeouts.headers * 1000) / 4)) },
     routerOptions: { maxParamLength: 200 },
+    // request.ip is X-Forwarded-For's client only behind the proxies named here (--trust-proxy).
+    ...(limits.trustProxy !== undefined && limits.trustProxy.length > 0 ? { trustProxy: [...limits.trustProxy] } : {}),
     // Malformed URLs never reach the routes: answer them in the API's error shape too.
     frameworkErrors: (error, request, rawReply) => {
       const reply = rawReply as unknown as FastifyReply;

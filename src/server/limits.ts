@@ -2,7 +2,9 @@
 // rates per token and per client address (token buckets; a failed authentication costs more),
 // time limits on slow headers, slow bodies and idle connections, and body sizes per route.
 // Defaults are far above what a lab's people and scripts send (docs/api.md, "Limits"); every one
-// is configurable with `arbiter serve --rate-limit ... --timeouts ...`.
+// is configurable with `arbiter serve --rate-limit ... --timeouts ...`; behind a reverse proxy,
+// `--trust-proxy` names the proxies whose X-Forwarded-For gives the client address.
+import { isIP } from 'node:net';
 
 /** A token bucket's shape: `rate` requests per second sustained, `burst` at once. */
 export interface Bucket {
@@ -41,6 +43,12 @@ export interface Limits {
   readonly rate: RateLimits;
   readonly timeouts: Timeouts;
   readonly body: BodyLimits;
+  /**
+   * Addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed: behind them,
+   * the client address (rate limits, logs) is the one they forward. Empty: the header is ignored,
+   * so a client cannot pick its own address.
+   */
+  readonly trustProxy?: readonly string[];
 }
 
 // Our own benchmark (bench/server/submit.ts) sends about 8,000 submissions a second from one
@@ -50,6 +58,24 @@ export const DEFAULT_LIMITS: Limits = {
   timeouts: { headers: 10, request: 120, idle: 30 },
   body: { small: 128 << 10, proposal: 64 << 20 },
 };
+
+/**
+ * `--trust-proxy`: comma-separated IP addresses or CIDR ranges (`127.0.0.1,10.0.0.0/8,::1`).
+ * Example: "10.0.0.0/8, 192.168.1.7" gives ["10.0.0.0/8", "192.168.1.7"].
+ */
+export function parseTrustProxy(text: string, problems: string[]): string[] {
+  const out: string[] = [];
+  for (const part of text.split(',').map((p) => p.trim())) {
+    const [address, bits, extra] = part.split('/');
+    const family = isIP(address ?? '');
+    const width = family === 4 ? 32 : 128;
+    const prefixOk = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= width);
+    if (part === '' || family === 0 || !prefixOk || extra !== undefined) {
+      problems.push(`--trust-proxy: "${part.slice(0, 100)}" is not an IP address or CIDR range (e.g. 127.0.0.1, 10.0.0.0/8, ::1)`);
+    } else out.push(part);
+  }
+  return out;
+}
 
 const positive = (text: string): number | null => {
   const n = Number(text);

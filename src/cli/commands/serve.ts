@@ -8,7 +8,7 @@ import { allTeams, parsePolicy } from '../../core/config/policy.js';
 import { formatIssue } from '../../core/model.js';
 import { didYouMean } from '../../core/suggest.js';
 import { newToken, ROLES } from '../../server/auth.js';
-import { DEFAULT_LIMITS, parseRateLimit, parseTimeouts } from '../../server/limits.js';
+import { DEFAULT_LIMITS, parseRateLimit, parseTimeouts, parseTrustProxy } from '../../server/limits.js';
 import type { Limits } from '../../server/limits.js';
 import { isPostgresUrl } from '../../storage/open.js';
 import type { Role } from '../../storage/port.js';
@@ -38,6 +38,7 @@ interface ServeFlags {
   slurmPartition: string;
   slurmBin?: string;
   rateLimit?: string;
+  trustProxy?: string;
   timeouts?: string;
   proposalBodyLimit?: string;
   maxTraceJobs: string;
@@ -72,6 +73,7 @@ export function registerServe(program: Command): void {
     .option('--run-as-team <team=user>', 'local executor: run the jobs of this team and its subteams as this user (repeatable)', (value: string, all: string[]) => [...all, value], [] as string[])
     .option('--no-demo-setup', 'first start of the built-in demo lab: only the admin token, no demo tokens (DATA/tokens/) and no demo jobs')
     .option('--rate-limit <spec>', 'requests per second: "token=RATE/BURST,address=RATE/BURST,auth-failure=COST" (each part optional, "off" for none) (default: token=2000/4000,address=5000/10000,auth-failure=25)')
+    .option('--trust-proxy <addresses>', 'comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client (rate limits per address, logs) (default: none, the header is ignored)')
     .option('--timeouts <spec>', 'seconds: "headers=S,request=S,idle=S" for slow headers, slow bodies and idle keep-alive connections (default: headers=10,request=120,idle=30)')
     .option('--proposal-body-limit <MiB>', 'largest body of a proposal, amendment or emergency change (a policy and an attached trace); other routes take 128 KiB (default: 64)')
     .option('--max-trace-jobs <n>', 'the most jobs a trace attached to a proposal may have (its impact analysis replays them twice)', '100000')
@@ -80,7 +82,8 @@ export function registerServe(program: Command): void {
       const rate = flags.rateLimit === undefined ? DEFAULT_LIMITS.rate : parseRateLimit(flags.rateLimit, problems);
       const timeouts = flags.timeouts === undefined ? DEFAULT_LIMITS.timeouts : parseTimeouts(flags.timeouts, problems);
       const proposalMiB = flags.proposalBodyLimit === undefined ? DEFAULT_LIMITS.body.proposal / (1 << 20) : number(flags.proposalBodyLimit, '--proposal-body-limit', (n) => n > 0 && n <= 1024, 'MiB, more than 0 and at most 1024', problems);
-      const limits: Limits = { rate, timeouts, body: { ...DEFAULT_LIMITS.body, proposal: Math.round(proposalMiB * (1 << 20)) } };
+      const trustProxy = flags.trustProxy === undefined ? [] : parseTrustProxy(flags.trustProxy, problems);
+      const limits: Limits = { rate, timeouts, body: { ...DEFAULT_LIMITS.body, proposal: Math.round(proposalMiB * (1 << 20)) }, trustProxy };
       const port = number(flags.port, '--port', (n) => Number.isInteger(n) && n >= 0 && n < 65536, 'a port number 0..65535', problems);
       const speed = number(flags.speed, '--speed', (n) => n > 0, 'a number > 0', problems);
       const gpus = positiveIntegerFlag(flags.gpus, '--gpus', problems);
