@@ -559,8 +559,12 @@ export interface FleetBody {
       gpus: number;
       free: number;
       held: { job: string; team: string; gpus: number }[];
+      /** A node that takes no job now (Slurm: down or drained). */
+      unavailable?: { state: string | null; why: string };
     }[];
   }[];
+  /** Jobs outside Arbiter (Slurm). */
+  outside?: { id: string; name: string; user: string; state: string; placement: { node: string; gpus: number }[] }[];
 }
 
 /** The team of that name anywhere in the tree. */

@@ -198,6 +198,15 @@ export class Engine {
   private fitPossibleCount = 0;
   private idleAtStart: Float64Array;
   private maxBlockAtStart: Float64Array;
+  /**
+   * GPUs per node that no run of the engine may use (a node down or drained, a job the
+   * executor found that the engine did not start): wanted, and taken so far. What is wanted
+   * is taken from the node's idle GPUs, at once or as its runs end (never from a run).
+   */
+  private readonly withheldWanted: Int32Array;
+  private readonly withheldTaken: Int32Array;
+  /** Nodes whose wanted withheld GPUs are not all taken yet. */
+  private readonly withheldShort = new Set<number>();
 
   constructor(
     fleet: Fleet,
@@ -229,6 +238,50 @@ export class Engine {
     this.limitBlocked = new Uint8Array(T);
     this.idleAtStart = new Float64Array(this.F);
     this.maxBlockAtStart = new Float64Array(this.F);
+    this.withheldWanted = new Int32Array(this.fleet.nodeCount);
+    this.withheldTaken = new Int32Array(this.fleet.nodeCount);
+  }
+
+  // ---------------------------------------------------------------- capacity
+
+  /**
+   * Withholds `gpus` of a node (by name) from every run: a node that is down or drained (all
+   * its GPUs), GPUs held by work the engine did not start. 0 gives them back. GPUs a run holds
+   * stay with it: they are withheld when it ends. Returns false for an unknown node.
+   */
+  setWithheld(node: string, gpus: number): boolean {
+    if (this.inPass) throw new InvariantViolation('setWithheld during a pass');
+    const n = this.fleet.nodeNames.indexOf(node);
+    if (n < 0) return false;
+    this.withheldWanted[n] = Math.max(0, Math.min(this.fleet.nodeSize[n]!, Math.floor(gpus)));
+    this.applyWithheld(n);
+    return true;
+  }
+
+  /** GPUs of a node withheld now (by name; 0 for an unknown node). */
+  withheld(node: string): number {
+    const n = this.fleet.nodeNames.indexOf(node);
+    return n < 0 ? 0 : this.withheldTaken[n]!;
+  }
+
+  /** Withheld GPUs per flavor index, now. */
+  withheldByFlavor(): number[] {
+    const out = new Array<number>(this.F).fill(0);
+    for (let n = 0; n < this.fleet.nodeCount; n++) out[this.fleet.nodeFlavor[n]!]! += this.withheldTaken[n]!;
+    return out;
+  }
+
+  private applyWithheld(n: number): void {
+    const wanted = this.withheldWanted[n]!;
+    const taken = this.withheldTaken[n]!;
+    const next = Math.min(wanted, taken + this.fleet.free[n]!);
+    if (next !== taken) {
+      this.fleet.adjust(n, taken - next);
+      this.withheldTaken[n] = next;
+      this.planStamp++;
+    }
+    if (next < wanted) this.withheldShort.add(n);
+    else this.withheldShort.delete(n);
   }
 
   /**
@@ -614,6 +667,8 @@ export class Engine {
 
   private runPass(now: number, options: PassOptions): PassResult {
     if (this.inPass) throw new InvariantViolation('nested pass');
+    // GPUs freed since they were wanted withheld are withheld first (outside any undo log).
+    for (const n of [...this.withheldShort]) this.applyWithheld(n);
     this.inPass = true;
     this.now = now;
     this.ops = [];

@@ -7,7 +7,9 @@ export type ReasonCode =
   | 'TeamLimit'
   | 'ReservedForOtherJob'
   | 'MinRuntimeProtection'
-  | 'LowerInOrder';
+  | 'LowerInOrder'
+  /** The executor (Slurm's sbatch) refused the job's placement: it waits, and is placed again after a backoff. */
+  | 'PlacementRefused';
 
 /**
  * Where an expected start comes from: `timeLimits` (the runs it waits for end by their time
@@ -67,6 +69,7 @@ export const REASON_CODES: readonly ReasonCode[] = [
   'ReservedForOtherJob',
   'MinRuntimeProtection',
   'LowerInOrder',
+  'PlacementRefused',
 ];
 
 /** "in ~2h" style for sentences; `seconds` is a duration. */

@@ -261,19 +261,49 @@ export interface SlurmCommands {
   readonly env?: NodeJS.ProcessEnv | undefined;
 }
 
-/** Runs a Slurm command; its stdout. Throws ExecutorError `slurm_unreachable` (retryable) quoting Slurm. */
-export async function slurmCommand(commands: SlurmCommands, program: string, args: readonly string[], timeoutMs = 30_000): Promise<string> {
+/** Slurm's words when its controller cannot be reached (the command waits MessageTimeout for it). */
+const UNREACHABLE = /Unable to contact slurm controller|Socket timed out|Connection refused|Zero Bytes were transmitted|Communication connection failure/i;
+
+/**
+ * Runs a Slurm command; its stdout. A command that does not answer within `timeoutMs` is killed
+ * (with slurmctld down, Slurm's commands wait MessageTimeout, often 10 to 60 s, before they give
+ * up). Throws ExecutorError quoting Slurm: `slurm_unreachable` (retryable: the controller did not
+ * answer, or the command ran out of time), `slurm_failed` (Slurm answered no), `slurm_missing`.
+ */
+export async function slurmCommand(commands: SlurmCommands, program: string, args: readonly string[], timeoutMs = 10_000): Promise<string> {
   const file = commands.bin ? join(commands.bin, program) : program;
   try {
-    const { stdout } = await execFileAsync(file, [...args], { env: commands.env ?? process.env, timeout: timeoutMs, encoding: 'utf8', maxBuffer: 256 << 20 });
+    const { stdout } = await execFileAsync(file, [...args], { env: commands.env ?? process.env, timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8', maxBuffer: 256 << 20 });
     return stdout;
   } catch (error) {
-    const e = error as { code?: unknown; stderr?: unknown; killed?: boolean };
+    const e = error as { code?: unknown; stderr?: unknown; killed?: boolean; signal?: unknown };
     if (e.code === 'ENOENT') throw new ExecutorError('slurm_missing', `${file} was not found: install Slurm's client commands (Debian: slurm-client) or give their folder with --slurm-bin`, false, { cause: error });
     const said = typeof e.stderr === 'string' ? e.stderr.trim().split('\n').filter((l) => l !== '').join('; ') : '';
-    const how = e.killed === true ? `did not answer within ${timeoutMs / 1000} s` : `failed${typeof e.code === 'number' ? ` (exit code ${e.code})` : ''}`;
-    throw new ExecutorError('slurm_error', `${program} ${how}${said ? `: ${said}` : ''}`, true, { cause: error });
+    const late = e.killed === true || e.signal === 'SIGKILL';
+    const how = late ? `did not answer within ${timeoutMs / 1000} s` : `failed${typeof e.code === 'number' ? ` (exit code ${e.code})` : ''}`;
+    const unreachable = late || UNREACHABLE.test(said);
+    throw new ExecutorError(unreachable ? 'slurm_unreachable' : 'slurm_failed', `${program} ${how}${said ? `: ${said}` : ''}`, unreachable, { cause: error });
   }
+}
+
+/** Node names of a Slurm hostlist: "gpu[1-3,7],cpu1" -> gpu1, gpu2, gpu3, gpu7, cpu1. */
+export function expandHostlist(list: string): string[] {
+  const names: string[] = [];
+  for (const part of list.split(/,(?![^[]*\])/)) {
+    const m = /^(.*)\[([^\]]+)\](.*)$/.exec(part.trim());
+    if (!m) {
+      if (part.trim() !== '') names.push(part.trim());
+      continue;
+    }
+    for (const range of m[2]!.split(',')) {
+      const [a, b] = range.split('-');
+      const width = a!.length;
+      const from = Number(a);
+      const to = b === undefined ? from : Number(b);
+      for (let i = from; i <= to; i++) names.push(`${m[1]}${String(i).padStart(width, '0')}${m[3]}`);
+    }
+  }
+  return names;
 }
 
 /** The partition's nodes, read from Slurm now. */

@@ -2,7 +2,8 @@
 // name, comment, time limit), the run comment, and squeue --json.
 import { describe, expect, it } from 'vitest';
 import { ExecutorError, type RunRequest } from './port.js';
-import { parseRunComment, parseSqueueJson, runComment, sbatchArgs, slurmTime } from './slurm.js';
+import { accountOf, gpusPerNode, parseRunComment, parseSqueueJson, runComment, sbatchArgs, slurmTime } from './slurm.js';
+import { expandHostlist } from './slurm-fleet.js';
 
 const nodes = new Map([
   ['a100-0', { node: 'gpu1', gresType: 'a100', gpus: 8 }],
@@ -75,5 +76,33 @@ describe('run comments and squeue --json', () => {
     expect(parseSqueueJson('{"meta":{},"jobs":[{"job_id":4,"job_state":"RUNNING"}]}').map((j) => j.job_id)).toEqual([4]);
     expect(() => parseSqueueJson('squeue: error: Unable to contact slurm controller')).toThrow('not JSON');
     expect(() => parseSqueueJson('{"errors":[]}')).toThrow('no "jobs" list');
+  });
+});
+
+describe('accounts, hostlists and GPUs per node', () => {
+  it('give a run its team account, else its nearest ancestor account', () => {
+    const accounts = new Map([['research', 'acct-research'], ['ops', 'acct-ops']]);
+    expect(accountOf(['vision', 'research'], accounts)).toBe('acct-research');
+    expect(accountOf(['ops'], accounts)).toBe('acct-ops');
+    expect(accountOf(['other'], accounts)).toBeNull();
+    expect(accountOf(['vision'], undefined)).toBeNull();
+    expect(sbatchArgs(run({}), { ...options, accounts })).toContain('--account=acct-research');
+    expect(sbatchArgs(run({}), options).some((a) => a.startsWith('--account'))).toBe(false);
+  });
+
+  it('expand Slurm hostlists', () => {
+    expect(expandHostlist('gpu[1-3,7],cpu1')).toEqual(['gpu1', 'gpu2', 'gpu3', 'gpu7', 'cpu1']);
+    expect(expandHostlist('n[08-10]')).toEqual(['n08', 'n09', 'n10']);
+    expect(expandHostlist('gpu2')).toEqual(['gpu2']);
+    expect(expandHostlist('')).toEqual([]);
+  });
+
+  it('read the GPUs a job holds on each node from gres_detail', () => {
+    expect(gpusPerNode({ nodes: 'gpu[1-2]', gres_detail: ['gpu:a100:8(IDX:0-7)', 'gpu:a100:2(IDX:0,3)'] })).toEqual([
+      { node: 'gpu1', gpus: 8 },
+      { node: 'gpu2', gpus: 2 },
+    ]);
+    expect(gpusPerNode({ nodes: 'gpu3', gres_detail: ['gpu:4(IDX:0-3)'] })).toEqual([{ node: 'gpu3', gpus: 4 }]);
+    expect(gpusPerNode({ nodes: 'gpu3', gres_detail: [] })).toEqual([{ node: 'gpu3', gpus: 0 }]);
   });
 });

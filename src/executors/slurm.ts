@@ -1,28 +1,40 @@
 // The Slurm executor (`arbiter serve --executor slurm`, docs/slurm.md): Arbiter decides, Slurm
 // executes. Each run becomes one batch job pinned to exactly the nodes and GPUs per node the
 // engine chose (`sbatch --nodelist=... -N n --gres=gpu:<type>:<per node>`), carrying the Arbiter
-// job, run and team in its name and comment and the job's time limit (`--time`).
+// job, run and team in its name and comment, the team as its account when asked, and the job's
+// time limit (`--time`).
 //
-// State is observed, never assumed: a poll (`squeue --json`, every pollMs, all jobs the
-// controller still holds) ends each run when Slurm says its job ended (COMPLETED, FAILED,
-// TIMEOUT, CANCELLED, NODE_FAIL, ...), with its exit code or signal; a job still COMPLETING still
-// holds its GPUs. A poll that fails is retried at the next one; nothing here ever blocks the loop.
+// Nothing here makes the scheduling loop wait for Slurm. start() and stop() only record what
+// is wanted and return; a background actor runs Slurm's commands, each with a short timeout
+// (with slurmctld down they would otherwise wait Slurm's MessageTimeout), and what comes of them
+// comes back as events: onExit (a run ended), onEvent `refused` (sbatch said no: the job waits
+// again, quoting Slurm), onEvent `nodes` (nodes down or drained, jobs outside Arbiter).
 //
-// Stopping (preemption, cancel, shutdown): `scancel` (Slurm sends SIGTERM to every process of
-// the job, then SIGKILL after its KillWait: the grace period is Slurm's, and the job's state is
-// CANCELLED); a scancel that fails is sent again at the next poll. The exit is reported
-// (stopped: true) only once Slurm reports the job ended (not COMPLETING), so the GPUs go to the
-// next run only when Slurm has freed them.
+// State is observed, never assumed: every pollMs, `scontrol show nodes --oneliner` (node
+// states) then `squeue --json` (every job the controller still holds). A run ends when Slurm
+// says its job ended, with its exit code or signal: COMPLETED, FAILED, TIMEOUT, CANCELLED by
+// someone else (an operator), NODE_FAIL (reported as a node failure: the job is requeued); a job
+// still COMPLETING holds its GPUs. A poll that fails is retried at the next one.
 //
-// Crash safety (for now): runs are not re-adopted. reapOrphans() cancels every job of this
-// server (its instance in the comment) that a crashed server left in Slurm, and waits until
-// Slurm reports them ended, before anything starts: the live loop then requeues their Arbiter
-// jobs, so none runs twice.
+// Submissions: up to SUBMITS_AT_ONCE sbatch at a time. An sbatch that cannot reach the
+// controller (or runs out of time, in which case Slurm may have taken the job) is tried again
+// after a backoff, or as soon as a poll answers again after failing: before each new try the
+// poll looks for a job carrying the run's comment, so a run is never submitted twice.
+//
+// Stopping (preemption, cancel): `scancel` (SIGTERM to every process of the job, then SIGKILL
+// after Slurm's KillWait). The exit is reported (stopped: true) only once Slurm reports the job
+// ended, so the GPUs go to the next run only when Slurm has freed them; a scancel that fails is
+// sent again at the next poll.
+//
+// Crash safety: Slurm jobs outlive the server. recoverRuns() lists this server's jobs (its
+// instance in the comment); the live loop adopts the runs it had stored as running, starts those
+// it had decided but not launched, and recovered() cancels the rest (runs it had stopped).
+// close() leaves every Slurm job running: the next start adopts them.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExecutorError, type Executor, type RunExit, type RunRequest } from './port.js';
+import { ExecutorError, type Executor, type ExecutorEvent, type ForeignJob, type FoundRun, type NodeCondition, type RunExit, type RunRequest } from './port.js';
 import { emitExit, runKey } from './simulated.js';
-import { slurmCommand, type SlurmCommands, type SlurmPlace } from './slurm-fleet.js';
+import { expandHostlist, parseScontrolNodes, slurmCommand, type SlurmCommands, type SlurmNode, type SlurmPlace } from './slurm-fleet.js';
 
 export interface SlurmExecutorOptions {
   readonly partition: string;
@@ -33,12 +45,12 @@ export interface SlurmExecutorOptions {
   readonly outputDir: string;
   /** Marks this server's Slurm jobs (in their comment), so a restart finds them. */
   readonly instance: string;
+  /** Team -> Slurm account (`sbatch --account`); a team not listed takes its nearest ancestor's. */
+  readonly accounts?: ReadonlyMap<string, string>;
   /** Milliseconds between polls of Slurm (default 1000). */
   readonly pollMs?: number;
-  /** Called on every failed Slurm command (metrics, health). */
+  /** Called on every failed Slurm command. */
   readonly onError?: (error: ExecutorError) => void;
-  /** Called on every successful poll. */
-  readonly onPoll?: () => void;
 }
 
 /** One job as `squeue --json` (Slurm 22.05, openapi v0.0.38) gives it: the fields read here. */
@@ -52,11 +64,16 @@ export interface SqueueJob {
   readonly exit_code: number;
   readonly state_reason: string;
   readonly partition: string;
+  readonly user_name?: string;
   /** e.g. ["gpu:a100:4(IDX:0-3)"], one per node, while it runs. */
   readonly gres_detail?: readonly string[];
 }
 
 const ENDED = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL', 'OUT_OF_MEMORY', 'BOOT_FAIL', 'DEADLINE', 'PREEMPTED', 'SPECIAL_EXIT']);
+/** States in which a job holds its nodes' GPUs. */
+const HOLDING = new Set(['RUNNING', 'COMPLETING', 'CONFIGURING', 'SUSPENDED', 'STOPPED', 'SIGNALING', 'STAGE_OUT', 'RESIZING']);
+/** A node in one of these states takes no new job (its GPUs are withheld from the engine). */
+const UNUSABLE = /DOWN|DRAIN|FAIL|INVAL|FUTURE|MAINT|REBOOT|POWER|NOT_RESPONDING|\*/;
 
 const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT', 9: 'SIGKILL', 15: 'SIGTERM' };
 
@@ -84,14 +101,24 @@ export function parseRunComment(comment: string): { instance: string; team: stri
   return { instance: parts[1]!, team: parts[2]!, jobId: parts[3]!, runId: parts[4]! };
 }
 
-/** `--time` in Slurm's minutes:seconds (at least one second). */
+/** `--time` in Slurm's minutes:seconds (at least one second; Slurm rounds it up to whole minutes). */
 export function slurmTime(seconds: number): string {
   const s = Math.max(1, Math.ceil(seconds));
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
+/** The Slurm account of a run: its team's, else its nearest ancestor's (`teams` is the team, then its ancestors). */
+export function accountOf(teams: readonly string[] | undefined, accounts: ReadonlyMap<string, string> | undefined): string | null {
+  if (!accounts) return null;
+  for (const team of teams ?? []) {
+    const account = accounts.get(team);
+    if (account !== undefined) return account;
+  }
+  return null;
+}
+
 /** The sbatch arguments of a run (the command goes through --wrap). */
-export function sbatchArgs(run: RunRequest, options: Pick<SlurmExecutorOptions, 'partition' | 'nodes' | 'outputDir' | 'instance'>): string[] {
+export function sbatchArgs(run: RunRequest, options: Pick<SlurmExecutorOptions, 'partition' | 'nodes' | 'outputDir' | 'instance' | 'accounts'>): string[] {
   const places = run.placement.map((p) => {
     const place = options.nodes.get(p.node);
     if (!place) throw new ExecutorError('invalid_run', `run ${run.runId}: engine node ${p.node} has no Slurm node`, false);
@@ -103,6 +130,7 @@ export function sbatchArgs(run: RunRequest, options: Pick<SlurmExecutorOptions, 
   }
   const type = places[0]!.gresType;
   const team = run.teams?.[0] ?? 'unknown';
+  const account = accountOf(run.teams, options.accounts);
   return [
     '--parsable',
     `--partition=${options.partition}`,
@@ -112,6 +140,7 @@ export function sbatchArgs(run: RunRequest, options: Pick<SlurmExecutorOptions, 
     `--gres=gpu:${type === '' ? '' : `${type}:`}${perNode}`,
     `--job-name=arbiter-${run.jobId}`,
     `--comment=${runComment(options.instance, team, run.jobId, run.runId)}`,
+    ...(account !== null ? [`--account=${account}`] : []),
     // Arbiter requeues; a job Slurm would requeue on its own (node failure) is ended and reported.
     '--no-requeue',
     `--output=${join(options.outputDir, `${run.jobId}.log`)}`,
@@ -122,142 +151,384 @@ export function sbatchArgs(run: RunRequest, options: Pick<SlurmExecutorOptions, 
   ];
 }
 
-/** Whether a failed Slurm command failed because the controller could not be reached. */
+/** Whether a failed Slurm command failed because the controller could not be reached (or did not answer in time). */
 export function unreachable(error: unknown): boolean {
-  return error instanceof ExecutorError && /Unable to contact slurm controller|Socket timed out|Connection refused|Zero Bytes were transmitted|did not answer within/i.test(error.message);
+  return error instanceof ExecutorError && error.code === 'slurm_unreachable';
 }
 
+/** GPUs of each node a job holds, from `gres_detail` ("gpu:a100:4(IDX:0-3)", one per node, in node order). */
+export function gpusPerNode(job: Pick<SqueueJob, 'nodes' | 'gres_detail'>): { node: string; gpus: number }[] {
+  const nodes = job.nodes ? expandHostlist(job.nodes) : [];
+  return nodes.map((node, i) => {
+    const detail = job.gres_detail?.[i] ?? '';
+    let gpus = 0;
+    for (const item of detail.split(/,(?![^(]*\))/)) {
+      const m = /^gpu(?::[^:(]+)?:(\d+)/.exec(item.trim());
+      if (m) gpus += Number(m[1]);
+    }
+    return { node, gpus };
+  });
+}
+
+/** Timeouts of Slurm's commands (ms): a poll, an sbatch, an scancel. */
+const POLL_TIMEOUT_MS = 8000;
+const SBATCH_TIMEOUT_MS = 10_000;
+const SCANCEL_TIMEOUT_MS = 8000;
+const SUBMITS_AT_ONCE = 4;
 const RETRY_FIRST_MS = 1000;
-const MISSING_POLLS = 10;
 const RETRY_MAX_MS = 30_000;
+/** A job missing from this many squeue answers in a row counts as ended (a restarted controller may answer before it has loaded its jobs). */
+const MISSING_POLLS = 10;
+/** recovered() waits at most this long for the runs it cancels to end in Slurm. */
+const RECOVERY_WAIT_MS = 60_000;
+
+export interface SlurmRunExecutor extends Executor {
+  /** Slurm job id of each run in flight (null while not submitted). */
+  running(): { jobId: string; runId: string; slurmId: string | null }[];
+}
+
+type Phase = 'queued' | 'submitting' | 'waiting' | 'submitted';
 
 interface SlurmRun {
+  readonly request: RunRequest;
   readonly jobId: string;
   readonly runId: string;
-  /** null while sbatch could not reach the controller (retried with backoff). */
+  readonly comment: string;
+  phase: Phase;
   slurmId: string | null;
+  /** When the run got its Slurm id (ms): only polls asked later judge it. */
+  boundAt: number;
+  attempts: number;
+  nextAttempt: number;
+  /** When its last sbatch failed (ms): only polls asked later may look for it or try again. */
+  failedAt: number;
   stopped: boolean;
   cancelSent: boolean;
-  /** Successive polls whose answer lacked this job. */
+  /** Set when Arbiter cancels the run because a node it runs on is down in Slurm. */
+  nodeFailed: string | null;
   missing: number;
-  retry: NodeJS.Timeout | null;
   ended: boolean;
   resolveGone: () => void;
   readonly gone: Promise<void>;
 }
 
-export interface SlurmExecutor extends Executor {
-  /** Slurm job id of each run in flight. */
-  running(): { jobId: string; runId: string; slurmId: string | null }[];
-}
-
-export async function createSlurmExecutor(options: SlurmExecutorOptions): Promise<SlurmExecutor> {
+export async function createSlurmExecutor(options: SlurmExecutorOptions): Promise<SlurmRunExecutor> {
   const pollMs = options.pollMs ?? 1000;
-  const listeners: ((exit: RunExit) => void)[] = [];
+  const exitListeners: ((exit: RunExit) => void)[] = [];
+  const eventListeners: ((event: ExecutorEvent) => void)[] = [];
   const runs = new Map<string, SlurmRun>();
   const bySlurmId = new Map<string, SlurmRun>();
+  const byComment = new Map<string, SlurmRun>();
+  const engineNodeOf = new Map([...options.nodes].map(([engine, place]) => [place.node, { engine, gpus: place.gpus }]));
+  const errors = new Map<string, number>();
+  let submitting = 0;
   let closed = false;
   let timer: NodeJS.Timeout | null = null;
   let polling: Promise<void> | null = null;
+  /** The last poll's failure, null once one succeeds. */
+  let pollFailure: { at: number; cause: string } | null = null;
+  let lastSubmitFailure: string | null = null;
+  let lastConditions = '';
+  /** After recovery: jobs of this instance that no run claims are cancelled. */
+  let recovering = true;
+  let found = new Map<string, FoundRun>();
+  const strayCancelled = new Map<string, number>();
   await mkdir(options.outputDir, { recursive: true });
 
-  const failed = (error: unknown): ExecutorError => {
-    const e = error instanceof ExecutorError ? error : new ExecutorError('slurm_error', error instanceof Error ? error.message : String(error), true, { cause: error });
+  /** Counts a failed call (operation: start = sbatch, stop = scancel, poll = scontrol and squeue). */
+  const failed = (error: unknown, operation: 'start' | 'stop' | 'poll'): ExecutorError => {
+    const e = error instanceof ExecutorError ? error : new ExecutorError('slurm_failed', error instanceof Error ? error.message : String(error), true, { cause: error });
+    const key = `${operation}\u0000${e.code}`;
+    errors.set(key, (errors.get(key) ?? 0) + 1);
     options.onError?.(e);
     return e;
   };
+  const emit = (event: ExecutorEvent): void => {
+    for (const listener of eventListeners) listener(event);
+  };
 
-  const report = (run: SlurmRun, job: SqueueJob | null): void => {
-    if (run.ended) return;
+  const forget = (run: SlurmRun): void => {
     run.ended = true;
     runs.delete(runKey(run.jobId, run.runId));
-    if (run.retry) clearTimeout(run.retry);
+    byComment.delete(run.comment);
     if (run.slurmId !== null) bySlurmId.delete(run.slurmId);
-    const status = job?.exit_code ?? null;
-    const signal = status === null ? null : status & 0x7f;
-    emitExit(listeners, {
-      jobId: run.jobId,
-      runId: run.runId,
-      at: Date.now() / 1000,
-      exitCode: status === null || signal !== 0 ? null : (status >> 8) & 0xff,
-      signal: signal ? (SIGNALS[signal] ?? `signal ${signal}`) : null,
-      stopped: run.stopped,
-      timedOut: job?.job_state === 'TIMEOUT',
-    });
     run.resolveGone();
   };
 
-  const poll = async (): Promise<void> => {
-    if (bySlurmId.size === 0) return;
-    // Only runs submitted before squeue was asked: a newer one may not be in its answer yet.
-    const asked = [...bySlurmId];
-    let jobs: SqueueJob[];
-    try {
-      jobs = parseSqueueJson(await slurmCommand(options.commands, 'squeue', ['--json']));
-    } catch (error) {
-      failed(error);
+  const report = (run: SlurmRun, job: SqueueJob | null, why?: string): void => {
+    if (run.ended) return;
+    forget(run);
+    const state = job?.job_state ?? null;
+    const status = job?.exit_code ?? null;
+    const signal = status === null ? null : status & 0x7f;
+    const nodeFailure = run.nodeFailed ?? (state === 'NODE_FAIL' ? (job?.nodes ?? null) : null);
+    emitExit(exitListeners, {
+      jobId: run.jobId,
+      runId: run.runId,
+      at: Date.now() / 1000,
+      exitCode: status === null || signal !== 0 || state === 'CANCELLED' || state === 'NODE_FAIL' ? null : (status >> 8) & 0xff,
+      signal: signal ? (SIGNALS[signal] ?? `signal ${signal}`) : null,
+      stopped: run.stopped && nodeFailure === null,
+      timedOut: state === 'TIMEOUT',
+      nodeFailure,
+      cancelled: state === 'CANCELLED' && !run.stopped && nodeFailure === null,
+      detail: why ?? (job ? `Slurm job ${job.job_id} ${state}${job.state_reason && job.state_reason !== 'None' ? ` (${job.state_reason})` : ''}` : `never reached Slurm`),
+    });
+  };
+
+  const bind = (run: SlurmRun, id: string): void => {
+    run.slurmId = id;
+    run.phase = 'submitted';
+    run.boundAt = Date.now();
+    bySlurmId.set(id, run);
+    if (run.stopped) cancel(run);
+  };
+
+  /** scancel, in the background; a failure is retried by the next poll (cancelSent stays false). */
+  const cancel = (run: SlurmRun): void => {
+    if (run.slurmId === null) {
+      // Never reached Slurm, and never will: nothing to stop. One in sbatch is cancelled once bound.
+      if (run.phase !== 'submitting') report(run, null, 'stopped before it reached Slurm');
       return;
     }
-    options.onPoll?.();
-    const seen = new Map(jobs.map((job) => [String(job.job_id), job]));
-    for (const [slurmId, run] of asked) {
+    run.cancelSent = true;
+    slurmCommand(options.commands, 'scancel', [run.slurmId], SCANCEL_TIMEOUT_MS).catch((error: unknown) => {
+      run.cancelSent = false;
+      failed(error, 'stop');
+    });
+  };
+
+  const submit = (run: SlurmRun): void => {
+    run.phase = 'submitting';
+    submitting++;
+    slurmCommand(options.commands, 'sbatch', sbatchArgs(run.request, options), SBATCH_TIMEOUT_MS)
+      .then((out) => {
+        const id = out.trim().split(';')[0] ?? '';
+        if (!/^\d+$/.test(id)) throw new ExecutorError('slurm_output', `sbatch printed "${out.trim()}" instead of a job id`, true);
+        lastSubmitFailure = null;
+        if (!run.ended) bind(run, id);
+      })
+      .catch((error: unknown) => {
+        const e = failed(error, 'start');
+        if (run.ended) return;
+        if (e.retryable) {
+          // Slurm may have taken it (an sbatch that ran out of time): a poll looks for its comment first.
+          lastSubmitFailure = e.message;
+          run.phase = 'waiting';
+          run.attempts++;
+          run.failedAt = Date.now();
+          run.nextAttempt = Date.now() + Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (run.attempts - 1));
+          if (run.stopped) report(run, null, 'stopped before it reached Slurm');
+          return;
+        }
+        // Slurm said no: the job waits again in Arbiter, with Slurm's words as its reason.
+        forget(run);
+        emit({ kind: 'refused', jobId: run.jobId, runId: run.runId, at: Date.now() / 1000, message: e.message });
+      })
+      .finally(() => {
+        submitting--;
+        pump();
+      });
+  };
+
+  const pump = (): void => {
+    if (closed) return;
+    for (const run of runs.values()) {
+      if (submitting >= SUBMITS_AT_ONCE) return;
+      if (run.phase === 'queued') submit(run);
+    }
+  };
+
+  /** Node conditions from `scontrol show nodes` and the jobs outside Arbiter from `squeue`. */
+  const conditionsOf = (nodes: readonly SlurmNode[], jobs: readonly SqueueJob[], failing: ReadonlyMap<string, string>): { conditions: NodeCondition[]; foreign: ForeignJob[]; down: Map<string, string> } => {
+    const down = new Map<string, string>();
+    const withheld = new Map<string, { gpus: number; state: string | null; why: string[] }>();
+    // Nodes that failed under a run this poll reports (NODE_FAIL), even if the node list was read
+    // before Slurm marked them: withheld before the run is requeued, so it goes elsewhere.
+    for (const [name, why] of failing) {
+      const mine = engineNodeOf.get(name);
+      if (mine) withheld.set(mine.engine, { gpus: mine.gpus, state: 'NODE_FAIL', why: [why] });
+    }
+    for (const node of nodes) {
+      const mine = engineNodeOf.get(node.name);
+      if (!mine || !UNUSABLE.test(node.state)) continue;
+      const why = `Slurm node ${node.name} is ${node.state}${node.reason ? ` (${node.reason})` : ''}`;
+      withheld.set(mine.engine, { gpus: mine.gpus, state: node.state, why: [why] });
+      if (/DOWN|FAIL|NOT_RESPONDING|\*/.test(node.state)) down.set(node.name, why);
+    }
+    const foreign: ForeignJob[] = [];
+    for (const job of jobs) {
+      if (ENDED.has(job.job_state)) continue;
+      const mark = parseRunComment(job.comment ?? '');
+      if (mark !== null && mark.instance === options.instance) continue;
+      const placement: { node: string; gpus: number }[] = [];
+      if (HOLDING.has(job.job_state)) {
+        for (const { node, gpus } of gpusPerNode(job)) {
+          const mine = engineNodeOf.get(node);
+          if (!mine || gpus === 0) continue;
+          placement.push({ node: mine.engine, gpus });
+          const w = withheld.get(mine.engine) ?? { gpus: 0, state: null, why: [] };
+          if (w.state === null) w.gpus += gpus;
+          w.why.push(`Slurm job ${job.job_id} of ${job.user_name ?? 'someone'}, outside Arbiter, holds ${gpus}`);
+          withheld.set(mine.engine, w);
+        }
+      }
+      // A pending job outside Arbiter is reported too when it asks for this partition.
+      if (placement.length > 0 || job.partition.split(',').includes(options.partition)) {
+        foreign.push({ id: String(job.job_id), name: job.name, user: job.user_name ?? '', state: job.job_state, placement });
+      }
+    }
+    const conditions = [...withheld].map(([node, w]) => ({ node, withheld: Math.min(w.gpus, options.nodes.get(node)!.gpus), state: w.state, why: w.why.join('; ') }));
+    conditions.sort((a, b) => a.node.localeCompare(b.node));
+    foreign.sort((a, b) => Number(a.id) - Number(b.id));
+    return { conditions, foreign, down };
+  };
+
+  /** Slurm's nodes and jobs now; throws when Slurm does not answer. */
+  const observe = async (): Promise<{ nodes: SlurmNode[]; jobs: SqueueJob[] }> => {
+    const nodes = parseScontrolNodes(await slurmCommand(options.commands, 'scontrol', ['show', 'nodes', '--oneliner'], POLL_TIMEOUT_MS));
+    const jobs = parseSqueueJson(await slurmCommand(options.commands, 'squeue', ['--json'], POLL_TIMEOUT_MS));
+    return { nodes, jobs };
+  };
+
+  const poll = async (): Promise<void> => {
+    const askedAt = Date.now();
+    let seen: { nodes: SlurmNode[]; jobs: SqueueJob[] };
+    try {
+      seen = await observe();
+    } catch (error) {
+      const e = failed(error, 'poll');
+      pollFailure = { at: Date.now() / 1000, cause: e.message };
+      return;
+    }
+    apply(seen.nodes, seen.jobs, askedAt);
+  };
+
+  /** What a poll saw: capacity, then each run's job, then jobs no run claims. */
+  const apply = (nodes: readonly SlurmNode[], jobs: readonly SqueueJob[], askedAt: number): void => {
+    const cameBack = pollFailure !== null;
+    pollFailure = null;
+    const now = Date.now();
+
+    // Capacity first: a run ended by a node failure below must not be placed on that node again.
+    const failing = new Map<string, string>();
+    for (const job of jobs) {
+      if (job.job_state !== 'NODE_FAIL' || !bySlurmId.has(String(job.job_id))) continue;
+      for (const name of expandHostlist(job.nodes)) failing.set(name, `Slurm node ${name} failed under Slurm job ${job.job_id}`);
+    }
+    const { conditions, foreign, down } = conditionsOf(nodes, jobs, failing);
+    const key = JSON.stringify([conditions, foreign]);
+    if (key !== lastConditions) {
+      lastConditions = key;
+      emit({ kind: 'nodes', at: now / 1000, conditions, foreign });
+    }
+
+    const byId = new Map<string, SqueueJob>();
+    const mine = new Map<string, SqueueJob>();
+    for (const job of jobs) {
+      byId.set(String(job.job_id), job);
+      const mark = parseRunComment(job.comment ?? '');
+      if (mark !== null && mark.instance === options.instance) {
+        // Of two jobs with one comment (should not happen), the live one counts.
+        const before = mine.get(job.comment);
+        if (!before || ENDED.has(before.job_state)) mine.set(job.comment, job);
+      }
+    }
+    for (const run of [...runs.values()]) {
       if (run.ended) continue;
-      const job = seen.get(slurmId);
-      // Missing: a controller that has just restarted may answer before it has loaded its jobs,
-      // so only a job missing from MISSING_POLLS answers in a row counts as ended and purged
-      // (MinJobAge), how no longer known.
+      if (run.phase === 'waiting') {
+        if (run.failedAt >= askedAt) continue;
+        const job = mine.get(run.comment);
+        if (job) bind(run, String(job.job_id)); // an sbatch that ran out of time had gone through
+        else if (cameBack || now >= run.nextAttempt) run.phase = 'queued';
+        continue;
+      }
+      if (run.phase !== 'submitted' || run.boundAt >= askedAt) continue;
+      const job = byId.get(run.slurmId!);
       if (!job) {
         run.missing++;
-        if (run.missing >= MISSING_POLLS) report(run, null);
+        if (run.missing >= MISSING_POLLS) report(run, null, `Slurm job ${run.slurmId} is no longer known to slurmctld`);
         continue;
       }
       run.missing = 0;
-      if (ENDED.has(job.job_state)) report(run, job);
-      else if (run.stopped && !run.cancelSent) await cancel(run);
+      if (ENDED.has(job.job_state)) {
+        report(run, job);
+        continue;
+      }
+      // A node down under a job Slurm still counts as running, or keeps waiting for: Arbiter
+      // ends it (and requeues it elsewhere).
+      const failedNode = run.request.placement.map((p) => options.nodes.get(p.node)?.node ?? '').find((n) => down.has(n));
+      if (failedNode !== undefined && run.nodeFailed === null) {
+        run.nodeFailed = failedNode;
+        run.stopped = true;
+        run.cancelSent = false;
+      }
+      if (run.stopped && !run.cancelSent) cancel(run);
     }
+    // Jobs of this instance that no run claims: left by a run Arbiter stopped before a crash, or
+    // an sbatch that went through after it was tried again. Cancelled (once a minute at most).
+    if (!recovering) {
+      for (const [comment, job] of mine) {
+        if (ENDED.has(job.job_state)) continue;
+        const run = byComment.get(comment);
+        const id = String(job.job_id);
+        if (run && (run.slurmId === null || run.slurmId === id)) continue;
+        if (now - (strayCancelled.get(id) ?? 0) < 60_000) continue;
+        strayCancelled.set(id, now);
+        slurmCommand(options.commands, 'scancel', [id], SCANCEL_TIMEOUT_MS).catch((error: unknown) => failed(error, 'stop'));
+      }
+    }
+    pump();
   };
 
   const schedule = (): void => {
-    if (closed && runs.size === 0) return;
+    if (closed) return;
     timer = setTimeout(() => {
-      polling = poll().finally(() => {
-        polling = null;
-        schedule();
-      });
+      polling = poll()
+        .catch((error: unknown) => void failed(error, 'poll'))
+        .finally(() => {
+          polling = null;
+          schedule();
+        });
     }, pollMs);
     timer.unref();
   };
+
+  const track = (run: RunRequest): SlurmRun => {
+    const key = runKey(run.jobId, run.runId);
+    if (runs.has(key)) throw new ExecutorError('duplicate_run', `run ${run.runId} of job ${run.jobId} is already running`, false);
+    let resolveGone: () => void = () => {};
+    const record: SlurmRun = {
+      request: run,
+      jobId: run.jobId,
+      runId: run.runId,
+      comment: runComment(options.instance, run.teams?.[0] ?? 'unknown', run.jobId, run.runId),
+      phase: 'queued',
+      slurmId: null,
+      boundAt: 0,
+      attempts: 0,
+      nextAttempt: 0,
+      failedAt: 0,
+      stopped: false,
+      cancelSent: false,
+      nodeFailed: null,
+      missing: 0,
+      ended: false,
+      resolveGone: () => resolveGone(),
+      gone: new Promise<void>((resolve) => (resolveGone = resolve)),
+    };
+    runs.set(key, record);
+    byComment.set(record.comment, record);
+    return record;
+  };
+
+  /** Jobs in Slurm of this instance's runs (ended ones too); throws when Slurm cannot be asked. */
+  const jobsOfInstance = async (): Promise<SqueueJob[]> => {
+    const jobs = parseSqueueJson(await slurmCommand(options.commands, 'squeue', ['--json'], POLL_TIMEOUT_MS));
+    return jobs.filter((job) => parseRunComment(job.comment ?? '')?.instance === options.instance);
+  };
+
   schedule();
-
-  /** `scancel`; false when Slurm could not be asked (the next poll tries again). */
-  const cancel = async (run: SlurmRun): Promise<void> => {
-    if (run.slurmId === null) {
-      report(run, null); // never reached Slurm: nothing to stop
-      return;
-    }
-    try {
-      await slurmCommand(options.commands, 'scancel', [run.slurmId]);
-      run.cancelSent = true;
-    } catch (error) {
-      failed(error);
-    }
-  };
-
-  const stop = async (jobId: string, runId: string): Promise<void> => {
-    const run = runs.get(runKey(jobId, runId));
-    if (!run) return;
-    if (!run.stopped) {
-      run.stopped = true;
-      await cancel(run);
-    }
-    await run.gone;
-  };
-
-  /** Jobs in Slurm of this instance's runs, not ended; throws when Slurm cannot be asked. */
-  const liveJobsOfInstance = async (): Promise<SqueueJob[]> => {
-    const jobs = parseSqueueJson(await slurmCommand(options.commands, 'squeue', ['--json']));
-    return jobs.filter((job) => parseRunComment(job.comment ?? '')?.instance === options.instance && !ENDED.has(job.job_state));
-  };
 
   return {
     kind: 'slurm',
@@ -267,90 +538,90 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
       if ((run.command?.trim() ?? '') === '') {
         throw new ExecutorError('invalid_run', `job ${run.jobId} has no command: the Slurm executor runs a job's "command" as its batch script`, false);
       }
-      const key = runKey(run.jobId, run.runId);
-      if (runs.has(key)) throw new ExecutorError('duplicate_run', `run ${run.runId} of job ${run.jobId} is already running`, false);
-      const args = sbatchArgs(run, options);
-      const submit = async (): Promise<string> => {
-        const out = await slurmCommand(options.commands, 'sbatch', args);
-        const id = out.trim().split(';')[0] ?? '';
-        if (!/^\d+$/.test(id)) throw new ExecutorError('slurm_output', `sbatch printed "${out.trim()}" instead of a job id`, false);
-        return id;
-      };
-      let slurmId: string | null = null;
-      try {
-        slurmId = await submit();
-      } catch (error) {
-        // Slurm refused the job: the caller is told, quoting Slurm. An unreachable controller:
-        // the run is kept and sbatch retried with backoff (below), the loop never waits for it.
-        if (!unreachable(error)) throw failed(error);
-        failed(error);
-      }
-      let resolveGone: () => void = () => {};
-      const record: SlurmRun = {
-        jobId: run.jobId,
-        runId: run.runId,
-        slurmId,
-        stopped: false,
-        cancelSent: false,
-        missing: 0,
-        retry: null,
-        ended: false,
-        resolveGone: () => resolveGone(),
-        gone: new Promise<void>((resolve) => (resolveGone = resolve)),
-      };
-      runs.set(key, record);
-      if (slurmId !== null) bySlurmId.set(slurmId, record);
-      else {
-        let delay = RETRY_FIRST_MS;
-        const again = (): void => {
-          record.retry = setTimeout(() => {
-            record.retry = null;
-            if (record.ended || record.stopped) return;
-            submit().then(
-              (id) => {
-                record.slurmId = id;
-                bySlurmId.set(id, record);
-                if (record.stopped || closed) void cancel(record);
-              },
-              (error: unknown) => {
-                failed(error);
-                if (!unreachable(error)) report(record, null); // refused now: the run ends (failed)
-                else {
-                  delay = Math.min(RETRY_MAX_MS, delay * 2);
-                  again();
-                }
-              },
-            );
-          }, delay);
-        };
-        again();
-      }
+      sbatchArgs(run, options); // an impossible placement is refused now, not in the background
+      const record = track(run);
+      // A run recovery found in Slurm is bound to its job, never submitted again.
+      const there = found.get(run.runId);
+      if (there && !ENDED.has(there.state)) bind(record, there.id);
+      else pump();
     },
 
-    stop,
-
-    async reapOrphans() {
-      const left = await liveJobsOfInstance();
-      if (left.length === 0) return { jobs: [], processes: 0 };
-      await slurmCommand(options.commands, 'scancel', left.map((job) => String(job.job_id)));
-      // Wait (bounded) until Slurm reports them ended: their GPUs are free only then.
-      for (let i = 0; i < 600; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        if ((await liveJobsOfInstance()).length === 0) break;
+    stop(jobId: string, runId: string): Promise<void> {
+      const run = runs.get(runKey(jobId, runId));
+      if (!run) return Promise.resolve();
+      if (!run.stopped) {
+        run.stopped = true;
+        cancel(run);
       }
-      return { jobs: [...new Set(left.map((job) => parseRunComment(job.comment)!.jobId))], processes: left.length };
+      return run.gone;
+    },
+
+    async recoverRuns() {
+      // A full poll first: the capacity it reports reaches the loop before its first pass.
+      const askedAt = Date.now();
+      const seen = await observe();
+      apply(seen.nodes, seen.jobs, askedAt);
+      const result = new Map<string, FoundRun>();
+      for (const job of seen.jobs) {
+        const mark = parseRunComment(job.comment ?? '');
+        if (mark === null || mark.instance !== options.instance) continue;
+        const before = result.get(mark.runId);
+        if (before && !ENDED.has(before.state)) continue;
+        result.set(mark.runId, { jobId: mark.jobId, runId: mark.runId, id: String(job.job_id), state: job.job_state });
+      }
+      found = result;
+      return result;
+    },
+
+    adopt(run: RunRequest, there: FoundRun): void {
+      bind(track(run), there.id);
+    },
+
+    async recovered() {
+      // Every live job of this instance that no run took back is cancelled, and waited for (its
+      // GPUs are free only once Slurm says it ended), before the loop places anything.
+      const claimed = new Set([...runs.values()].map((r) => r.slurmId));
+      const left = [...found.values()].filter((f) => !ENDED.has(f.state) && !claimed.has(f.id));
+      found = new Map();
+      recovering = false;
+      if (left.length === 0) return { stopped: [] };
+      await slurmCommand(options.commands, 'scancel', left.map((f) => f.id), SCANCEL_TIMEOUT_MS);
+      const ids = new Set(left.map((f) => f.id));
+      for (const deadline = Date.now() + RECOVERY_WAIT_MS; Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const live = (await jobsOfInstance().catch(() => null))?.filter((j) => ids.has(String(j.job_id)) && !ENDED.has(j.job_state));
+        if (live && live.length === 0) break;
+      }
+      return { stopped: left };
+    },
+
+    health() {
+      if (pollFailure) return { ok: false, cause: `Slurm does not answer: ${pollFailure.cause}` };
+      const waiting = [...runs.values()].filter((r) => r.phase === 'waiting').length;
+      if (waiting > 0) return { ok: false, cause: `${waiting} run${waiting === 1 ? '' : 's'} wait${waiting === 1 ? 's' : ''} to be submitted to Slurm: ${lastSubmitFailure ?? 'sbatch failed'}` };
+      return { ok: true };
+    },
+
+    errorCounts() {
+      return [...errors].map(([key, count]) => {
+        const [operation, code] = key.split('\u0000') as [string, string];
+        return { operation, code, count };
+      });
     },
 
     async close(): Promise<void> {
+      // Slurm jobs go on: the next start of the server adopts them.
       closed = true;
-      // Never leave a run behind that a restart would start a second time.
-      await Promise.all([...runs.values()].map((run) => stop(run.jobId, run.runId)));
       if (timer) clearTimeout(timer);
       await polling;
     },
 
     onExit(listener: (exit: RunExit) => void): void {
-      listeners.push(listener);
+      exitListeners.push(listener);
+    },
+
+    onEvent(listener: (event: ExecutorEvent) => void): void {
+      eventListeners.push(listener);
     },
 
     running() {

@@ -660,12 +660,22 @@ function fleetView(live: LiveScheduler, fleet: Fleet) {
       list.push({ job: job.id, team: job.team, gpus: p.gpus });
     }
   }
+  // Jobs outside Arbiter (Slurm) hold GPUs too: listed with the node, as held by "outside".
+  for (const job of live.foreignJobs) {
+    for (const p of job.placement) {
+      let list = held.get(p.node);
+      if (!list) held.set(p.node, (list = []));
+      list.push({ job: `slurm:${job.id}`, team: `outside Arbiter (${job.user || 'unknown user'})`, gpus: p.gpus });
+    }
+  }
+  const unavailable = new Map(live.conditions.filter((c) => c.state !== null).map((c) => [c.node, c]));
   const index = live.engine.fleet;
   const reserved = new Map<number, string>();
   const reservation = live.engine.lastPassReservation;
   if (reservation) for (const n of reservation.nodes) reserved.set(n, live.engine.jobs[reservation.job]!.spec.id);
   let node = 0;
   return {
+    ...(live.foreignJobs.length > 0 ? { outside: live.foreignJobs } : {}),
     pools: fleet.pools.map((pool) => ({
       name: pool.name,
       flavor: pool.flavor,
@@ -676,7 +686,8 @@ function fleetView(live: LiveScheduler, fleet: Fleet) {
         const free = index.free[node]!;
         const reservedFor = reserved.get(node) ?? null;
         node++;
-        return { name, gpus: pool.gpusPerNode, free, rack: Math.floor(i / (pool.rackSize ?? pool.nodes)), reservedFor, held: held.get(name) ?? [] };
+        const down = unavailable.get(name);
+        return { name, gpus: pool.gpusPerNode, free, rack: Math.floor(i / (pool.rackSize ?? pool.nodes)), reservedFor, held: held.get(name) ?? [], ...(down ? { unavailable: { state: down.state, why: down.why } } : {}) };
       }),
     })),
   };

@@ -13,7 +13,7 @@ import type { Fleet, JobSpec, Policy, TeamSpec } from '../core/model.js';
 import { InvariantViolation, timeLimitOf } from '../core/model.js';
 import type { Reason } from '../core/reasons.js';
 import { runHistoryKey } from '../core/reasons.js';
-import type { Executor, RunExit } from '../executors/port.js';
+import type { Executor, ExecutorEvent, ForeignJob, NodeCondition, RunExit } from '../executors/port.js';
 import type { LiveJobStatus, StoredJob, Store } from '../storage/port.js';
 import { IdempotencyConflict, sameSubmission, submissionHash } from './idempotency.js';
 
@@ -75,6 +75,9 @@ export interface LiveOptions {
 type Command =
   | { kind: 'submit'; job: StoredJob; input: SubmitInput; resolve: (answer: Submitted) => void; reject: (error: unknown) => void }
   | { kind: 'exit'; exit: RunExit }
+  | { kind: 'event'; event: ExecutorEvent }
+  /** A job held back after the executor refused its run: it may be placed again. */
+  | { kind: 'release'; id: string }
   | { kind: 'cancel'; id: string; resolve: (job: StoredJob) => void; reject: (error: unknown) => void }
   | { kind: 'policy'; policy: InForce; resolve: () => void; reject: (error: unknown) => void };
 
@@ -109,6 +112,10 @@ export class InfeasibleJobError extends Error {
     this.name = 'InfeasibleJobError';
   }
 }
+
+/** A job whose run the executor refused waits this long (doubling per refusal, at most the max) before it is placed again. */
+const REFUSED_FIRST_SECONDS = 2;
+const REFUSED_MAX_SECONDS = 60;
 
 /** Recorded run durations kept per team and class (the most recent ones). */
 const HISTORY_PER_KEY = 200;
@@ -171,14 +178,27 @@ export class LiveScheduler {
    */
   private readonly preemptionNotes = new Map<string, PreemptionNote[]>();
   /** Counters for metrics (storage and executor calls that failed, by operation). */
-  readonly counters = { preemptions: 0, admissions: 0, passes: 0, storeErrors: 0, executorErrors: { start: 0, stop: 0 } };
+  readonly counters = { preemptions: 0, admissions: 0, passes: 0, storeErrors: 0, executorErrors: { start: 0, stop: 0 }, nodeFailures: 0, refusals: 0 };
   /** When each pending job began its current wait: its last preemption (else its submission). */
   private readonly waitingSince = new Map<string, number>();
+  /**
+   * Jobs whose run the executor refused (Slurm's sbatch said no): out of the engine until their
+   * backoff ends, with Slurm's words as their reason.
+   */
+  private readonly held = new Map<string, { code: 'PlacementRefused'; message: string; timer: NodeJS.Timeout }>();
+  /** Refusals per job so far (the backoff doubles with each). */
+  private readonly refusals = new Map<string, number>();
+  /** Why a job waits again though no pass preempted it (a node failed under it), until it starts again. */
+  private readonly notes = new Map<string, string>();
+  /** GPUs the executor says no run may use (nodes down or drained, jobs outside Arbiter), per node. */
+  private conditionList: readonly NodeCondition[] = [];
+  private foreignList: readonly ForeignJob[] = [];
 
   private constructor(private readonly options: LiveOptions) {
     this.current = new Engine(options.fleet, options.policy);
     this.inForce = { policy: options.policy, version: options.policyVersion ?? 1, text: options.policyText ?? '' };
     options.executor.onExit((exit) => this.enqueue({ kind: 'exit', exit }));
+    options.executor.onEvent?.((event) => this.enqueue({ kind: 'event', event }));
   }
 
   /** The engine of the policy in force (replaced when the policy changes). */
@@ -212,6 +232,8 @@ export class LiveScheduler {
       const reaped = await executor.reapOrphans();
       if (reaped.processes > 0) logger.warn({ jobs: reaped.jobs, processes: reaped.processes }, 'killed processes left over from before the restart');
     }
+    // Runs the cluster manager (Slurm) still holds for this server: re-adopted in place.
+    const found = executor.recoverRuns ? await executor.recoverRuns() : null;
     await this.loadHistory();
     const now = clock();
     const running: StoredJob[] = [];
@@ -231,11 +253,18 @@ export class LiveScheduler {
     // Runs are taken again in start order (minRuntime protections end in the same order).
     running.sort((a, b) => (a.runStart ?? 0) - (b.runStart ?? 0) || a.seq - b.seq);
     const goOn: { job: StoredJob; runId: string; work: number; limit: number | null }[] = [];
+    const again: { job: StoredJob; runId: string }[] = [];
     for (const job of running) {
       const runs = await store.runsOf(job.id);
       this.runCount.set(job.id, runs.length);
       const handle = this.handles.get(job.id)!;
-      if (executor.kind === 'simulated' && job.placement && job.runFlavor && job.runStart !== null && this.adopted(job, handle)) {
+      if (found && job.placement && job.runFlavor && job.runStart !== null && this.adopted(job, handle)) {
+        // Its Slurm job goes on (or ended meanwhile: the executor reports how at its first poll);
+        // a run decided but never submitted is submitted now.
+        const runId = `${job.id}-r${runs.length}`;
+        this.currentRun.set(job.id, runId);
+        again.push({ job, runId });
+      } else if (executor.kind === 'simulated' && job.placement && job.runFlavor && job.runStart !== null && this.adopted(job, handle)) {
         // The simulated nodes went on meanwhile: work and time limit count from the run's start.
         const done = Math.max(0, now - job.runStart) * speed;
         const work = this.workLeft(job);
@@ -267,6 +296,27 @@ export class LiveScheduler {
     for (const { job, runId, work, limit } of goOn) {
       await executor.start({ ...this.runRequest(job, runId, work), timeLimit: limit });
       logger.info({ job: job.id }, 're-adopted running job');
+    }
+    for (const { job, runId } of again) {
+      const there = found?.get(runId);
+      const request = this.runRequest(job, runId, this.workLeft(job));
+      if (there && executor.adopt) {
+        executor.adopt(request, there);
+        logger.info({ job: job.id, run: runId, slurmJob: there.id, state: there.state }, 're-adopted a running job in place');
+        continue;
+      }
+      try {
+        await executor.start(request);
+        logger.warn({ job: job.id, run: runId }, 'launched a run decided before the restart but not launched then');
+      } catch (error) {
+        logger.error({ err: error, job: job.id }, 'executor could not start the run');
+        this.enqueue({ kind: 'exit', exit: { jobId: job.id, runId, at: clock(), exitCode: null, stopped: false, timedOut: false } });
+      }
+    }
+    // Runs Slurm holds that no stored run claims (stopped or cancelled just before the crash): stopped now.
+    if (executor.recovered) {
+      const { stopped } = await executor.recovered();
+      if (stopped.length > 0) logger.warn({ runs: stopped.map((r) => r.runId) }, 'cancelled runs left in Slurm that Arbiter had stopped before the restart');
     }
   }
 
@@ -371,9 +421,14 @@ export class LiveScheduler {
 
   /** The engine's current reason of a pending job (with where its expected start comes from). */
   reasonOf(job: StoredJob): Reason | null {
+    if (job.status !== 'pending') return null;
+    const held = this.held.get(job.id);
+    if (held) return { code: held.code, message: held.message, expectedStart: null, expectedStartBasis: null };
     const handle = this.handles.get(job.id);
-    if (handle === undefined || job.status !== 'pending') return null;
-    return this.engine.jobs[handle]!.reason;
+    if (handle === undefined) return null;
+    const reason = this.engine.jobs[handle]!.reason;
+    const note = this.notes.get(job.id);
+    return reason && note ? { ...reason, message: `${reason.message} (${note})` } : reason;
   }
 
   /** The time limit a job runs under: its own, or its class's default in the policy in force. */
@@ -461,7 +516,7 @@ export class LiveScheduler {
 
   private enqueue(command: Command): void {
     if (this.closed) {
-      if (command.kind !== 'exit') command.reject(new ConflictError('the server is shutting down'));
+      if (command.kind !== 'exit' && command.kind !== 'event' && command.kind !== 'release') command.reject(new ConflictError('the server is shutting down'));
       return;
     }
     this.queue.push(command);
@@ -491,7 +546,18 @@ export class LiveScheduler {
           // An exit is never dropped: one the store refuses is applied again later, as are the
           // exits of the same job that came after it (their order matters).
           if (unstored.some((e) => e.jobId === command.exit.jobId) || !(await this.storedExit(command.exit))) unstored.push(command.exit);
-        } else if (command.kind === 'cancel') await this.applyCancel(command);
+        } else if (command.kind === 'event') {
+          try {
+            await this.applyEvent(command.event);
+          } catch (error) {
+            // Only a refusal writes (the job back to pending): tried again in a second, like an exit.
+            this.noteStoreFailure(error);
+            this.options.logger.error({ err: error }, 'could not store an executor event; retrying in 1 s');
+            const retry = setTimeout(() => this.enqueue(command), 1000);
+            retry.unref();
+          }
+        } else if (command.kind === 'release') this.release(command.id);
+        else if (command.kind === 'cancel') await this.applyCancel(command);
         else if (command.kind === 'policy') await this.swapPolicy(command);
       }
       if (unstored.length > 0) this.retryExits(unstored);
@@ -614,7 +680,129 @@ export class LiveScheduler {
 
   /** The executor's health as the loop sees it: not ok while its last start of a run failed. */
   executorHealth(): { ok: boolean; cause?: string } {
+    const own = this.options.executor.health?.() ?? { ok: true };
+    if (!own.ok) return own;
+    if (this.held.size > 0) {
+      const [id, held] = [...this.held][this.held.size - 1]!;
+      return { ok: false, cause: `${this.held.size} job${this.held.size === 1 ? '' : 's'} wait${this.held.size === 1 ? 's' : ''} because the executor refused to run ${this.held.size === 1 ? 'it' : 'them'}; job ${id}: ${held.message}` };
+    }
     return this.executorFailure === null ? { ok: true } : { ok: false, cause: this.executorFailure.cause };
+  }
+
+  /**
+   * Failed executor calls per operation and code: the loop's own start and stop calls
+   * (code `call`), and the executor's calls to what it drives (Slurm: its error codes).
+   */
+  executorErrors(): { operation: string; code: string; count: number }[] {
+    return [
+      { operation: 'start', code: 'call', count: this.counters.executorErrors.start },
+      { operation: 'stop', code: 'call', count: this.counters.executorErrors.stop },
+      ...(this.options.executor.errorCounts?.() ?? []),
+    ];
+  }
+
+  /** Nodes with GPUs withheld from the engine, and why (the executor's last word). */
+  get conditions(): readonly NodeCondition[] {
+    return this.conditionList;
+  }
+
+  /** Jobs the executor found on the fleet that Arbiter did not start. */
+  get foreignJobs(): readonly ForeignJob[] {
+    return this.foreignList;
+  }
+
+  private async applyEvent(event: ExecutorEvent): Promise<void> {
+    if (event.kind === 'nodes') this.applyNodes(event.conditions, event.foreign);
+    else await this.applyRefused(event);
+  }
+
+  /** Capacity changes: each node's withheld GPUs as the executor reports them now. */
+  private applyNodes(conditions: readonly NodeCondition[], foreign: readonly ForeignJob[]): void {
+    const { logger } = this.options;
+    const before = new Map(this.conditionList.map((c) => [c.node, c]));
+    const after = new Map(conditions.map((c) => [c.node, c]));
+    for (const [node, c] of after) {
+      const was = before.get(node);
+      if (was?.withheld !== c.withheld || was.why !== c.why) {
+        if (!this.engine.setWithheld(node, c.withheld)) continue;
+        logger.warn({ node, withheld: c.withheld, state: c.state, why: c.why }, 'GPUs of a node are withheld from scheduling');
+      }
+    }
+    for (const node of before.keys()) {
+      if (after.has(node)) continue;
+      this.engine.setWithheld(node, 0);
+      logger.info({ node }, 'every GPU of a node is usable again');
+    }
+    const known = new Set(this.foreignList.map((j) => j.id));
+    for (const job of foreign) {
+      if (!known.has(job.id)) logger.warn({ slurmJob: job.id, name: job.name, user: job.user, state: job.state, placement: job.placement }, 'a job was submitted to the fleet outside Arbiter');
+    }
+    this.conditionList = conditions;
+    this.foreignList = foreign;
+    this.passWanted = true;
+  }
+
+  /**
+   * The executor refused a run (sbatch said no): nothing ran. The job waits again, out of the
+   * engine for a backoff, with the executor's words as its reason; then it is placed again.
+   */
+  private async applyRefused(event: Extract<ExecutorEvent, { kind: 'refused' }>): Promise<void> {
+    const job = this.active.get(event.jobId);
+    if (!job || this.currentRun.get(event.jobId) !== event.runId) return;
+    const handle = this.handles.get(job.id)!;
+    const at = Math.max(event.at, job.runStart ?? event.at);
+    if (job.status === 'cancelled') {
+      this.engine.finish(handle, at);
+      this.forget(job.id);
+      this.passWanted = true;
+      return;
+    }
+    const n = (this.refusals.get(job.id) ?? 0) + 1;
+    const delay = Math.min(REFUSED_MAX_SECONDS, REFUSED_FIRST_SECONDS * 2 ** (n - 1));
+    const message = `the executor refused to run it (${n === 1 ? 'once' : `${n} times`}): ${event.message}; placed again in ${delay} s`;
+    const next: StoredJob = {
+      ...job,
+      status: 'pending',
+      startedAt: job.startedAt === job.runStart ? null : job.startedAt,
+      placement: null,
+      runFlavor: null,
+      runStart: null,
+      reasonCode: 'PlacementRefused',
+      reasonMessage: message,
+      expectedStart: null,
+    };
+    await this.options.store.transaction(async (tx) => {
+      await tx.closeRun(job.id, at, 'requeued');
+      await tx.updateJob(next);
+    });
+    this.engine.finish(handle, at);
+    this.handles.delete(job.id);
+    this.currentRun.delete(job.id);
+    this.active.set(job.id, next);
+    this.refusals.set(job.id, n);
+    const timer = setTimeout(() => this.enqueue({ kind: 'release', id: job.id }), delay * 1000);
+    timer.unref();
+    this.held.set(job.id, { code: 'PlacementRefused', message, timer });
+    this.counters.refusals++;
+    this.passWanted = true;
+    this.options.logger.warn({ job: job.id, run: event.runId, reason: event.message }, 'the executor refused a run; the job waits again');
+  }
+
+  /** A held job's backoff is over: it is queued in the engine again, in its place by submission time. */
+  private release(id: string): void {
+    const job = this.active.get(id);
+    const held = this.held.get(id);
+    if (!job || !held || job.status !== 'pending') return;
+    this.held.delete(id);
+    const handle = this.engine.submit(this.specOf(job), job.submittedAt, job);
+    const why = this.engine.jobs[handle]!.rejectReason;
+    if (why !== null) {
+      // The policy in force changed meanwhile and can never run it.
+      void this.rejectLoaded(job, why, this.options.clock()).then(() => this.forget(id), (error: unknown) => this.options.logger.error({ err: error, job: id }, 'could not store a rejection'));
+      return;
+    }
+    this.handles.set(id, handle);
+    this.passWanted = true;
   }
 
   private async applyExit(exit: RunExit): Promise<void> {
@@ -627,9 +815,45 @@ export class LiveScheduler {
       this.passWanted = true;
       return;
     }
-    const status: LiveJobStatus = exit.timedOut ? 'timed_out' : exit.exitCode === 0 ? 'completed' : 'failed';
     const at = Math.max(exit.at, job.runStart ?? exit.at);
+    if (exit.nodeFailure) {
+      await this.requeueAfterNodeFailure(job, exit, at);
+      return;
+    }
+    if (exit.cancelled) {
+      // Cancelled outside Arbiter (an operator's scancel): the job ends cancelled, as Slurm says.
+      await this.finishJob(job, 'cancelled', at, null, 'cancelled');
+      this.options.logger.warn({ job: job.id, run: exit.runId, detail: exit.detail }, 'a run was cancelled outside Arbiter; the job ends cancelled');
+      return;
+    }
+    const status: LiveJobStatus = exit.timedOut ? 'timed_out' : exit.exitCode === 0 ? 'completed' : 'failed';
     await this.finishJob(job, status, at, exit.exitCode, status === 'completed' ? 'completed' : status === 'timed_out' ? 'timed_out' : 'failed');
+    if (exit.detail && status !== 'completed') this.options.logger.info({ job: job.id, run: exit.runId, status, exitCode: exit.exitCode, detail: exit.detail }, 'run ended');
+  }
+
+  /**
+   * A node failed under a run (Slurm NODE_FAIL, or a node down under it): the job is requeued,
+   * as a preemption (its run closed `preempted`), with a reason that names the node. The engine
+   * frees its GPUs (those of the failed node are withheld by the node's condition) and queues the
+   * job again in its place.
+   */
+  private async requeueAfterNodeFailure(job: StoredJob, exit: RunExit, at: number): Promise<void> {
+    const handle = this.handles.get(job.id)!;
+    const note = `requeued after node ${exit.nodeFailure} failed under run ${exit.runId}${exit.detail ? `: ${exit.detail}` : ''}`;
+    const next: StoredJob = { ...this.preempted(job, at), reasonCode: 'WaitingForCapacity', reasonMessage: note, expectedStart: null };
+    await this.options.store.transaction(async (tx) => {
+      await tx.closeRun(job.id, at, 'preempted');
+      await tx.updateJob(next);
+    });
+    this.engine.finish(handle, at);
+    this.handles.set(job.id, this.engine.submit(this.specOf(job), job.submittedAt, { attained: this.engine.jobs[handle]!.attained, preemptions: next.preemptions }));
+    this.currentRun.delete(job.id);
+    this.active.set(job.id, next);
+    this.notes.set(job.id, note);
+    this.counters.preemptions++;
+    this.counters.nodeFailures++;
+    this.passWanted = true;
+    this.options.logger.warn({ job: job.id, run: exit.runId, node: exit.nodeFailure, detail: exit.detail }, 'a node failed under a run; the job is requeued');
   }
 
   private async finishJob(job: StoredJob, status: LiveJobStatus, at: number, exitCode: number | null, outcome: 'completed' | 'timed_out' | 'failed' | 'cancelled'): Promise<void> {
@@ -687,7 +911,7 @@ export class LiveScheduler {
       if (job.status === 'pending') {
         const next: StoredJob = { ...job, status: 'cancelled', endedAt: now, reasonCode: null, reasonMessage: null, expectedStart: null };
         await this.options.store.updateJob(next);
-        this.engine.cancelPending(this.handles.get(job.id)!);
+        if (!this.held.has(job.id)) this.engine.cancelPending(this.handles.get(job.id)!);
         this.forget(job.id);
         this.passWanted = true;
         command.resolve(next);
@@ -714,7 +938,7 @@ export class LiveScheduler {
     const { clock, logger, executor } = this.options;
     try {
       const now = clock();
-      const { engine, handles, rejected } = this.loadEngine(command.policy.policy, now, [...this.active.values()]);
+      const { engine, handles, rejected } = this.loadEngine(command.policy.policy, now, [...this.active.values()].filter((j) => !this.held.has(j.id)));
       for (const { job, why: reason } of rejected) {
         const why = `policy version ${command.policy.version}: ${reason}`;
         if (job.status === 'cancelled') continue; // already ended for the user; its process is on its way out
@@ -726,6 +950,7 @@ export class LiveScheduler {
       }
       this.current = engine;
       engine.setRunHistory(this.sortedHistory);
+      for (const c of this.conditionList) engine.setWithheld(c.node, c.withheld);
       this.handles.clear();
       for (const [id, handle] of handles) this.handles.set(id, handle);
       this.inForce = command.policy;
@@ -743,7 +968,8 @@ export class LiveScheduler {
    */
   preview(policy: Policy): string[] {
     const now = this.options.clock();
-    const { engine, rejected } = this.loadEngine(policy, now, [...this.active.values()].filter((j) => j.status !== 'cancelled'));
+    const { engine, rejected } = this.loadEngine(policy, now, [...this.active.values()].filter((j) => j.status !== 'cancelled' && !this.held.has(j.id)));
+    for (const c of this.conditionList) engine.setWithheld(c.node, c.withheld);
     const teams = new Set(rejected.filter(({ job }) => job.status === 'running').map(({ job }) => job.team));
     for (const { job } of engine.plan(now).preempted) teams.add(engine.jobs[job]!.spec.team);
     return [...teams].sort();
@@ -786,6 +1012,11 @@ export class LiveScheduler {
     this.active.delete(id);
     this.waitingSince.delete(id);
     this.currentRun.delete(id);
+    const held = this.held.get(id);
+    if (held) clearTimeout(held.timer);
+    this.held.delete(id);
+    this.refusals.delete(id);
+    this.notes.delete(id);
   }
 
   // ------------------------------------------------------------------ the pass
@@ -873,6 +1104,7 @@ export class LiveScheduler {
         }
       }
       for (const job of started) this.waitingSince.delete(job.id);
+      for (const job of started) this.notes.delete(job.id);
       this.counters.preemptions += victims.length;
       this.options.hooks?.onChange?.();
       for (const { job, by } of result.preempted) this.notePreemption(this.engine.jobs[job]!.spec.id, this.engine.jobs[by]!.spec.id, now);

@@ -81,10 +81,14 @@ export function createMetrics(
       this.reset();
       const l = live();
       if (!l) return;
+      const withheld = l.engine.withheldByFlavor();
       for (const info of l.engine.fleet.flavors) {
         const idle = l.engine.fleet.idle[info.index]!;
+        const out = withheld[info.index]!;
         this.set({ flavor: info.name, state: 'idle' }, idle);
-        this.set({ flavor: info.name, state: 'held' }, info.capacity - idle);
+        this.set({ flavor: info.name, state: 'held' }, info.capacity - idle - out);
+        // Down or drained nodes, and GPUs held by jobs outside Arbiter (Slurm).
+        this.set({ flavor: info.name, state: 'unavailable' }, out);
       }
     },
   });
@@ -101,6 +105,32 @@ export function createMetrics(
       },
     });
   };
+  new client.Gauge({
+    name: 'arbiter_executor_up',
+    help: 'Whether the executor reaches what it drives (1) or not (0; /healthz says why)',
+    registers: [registry],
+    collect() {
+      const l = live();
+      if (!l) return;
+      this.set(l.executorHealth().ok ? 1 : 0);
+    },
+  });
+  new client.Gauge({
+    name: 'arbiter_outside_jobs',
+    help: 'Jobs found on the fleet that Arbiter did not start (submitted to Slurm behind its back), per Slurm state',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const l = live();
+      if (!l) return;
+      const by = new Map<string, number>();
+      for (const job of l.foreignJobs) by.set(job.state, (by.get(job.state) ?? 0) + 1);
+      for (const [state, n] of by) this.set({ state }, n);
+    },
+  });
+  counter('arbiter_node_failure_requeues_total', 'Runs ended by a node failure and requeued', (l) => l.counters.nodeFailures);
+  counter('arbiter_placements_refused_total', 'Runs the executor refused (their jobs wait again)', (l) => l.counters.refusals);
   new client.Gauge({
     name: 'arbiter_policy_version',
     help: 'The policy version in force',
@@ -191,14 +221,14 @@ export function createMetrics(
   counter('arbiter_storage_errors_total', 'Writes of the scheduling loop the store refused (each is retried)', (l) => l.counters.storeErrors);
   new client.Counter({
     name: 'arbiter_executor_errors_total',
-    help: 'Executor calls that failed, by operation (start, stop)',
-    labelNames: ['operation'],
+    help: "Executor calls that failed, by operation (start, stop; Slurm's polls: poll) and code (the loop's calls: call; Slurm: slurm_unreachable, slurm_failed, ...)",
+    labelNames: ['operation', 'code'],
     registers: [registry],
     collect() {
       const l = live();
       if (!l) return;
       this.reset();
-      for (const operation of ['start', 'stop'] as const) this.inc({ operation }, l.counters.executorErrors[operation]);
+      for (const { operation, code, count } of l.executorErrors()) this.inc({ operation, code }, count);
     },
   });
   counter('arbiter_preemptions_total', 'Runs preempted since the server started', (l) => l.counters.preemptions);

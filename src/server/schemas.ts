@@ -105,6 +105,18 @@ export const TeamView: z.ZodType<TeamNode> = z.lazy(() =>
 export const TeamsView = z.object({ teams: z.array(TeamView) });
 
 export const FleetView = z.object({
+  /** Jobs found on the fleet that Arbiter did not start (Slurm: submitted behind its back); absent when none. */
+  outside: z
+    .array(
+      z.object({
+        id: z.string(),
+        name: z.string(),
+        user: z.string(),
+        state: z.string(),
+        placement: z.array(z.object({ node: z.string(), gpus: z.int() })),
+      }),
+    )
+    .optional(),
   pools: z.array(
     z.object({
       name: z.string(),
@@ -119,6 +131,8 @@ export const FleetView = z.object({
           rack: z.int().describe('the rack of the node in its pool, from 0'),
           reservedFor: z.string().nullable().describe('the pending job the last pass reserved this node for (backfill keeps it), if any'),
           held: z.array(z.object({ job: z.string(), team: z.string(), gpus: z.int() })),
+          /** A node that takes no job now (Slurm: down, drained), with Slurm's state and reason. */
+          unavailable: z.object({ state: z.string().nullable(), why: z.string() }).optional(),
         }),
       ),
     }),

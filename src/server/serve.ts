@@ -52,6 +52,8 @@ export interface ServeOptions {
   readonly slurmPartition?: string | undefined;
   /** Slurm executor: folder of Slurm's commands (default: found on PATH). */
   readonly slurmBin?: string | undefined;
+  /** Slurm executor: team -> Slurm account (`*` -> `team`: every team's own name). */
+  readonly slurmAccounts?: Readonly<Record<string, string>>;
   readonly speed: number;
   readonly gpus?: number | undefined;
   /** Local executor: the unprivileged user jobs run as (required when the server runs as root). */
@@ -323,6 +325,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
             partition,
             commands: { bin: options.slurmBin },
             nodes: slurmNodes.nodes,
+            ...(options.slurmAccounts && Object.keys(options.slurmAccounts).length > 0 ? { accounts: slurmAccountMap(options.slurmAccounts, policy) } : {}),
             outputDir: join(options.data, 'logs'),
             instance: leadership?.installation ?? instanceId(options.data),
           })
@@ -398,6 +401,21 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await unwind();
     throw error;
   }
+}
+
+/**
+ * Team -> Slurm account, from --slurm-account: each named team (a subteam takes its nearest
+ * ancestor's, see accountOf); `*=team` gives every team of the policy its own name. An unknown
+ * team is refused.
+ */
+function slurmAccountMap(given: Readonly<Record<string, string>>, policy: Policy): Map<string, string> {
+  const known = allTeams(policy);
+  const unknown = Object.keys(given).filter((team) => team !== '*' && !known.has(team));
+  if (unknown.length > 0) throw new StartupError(unknown.map((team) => `--slurm-account: unknown team "${team}"; teams: ${[...known.keys()].join(', ')}`));
+  const accounts = new Map<string, string>();
+  if (given['*'] === 'team') for (const team of known.keys()) accounts.set(team, team);
+  for (const [team, account] of Object.entries(given)) if (team !== '*') accounts.set(team, account);
+  return accounts;
 }
 
 /** The partition's pools, or a StartupError quoting why Slurm could not tell. */

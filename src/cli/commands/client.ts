@@ -302,13 +302,20 @@ With --json: the job as the API returns it (GET /v1/jobs/{id}), reason code incl
   registerFleetImport(fleet);
   fleet.action(async (flags: Connection) => {
       const body = (await call(flags, 'GET', '/v1/fleet')) as {
-        pools: { name: string; flavor: string; nodes: { name: string; gpus: number; free: number; held: { job: string; team: string; gpus: number }[] }[] }[];
+        outside?: { id: string; name: string; user: string; state: string; placement: { node: string; gpus: number }[] }[];
+        pools: { name: string; flavor: string; nodes: { name: string; gpus: number; free: number; held: { job: string; team: string; gpus: number }[]; unavailable?: { state: string | null; why: string } }[] }[];
       };
       if (flags.json) return out(JSON.stringify(body, null, 2));
-      const table = new Table({ head: ['node', 'flavor', 'free', 'held by'], ...TABLE_STYLE });
+      const table = new Table({ head: ['node', 'flavor', 'free', 'held by', 'unavailable'], ...TABLE_STYLE });
       for (const pool of body.pools) {
-        for (const n of pool.nodes) table.push([n.name, pool.flavor, `${n.free}/${n.gpus}`, n.held.map((h) => `${h.job} (${h.team}) ${h.gpus}`).join(', ')]);
+        for (const n of pool.nodes) table.push([n.name, pool.flavor, `${n.free}/${n.gpus}`, n.held.map((h) => `${h.job} (${h.team}) ${h.gpus}`).join(', '), n.unavailable?.why ?? '']);
       }
       out(table.toString());
+      if (body.outside && body.outside.length > 0) {
+        // Work Arbiter did not start: its GPUs are counted held, never given to another job.
+        const outside = new Table({ head: ['outside Arbiter', 'name', 'user', 'state', 'GPUs'], ...TABLE_STYLE });
+        for (const j of body.outside) outside.push([`slurm:${j.id}`, j.name, j.user, j.state, j.placement.map((p) => `${p.node}:${p.gpus}`).join(', ') || '-']);
+        out(outside.toString());
+      }
     });
 }

@@ -37,6 +37,7 @@ interface ServeFlags {
   demoSetup: boolean;
   slurmPartition: string;
   slurmBin?: string;
+  slurmAccount: string[];
   rateLimit?: string;
   trustProxy?: string;
   timeouts?: string;
@@ -63,6 +64,7 @@ export function registerServe(program: Command): void {
     .option('--executor <kind>', 'simulated (jobs run for duration/speed seconds), local (this host\'s GPUs) or slurm (a Slurm partition; docs/slurm.md)', 'simulated')
     .option('--slurm-partition <name>', 'slurm executor: the partition Arbiter schedules', 'gpu')
     .option('--slurm-bin <dir>', "slurm executor: folder of Slurm's commands (default: found on PATH)")
+    .option('--slurm-account <team=account>', "slurm executor: submit the jobs of this team and its subteams with sbatch --account (repeatable; \"*=team\": every team's own name)", (value: string, all: string[]) => [...all, value], [] as string[])
     .option('--speed <x>', 'simulated executor: seconds of work per second of wall time', '1')
     .option('--gpus <n>', 'local executor: GPUs of this host when nvidia-smi is not available (default: found with nvidia-smi)')
     .option('--audit-key <file>', "the audit log's Ed25519 signing key (PEM), made there at the first start; keep it where jobs cannot read it (default: DATA/audit-key.pem)")
@@ -97,6 +99,15 @@ export function registerServe(program: Command): void {
         else if (Object.hasOwn(runAsTeams, match[1]!)) problems.push(`--run-as-team: team "${match[1]!}" is given twice`);
         else runAsTeams[match[1]!] = match[2]!;
       }
+      const slurmAccounts: Record<string, string> = {};
+      for (const pair of flags.slurmAccount) {
+        const match = /^([^=\s]+)=([^=\s]+)$/.exec(pair);
+        if (!match) problems.push(`--slurm-account: expected TEAM=ACCOUNT, got "${pair}"`);
+        else if (Object.hasOwn(slurmAccounts, match[1]!)) problems.push(`--slurm-account: team "${match[1]!}" is given twice`);
+        else if (match[1] === '*' && match[2] !== 'team') problems.push(`--slurm-account: "*" takes only "team" (each team's own name as its account), got "${pair}"`);
+        else slurmAccounts[match[1]!] = match[2]!;
+      }
+      if (flags.slurmAccount.length > 0 && flags.executor !== 'slurm') problems.push('--slurm-account applies to --executor slurm only');
       if (flags.auditWitnessUrl !== undefined && !/^https?:\/\//.test(flags.auditWitnessUrl)) problems.push(`--audit-witness-url: expected an http:// or https:// URL, got "${flags.auditWitnessUrl.slice(0, 100)}"`);
       if (problems.length > 0) throw new UsageError(problems);
       // Loaded here, not at the top: the server, fastify and SQLite are not needed by other commands.
@@ -117,6 +128,7 @@ export function registerServe(program: Command): void {
             executor: flags.executor as 'simulated' | 'local' | 'slurm',
             slurmPartition: flags.slurmPartition,
             slurmBin: flags.slurmBin,
+            slurmAccounts,
             speed,
             gpus,
             runAs: flags.runAs,
