@@ -2,7 +2,7 @@
 // name, comment, time limit), the run comment, and squeue --json.
 import { describe, expect, it } from 'vitest';
 import { ExecutorError, type RunRequest } from './port.js';
-import { accountOf, gpusPerNode, parseRunComment, parseSqueueJson, runComment, sbatchArgs, slurmTime } from './slurm.js';
+import { accountOf, gpusOfTres, gpusPerNode, parseRunComment, parseSqueueFormatted, parseSqueueJson, runComment, sbatchArgs, slurmTime } from './slurm.js';
 import { expandHostlist } from './slurm-fleet.js';
 
 const nodes = new Map([
@@ -104,5 +104,40 @@ describe('accounts, hostlists and GPUs per node', () => {
     ]);
     expect(gpusPerNode({ nodes: 'gpu3', gres_detail: ['gpu:4(IDX:0-3)'] })).toEqual([{ node: 'gpu3', gpus: 4 }]);
     expect(gpusPerNode({ nodes: 'gpu3', gres_detail: [] })).toEqual([{ node: 'gpu3', gpus: 0 }]);
+  });
+});
+
+describe('squeue -O (what a poll reads)', () => {
+  // Printed by Slurm 22.05.8 (Debian 12) for SQUEUE_FORMAT: a job asking --gpus=3, one exiting 3,
+  // one killed by signal 9 with "|" in its comment and name.
+  const text = [
+    '5|0|COMPLETED|gpu1|N/A|gres:gpu:3|root|gpu|None|(null)|wrap',
+    '4|768|FAILED|gpu1|gres:gpu:a100:2|N/A|root|gpu|NonZeroExitCode|(null)|wrap',
+    '6|9|FAILED|gpu1|gres:gpu:a100:1|N/A|root|gpu|JobLaunchFailure|a|b c|x|y z',
+    '7|0|CANCELLED by 0|gpu[1-2]|gres:gpu:a100:8|N/A|alice|gpu|None|arbiter/i1/ml/j-3/j-3-r1|arbiter-j-3',
+    '',
+  ].join('\n');
+
+  it('reads state, exit status, nodes, GPUs per node, user and comment', () => {
+    const jobs = parseSqueueFormatted(text);
+    expect(jobs.map((j) => [j.job_id, j.job_state, j.exit_code, j.gpus_per_node])).toEqual([
+      [5, 'COMPLETED', 0, 3],
+      [4, 'FAILED', 768, 2],
+      [6, 'FAILED', 9, 1],
+      [7, 'CANCELLED', 0, 8],
+    ]);
+    expect(jobs[0]!.comment).toBe('');
+    expect(jobs[3]).toMatchObject({ comment: 'arbiter/i1/ml/j-3/j-3-r1', name: 'arbiter-j-3', user_name: 'alice', nodes: 'gpu[1-2]' });
+    expect(gpusPerNode(jobs[3]!)).toEqual([{ node: 'gpu1', gpus: 8 }, { node: 'gpu2', gpus: 8 }]);
+    // A "|" in a foreign comment shifts only the free text at the end.
+    expect(jobs[2]!.comment).toBe('a');
+    expect(() => parseSqueueFormatted('squeue: error: Invalid user')).toThrow('unexpected line');
+  });
+
+  it('count GPUs in TRES strings', () => {
+    expect(gpusOfTres('gres:gpu:a100:6')).toBe(6);
+    expect(gpusOfTres('gres/gpu:4')).toBe(4);
+    expect(gpusOfTres('gres:gpu:2,gres:mps:100')).toBe(2);
+    expect(gpusOfTres('N/A')).toBe(0);
   });
 });
