@@ -194,6 +194,7 @@ const MATRIX: Record<string, Row> = {
   'GET /v1/proposals/{id}': everyone,
   'GET /v1/proposals/{id}/comments': everyone,
   'GET /v1/policy/versions': everyone,
+  'GET /v1/policy/versions/{version}': everyone,
   'GET /v1/audit': everyone,
   'GET /v1/audit/checkpoint': everyone,
   'GET /v1/audit/checkpoints': everyone,
@@ -237,6 +238,7 @@ describe('the role and team matrix over every route of /openapi.json', () => {
     const requests: Record<string, { path: string; json?: unknown }> = {
       'GET /v1/jobs/{id}': { path: `/v1/jobs/${job.id}` },
       'GET /v1/jobs/{id}/runs': { path: `/v1/jobs/${job.id}/runs` },
+      'GET /v1/policy/versions/{version}': { path: '/v1/policy/versions/1' },
       'POST /v1/jobs': { path: '/v1/jobs', json: { team: 'vision-3d', gpus: 1, duration: 10 } },
       'POST /v1/jobs/{id}/cancel': { path: `/v1/jobs/${job.id}/cancel` },
       'DELETE /v1/tokens/{id}': { path: '/v1/tokens/t-nonexistent' },

@@ -1071,6 +1071,7 @@ const ROUTES: [string, string][] = [
   ['post', '/v1/proposals/{id}/rollback'],
   ['post', '/v1/emergency'],
   ['get', '/v1/policy/versions'],
+  ['get', '/v1/policy/versions/{version}'],
   ['get', '/v1/audit'],
   ['get', '/v1/audit/checkpoint'],
   ['get', '/v1/audit/proof/inclusion/{index}'],

@@ -130,6 +130,9 @@ declare module 'fastify' {
  */
 export const TOKEN_CACHE_SECONDS = 1;
 
+/** A long queue's reasons on GET /v1/queue are at most about this old (LiveScheduler.readReasons). */
+export const QUEUE_REASONS_MAX_AGE = 30;
+
 export async function buildApp(ctx: AppContext) {
   const limits = ctx.limits ?? DEFAULT_LIMITS;
   const { timeouts } = limits;
@@ -518,7 +521,7 @@ export async function buildApp(ctx: AppContext) {
     }
     const ordered = query.mine === 'only' ? mine : query.mine === 'first' ? mine.concat(others) : others;
     const page = ordered.slice(query.offset, query.offset + query.limit);
-    if (page.length > 0) await live.freshReasons();
+    if (page.length > 0) await live.readReasons(QUEUE_REASONS_MAX_AGE);
     return {
       jobs: page.map((j) => view(live.activeJob(j.id) ?? j)),
       total: ordered.length,
@@ -526,6 +529,7 @@ export async function buildApp(ctx: AppContext) {
       pending,
       offset: query.offset,
       limit: query.limit,
+      reasonsAt: iso(live.reasonsRefreshedAt),
     };
   });
 

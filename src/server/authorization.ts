@@ -113,6 +113,7 @@ export const ROUTE_ACTIONS: Readonly<Record<string, Action | 'public'>> = {
   'POST /v1/proposals/:id/rollback': 'proposals.rollback',
   'POST /v1/emergency': 'emergency',
   'GET /v1/policy/versions': 'read',
+  'GET /v1/policy/versions/:version': 'read',
   'GET /v1/audit': 'read',
   'GET /v1/audit/checkpoint': 'read',
   'GET /v1/audit/checkpoints': 'read',

@@ -102,6 +102,15 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
     await governance.settled();
     return { versions: await governance.versions() };
   });
+  // One version's text as it was given (the dashboard's diff between any two versions).
+  app.get('/v1/policy/versions/:version', async (request) => {
+    const raw = (request.params as { version: string }).version;
+    const number = /^[1-9]\d{0,9}$/.test(raw) ? Number(raw) : NaN;
+    const versions = await store.policyVersions();
+    const found = versions.find((v) => v.version === number);
+    if (!found) throw new GovernanceError(404, `no policy version ${raw.slice(0, 20)}; versions: 1 to ${versions.length}`);
+    return { version: found.version, text: found.text, createdAt: new Date(found.createdAt * 1000).toISOString(), actor: found.actor, reason: found.reason };
+  });
 
   // ---------------------------------------------------------------- audit log
 

@@ -155,6 +155,8 @@ export class LiveScheduler {
   private lastExplainAll = -Infinity;
   /** Readers waiting for a pass that refreshes every reason (a long queue refreshes on demand). */
   private explainWaiters: (() => void)[] = [];
+  /** A refresh of every reason asked for by a reader that does not wait for it (readReasons). */
+  private explainWanted = false;
   private closed = false;
   /** True until recovery is over: commands (executor events among them) wait in the queue. */
   private recovering = true;
@@ -498,6 +500,28 @@ export class LiveScheduler {
       this.explainWaiters.push(resolve);
       this.requestPass();
     });
+  }
+
+  /**
+   * For a page of the queue (GET /v1/queue), which an open dashboard reads on every change: a
+   * short queue is explained by every pass, so this waits for fresh reasons as freshReasons does.
+   * A long one is explained by a pass over every pending job, which takes seconds at 100,000
+   * (and blocks the loop meanwhile): the reader gets the reasons of the last such pass at once,
+   * and a new one is asked for, without waiting, when that is older than maxAgeSeconds. So open
+   * pages cost at most one such pass per maxAgeSeconds, however many there are.
+   */
+  readReasons(maxAgeSeconds: number): Promise<void> {
+    if (this.engine.pending <= EXPLAIN_ALWAYS_UP_TO) return this.freshReasons();
+    if (!this.closed && !this.explainWanted && this.options.clock() - this.lastExplainAll >= maxAgeSeconds) {
+      this.explainWanted = true;
+      this.requestPass();
+    }
+    return Promise.resolve();
+  }
+
+  /** When every pending job's reason was last refreshed (clock seconds), or null if never. */
+  get reasonsRefreshedAt(): number | null {
+    return Number.isFinite(this.lastExplainAll) ? this.lastExplainAll : null;
   }
 
   requestPass(): void {
@@ -1028,7 +1052,8 @@ export class LiveScheduler {
     // as soon as nothing more can start. Decisions are the same either way (Engine,
     // PassOptions.explainAll). Short queues are explained by every pass, long ones when read.
     const waiters = this.explainWaiters.splice(0);
-    const explainAll = this.engine.pending <= EXPLAIN_ALWAYS_UP_TO || waiters.length > 0;
+    const explainAll = this.engine.pending <= EXPLAIN_ALWAYS_UP_TO || waiters.length > 0 || this.explainWanted;
+    this.explainWanted = false;
     if (explainAll) this.lastExplainAll = now;
     try {
       await this.passAt(now, t0, explainAll);

@@ -162,6 +162,13 @@ function governancePaths(): object {
       },
     },
     '/v1/policy/versions': { get: { summary: 'every policy version with the proposal that made it', responses: { '200': json(VersionList, 'versions'), ...errors } } },
+    '/v1/policy/versions/{version}': {
+      get: {
+        summary: 'one policy version: its text as given, when, by whom and why',
+        parameters: [{ name: 'version', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
+        responses: { '200': { description: '{version, text, createdAt, actor, reason}' }, '404': json(ErrorBody, 'no such version'), ...errors },
+      },
+    },
     '/v1/audit': { get: { summary: 'audit-log entries with their index', parameters: queryOf(AuditQuery), responses: { '200': json(AuditEntries, 'entries'), ...errors } } },
     '/v1/audit/checkpoint': { get: { summary: 'the latest signed checkpoint', responses: { '200': json(CheckpointView, 'checkpoint'), ...errors } } },
     '/v1/audit/checkpoints': { get: { summary: 'every signed checkpoint and the public key', responses: { '200': { description: '{checkpoints, publicKey}' }, ...errors } } },

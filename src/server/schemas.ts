@@ -157,6 +157,7 @@ export const QueueView = z.object({
   pending: z.int().describe('pending jobs in all'),
   offset: z.int(),
   limit: z.int(),
+  reasonsAt: z.string().nullable().describe('when every pending job was last explained: up to 2,000 pending, by every pass; beyond, at most about 30 s before the read'),
 });
 
 export const MeView = z.object({

@@ -38,8 +38,17 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
     body = undefined;
   }
   if (!response.ok) {
-    const e = (body ?? {}) as { code?: string; message?: string; issues?: { path: string; message: string }[] };
-    throw new ApiFailure(response.status, e.code ?? 'error', e.message ?? `${response.status} ${response.statusText}`, e.issues ?? []);
+    const e = (body ?? {}) as {
+      code?: string;
+      message?: string;
+      issues?: { path: string; message: string }[];
+    };
+    throw new ApiFailure(
+      response.status,
+      e.code ?? 'error',
+      e.message ?? `${response.status} ${response.statusText}`,
+      e.issues ?? [],
+    );
   }
   return body as T;
 }
@@ -53,14 +62,22 @@ export type LiveState = 'connecting' | 'live' | 'reconnecting';
  * send; calls onChange for every `change` event and reconnects a second after the stream ends.
  * Returns the function that stops it.
  */
-export function subscribe(onChange: (topics: string[]) => void, onState: (state: LiveState) => void): () => void {
+export function subscribe(
+  onChange: (topics: string[]) => void,
+  onState: (state: LiveState) => void,
+): () => void {
   let stopped = false;
   let controller: AbortController | null = null;
   let timer: ReturnType<typeof setTimeout> | null = null;
+  let connects = 0;
   const connect = async (): Promise<void> => {
     controller = new AbortController();
+    connects++;
     try {
-      const response = await fetch('/v1/events', { headers: { authorization: `Bearer ${session.token() ?? ''}`, accept: 'text/event-stream' }, signal: controller.signal });
+      const response = await fetch('/v1/events', {
+        headers: { authorization: `Bearer ${session.token() ?? ''}`, accept: 'text/event-stream' },
+        signal: controller.signal,
+      });
       if (!response.ok || !response.body) throw new Error(`events: ${response.status}`);
       onState('live');
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -75,8 +92,9 @@ export function subscribe(onChange: (topics: string[]) => void, onState: (state:
           buffer = buffer.slice(end + 2);
           const event = /^event: (.*)$/m.exec(block)?.[1];
           const data = /^data: (.*)$/m.exec(block)?.[1];
-          // `hello` follows a (re)connect: what changed meanwhile is unknown, so read again.
-          if (event === 'change' || event === 'hello') onChange(data ? ((JSON.parse(data) as { topics?: string[] }).topics ?? []) : []);
+          // `hello` follows a connect; after a reconnect, what changed meanwhile is unknown, so read again.
+          if (event === 'change' || (event === 'hello' && connects > 1))
+            onChange(data ? ((JSON.parse(data) as { topics?: string[] }).topics ?? []) : []);
         }
       }
     } catch {

@@ -3,9 +3,12 @@
 // the root of the signed checkpoint, and the checkpoint's Ed25519 signature over the canonical
 // JSON {"root","size","time"} must verify with the server's public key. WebCrypto does the
 // hashing and the signature, so the check does not trust the server's own verdict.
-const hex = (bytes: ArrayBuffer | Uint8Array): string => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('');
-const unhex = (text: string): Uint8Array<ArrayBuffer> => new Uint8Array((text.match(/../g) ?? []).map((h) => parseInt(h, 16)));
-const unbase64 = (text: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+const hex = (bytes: ArrayBuffer | Uint8Array): string =>
+  [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('');
+const unhex = (text: string): Uint8Array<ArrayBuffer> =>
+  new Uint8Array((text.match(/../g) ?? []).map((h) => parseInt(h, 16)));
+const unbase64 = (text: string): Uint8Array<ArrayBuffer> =>
+  Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
 async function sha256(prefix: number, ...parts: Uint8Array[]): Promise<Uint8Array<ArrayBuffer>> {
   const length = 1 + parts.reduce((s, p) => s + p.length, 0);
@@ -19,10 +22,16 @@ async function sha256(prefix: number, ...parts: Uint8Array[]): Promise<Uint8Arra
   return new Uint8Array(await crypto.subtle.digest('SHA-256', buffer));
 }
 
-export const leafHash = async (entry: string): Promise<string> => hex(await sha256(0, new TextEncoder().encode(entry)));
+export const leafHash = async (entry: string): Promise<string> =>
+  hex(await sha256(0, new TextEncoder().encode(entry)));
 
 /** RFC 9162 §2.1.3.2: the root an audit path leads to, or null when the path does not fit the tree. */
-export async function rootFromProof(leaf: string, index: number, size: number, proof: readonly string[]): Promise<string | null> {
+export async function rootFromProof(
+  leaf: string,
+  index: number,
+  size: number,
+  proof: readonly string[],
+): Promise<string | null> {
   if (index >= size) return null;
   let fn = index;
   let sn = size - 1;
@@ -49,6 +58,13 @@ export interface Checkpoint {
 /** The checkpoint's signature, checked with WebCrypto's Ed25519. */
 export async function checkpointSigned(c: Checkpoint): Promise<boolean> {
   const message = `{"root":${JSON.stringify(c.root)},"size":${c.size},"time":${JSON.stringify(c.time)}}`;
-  const key = await crypto.subtle.importKey('raw', unbase64(c.publicKey), { name: 'Ed25519' }, false, ['verify']);
-  return crypto.subtle.verify({ name: 'Ed25519' }, key, unbase64(c.signature), new TextEncoder().encode(message));
+  const key = await crypto.subtle.importKey('raw', unbase64(c.publicKey), { name: 'Ed25519' }, false, [
+    'verify',
+  ]);
+  return crypto.subtle.verify(
+    { name: 'Ed25519' },
+    key,
+    unbase64(c.signature),
+    new TextEncoder().encode(message),
+  );
 }

@@ -31,10 +31,14 @@ function SignIn({ problem, onSignedIn }: { problem: string | null; onSignedIn: (
     setBusy(true);
     session.signIn(token.trim());
     try {
-      onSignedIn(await whoAmI());
+      onSignedIn(await signIn());
     } catch (e) {
       session.signOut();
-      setError(e instanceof ApiFailure && e.status === 401 ? 'This token is unknown or revoked.' : `Could not sign in: ${(e as Error).message}`);
+      setError(
+        e instanceof ApiFailure && e.status === 401
+          ? 'This token is unknown or revoked.'
+          : `Could not sign in: ${(e as Error).message}`,
+      );
     } finally {
       setBusy(false);
     }
@@ -42,10 +46,20 @@ function SignIn({ problem, onSignedIn }: { problem: string | null; onSignedIn: (
   return (
     <main class="signin">
       <h1>Arbiter</h1>
-      <p>Paste your API token (from <code>arbiter token create</code>, or <code>arbiter-data/admin-token</code> on the demo server). It is kept for this browser tab only.</p>
+      <p>
+        Paste your API token (from <code>arbiter token create</code>, or <code>arbiter-data/admin-token</code>{' '}
+        on the demo server). It is kept for this browser tab only.
+      </p>
       <form onSubmit={(e) => void submit(e)}>
         <label for="token">Token</label>
-        <input id="token" type="password" autoComplete="off" value={token} onInput={(e) => setToken((e.target as HTMLInputElement).value)} required />
+        <input
+          id="token"
+          type="password"
+          autoComplete="off"
+          value={token}
+          onInput={(e) => setToken((e.target as HTMLInputElement).value)}
+          required
+        />
         <button type="submit" disabled={busy || token.trim() === ''}>
           Sign in
         </button>
@@ -57,6 +71,28 @@ function SignIn({ problem, onSignedIn }: { problem: string | null; onSignedIn: (
       )}
     </main>
   );
+}
+
+/**
+ * Who the token is, and the team tree for the teams' colours, read together (one round trip
+ * before the first view reads its data). Colours follow the tree's order, so teams shown
+ * together differ; without the tree they come from the names.
+ */
+async function signIn(): Promise<Me> {
+  const colours = api<{ teams: Team[] }>('/v1/teams').then(
+    ({ teams }) => {
+      const names: string[] = [];
+      const visit = (t: Team): void => {
+        names.push(t.name);
+        t.children.forEach(visit);
+      };
+      teams.forEach(visit);
+      assignColours(names);
+    },
+    () => undefined,
+  );
+  const [me] = await Promise.all([whoAmI(), colours]);
+  return me;
 }
 
 function route(path: string): { view: string; id?: string } {
@@ -75,18 +111,21 @@ function App() {
   const [path, setPath] = useState(location.pathname);
   const [live, setLive] = useState(0);
   const [liveState, setLiveState] = useState<LiveState>('connecting');
-  const [coloured, setColoured] = useState(false);
 
   useEffect(() => {
     if (session.token() === null) return;
-    whoAmI().then(
+    signIn().then(
       (m) => {
         setMe(m);
         setChecking(false);
       },
       (e: unknown) => {
         session.signOut();
-        setProblem(e instanceof ApiFailure && e.status === 401 ? 'Your token is no longer valid; sign in again.' : `Could not reach the server: ${(e as Error).message}`);
+        setProblem(
+          e instanceof ApiFailure && e.status === 401
+            ? 'Your token is no longer valid; sign in again.'
+            : `Could not reach the server: ${(e as Error).message}`,
+        );
         setChecking(false);
       },
     );
@@ -98,39 +137,17 @@ function App() {
     return () => removeEventListener('popstate', onPop);
   }, []);
 
-  // Team colours follow the tree's order (leaves of one parent get neighbouring colours).
-  useEffect(() => {
-    if (!me) return;
-    api<{ teams: Team[] }>('/v1/teams').then(
-      ({ teams }) => {
-        const names: string[] = [];
-        const visit = (t: Team): void => {
-          names.push(t.name);
-          t.children.forEach(visit);
-        };
-        teams.forEach(visit);
-        assignColours(names);
-        setColoured(true);
-      },
-      // Colours then come from the names; the views say what failed.
-      () => setColoured(true),
-    );
-  }, [me]);
-
   // One event stream per page; a burst of events is one read per view (coalesced per frame).
   useEffect(() => {
     if (!me) return;
     let frame = 0;
-    return subscribe(
-      () => {
-        if (frame) return;
-        frame = requestAnimationFrame(() => {
-          frame = 0;
-          setLive((n) => n + 1);
-        });
-      },
-      setLiveState,
-    );
+    return subscribe(() => {
+      if (frame) return;
+      frame = requestAnimationFrame(() => {
+        frame = 0;
+        setLive((n) => n + 1);
+      });
+    }, setLiveState);
   }, [me]);
 
   const navigate = (to: string): void => {
@@ -140,11 +157,14 @@ function App() {
   };
   const shared = useMemo(() => (me ? { me, live, navigate } : null), [me, live]);
 
-  if (checking || (me && !coloured)) return <p class="loading">Signing in…</p>;
+  if (checking) return <p class="loading">Signing in…</p>;
   if (!me || !shared) return <SignIn problem={problem} onSignedIn={setMe} />;
 
   const current = route(path);
-  const title = current.view === 'job' ? `Job ${current.id ?? ''}` : (VIEWS.find((v) => v.path === `/ui/${current.view}`)?.label ?? 'Teams');
+  const title =
+    current.view === 'job'
+      ? `Job ${current.id ?? ''}`
+      : (VIEWS.find((v) => v.path === `/ui/${current.view}`)?.label ?? 'Teams');
   document.title = `${title} · Arbiter`;
   return (
     <SharedContext.Provider value={shared}>
@@ -167,7 +187,11 @@ function App() {
             </a>
           ))}
         </nav>
-        <span class={`live ${liveState}`} role="status" title="Changes on the server reach this page as they happen">
+        <span
+          class={`live ${liveState}`}
+          role="status"
+          title="Changes on the server reach this page as they happen"
+        >
           {liveState === 'live' ? '● live' : liveState === 'connecting' ? '○ connecting' : '○ reconnecting'}
         </span>
         <span class="who">

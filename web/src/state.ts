@@ -28,13 +28,19 @@ export interface Loaded<T> {
 }
 
 /**
- * GET `path` (null: nothing to read yet), again whenever it changes or the server announces a
- * change. The last answer stays on screen while the next one is read (no flicker), and answers
+ * GET `path` (null: nothing to read yet), again whenever it changes or (unless `live` is false)
+ * the server announces a change. The last answer stays on screen while the next one is read (no flicker), and answers
  * that arrive out of order are dropped.
  */
-export function useApi<T>(path: string | null): Loaded<T> {
-  const { live } = useShared();
-  const [state, setState] = useState<{ data: T | null; error: ApiFailure | Error | null; path: string | null }>({ data: null, error: null, path: null });
+export function useApi<T>(path: string | null, options: { live?: boolean } = {}): Loaded<T> {
+  const shared = useShared();
+  // Reference data (the team tree for a filter, the classes) is read once, not on every change.
+  const live = options.live === false ? 0 : shared.live;
+  const [state, setState] = useState<{
+    data: T | null;
+    error: ApiFailure | Error | null;
+    path: string | null;
+  }>({ data: null, error: null, path: null });
   const [nonce, setNonce] = useState(0);
   const asked = useRef(0);
   useEffect(() => {
@@ -42,10 +48,20 @@ export function useApi<T>(path: string | null): Loaded<T> {
     const ticket = ++asked.current;
     api<T>(path).then(
       (data) => ticket === asked.current && setState({ data, error: null, path }),
-      (error: unknown) => ticket === asked.current && setState((s) => ({ data: s.path === path ? s.data : null, error: error instanceof Error ? error : new Error(String(error)), path })),
+      (error: unknown) =>
+        ticket === asked.current &&
+        setState((s) => ({
+          data: s.path === path ? s.data : null,
+          error: error instanceof Error ? error : new Error(String(error)),
+          path,
+        })),
     );
   }, [path, live, nonce]);
-  return { data: state.path === path ? state.data : null, error: state.path === path ? state.error : null, reload: () => setNonce((n) => n + 1) };
+  return {
+    data: state.path === path ? state.data : null,
+    error: state.path === path ? state.error : null,
+    reload: () => setNonce((n) => n + 1),
+  };
 }
 
 /** Every team of the tree with its parent (null at the top). */
@@ -72,7 +88,13 @@ function atOrBelow(tree: Map<string, string | null>, top: string, team: string):
 export function refusal(
   me: Me,
   action: string,
-  subject: { team?: string; job?: { team: string; submittedBy: string }; tree?: Map<string, string | null>; affected?: readonly string[]; author?: string },
+  subject: {
+    team?: string;
+    job?: { team: string; submittedBy: string };
+    tree?: Map<string, string | null>;
+    affected?: readonly string[];
+    author?: string;
+  },
 ): string | null {
   const rule = me.rules[action];
   if (!rule) return `unknown action ${action}`;
@@ -84,21 +106,36 @@ export function refusal(
     case 'any':
       return null;
     case 'own-team':
-      return own === subject.team ? null : `a ${me.role} of ${own ?? 'no team'} may ${rule.what} only in its own team`;
+      return own === subject.team
+        ? null
+        : `a ${me.role} of ${own ?? 'no team'} may ${rule.what} only in its own team`;
     case 'team-or-below':
-      return own !== null && subject.team !== undefined && atOrBelow(tree, own, subject.team) ? null : `a ${me.role} of ${own ?? 'no team'} may ${rule.what} only in its team and the teams below it`;
+      return own !== null && subject.team !== undefined && atOrBelow(tree, own, subject.team)
+        ? null
+        : `a ${me.role} of ${own ?? 'no team'} may ${rule.what} only in its team and the teams below it`;
     case 'own-job':
-      return subject.job && subject.job.submittedBy === me.user && subject.job.team === own ? null : `a ${me.role} may ${rule.what} only for the jobs it submitted to its own team`;
+      return subject.job && subject.job.submittedBy === me.user && subject.job.team === own
+        ? null
+        : `a ${me.role} may ${rule.what} only for the jobs it submitted to its own team`;
     case 'job-in-team-or-below':
-      return own !== null && subject.job && atOrBelow(tree, own, subject.job.team) ? null : `a ${me.role} of ${own ?? 'no team'} may ${rule.what} only for jobs of its team and the teams below it`;
+      return own !== null && subject.job && atOrBelow(tree, own, subject.job.team)
+        ? null
+        : `a ${me.role} of ${own ?? 'no team'} may ${rule.what} only for jobs of its team and the teams below it`;
     case 'author':
-      return subject.author === me.user ? null : `only the author (${subject.author ?? '?'}) may ${rule.what}`;
+      return subject.author === me.user
+        ? null
+        : `only the author (${subject.author ?? '?'}) may ${rule.what}`;
     case 'speaks-for':
-      return own !== null && subject.team !== undefined && (subject.affected ?? []).includes(subject.team) && atOrBelow(tree, own, subject.team)
+      return own !== null &&
+        subject.team !== undefined &&
+        (subject.affected ?? []).includes(subject.team) &&
+        atOrBelow(tree, own, subject.team)
         ? null
         : `only the lead of an affected team (or of a team above it) may ${rule.what} for it`;
     case 'in-affected':
-      return own !== null && (subject.affected ?? []).some((a) => atOrBelow(tree, a, own)) ? null : `only members of an affected team (or a team below one) may ${rule.what}`;
+      return own !== null && (subject.affected ?? []).some((a) => atOrBelow(tree, a, own))
+        ? null
+        : `only members of an affected team (or a team below one) may ${rule.what}`;
     default:
       return `unknown condition ${scope}`;
   }

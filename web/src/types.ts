@@ -55,6 +55,7 @@ export interface QueuePage {
   pending: number;
   offset: number;
   limit: number;
+  reasonsAt: string | null;
 }
 
 export interface Run {
@@ -81,6 +82,9 @@ export interface Fleet {
 
 export interface PolicyInForce {
   version: number;
-  policy: { priorityClasses: { name: string; priority: number; preemptible?: boolean }[]; defaultClass?: string };
+  policy: {
+    priorityClasses: { name: string; priority: number; preemptible?: boolean }[];
+    defaultClass?: string;
+  };
   text: string;
 }

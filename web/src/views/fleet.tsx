@@ -12,7 +12,12 @@ function describe(n: FleetNode): string {
 
 function Node({ n, onHover }: { n: FleetNode; onHover: (n: FleetNode) => void }) {
   return (
-    <div class={`node${n.reservedFor ? ' reserved' : ''}`} title={describe(n)} data-node={n.name} onMouseEnter={() => onHover(n)}>
+    <div
+      class={`node${n.reservedFor ? ' reserved' : ''}`}
+      title={describe(n)}
+      data-node={n.name}
+      onMouseEnter={() => onHover(n)}
+    >
       {n.held.map((h, i) => (
         <span key={i} style={{ flexGrow: h.gpus, background: teamColour(h.team) }} />
       ))}
@@ -25,7 +30,12 @@ export function FleetView() {
   const { navigate } = useShared();
   const { data, error } = useApi<Fleet>('/v1/fleet');
   const [hovered, setHovered] = useState<FleetNode | null>(null);
-  if (error) return <p role="alert" class="error">{error.message}</p>;
+  if (error)
+    return (
+      <p role="alert" class="error">
+        {error.message}
+      </p>
+    );
   if (!data) return <p class="loading">Loading the fleet…</p>;
   const teams = new Map<string, number>();
   let total = 0;
@@ -40,16 +50,20 @@ export function FleetView() {
     <section>
       <h1>Fleet</h1>
       <p class="summary" data-testid="fleet-summary">
-        {int(total)} GPUs, {int(total - free)} in use, {int(free)} free, on {int(data.pools.reduce((s, p) => s + p.nodes.length, 0))} nodes. Nodes with a dashed outline are reserved for a waiting
-        job (backfill may use them only until it can start). Arbiter has no draining state for nodes yet.
+        {int(total)} GPUs, {int(total - free)} in use, {int(free)} free, on{' '}
+        {int(data.pools.reduce((s, p) => s + p.nodes.length, 0))} nodes. Nodes with a dashed outline are
+        reserved for a waiting job (backfill may use them only until it can start). Arbiter has no draining
+        state for nodes yet.
       </p>
       <ul class="legend" aria-label="Teams holding GPUs">
-        {[...teams].sort((a, b) => b[1] - a[1]).map(([team, gpus]) => (
-          <li key={team}>
-            <span class="swatch" style={{ background: teamColour(team) }} aria-hidden="true" />
-            {team}: {int(gpus)}
-          </li>
-        ))}
+        {[...teams]
+          .sort((a, b) => b[1] - a[1])
+          .map(([team, gpus]) => (
+            <li key={team}>
+              <span class="swatch" style={{ background: teamColour(team) }} aria-hidden="true" />
+              {team}: {int(gpus)}
+            </li>
+          ))}
         <li>
           <span class="swatch free" aria-hidden="true" />
           free: {int(free)}
@@ -83,7 +97,8 @@ export function FleetView() {
         return (
           <section class="pool" key={pool.name} data-pool={pool.name}>
             <h2>
-              {pool.name} · {pool.flavor} · {pool.nodes.length} nodes × {pool.gpusPerNode} GPUs · {int(poolFree)} free
+              {pool.name} · {pool.flavor} · {pool.nodes.length} nodes × {pool.gpusPerNode} GPUs ·{' '}
+              {int(poolFree)} free
             </h2>
             <div class="racks">
               {[...racks].map(([rack, nodes]) => (

@@ -5,7 +5,7 @@ import { useState } from 'preact/hooks';
 import { api, ApiFailure } from '../api';
 import { checkpointSigned, leafHash, rootFromProof } from '../audit';
 import type { Checkpoint } from '../audit';
-import { int, span, when } from '../format';
+import { int, lineDiff, span, when } from '../format';
 import { parents, refusal, useApi, useShared } from '../state';
 import type { Team } from '../types';
 
@@ -29,10 +29,29 @@ interface Proposal {
   author: string;
   affected: string[];
   awaitingResponses: string[];
-  impact: { hash: string; class: string; teams: Record<string, Figures>; window: { from: string; to: string } };
-  responses: { team: string; actor: string; stance: string; reason: string; metric: string | null; current: boolean }[];
+  impact: {
+    hash: string;
+    class: string;
+    teams: Record<string, Figures>;
+    window: { from: string; to: string };
+  };
+  responses: {
+    team: string;
+    actor: string;
+    stance: string;
+    reason: string;
+    metric: string | null;
+    current: boolean;
+  }[];
   votes: { actor: string; vote: string; reason: string; current: boolean }[];
-  tally: { approve: number; reject: number; abstain: number; quorumMet: boolean; approvalMet: boolean; councilSize: number };
+  tally: {
+    approve: number;
+    reject: number;
+    abstain: number;
+    quorumMet: boolean;
+    approvalMet: boolean;
+    councilSize: number;
+  };
   objections: { team: string; metric: string | null; open: boolean }[];
   petition: { signatures: { actor: string }[]; needed: number };
   blockers: string[];
@@ -44,7 +63,17 @@ interface Proposal {
 const OPEN = new Set(['draft', 'consultation', 'voting']);
 
 /** One horizontal bar per team, from a zero line: right is more, left is less. */
-function DeltaChart({ title, teams, pick, unit }: { title: string; teams: [string, Figures][]; pick: (f: Figures) => number; unit: (v: number) => string }) {
+function DeltaChart({
+  title,
+  teams,
+  pick,
+  unit,
+}: {
+  title: string;
+  teams: [string, Figures][];
+  pick: (f: Figures) => number;
+  unit: (v: number) => string;
+}) {
   const max = Math.max(1e-9, ...teams.map(([, f]) => Math.abs(pick(f))));
   return (
     <figure class="deltas">
@@ -60,7 +89,13 @@ function DeltaChart({ title, teams, pick, unit }: { title: string; teams: [strin
                 <td class="delta-bar">
                   <svg viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true">
                     <line x1="50" x2="50" y1="0" y2="10" class="axis" />
-                    <rect x={v < 0 ? 50 - w : 50} y="2" width={w} height="6" class={v < 0 ? 'less' : 'more'} />
+                    <rect
+                      x={v < 0 ? 50 - w : 50}
+                      y="2"
+                      width={w}
+                      height="6"
+                      class={v < 0 ? 'less' : 'more'}
+                    />
                   </svg>
                 </td>
                 <td class="num">
@@ -76,7 +111,17 @@ function DeltaChart({ title, teams, pick, unit }: { title: string; teams: [strin
   );
 }
 
-function Act({ label, refused, fields, onSubmit }: { label: string; refused: string | null; fields: preact.ComponentChildren; onSubmit: (form: FormData) => Promise<void> }) {
+function Act({
+  label,
+  refused,
+  fields,
+  onSubmit,
+}: {
+  label: string;
+  refused: string | null;
+  fields: preact.ComponentChildren;
+  onSubmit: (form: FormData) => Promise<void>;
+}) {
   const [note, setNote] = useState<{ ok: boolean; text: string } | null>(null);
   if (refused !== null) {
     return (
@@ -100,7 +145,12 @@ function Act({ label, refused, fields, onSubmit }: { label: string; refused: str
             setNote({ ok: true, text: `${label}: done.` });
             form.reset();
           },
-          (error: unknown) => setNote({ ok: false, text: error instanceof ApiFailure ? `Refused (${error.status}): ${error.message}` : String(error) }),
+          (error: unknown) =>
+            setNote({
+              ok: false,
+              text:
+                error instanceof ApiFailure ? `Refused (${error.status}): ${error.message}` : String(error),
+            }),
         );
       }}
     >
@@ -118,18 +168,28 @@ function Act({ label, refused, fields, onSubmit }: { label: string; refused: str
 function ProposalDetail({ id }: { id: string }) {
   const { me } = useShared();
   const p = useApi<Proposal>(`/v1/proposals/${encodeURIComponent(id)}`);
-  const teams = useApi<{ teams: Team[] }>('/v1/teams');
-  if (p.error) return <p role="alert" class="error">{p.error.message}</p>;
+  const teams = useApi<{ teams: Team[] }>('/v1/teams', { live: false });
+  if (p.error)
+    return (
+      <p role="alert" class="error">
+        {p.error.message}
+      </p>
+    );
   if (!p.data) return <p class="loading">Loading {id}…</p>;
   const pr = p.data;
   const tree = parents(teams.data?.teams ?? []);
   const post = async (path: string, body?: unknown): Promise<void> => {
-    await api(`/v1/proposals/${encodeURIComponent(pr.id)}/${path}`, { method: 'POST', ...(body !== undefined ? { body } : {}) });
+    await api(`/v1/proposals/${encodeURIComponent(pr.id)}/${path}`, {
+      method: 'POST',
+      ...(body !== undefined ? { body } : {}),
+    });
     p.reload();
   };
   const open = OPEN.has(pr.status);
   const closed = open ? null : `the proposal is ${pr.status}`;
-  const speakable = pr.affected.filter((t) => refusal(me, 'proposals.respond', { team: t, affected: pr.affected, tree }) === null);
+  const speakable = pr.affected.filter(
+    (t) => refusal(me, 'proposals.respond', { team: t, affected: pr.affected, tree }) === null,
+  );
   const impactTeams = Object.entries(pr.impact.teams);
   const text = (name: string, label: string) => (
     <label>
@@ -143,7 +203,8 @@ function ProposalDetail({ id }: { id: string }) {
         {pr.id}: {pr.title} <span class={`status ${pr.status}`}>{pr.status}</span>
       </h2>
       <p>
-        {pr.class} change proposed by {pr.author}; affected: {pr.affected.join(', ') || 'none'}; waiting for: {pr.awaitingResponses.join(', ') || 'no one'}.
+        {pr.class} change proposed by {pr.author}; affected: {pr.affected.join(', ') || 'none'}; waiting for:{' '}
+        {pr.awaitingResponses.join(', ') || 'no one'}.
       </p>
       {pr.blockers.length > 0 && (
         <ul class="blockers">
@@ -152,11 +213,28 @@ function ProposalDetail({ id }: { id: string }) {
           ))}
         </ul>
       )}
-      <h3>Impact (simulated on the workload of {when(pr.impact.window.from)} to {when(pr.impact.window.to)})</h3>
+      <h3>
+        Impact (simulated on the workload of {when(pr.impact.window.from)} to {when(pr.impact.window.to)})
+      </h3>
       <div class="charts">
-        <DeltaChart title="GPU-hours per team, change" teams={impactTeams} pick={(f) => f.gpuHoursDelta} unit={(v) => `${v.toFixed(1)} h`} />
-        <DeltaChart title="95th percentile wait, change" teams={impactTeams} pick={(f) => f.p95WaitDelta} unit={(v) => `${v < 0 ? '-' : ''}${span(Math.abs(v))}`} />
-        <DeltaChart title="Preemptions, change" teams={impactTeams} pick={(f) => f.preemptionsDelta} unit={(v) => int(v)} />
+        <DeltaChart
+          title="GPU-hours per team, change"
+          teams={impactTeams}
+          pick={(f) => f.gpuHoursDelta}
+          unit={(v) => `${v.toFixed(1)} h`}
+        />
+        <DeltaChart
+          title="95th percentile wait, change"
+          teams={impactTeams}
+          pick={(f) => f.p95WaitDelta}
+          unit={(v) => `${v < 0 ? '-' : ''}${span(Math.abs(v))}`}
+        />
+        <DeltaChart
+          title="Preemptions, change"
+          teams={impactTeams}
+          pick={(f) => f.preemptionsDelta}
+          unit={(v) => int(v)}
+        />
       </div>
       <h3>Responses, objections and votes</h3>
       <ul>
@@ -167,19 +245,32 @@ function ProposalDetail({ id }: { id: string }) {
             {r.current ? '' : ' (on an earlier report)'}
           </li>
         ))}
-        {pr.objections.filter((o) => o.open).map((o) => (
-          <li key={o.team}>open objection of {o.team}{o.metric ? ` on ${o.metric}` : ''}</li>
-        ))}
+        {pr.objections
+          .filter((o) => o.open)
+          .map((o) => (
+            <li key={o.team}>
+              open objection of {o.team}
+              {o.metric ? ` on ${o.metric}` : ''}
+            </li>
+          ))}
         <li>
-          Votes: {pr.tally.approve} approve, {pr.tally.reject} reject, {pr.tally.abstain} abstain of a council of {pr.tally.councilSize}; quorum {pr.tally.quorumMet ? 'met' : 'not met'}, approval{' '}
+          Votes: {pr.tally.approve} approve, {pr.tally.reject} reject, {pr.tally.abstain} abstain of a council
+          of {pr.tally.councilSize}; quorum {pr.tally.quorumMet ? 'met' : 'not met'}, approval{' '}
           {pr.tally.approvalMet ? 'met' : 'not met'}.
         </li>
-        <li>Petition: {pr.petition.signatures.length} of {pr.petition.needed} signatures needed.</li>
+        <li>
+          Petition: {pr.petition.signatures.length} of {pr.petition.needed} signatures needed.
+        </li>
       </ul>
       <h3>Act</h3>
       <Act
         label="Respond"
-        refused={closed ?? (speakable.length === 0 ? refusal(me, 'proposals.respond', { team: me.team ?? '', affected: pr.affected, tree }) : null)}
+        refused={
+          closed ??
+          (speakable.length === 0
+            ? refusal(me, 'proposals.respond', { team: me.team ?? '', affected: pr.affected, tree })
+            : null)
+        }
         fields={
           <>
             <label>
@@ -208,7 +299,12 @@ function ProposalDetail({ id }: { id: string }) {
         onSubmit={(f) => {
           const given = f.get('metric');
           const metric = typeof given === 'string' ? given.trim() : '';
-          return post('responses', { team: f.get('team'), stance: f.get('stance'), reason: f.get('reason'), ...(metric ? { metric } : {}) });
+          return post('responses', {
+            team: f.get('team'),
+            stance: f.get('stance'),
+            reason: f.get('reason'),
+            ...(metric ? { metric } : {}),
+          });
         }}
       />
       <Act
@@ -227,10 +323,22 @@ function ProposalDetail({ id }: { id: string }) {
             {text('reason', 'Reason')}
           </>
         }
-        onSubmit={(f) => post('votes', { vote: f.get('vote'), reason: f.get('reason'), reportHash: pr.impact.hash })}
+        onSubmit={(f) =>
+          post('votes', { vote: f.get('vote'), reason: f.get('reason'), reportHash: pr.impact.hash })
+        }
       />
-      <Act label="Sign the petition" refused={closed ?? refusal(me, 'proposals.petition', { affected: pr.affected, tree })} fields={null} onSubmit={() => post('petition')} />
-      <Act label="Comment" refused={refusal(me, 'proposals.comment', {})} fields={text('text', 'Comment')} onSubmit={(f) => post('comments', { text: f.get('text') })} />
+      <Act
+        label="Sign the petition"
+        refused={closed ?? refusal(me, 'proposals.petition', { affected: pr.affected, tree })}
+        fields={null}
+        onSubmit={() => post('petition')}
+      />
+      <Act
+        label="Comment"
+        refused={refusal(me, 'proposals.comment', {})}
+        fields={text('text', 'Comment')}
+        onSubmit={(f) => post('comments', { text: f.get('text') })}
+      />
       <h3>Comments ({pr.commentCount})</h3>
       <ol class="comments">
         {(pr.comments ?? []).map((c) => (
@@ -248,6 +356,90 @@ function ProposalDetail({ id }: { id: string }) {
         ))}
       </ol>
     </article>
+  );
+}
+
+interface Version {
+  version: number;
+  createdAt: string;
+  actor: string;
+  reason: string;
+  inForce: boolean;
+  proposal: string | null;
+  step: number | null;
+}
+
+/** Two versions side by side as a line diff, with three lines of context around each change. */
+function VersionDiff({ versions }: { versions: Version[] }) {
+  const latest = versions.at(-1)?.version ?? 1;
+  const [from, setFrom] = useState(Math.max(1, latest - 1));
+  const [to, setTo] = useState(latest);
+  const a = useApi<{ text: string }>(`/v1/policy/versions/${from}`, { live: false });
+  const b = useApi<{ text: string }>(`/v1/policy/versions/${to}`, { live: false });
+  const diff = a.data && b.data ? lineDiff(a.data.text, b.data.text) : null;
+  const shown =
+    diff?.map((line, i) => ({
+      ...line,
+      near: diff.slice(Math.max(0, i - 3), i + 4).some((l) => l.kind !== 'same'),
+    })) ?? [];
+  const pick = (label: string, value: number, set: (v: number) => void) => (
+    <label>
+      {label}
+      <select value={value} onChange={(e) => set(Number((e.target as HTMLSelectElement).value))}>
+        {versions.map((v) => (
+          <option key={v.version} value={v.version}>
+            {v.version}
+            {v.inForce ? ' (in force)' : ''}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+  return (
+    <div class="versions-diff">
+      <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Versions to compare">
+        {pick('From version', from, setFrom)}
+        {pick('To version', to, setTo)}
+      </form>
+      {(a.error ?? b.error) && (
+        <p role="alert" class="error">
+          {(a.error ?? b.error)!.message}
+        </p>
+      )}
+      {diff === null ? (
+        a.data && b.data ? (
+          <p>These versions are too long to compare here.</p>
+        ) : (
+          <p class="loading">Reading the versions…</p>
+        )
+      ) : diff.every((l) => l.kind === 'same') ? (
+        <p data-testid="diff-summary">
+          Versions {from} and {to} are the same text.
+        </p>
+      ) : (
+        <>
+          <p data-testid="diff-summary">
+            From version {from} to {to}: {diff.filter((l) => l.kind === 'added').length} lines added,{' '}
+            {diff.filter((l) => l.kind === 'removed').length} removed.
+          </p>
+          <pre class="diff" aria-label={`Changes from version ${from} to ${to}`}>
+            {shown.map((l, i) =>
+              !l.near ? (
+                shown[i - 1]?.near ? (
+                  <span class="gap">…{'\n'}</span>
+                ) : null
+              ) : (
+                <span key={i} class={l.kind}>
+                  {l.kind === 'added' ? '+ ' : l.kind === 'removed' ? '- ' : '  '}
+                  {l.text}
+                  {'\n'}
+                </span>
+              ),
+            )}
+          </pre>
+        </>
+      )}
+    </div>
   );
 }
 
@@ -269,11 +461,17 @@ function AuditLog() {
     const c = checkpoint.data;
     if (!c) return;
     try {
-      if (e.index >= c.size) throw new Error(`entry ${e.index} is not in the latest checkpoint (${c.size} entries) yet`);
+      if (e.index >= c.size)
+        throw new Error(`entry ${e.index} is not in the latest checkpoint (${c.size} entries) yet`);
       const proof = await api<{ proof: string[] }>(`/v1/audit/proof/inclusion/${e.index}?size=${c.size}`);
       const root = await rootFromProof(await leafHash(e.entry), e.index, c.size, proof.proof);
       const signed = await checkpointSigned(c);
-      const verdict = root === c.root && signed ? `included: its proof leads to the signed root of ${c.size} entries` : root !== c.root ? 'NOT included: its proof does not lead to the checkpoint root' : 'the checkpoint signature does NOT verify';
+      const verdict =
+        root === c.root && signed
+          ? `included: its proof leads to the signed root of ${c.size} entries`
+          : root !== c.root
+            ? 'NOT included: its proof does not lead to the checkpoint root'
+            : 'the checkpoint signature does NOT verify';
       setChecks((s) => ({ ...s, [e.index]: verdict }));
     } catch (error) {
       setChecks((s) => ({ ...s, [e.index]: `could not check: ${(error as Error).message}` }));
@@ -284,7 +482,9 @@ function AuditLog() {
       <h2>Audit log</h2>
       {checkpoint.data && (
         <p>
-          Latest checkpoint: {checkpoint.data.size} entries, root <code>{checkpoint.data.root.slice(0, 16)}…</code>, signed {when(checkpoint.data.time)} with key <code>{checkpoint.data.publicKey.slice(0, 12)}…</code>.
+          Latest checkpoint: {checkpoint.data.size} entries, root{' '}
+          <code>{checkpoint.data.root.slice(0, 16)}…</code>, signed {when(checkpoint.data.time)} with key{' '}
+          <code>{checkpoint.data.publicKey.slice(0, 12)}…</code>.
         </p>
       )}
       <table class="audit">
@@ -324,12 +524,16 @@ function AuditLog() {
 export function GovernanceView({ id }: { id: string | null }) {
   const { navigate } = useShared();
   const list = useApi<{ proposals: Proposal[] }>('/v1/proposals?limit=50');
-  const versions = useApi<{ versions: { version: number; createdAt: string; actor: string; reason: string; inForce: boolean; proposal: string | null; step: number | null }[] }>('/v1/policy/versions');
+  const versions = useApi<{ versions: Version[] }>('/v1/policy/versions');
   return (
     <section>
       <h1>Governance</h1>
       <h2>Proposals</h2>
-      {list.error && <p role="alert" class="error">{list.error.message}</p>}
+      {list.error && (
+        <p role="alert" class="error">
+          {list.error.message}
+        </p>
+      )}
       {list.data && list.data.proposals.length === 0 && <p>No proposal yet.</p>}
       <ul class="proposals">
         {(list.data?.proposals ?? []).map((p) => (
@@ -376,6 +580,9 @@ export function GovernanceView({ id }: { id: string | null }) {
           ))}
         </tbody>
       </table>
+      {versions.data && versions.data.versions.length > 1 && (
+        <VersionDiff versions={versions.data.versions} />
+      )}
       <AuditLog />
     </section>
   );

@@ -8,7 +8,11 @@ import type { Job, PolicyInForce, Run, Team } from '../types';
 
 function Timeline({ job, runs, now }: { job: Job; runs: Run[]; now: number }) {
   const t0 = Date.parse(job.submittedAt);
-  const t1 = Math.max(t0 + 1000, job.endedAt ? Date.parse(job.endedAt) : now, ...runs.map((r) => (r.end ? Date.parse(r.end) : now)));
+  const t1 = Math.max(
+    t0 + 1000,
+    job.endedAt ? Date.parse(job.endedAt) : now,
+    ...runs.map((r) => (r.end ? Date.parse(r.end) : now)),
+  );
   const x = (t: number): number => (1000 * (t - t0)) / (t1 - t0);
   const label = `Submitted ${when(job.submittedAt)}; ${runs.length} run(s): ${runs.map((r, i) => `run ${i + 1} from ${when(r.start)} to ${r.end ? when(r.end) : 'now'}${r.outcome ? `, ${r.outcome}` : ''}`).join('; ')}`;
   return (
@@ -19,7 +23,14 @@ function Timeline({ job, runs, now }: { job: Job; runs: Run[]; now: number }) {
         const b = x(r.end ? Date.parse(r.end) : now);
         return (
           <g key={i}>
-            <rect x={a} y="12" width={Math.max(2, b - a)} height="26" fill={teamColour(job.team)} class={`run ${r.outcome ?? 'running'}`} />
+            <rect
+              x={a}
+              y="12"
+              width={Math.max(2, b - a)}
+              height="26"
+              fill={teamColour(job.team)}
+              class={`run ${r.outcome ?? 'running'}`}
+            />
             {r.outcome === 'preempted' && <line x1={b} x2={b} y1="4" y2="46" class="preempt" />}
           </g>
         );
@@ -32,8 +43,10 @@ function Timeline({ job, runs, now }: { job: Job; runs: Run[]; now: number }) {
 const why = (job: Job, by: NonNullable<Run['preemptedBy']>, priorities: Map<string, number>): string => {
   const mine = priorities.get(job.class);
   const theirs = by.class === null ? undefined : priorities.get(by.class);
-  if (mine !== undefined && theirs !== undefined && theirs > mine) return `class ${by.class} goes before ${job.class} (priority ${theirs} > ${mine})`;
-  if (by.team !== null && by.team !== job.team) return `${by.team} reclaimed GPUs of its guarantee that ${job.team} had borrowed, or fair share between borrowers`;
+  if (mine !== undefined && theirs !== undefined && theirs > mine)
+    return `class ${by.class} goes before ${job.class} (priority ${theirs} > ${mine})`;
+  if (by.team !== null && by.team !== job.team)
+    return `${by.team} reclaimed GPUs of its guarantee that ${job.team} had borrowed, or fair share between borrowers`;
   return `a job of its own team in a class of the same or higher priority`;
 };
 
@@ -41,15 +54,23 @@ export function JobView({ id }: { id: string }) {
   const { me, navigate } = useShared();
   const job = useApi<Job>(`/v1/jobs/${encodeURIComponent(id)}`);
   const runs = useApi<{ runs: Run[] }>(`/v1/jobs/${encodeURIComponent(id)}/runs`);
-  const teams = useApi<{ teams: Team[] }>('/v1/teams');
-  const policy = useApi<PolicyInForce>('/v1/policy');
+  const teams = useApi<{ teams: Team[] }>('/v1/teams', { live: false });
+  const policy = useApi<PolicyInForce>('/v1/policy', { live: false });
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
-  if (job.error) return <p role="alert" class="error">{job.error.message}</p>;
+  if (job.error)
+    return (
+      <p role="alert" class="error">
+        {job.error.message}
+      </p>
+    );
   if (!job.data) return <p class="loading">Loading {id}…</p>;
   const j = job.data;
   const now = Date.now();
   const tree = parents(teams.data?.teams ?? []);
-  const cancelRefusal = j.status === 'pending' || j.status === 'running' ? refusal(me, 'jobs.cancel', { job: j, tree }) : `the job is ${j.status}`;
+  const cancelRefusal =
+    j.status === 'pending' || j.status === 'running'
+      ? refusal(me, 'jobs.cancel', { job: j, tree })
+      : `the job is ${j.status}`;
   const priorities = new Map((policy.data?.policy.priorityClasses ?? []).map((c) => [c.name, c.priority]));
   const cancel = async (): Promise<void> => {
     try {
@@ -58,7 +79,10 @@ export function JobView({ id }: { id: string }) {
       job.reload();
       runs.reload();
     } catch (e) {
-      setMessage({ ok: false, text: e instanceof ApiFailure ? `Refused (${e.status}): ${e.message}` : String(e) });
+      setMessage({
+        ok: false,
+        text: e instanceof ApiFailure ? `Refused (${e.status}): ${e.message}` : String(e),
+      });
     }
   };
   const list = runs.data?.runs ?? [];
@@ -92,9 +116,7 @@ export function JobView({ id }: { id: string }) {
         {j.status === 'pending' && (
           <>
             <dt>Why it waits</dt>
-            <dd data-testid="job-reason">
-              {j.reason ? `${j.reason.message} (${j.reason.code})` : '—'}
-            </dd>
+            <dd data-testid="job-reason">{j.reason ? `${j.reason.message} (${j.reason.code})` : '—'}</dd>
             <dt>Expected start</dt>
             <dd>{expected(j.expectedStart, j.expectedStartBasis, now)}</dd>
           </>

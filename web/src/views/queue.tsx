@@ -27,7 +27,13 @@ function fromUrl(): { filters: Filters; offset: number } {
   const q = new URLSearchParams(location.search);
   const mine = q.get('mine');
   return {
-    filters: { team: q.get('team') ?? '', class: q.get('class') ?? '', flavor: q.get('flavor') ?? '', user: q.get('user') ?? '', mine: mine === 'only' || mine === '' ? mine : 'first' },
+    filters: {
+      team: q.get('team') ?? '',
+      class: q.get('class') ?? '',
+      flavor: q.get('flavor') ?? '',
+      user: q.get('user') ?? '',
+      mine: mine === 'only' || mine === '' ? mine : 'first',
+    },
     offset: Math.max(0, Number(q.get('offset') ?? 0) || 0),
   };
 }
@@ -38,8 +44,8 @@ export function QueueView() {
   const [filters, setFilters] = useState<Filters>(initial.filters);
   const [user, setUser] = useState(initial.filters.user);
   const [offset, setOffset] = useState(initial.offset);
-  const teams = useApi<{ teams: Team[] }>('/v1/teams');
-  const policy = useApi<PolicyInForce>('/v1/policy');
+  const teams = useApi<{ teams: Team[] }>('/v1/teams', { live: false });
+  const policy = useApi<PolicyInForce>('/v1/policy', { live: false });
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(filters) as [string, string][]) if (v !== '') params.set(k, v);
   if (filters.mine === '') params.delete('mine');
@@ -49,7 +55,10 @@ export function QueueView() {
   params.set('limit', String(PAGE));
   params.set('offset', String(offset));
   const page = useApi<QueuePage>(`/v1/queue?${params.toString()}`);
-  useEffect(() => history.replaceState(null, '', `/ui/queue${shown.size > 0 ? `?${shown.toString()}` : ''}`), [shown.toString()]);
+  useEffect(
+    () => history.replaceState(null, '', `/ui/queue${shown.size > 0 ? `?${shown.toString()}` : ''}`),
+    [shown.toString()],
+  );
   // The user filter applies once typing pauses (one request, not one per key).
   useEffect(() => {
     const t = setTimeout(() => user !== filters.user && set({ user }), 300);
@@ -80,7 +89,10 @@ export function QueueView() {
         </label>
         <label>
           Class
-          <select value={filters.class} onChange={(e) => set({ class: (e.target as HTMLSelectElement).value })}>
+          <select
+            value={filters.class}
+            onChange={(e) => set({ class: (e.target as HTMLSelectElement).value })}
+          >
             <option value="">every class</option>
             {(policy.data?.policy.priorityClasses ?? []).map((c) => (
               <option value={c.name} key={c.name}>
@@ -91,7 +103,10 @@ export function QueueView() {
         </label>
         <label>
           GPU type
-          <select value={filters.flavor} onChange={(e) => set({ flavor: (e.target as HTMLSelectElement).value })}>
+          <select
+            value={filters.flavor}
+            onChange={(e) => set({ flavor: (e.target as HTMLSelectElement).value })}
+          >
             <option value="">every type</option>
             {flavors.map((f) => (
               <option value={f} key={f}>
@@ -103,11 +118,19 @@ export function QueueView() {
         </label>
         <label>
           User
-          <input type="search" value={user} placeholder="who submitted" onInput={(e) => setUser((e.target as HTMLInputElement).value.trim())} />
+          <input
+            type="search"
+            value={user}
+            placeholder="who submitted"
+            onInput={(e) => setUser((e.target as HTMLInputElement).value.trim())}
+          />
         </label>
         <label>
           My jobs
-          <select value={filters.mine} onChange={(e) => set({ mine: (e.target as HTMLSelectElement).value as Filters['mine'] })}>
+          <select
+            value={filters.mine}
+            onChange={(e) => set({ mine: (e.target as HTMLSelectElement).value as Filters['mine'] })}
+          >
             <option value="first">first</option>
             <option value="only">only</option>
             <option value="">in queue order</option>
@@ -128,15 +151,25 @@ export function QueueView() {
               ? `No pending job matches (${int(data.pending)} pending in all).`
               : `${int(data.offset + 1)}–${int(data.offset + data.jobs.length)} of ${int(data.total)} matching pending jobs (${int(data.pending)} pending in all; ${int(data.mine)} of them yours).`}
           </p>
+          {data.reasonsAt !== null && now - Date.parse(data.reasonsAt) > 5000 && (
+            <p class="hint" data-testid="reasons-age">
+              Reasons as of {ago(data.reasonsAt, now)} ago: a queue this long is explained again at most every
+              30 s while someone reads it (a job's own page is always current).
+            </p>
+          )}
           <table class="queue">
-            <caption class="visually-hidden">Pending jobs, oldest first{filters.mine === 'first' ? ', your own first' : ''}</caption>
+            <caption class="visually-hidden">
+              Pending jobs, oldest first{filters.mine === 'first' ? ', your own first' : ''}
+            </caption>
             <thead>
               <tr>
                 <th scope="col">Job</th>
                 <th scope="col">Team</th>
                 <th scope="col">Class</th>
                 <th scope="col">Type</th>
-                <th scope="col" class="num">GPUs</th>
+                <th scope="col" class="num">
+                  GPUs
+                </th>
                 <th scope="col">User</th>
                 <th scope="col">Waiting</th>
                 <th scope="col">Why it waits</th>
@@ -165,7 +198,7 @@ export function QueueView() {
                   <td>{j.submittedBy}</td>
                   <td>{ago(j.submittedAt, now)}</td>
                   <td class="reason" data-col="reason">
-                    {j.reason ? j.reason.message : '—'}
+                    {j.reason ? j.reason.message : 'not explained yet'}
                   </td>
                   <td data-col="expected">{expected(j.expectedStart, j.expectedStartBasis, now)}</td>
                 </tr>
@@ -173,10 +206,18 @@ export function QueueView() {
             </tbody>
           </table>
           <nav class="pager" aria-label="Pages">
-            <button type="button" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
+            <button
+              type="button"
+              disabled={offset === 0}
+              onClick={() => setOffset(Math.max(0, offset - PAGE))}
+            >
               ← Previous
             </button>
-            <button type="button" disabled={offset + PAGE >= data.total} onClick={() => setOffset(offset + PAGE)}>
+            <button
+              type="button"
+              disabled={offset + PAGE >= data.total}
+              onClick={() => setOffset(offset + PAGE)}
+            >
               Next →
             </button>
           </nav>
