@@ -6,7 +6,7 @@
 // (Debian), then `pg_config --bindir`, then PATH. When none has them, startPgCluster throws a
 // clear error: the PostgreSQL tests fail, never skip (CI installs the `postgresql` package).
 //
-// fsync is off: a test cluster holds nothing worth keeping, and CREATE DATABASE per test gets
+// fsync is off (unless `durable`, for benchmarks): a test cluster holds nothing worth keeping, and CREATE DATABASE per test gets
 // much faster. What the store writes still goes through the same SQL and transactions.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -97,7 +97,10 @@ function asPostgres(bin: string, args: readonly string[]): [string, string[]] {
 
 let databases = 0;
 
-export async function startPgCluster(): Promise<PgCluster> {
+/**
+ * `durable`: fsync on (for benchmarks set beside SQLite's synchronous=FULL); tests leave it off.
+ */
+export async function startPgCluster(options: { durable?: boolean } = {}): Promise<PgCluster> {
   const found = findPgBin();
   if ('missing' in found) throw new Error(found.missing);
   const bin = (name: string): string => path.join(found.dir, name);
@@ -126,7 +129,7 @@ export async function startPgCluster(): Promise<PgCluster> {
       '-t',
       '60',
       '-o',
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=${options.durable === true ? 'on' : 'off'} -c max_connections=200`,
       'start',
     ]);
   const stopNow = (): void => {

@@ -13,7 +13,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const above = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The checkout (also when compiled into dist-bench/test/ for a benchmark). */
+export const repoRoot = existsSync(path.join(above, 'bin', 'arbiter.js')) ? above : path.resolve(above, '..');
 
 // ------------------------------------------------------------------ dist/ must be fresh
 

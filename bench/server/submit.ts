@@ -33,6 +33,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { startPgCluster, type PgCluster } from '../../test/pg-harness.js';
+
 /**
  * One token sends thousands of submissions a second here, above the server's default limit for a
  * token (2,000/s, for people and scripts, see docs/api.md "Limits"): the benchmark raises the
@@ -51,6 +53,7 @@ interface Options {
   serverArgs: string[];
   nodeArgs: string[];
   classes: string[];
+  stores: ('sqlite' | 'postgres')[];
   out: string;
 }
 
@@ -62,6 +65,8 @@ const HELP = `Usage: node dist-bench/bench/server/submit.js [options]   (from th
   --cpu-prof               run the server under node --cpu-prof and print its top functions
   --classes training,research   priority classes of the jobs, in turn (default: both; the demo
                            policy preempts research for training, after minRuntime)
+  --stores sqlite,postgres the stores to measure, side by side at each connection count (default sqlite);
+                           postgres: a throwaway cluster (test/pg-harness.ts, fsync on), a fresh database per row
   --server-arg ARG         one more argument for \`arbiter serve\` (repeatable)
   --node-arg ARG           one more flag for the server's node, e.g. --max-semi-space-size=64 (repeatable)
   --keep                   keep the data directories (and profiles) instead of removing them
@@ -83,6 +88,7 @@ function parseArgs(args: string[]): Options {
     serverArgs: [],
     nodeArgs: [],
     classes: ['training', 'research'],
+    stores: ['sqlite'],
     out: 'bench/results/server-submit.json',
   };
   const value = (i: number): string => {
@@ -134,6 +140,15 @@ function parseArgs(args: string[]): Options {
         o.classes = value(i)
           .split(',')
           .filter((c) => c !== '');
+        i++;
+        break;
+      case '--stores':
+        o.stores = value(i)
+          .split(',')
+          .map((s) => {
+            if (s !== 'sqlite' && s !== 'postgres') throw new Error(`--stores: expected sqlite and/or postgres, got "${s}"`);
+            return s;
+          });
         i++;
         break;
       case '--out':
@@ -577,6 +592,7 @@ function topInclusive(profile: CpuProfile, n: number, root: string): TopFunction
 // ------------------------------------------------------------------ main
 
 interface Result {
+  readonly store: 'sqlite' | 'postgres';
   readonly connections: number;
   readonly durationS: number;
   readonly warmupS: number;
@@ -601,13 +617,13 @@ interface Result {
 const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '-');
 const f0 = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
 
-async function measure(o: Options, connections: number, root: string): Promise<Result> {
+async function measure(o: Options, connections: number, root: string, store: 'sqlite' | 'postgres', pg: PgCluster | null): Promise<Result> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'arbiter-bench-submit-'));
   const profDir = path.join(dir, 'profile');
   const server = await startServer(
     dir,
     [...o.nodeArgs, ...(o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])],
-    o.serverArgs,
+    [...(store === 'postgres' && pg ? ['--database', await pg.createDatabase()] : []), ...o.serverArgs],
   );
   try {
     const cpu0 = process.cpuUsage();
@@ -635,6 +651,7 @@ async function measure(o: Options, connections: number, root: string): Promise<R
       }
     }
     return {
+      store,
       connections,
       durationS: o.durationS,
       warmupS: o.warmupS,
@@ -666,9 +683,16 @@ async function main(): Promise<void> {
   if (!existsSync(path.join(root, 'bin/arbiter.js')) || !existsSync(path.join(root, 'dist/cli/main.js')))
     throw new Error('run from the repository root, after `npx tsc -p tsconfig.build.json`');
   const results: Result[] = [];
-  for (const connections of o.connections) {
-    process.stderr.write(`${connections} connections, ${o.durationS} s ...\n`);
-    results.push(await measure(o, connections, root));
+  const pg = o.stores.includes('postgres') ? await startPgCluster({ durable: true }) : null;
+  try {
+    // Side by side: at each connection count, each store in turn.
+    for (const connections of o.connections)
+      for (const store of o.stores) {
+        process.stderr.write(`${store}, ${connections} connections, ${o.durationS} s ...\n`);
+        results.push(await measure(o, connections, root, store, pg));
+      }
+  } finally {
+    await pg?.stop();
   }
 
   const lines: string[] = [];
@@ -677,19 +701,24 @@ async function main(): Promise<void> {
       `jobs of classes ${o.classes.join(', ')} in turn${o.nodeArgs.length > 0 ? `; server node flags ${o.nodeArgs.join(' ')}` : ''}${o.serverArgs.length > 0 ? `; serve ${o.serverArgs.join(' ')}` : ''}; ` +
       `${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? '?'}), Node ${process.version}; load generator and server on the same host.`,
     '',
-    '| connections | durable submissions/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | non-201 | pending at end | passes | mean pass ms | server CPU s | load-gen CPU s | server RSS MiB |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| store | connections | durable submissions/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | non-201 | pending at end | passes | mean pass ms | server CPU s | load-gen CPU s | server RSS MiB |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const r of results) {
     const t = r.total;
     lines.push(
-      `| ${r.connections} | ${f0(t.perSecond)} | ${f1(t.p50Ms)} | ${f1(t.p90Ms)} | ${f1(t.p99Ms)} | ${f1(t.p999Ms)} | ${f1(t.maxMs)} | ${r.failures} | ${f0(r.server.pending)} | ${f0(r.server.passes)} | ${f1(r.server.passSecondsMean * 1000)} | ${f1(r.server.cpuSeconds)} | ${f1(r.loadCpuSeconds)} | ${f0(r.server.rssMiB)} |`,
+      `| ${r.store} | ${r.connections} | ${f0(t.perSecond)} | ${f1(t.p50Ms)} | ${f1(t.p90Ms)} | ${f1(t.p99Ms)} | ${f1(t.p999Ms)} | ${f1(t.maxMs)} | ${r.failures} | ${f0(r.server.pending)} | ${f0(r.server.passes)} | ${f1(r.server.passSecondsMean * 1000)} | ${f1(r.server.cpuSeconds)} | ${f1(r.loadCpuSeconds)} | ${f0(r.server.rssMiB)} |`,
     );
   }
+  if (o.stores.length === 2)
+    for (const connections of o.connections) {
+      const [a, b] = o.stores.map((s) => results.find((r) => r.store === s && r.connections === connections)?.total.perSecond ?? NaN);
+      lines.push('', `${connections} connections: ${o.stores[1]} / ${o.stores[0]} throughput = ${f1((b! / a!) * 100)} %`);
+    }
   for (const r of results) {
     lines.push(
       '',
-      `Latency as the queue grows (${r.connections} connections):`,
+      `Latency as the queue grows (${r.store}, ${r.connections} connections):`,
       '',
       '| seconds | submitted by then | submissions/s | p50 ms | p99 ms | max ms |',
       '|---|---:|---:|---:|---:|---:|',

@@ -637,11 +637,8 @@ export class LiveScheduler {
           fresh.push(command);
         }
       }
-      const numbered = await store.transaction(async (tx) => {
-        const ids: { id: string; seq: number }[] = [];
-        for (const { job } of fresh) ids.push(await tx.insertNewJob(job));
-        return ids;
-      });
+      // One write for the batch (PostgreSQL: one multi-row INSERT), numbered in the batch's order.
+      const numbered = await store.insertNewJobs(fresh.map(({ job }) => job));
       // Only once the transaction committed do the commands carry their ids.
       fresh.forEach((command, i) => (command.job = { ...command.job, ...numbered[i]! }));
     } catch (error) {

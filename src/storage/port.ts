@@ -182,6 +182,11 @@ export interface Store {
    * id is "j-<seq>". Two processes on one database never give out the same number.
    */
   insertNewJob(job: Omit<StoredJob, 'id' | 'seq'>): Promise<{ id: string; seq: number }>;
+  /**
+   * insertNewJob for several jobs at once, numbered in the order given, atomically (all or
+   * none): the group commit of a batch of submissions (PostgreSQL: one multi-row INSERT).
+   */
+  insertNewJobs(jobs: readonly Omit<StoredJob, 'id' | 'seq'>[]): Promise<{ id: string; seq: number }[]>;
   /** Replaces the mutable fields of a stored job (an unknown id: StorageError `not_found`). */
   updateJob(job: StoredJob): Promise<void>;
   getJob(id: string): Promise<StoredJob | null>;

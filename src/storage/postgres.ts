@@ -295,6 +295,55 @@ const INSERT_JOB = `INSERT INTO jobs (seq, id, name, team, class, flavor, gpus, 
   run_flavor, run_start, placement, reason_code, reason_message, expected_start, reject_reason, exit_code, kept_work)
   VALUES (${Array.from({ length: 28 }, (_, i) => `$${i + 1}`).join(', ')})`;
 
+/** A new job as a row of INSERT_NEW_JOBS' JSON (`i`: its position in the batch, from 1). */
+const newJobRow = (job: Omit<StoredJob, 'id' | 'seq'>, i: number): Record<string, unknown> => ({
+  i,
+  name: job.name ?? null,
+  team: job.team,
+  class: job.class,
+  flavor: job.flavor ?? null,
+  gpus: job.gpus,
+  duration: job.duration ?? null,
+  time_limit: job.timeLimit ?? null,
+  command: job.command ?? null,
+  submitted_by: job.submittedBy,
+  submitted_at: job.submittedAt,
+  idempotency_key: job.idempotencyKey ?? null,
+  idempotency_hash: job.idempotencyHash ?? null,
+  status: job.status,
+  started_at: job.startedAt ?? null,
+  ended_at: job.endedAt ?? null,
+  preemptions: job.preemptions,
+  attained: job.attained,
+  run_flavor: job.runFlavor ?? null,
+  run_start: job.runStart ?? null,
+  placement: job.placement == null ? null : job.placement.map(({ node, gpus }) => ({ node, gpus })),
+  reason_code: job.reasonCode ?? null,
+  reason_message: job.reasonMessage ?? null,
+  expected_start: job.expectedStart ?? null,
+  reject_reason: job.rejectReason ?? null,
+  exit_code: job.exitCode ?? null,
+  kept_work: job.keptWork,
+});
+
+/** Many new jobs in one statement: $1 is a JSON array of newJobRow (JSON numbers read back as the same doubles). */
+const INSERT_NEW_JOBS = `INSERT INTO jobs (seq, id, name, team, class, flavor, gpus, duration, time_limit, command,
+  submitted_by, submitted_at, idempotency_key, idempotency_hash, status, started_at, ended_at, preemptions, attained,
+  run_flavor, run_start, placement, reason_code, reason_message, expected_start, reject_reason, exit_code, kept_work)
+  SELECT last.seq + r.i, 'j-' || (last.seq + r.i), r.name, r.team, r.class, r.flavor, r.gpus, r.duration, r.time_limit,
+    r.command, r.submitted_by, r.submitted_at, r.idempotency_key, r.idempotency_hash, r.status, r.started_at, r.ended_at,
+    r.preemptions, r.attained, r.run_flavor, r.run_start, r.placement, r.reason_code, r.reason_message, r.expected_start,
+    r.reject_reason, r.exit_code, r.kept_work
+  FROM (SELECT COALESCE(MAX(seq), 0) AS seq FROM jobs) AS last,
+    json_to_recordset($1::json) AS r (i bigint, name text, team text, class text, flavor text, gpus bigint,
+      duration double precision, time_limit double precision, command text, submitted_by text,
+      submitted_at double precision, idempotency_key text, idempotency_hash text, status text,
+      started_at double precision, ended_at double precision, preemptions bigint, attained double precision,
+      run_flavor text, run_start double precision, placement json, reason_code text, reason_message text,
+      expected_start double precision, reject_reason text, exit_code bigint, kept_work double precision)
+  ORDER BY r.i
+  RETURNING id, seq`;
+
 /** Replaces the mutable fields only (the others never change once stored). */
 const UPDATE_JOB = `UPDATE jobs SET status = $2, started_at = $3, ended_at = $4, preemptions = $5,
   attained = $6, run_flavor = $7, run_start = $8, placement = $9, reason_code = $10,
@@ -320,12 +369,13 @@ const APPEND_LOCK = 41_726_269_02;
 /** A pool or one of its clients: where a query goes. */
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
+/** The rows of a query; a QueryConfig with a `name` is a prepared statement (parsed once per connection). */
 async function rows<R extends pg.QueryResultRow>(
   q: Queryable,
-  sql: string,
+  sql: string | pg.QueryConfig,
   values: unknown[] = [],
 ): Promise<R[]> {
-  return (await q.query<R>(sql, values)).rows;
+  return (typeof sql === 'string' ? await q.query<R>(sql, values) : await q.query<R>(sql)).rows;
 }
 
 /** The state of one open transaction, shared by its view and the ambient store. */
@@ -580,9 +630,25 @@ class PgStoreImpl implements PostgresStore {
     );
   }
 
+  insertNewJobs(jobs: readonly Omit<StoredJob, 'id' | 'seq'>[]): Promise<{ id: string; seq: number }[]> {
+    if (jobs.length === 0) return Promise.resolve([]);
+    return this.write(
+      `storing ${jobs.length} new jobs`,
+      async (q) => {
+        // Under the numbering lock (taken before the INSERT's snapshot), one statement for the
+        // batch: its rows as one JSON array, numbered last + their position (i).
+        await q.query({ name: 'arbiter-job-number-lock', text: `SELECT pg_advisory_xact_lock(${JOB_NUMBER_LOCK})` });
+        const batch = JSON.stringify(jobs.map((job, i) => newJobRow(job, i + 1)));
+        const numbered = await rows<{ id: string; seq: number }>(q, { name: 'arbiter-insert-new-jobs', text: INSERT_NEW_JOBS, values: [batch] });
+        return numbered.sort((a, b) => a.seq - b.seq); // the batch's order (RETURNING promises none)
+      },
+      true,
+    );
+  }
+
   updateJob(job: StoredJob): Promise<void> {
     return this.write(`updating job ${job.id}`, async (q) => {
-      const { rowCount } = await q.query(UPDATE_JOB, updateJobValues(job));
+      const { rowCount } = await q.query({ name: 'arbiter-update-job', text: UPDATE_JOB, values: updateJobValues(job) });
       if (rowCount === 0)
         throw new StorageError('not_found', `cannot update job ${job.id}: it is not stored`, false);
     });
@@ -654,9 +720,10 @@ class PgStoreImpl implements PostgresStore {
 
   insertRun(run: StoredRun): Promise<void> {
     return this.write(`storing a run of ${run.jobId}`, async (q) => {
-      await q.query(
-        'INSERT INTO runs (job_id, start_at, end_at, flavor, placement, outcome) VALUES ($1, $2, $3, $4, $5, $6)',
-        [
+      await q.query({
+        name: 'arbiter-insert-run',
+        text: 'INSERT INTO runs (job_id, start_at, end_at, flavor, placement, outcome) VALUES ($1, $2, $3, $4, $5, $6)',
+        values: [
           run.jobId,
           run.start,
           run.end ?? null,
@@ -664,7 +731,7 @@ class PgStoreImpl implements PostgresStore {
           placementText(run.placement),
           run.outcome ?? null,
         ],
-      );
+      });
     });
   }
 

@@ -454,6 +454,23 @@ class SqliteStoreImpl implements SqliteStore {
     );
   }
 
+  insertNewJobs(jobs: readonly Omit<StoredJob, 'id' | 'seq'>[]): Promise<{ id: string; seq: number }[]> {
+    // One write (a transaction of its own outside one): numbered under the same write lock.
+    return this.write(
+      `storing ${jobs.length} new jobs`,
+      (c) => {
+        let seq = (c.stmt('SELECT COALESCE(MAX(seq), 0) AS last FROM jobs').get() as { last: number }).last;
+        return jobs.map((job) => {
+          seq += 1;
+          const id = `j-${seq}`;
+          c.stmt(INSERT_JOB).run(jobParams({ ...job, id, seq }));
+          return { id, seq };
+        });
+      },
+      true,
+    );
+  }
+
   updateJob(job: StoredJob): Promise<void> {
     return this.write(`updating job ${job.id}`, (c) => {
       if (c.stmt(UPDATE_JOB).run(jobParams(job)).changes === 0)

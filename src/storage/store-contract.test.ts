@@ -212,6 +212,23 @@ describe.each([sqlite, postgres])('the $name store', (backend) => {
       expect(all.jobs.every((j) => j.id === `j-${j.seq}`)).toBe(true);
     });
 
+    it('numbers a batch of new jobs in its order, in one write, every field kept; batches of two stores at once never share an id', async () => {
+      const fresh = ({ id: _id, seq: _seq, ...job }: StoredJob): Omit<StoredJob, 'id' | 'seq'> => job;
+      await store.insertJob(storedJob(1));
+      const batch = [fresh(fullJob(0)), fresh(storedJob(0)), { ...fresh(fullJob(0)), name: 'third', submittedAt: 1700000000.1234567, idempotencyKey: null }];
+      const numbered = await store.insertNewJobs(batch);
+      expect(numbered).toEqual([{ id: 'j-2', seq: 2 }, { id: 'j-3', seq: 3 }, { id: 'j-4', seq: 4 }]);
+      for (const [i, { id, seq }] of numbered.entries()) expect(await store.getJob(id)).toEqual({ ...batch[i], id, seq });
+      expect(await store.insertNewJobs([])).toEqual([]);
+      const other = await another();
+      const batches = (s: Store): Promise<{ id: string; seq: number }[]>[] =>
+        Array.from({ length: 5 }, () => s.insertNewJobs(Array.from({ length: 7 }, () => ({ ...fresh(storedJob(0)), idempotencyKey: null }))));
+      const got = (await Promise.all([...batches(store), ...batches(other)])).flat();
+      expect(new Set(got.map((g) => g.seq)).size).toBe(70);
+      const seqs = (await store.listJobs({ limit: 500 })).jobs.map((j) => j.seq).sort((a, b) => a - b);
+      expect(seqs).toEqual(Array.from({ length: 74 }, (_, i) => i + 1));
+    });
+
     it('stores and reads back whole jobs, every field set or every optional field null', async () => {
       await store.insertJob(fullJob(1));
       await store.insertJob(storedJob(2));
