@@ -469,8 +469,9 @@ describe('simulated executor on the demo lab (--speed 1000)', () => {
 
   it('client commands: submit, jobs, explain, cancel, teams, fleet (tables and --json, ARBITER_SERVER/ARBITER_TOKEN)', async () => {
     const env = { ARBITER_SERVER: server.url, ARBITER_TOKEN: server.adminToken };
+    // A CLI process is cheap, but a dozen at once on a busy 2-core machine each wait their turn.
     const ok = async (args: string[], extra: Record<string, string> = {}) => {
-      const run = await cli(args, { ...env, ...extra });
+      const run = await cli(args, { ...env, ...extra }, 90_000);
       expect(run.stderr, `arbiter ${args.join(' ')}`).toBe('');
       expect(run.status, `arbiter ${args.join(' ')}`).toBe(0);
       return run.stdout;
@@ -559,10 +560,10 @@ describe('simulated executor on the demo lab (--speed 1000)', () => {
       cli(['jobs', '--json', '--limit', '1', '--server', server.url, '--token', server.adminToken], {
         ARBITER_SERVER: 'http://127.0.0.1:1',
         ARBITER_TOKEN: 'bad',
-      }),
-      cli(['jobs'], { ...env, ARBITER_TOKEN: 'not-a-token' }),
-      cli(['jobs'], { ARBITER_SERVER: server.url, ARBITER_TOKEN: undefined }),
-      cli(['submit', '--team', 'nope', '--gpus', '1', '--duration', '1'], env),
+      }, 90_000),
+      cli(['jobs'], { ...env, ARBITER_TOKEN: 'not-a-token' }, 90_000),
+      cli(['jobs'], { ARBITER_SERVER: server.url, ARBITER_TOKEN: undefined }, 90_000),
+      cli(['submit', '--team', 'nope', '--gpus', '1', '--duration', '1'], env, 90_000),
     ]);
 
     // jobs: a table with the ids; --json: the page; filters; pagination with the printed cursor.
@@ -615,7 +616,7 @@ describe('simulated executor on the demo lab (--speed 1000)', () => {
     expect(twice.status).toBe(2);
     expect(twice.stderr).toMatch(/409/);
     await ok(['cancel', k1.id]);
-  });
+  }, 240_000);
 
   it('/openapi.json is a valid OpenAPI 3 document describing every route', async () => {
     const r = await a.get<OpenApiDoc>('/openapi.json');

@@ -250,8 +250,8 @@ export function startServer(data: string, options: StartOptions = {}): Promise<S
   return new Promise<Server>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`arbiter serve did not start within ${options.timeoutMs ?? 15_000} ms:\n${out}`));
-    }, options.timeoutMs ?? 15_000);
+      reject(new Error(`arbiter serve did not start within ${options.timeoutMs ?? 30_000} ms:\n${out}`));
+    }, options.timeoutMs ?? 30_000);
     const onData = (): void => {
       const match = (options.ready ?? /Arbiter is serving on (http:\/\/\S+)/).exec(out);
       if (!match) return;
