@@ -48,6 +48,8 @@ export interface GovernanceOptions {
   readonly engineVersion: string;
   /** The most jobs an attached trace may have (default DEFAULT_MAX_TRACE_JOBS). */
   readonly maxTraceJobs?: number;
+  /** A proposal was stored (new, or a step of its process): for notifications; must not throw. */
+  readonly onProposal?: (proposal: Proposal, previousStatus: Proposal['status'] | null) => void;
 }
 
 /** Default bound on an attached trace: 100,000 jobs (the 82,247 jobs of Philly fit). */
@@ -762,8 +764,14 @@ export class Governance {
       if (vouch) seq = await tx.appendEvent({ at: now, actor: vouch.actor, kind: vouch.kind, subject: p.id, reason: vouch.reason, data: withDigest(vouch.data, docSha256) });
       await tx.putProposal({ id: p.id, status: p.status, doc: p, updatedAt: now });
     });
+    const previous = this.proposals.get(p.id)?.status ?? null;
     this.proposals.set(p.id, p);
     this.vouched.set(p.id, docSha256);
+    try {
+      this.o.onProposal?.(p, previous);
+    } catch (error) {
+      this.o.logger.error({ err: error, proposal: p.id }, 'proposal notification failed');
+    }
     return seq - 1;
   }
 

@@ -2,6 +2,7 @@
 // they are never stale; counters and histograms are updated as things happen.
 import client from 'prom-client';
 import type { LiveScheduler } from './live.js';
+import type { WebhookStats } from './webhooks.js';
 
 export interface Metrics {
   readonly registry: client.Registry;
@@ -26,6 +27,7 @@ export function createMetrics(
   live: () => LiveScheduler | null,
   governance: () => GovernanceFigures | null = () => null,
   clock: () => number = () => Date.now() / 1000,
+  webhooks: () => WebhookStats | null = () => null,
 ): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'arbiter_process_' });
@@ -229,6 +231,28 @@ export function createMetrics(
       if (!l) return;
       this.reset();
       for (const { operation, code, count } of l.executorErrors()) this.inc({ operation, code }, count);
+    },
+  });
+  new client.Gauge({
+    name: 'arbiter_webhook_queue_deliveries',
+    help: 'Webhook deliveries waiting (queued or between retries), per webhook',
+    labelNames: ['webhook'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [webhook, n] of webhooks()?.queued ?? []) this.set({ webhook }, n);
+    },
+  });
+  new client.Counter({
+    name: 'arbiter_webhook_deliveries_total',
+    help: 'Webhook deliveries per webhook and outcome: delivered, failed (gave up after its attempts), dropped (queue full), retried (an attempt that failed)',
+    labelNames: ['webhook', 'outcome'],
+    registers: [registry],
+    collect() {
+      const w = webhooks();
+      if (!w) return;
+      this.reset();
+      for (const [webhook, counts] of w.outcomes) for (const [outcome, n] of Object.entries(counts)) this.inc({ webhook, outcome }, n);
     },
   });
   counter('arbiter_preemptions_total', 'Runs preempted since the server started', (l) => l.counters.preemptions);

@@ -18,7 +18,7 @@ import { allTeams } from '../core/config/policy.js';
 import { createSimulatedExecutor } from '../executors/simulated.js';
 import { createSlurmExecutor } from '../executors/slurm.js';
 import { fleetYaml, matchFleet, readSlurmPools, type SlurmPool } from '../executors/slurm-fleet.js';
-import type { Role, Store } from '../storage/port.js';
+import type { Role, Store, StoredJob } from '../storage/port.js';
 import { describeStore, openStore } from '../storage/open.js';
 import { DataInUse, lockDataDirectory } from '../storage/lock.js';
 import type { LeaderInfo, Leadership } from '../storage/leadership.js';
@@ -29,7 +29,10 @@ import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { Changes } from './changes.js';
 import { newToken } from './auth.js';
-import { LiveScheduler } from './live.js';
+import { LiveScheduler, type PreemptionCause } from './live.js';
+import { notifyPreempted, notifyProposal, watchGuaranteedWaits, withinTree } from './notifications.js';
+import { readWebhookConfig, WebhookNotifier } from './webhooks.js';
+import type { Proposal } from '../governance/lifecycle.js';
 import { AuditLog, auditKeyFile, checkInstallationKey } from './audit.js';
 export { AuditRefusal } from './audit.js';
 import type { AuditOptions } from './audit.js';
@@ -84,6 +87,8 @@ export interface ServeOptions {
   readonly auditWitnessUrl?: string | undefined;
   /** Resolves when the server is asked to stop (a signal): a standby waiting for the lock stops then. */
   readonly stop?: Promise<unknown> | undefined;
+  /** The webhook configuration file (docs/webhooks.md). */
+  readonly webhooks?: string | undefined;
   /** The operator accepts entries after the last checkpoint (checked by hand) and lets the server sign them. */
   readonly allowUnsignedTail?: boolean | undefined;
   /** Where start-up messages go (stdout by default). */
@@ -257,6 +262,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     // listen, since another process may take it in between), and so does a data directory or
     // database that another server holds (storage/lock.ts). Nothing is read or written before.
     await assertPortFree(options.port, options.host);
+    const webhooksText = options.webhooks === undefined ? undefined : readInput(options.webhooks, '--webhooks');
+    if (webhooksText !== undefined && options.webhooks !== undefined) {
+      const early = readWebhookConfig(webhooksText, options.webhooks, null);
+      if ('problems' in early) throw new StartupError(early.problems);
+    }
     mkdirSync(options.data, { recursive: true, mode: 0o700 });
     const dataLock = await lockOrRefuse(() => lockDataDirectory(options.data));
     undo.push(() => dataLock.release());
@@ -319,6 +329,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       const unknown = [...runAs.teams.keys()].filter((team) => !known.has(team));
       if (unknown.length > 0) throw new StartupError(unknown.map((team) => `--run-as-team: unknown team "${team}"; teams: ${[...known.keys()].join(', ')}`));
     }
+    // Webhooks (docs/webhooks.md): read and checked before anything runs; delivered in the background.
+    let liveRef: LiveScheduler | null = null;
+    let notifier: WebhookNotifier | null = null;
+    if (options.webhooks !== undefined && webhooksText !== undefined) {
+      const read = readWebhookConfig(webhooksText, options.webhooks, new Set(allTeams(policy).keys()));
+      if ('problems' in read) throw new StartupError(read.problems);
+      notifier = new WebhookNotifier({ config: read.config, within: (team, ancestor) => withinTree(liveRef?.policy.policy.teams ?? policy.teams, team, ancestor), logger, clock });
+      const n = notifier;
+      undo.push(() => n.close());
+    }
     const executor: Executor =
       slurmNodes
         ? await createSlurmExecutor({
@@ -338,7 +358,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           })
         : createSimulatedExecutor({ speed: options.speed });
     undo.push(() => executor.close());
-    let liveRef: LiveScheduler | null = null;
     let governanceRef: Governance | null = null;
     let auditRef: AuditLog | null = null;
     const metrics = createMetrics(
@@ -349,6 +368,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         return { proposals: governanceRef.countByStatus(), auditEntries: auditRef.size, lastCheckpoint: latest ? Date.parse(latest.time) / 1000 : null };
       },
       clock,
+      () => notifier?.stats() ?? null,
     );
     const changes = new Changes();
     const live = await LiveScheduler.start({
@@ -367,14 +387,19 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           if (inside) metrics.guaranteedStartWait.observe(waited);
         },
         onReclaim: (seconds) => metrics.reclaimSeconds.observe(seconds),
+        ...(notifier ? { onPreempt: (victim: StoredJob, by: StoredJob, cause: PreemptionCause) => notifyPreempted(notifier, victim, by, cause, clock()) } : {}),
         onChange: () => changes.notify('jobs'),
       },
     });
     undo.push(() => live.close());
     liveRef = live;
+    if (notifier) {
+      const stopWatch = watchGuaranteedWaits(notifier, () => liveRef, clock, notifier.config.waitingGrace);
+      undo.push(stopWatch);
+    }
     if (demo && options.demoJobs !== undefined) await submitDemoJobs(live, options.demoJobs, fleet, policy, print);
     // Governance writes through the signing store: each write signs its entries in its own transaction.
-    const governance = await Governance.open({ store: audit.signingStore, live, fleet, clock, logger, engineVersion: ENGINE_VERSION, ...(options.maxTraceJobs !== undefined ? { maxTraceJobs: options.maxTraceJobs } : {}) });
+    const governance = await Governance.open({ store: audit.signingStore, live, fleet, clock, logger, engineVersion: ENGINE_VERSION, ...(notifier ? { onProposal: (p: Proposal, previous: Proposal['status'] | null) => notifyProposal(notifier, p, previous) } : {}), ...(options.maxTraceJobs !== undefined ? { maxTraceJobs: options.maxTraceJobs } : {}) });
     undo.push(() => governance.close());
     governanceRef = governance;
     auditRef = audit;

@@ -31,6 +31,7 @@ interface ServeFlags {
   auditKey?: string;
   auditWitness?: string;
   auditWitnessUrl?: string;
+  webhooks?: string;
   allowUnsignedTail: boolean;
   runAs?: string;
   runAsTeam: string[];
@@ -70,6 +71,7 @@ export function registerServe(program: Command): void {
     .option('--audit-key <file>', "the audit log's Ed25519 signing key (PEM), made there at the first start; keep it where jobs cannot read it (default: DATA/audit-key.pem)")
     .option('--audit-witness <file>', 'append every signed checkpoint to this file and verify the log against its last one at start (default: none)')
     .option('--audit-witness-url <url>', 'POST every signed checkpoint (JSON) to this URL, retried in the background (default: none)')
+    .option('--webhooks <file>', 'YAML file of webhooks to notify (preemptions, waits inside a guarantee, proposals, votes due), per team or for all: docs/webhooks.md (default: none)')
     .option('--allow-unsigned-tail', 'sign entries found after the last checkpoint at start, once you have checked them (arbiter audit verify --allow-unsigned-tail lists them)', false)
     .option('--run-as <user>', 'local executor: run jobs as this unprivileged user (the server must start as root; required as root)')
     .option('--run-as-team <team=user>', 'local executor: run the jobs of this team and its subteams as this user (repeatable)', (value: string, all: string[]) => [...all, value], [] as string[])
@@ -142,6 +144,7 @@ export function registerServe(program: Command): void {
             auditKey: flags.auditKey,
             auditWitness: flags.auditWitness,
             auditWitnessUrl: flags.auditWitnessUrl,
+            webhooks: flags.webhooks,
             allowUnsignedTail: flags.allowUnsignedTail,
             stop: stopping.received,
           });
