@@ -183,6 +183,8 @@ export class LiveScheduler {
   readonly counters = { preemptions: 0, admissions: 0, passes: 0, storeErrors: 0, executorErrors: { start: 0, stop: 0 }, nodeFailures: 0, refusals: 0 };
   /** When each pending job began its current wait: its last preemption (else its submission). */
   private readonly waitingSince = new Map<string, number>();
+  /** Pending jobs inside their team's guarantee: since when (waitingInsideGuarantee). */
+  private readonly insideSince = new Map<string, number>();
   /**
    * Jobs whose run the executor refused (Slurm's sbatch said no): out of the engine until their
    * backoff ends, with Slurm's words as their reason.
@@ -467,19 +469,28 @@ export class LiveScheduler {
 
   /**
    * The pending jobs that would run inside their team's guarantee (the team's usage plus the
-   * job stays within it on a flavor the job may use), with their waits: these should start as
-   * soon as borrowed GPUs are reclaimed, that is within minRuntime (docs/monitoring.md).
+   * job stays within it on a flavor the job may use), with how long each has been inside: these
+   * should start as soon as borrowed GPUs are reclaimed, that is within minRuntime
+   * (docs/monitoring.md). The wait counts from the first call that saw the job inside (callers
+   * poll every few seconds), not from its submission: a job that waited hours behind its own
+   * team's use of the guarantee is not reported the moment a GPU of the team frees up.
    */
   waitingInsideGuarantee(now: number): { job: StoredJob; waited: number }[] {
     const { teams, fleet } = this.engine;
     const out: { job: StoredJob; waited: number }[] = [];
+    const seen = new Set<string>();
     for (const job of this.active.values()) {
       if (job.status !== 'pending') continue;
       const t = teams.byName.get(job.team);
       if (t === undefined) continue;
       const inside = fleet.flavors.some((f) => (job.flavor === null || f.name === job.flavor) && teams.used(t, f.index) + job.gpus <= teams.guaranteed(t, f.index));
-      if (inside) out.push({ job, waited: this.waitedBy(job, now) });
+      if (!inside) continue;
+      seen.add(job.id);
+      const since = this.insideSince.get(job.id) ?? now;
+      this.insideSince.set(job.id, since);
+      out.push({ job, waited: Math.max(0, now - since) });
     }
+    for (const id of this.insideSince.keys()) if (!seen.has(id)) this.insideSince.delete(id);
     return out;
   }
 
