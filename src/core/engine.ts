@@ -12,10 +12,17 @@ import type { JobGroup } from './job-groups.js';
 import type { Fleet, JobSpec, Policy } from './model.js';
 import { InvariantViolation, timeLimitOf } from './model.js';
 import type { ExpectedStartBasis, Reason, RunHistory } from './reasons.js';
-import { estimatedRunEnd, roughDuration, runHistoryKey } from './reasons.js';
+import { roughDuration } from './reasons.js';
+import type { Reservation } from './reservations.js';
+import { Reservations } from './reservations.js';
+import type { Placement, Shape } from './shapes.js';
+import { NO_TIME } from './shapes.js';
 import { TeamTree } from './team-tree.js';
 import { TeamQueue } from './team-queue.js';
 import type { QueueEntry } from './team-queue.js';
+import { VictimSearch } from './victims.js';
+
+export type { Reservation } from './reservations.js';
 
 export type JobState = 'pending' | 'running' | 'finished' | 'rejected';
 
@@ -47,14 +54,6 @@ export interface EngineJob {
   group: JobGroup | null;
 }
 
-export interface Reservation {
-  readonly job: number;
-  readonly flavor: number;
-  readonly nodes: readonly number[];
-  /** Null when a run on the reserved nodes has no time limit. */
-  readonly expectedStart: number | null;
-}
-
 export interface PassResult {
   readonly now: number;
   /** Handles of jobs started, in the order the pass started them. */
@@ -76,18 +75,6 @@ export interface PassOptions {
 
 type Op = { kind: 'start'; job: number } | { kind: 'preempt'; job: number; by: number; runStart: number; attained: number };
 
-interface Shape {
-  /** 'single': one node with at least `gpus` GPUs; 'whole': `count` entire nodes of `size`. */
-  readonly kind: 'single' | 'whole';
-  readonly size: number;
-  readonly count: number;
-}
-
-interface Placement {
-  readonly nodes: number[];
-  readonly perNode: number;
-}
-
 /** Why a job could not start on one flavor. Ordered from most to least specific. */
 type Blocker =
   | { kind: 'limit'; team: number; flavor: number }
@@ -95,15 +82,8 @@ type Blocker =
   | { kind: 'lending'; flavor: number; locked: number }
   | { kind: 'capacity'; flavor: number; protectedUntil: number | null; fits: boolean };
 
-const NO_TIME = Number.POSITIVE_INFINITY;
-/** A failed victim search whose `protectedUntil` (a reason's detail, never a decision) was not computed. */
-const NOT_COMPUTED = Symbol('not computed');
 /** Rounds of one pass (see runPass); each needs new victims, which are rare. */
 const MAX_ROUNDS = 4;
-/** Flavors with at most this many nodes get the earliest reservation of all their nodes. */
-const EXACT_RESERVATION_NODES = 512;
-/** On larger flavors, how many of the most idle nodes are ranked by expected start. */
-const RANKED_RESERVATION_NODES = 64;
 /**
  * Groups the early exit probes per job a pass visits (see noGroupCanStart): a probe costs about
  * what visiting one job costs, so the bound at most triples the cost of a walk it cannot end.
@@ -182,13 +162,11 @@ export class Engine {
   private feasibleGroup: JobGroup | null = null;
   private round = 0;
   /**
-   * Victim searches that found no room since the last start of this pass, keyed by what
-   * decides the candidates (flavor, guarantee fit, class, team, size): the same search
-   * again would find the same nothing, and a team's queue often repeats it many times.
+   * The last job the pass considered did not start. Before the reservation, groups are probed
+   * only then: while jobs start one after another (a burst of reclaims), probes would rarely
+   * end the pass and would each pay a victim search.
    */
-  private readonly failedVictimSearch = new Map<string, number | null | typeof NOT_COMPUTED>();
-  /** Per flavor: room if every run any search may take were taken (roomIfAllTaken), valid at `stamp`. */
-  private readonly roomBound: { stamp: number; searches: number; maxOnOneNode: number; wholeNodes: Map<number, number> }[];
+  private lastRefused = false;
   private readonly fitPossible: Uint8Array;
   /** Leaves whose every remaining job is refused by a limit (skipped unless explaining all). */
   private readonly limitBlocked: Uint8Array;
@@ -207,6 +185,9 @@ export class Engine {
   private readonly withheldTaken: Int32Array;
   /** Nodes whose wanted withheld GPUs are not all taken yet. */
   private readonly withheldShort = new Set<number>();
+  /** P3: victim search (victims.ts) and P4: reservations (reservations.ts), over this engine's state. */
+  private readonly victims: VictimSearch;
+  private readonly reservations: Reservations;
 
   constructor(
     fleet: Fleet,
@@ -227,7 +208,6 @@ export class Engine {
     this.unprotectedByLeafFlavor = new Int32Array(T * this.F);
     this.borrowing = Array.from({ length: this.F }, () => new Set<number>());
     this.reclaimableFlag = new Uint8Array(T * this.F);
-    this.roomBound = Array.from({ length: this.F }, () => ({ stamp: -1, searches: 0, maxOnOneNode: 0, wholeNodes: new Map<number, number>() }));
     this.visited = Array.from({ length: T }, () => new Map<number, number>());
     this.timeLimitedRunning = new Array<number>(this.F).fill(0);
     this.cursor = new Int32Array(T).fill(-1);
@@ -240,6 +220,29 @@ export class Engine {
     this.maxBlockAtStart = new Float64Array(this.F);
     this.withheldWanted = new Int32Array(this.fleet.nodeCount);
     this.withheldTaken = new Int32Array(this.fleet.nodeCount);
+    this.victims = new VictimSearch({
+      policy,
+      fleet: this.fleet,
+      teams: this.teams,
+      jobs: this.jobs,
+      F: this.F,
+      nodeJobs: this.nodeJobs,
+      runningByLeafFlavor: this.runningByLeafFlavor,
+      borrowing: this.borrowing,
+      unprotectedByLeafFlavor: this.unprotectedByLeafFlavor,
+      standing: this.standing,
+      now: () => this.now,
+      planStamp: () => this.planStamp,
+    });
+    this.reservations = new Reservations({
+      fleet: this.fleet,
+      jobs: this.jobs,
+      nodeJobs: this.nodeJobs,
+      timeLimitedRunning: this.timeLimitedRunning,
+      now: () => this.now,
+      runHistory: () => this.runHistory,
+      shapeOn: (gpus, f) => this.shapeOn(gpus, f),
+    });
   }
 
   // ---------------------------------------------------------------- capacity
@@ -680,7 +683,7 @@ export class Engine {
       this.maxBlockAtStart[f] = this.fleet.maxAvailableOnOneNode(f);
     }
     this.visitedGlobal.clear();
-    this.failedVictimSearch.clear();
+    this.victims.forgetFailures();
     this.requeuedInPass = 0;
     this.explainAll = options.explainAll === true;
     this.expireProtections(now);
@@ -701,7 +704,7 @@ export class Engine {
       this.requeuedInPass = preempted.length;
       if (round > 0) {
         this.visitedGlobal.clear();
-        this.failedVictimSearch.clear();
+        this.victims.forgetFailures();
         this.initTournament();
       }
       for (let leaf = rootBest(); leaf >= 0; leaf = rootBest()) {
@@ -716,13 +719,14 @@ export class Engine {
           continue;
         }
         const victims = this.consider(job);
+        this.lastRefused = job.state !== 'running';
         this.advance(leaf, job);
         if (job.state === 'running') {
           started.push(job.handle);
           for (const v of victims) preempted.push({ job: v, by: job.handle });
           this.refresh(leaf);
           for (const v of victims) if (this.jobs[v]!.leaf !== leaf) this.refresh(this.jobs[v]!.leaf);
-          this.failedVictimSearch.clear();
+          this.victims.forgetFailures();
         } else {
           this.refreshHead(leaf);
         }
@@ -737,8 +741,7 @@ export class Engine {
    * back to the root each time. Nothing changes while known failures are passed over (no
    * start, no reservation, no standing), so the other subtrees' best heads stay as they are and
    * the leaf keeps winning exactly while its head beats, at each level of its path, the best of
-   * its siblings there. The early exits are not asked in between: they only grow truer as jobs
-   * are visited, and the jobs passed over here would change nothing anyway. Returns how many.
+   * its siblings there. Returns how many.
    */
   private skipKnownFailures(leaf: number): number {
     const path = this.teams.path[leaf]!;
@@ -756,6 +759,8 @@ export class Engine {
     const q = this.queues[leaf]!;
     let skipped = 0;
     for (let c = this.cursor[leaf]!; c >= 0; c = this.cursor[leaf]!) {
+      // The early exits as the main loop asks them, so a pass visits no more jobs than before.
+      if (this.nothingMoreCanStart() || this.noGroupCanStart()) break;
       const job = this.jobs[q.at(c).job]!;
       this.headFits[leaf] = this.fitsGuaranteeSomewhere(job) ? 1 : 0;
       let wins = true;
@@ -1014,6 +1019,7 @@ export class Engine {
   private noGroupCanStart(): boolean {
     const r = this.reservation;
     if (r !== null && this.round > 0 && this.jobs[r.job]!.state === 'pending') return false;
+    if (r === null && !this.lastRefused) return false;
     if (this.scanStamp !== this.planStamp) {
       this.scanStamp = this.planStamp;
       this.scanPosition = 0;
@@ -1077,7 +1083,8 @@ export class Engine {
     const group = job.group!;
     // A job that fails with its group's best chance of backfilling fails for the whole group
     // (unless it just made the reservation: the state it failed in is gone).
-    if (stamp === this.planStamp && job.spec.timeLimit === group.shortestTimeLimit()) {
+    // Before the reservation a time limit changes nothing (no backfill), so any job answers for its group.
+    if (stamp === this.planStamp && (this.reservation === null || job.spec.timeLimit === group.shortestTimeLimit())) {
       group.checkedAt = this.planStamp;
       group.feasible = false;
       group.wouldReserve = blockers.some((b) => b.kind === 'capacity');
@@ -1096,8 +1103,12 @@ export class Engine {
     const r = this.reservation;
     if (r !== null && r.job === job.handle) return false;
     const group = job.group!;
-    // One probe answers for every job of the group until the state changes.
-    if (group.checkedAt !== this.planStamp) this.probe(group);
+    // One probe answers for every job of the group until the state changes. Before the
+    // reservation only what is known already (noGroupCanStart's probes, consider's failures).
+    if (group.checkedAt !== this.planStamp) {
+      if (r === null) return false;
+      this.probe(group);
+    }
     return !group.feasible && (r !== null || !group.wouldReserve);
   }
 
@@ -1126,7 +1137,7 @@ export class Engine {
   /**
    * What `job` would do on flavor f in the current state: start (on a placement, after
    * preempting victims) or the blocker. Changes nothing (victim searches that find nothing are
-   * remembered until the next start, see failedVictimSearch). A probe (`probing`) only asks
+   * remembered until the next start, see VictimSearch). A probe (`probing`) only asks
    * whether the job would start or fail for lack of room: its capacity blocker leaves out when
    * protections end (`protectedUntil` null), which only a reason reads.
    */
@@ -1148,7 +1159,7 @@ export class Engine {
         lendingBlock = { kind: 'lending', flavor: f, locked };
       }
     }
-    const selection = this.selectVictims(job, f, shape, fits, probing);
+    const selection = this.victims.selectVictims(job, f, shape, fits, probing);
     if (selection.victims !== null) {
       const freed = new Map<number, number>();
       let freedTotal = 0;
@@ -1198,399 +1209,17 @@ export class Engine {
     return r !== null && r.expectedStart !== null && job.spec.timeLimit !== null && this.now + job.spec.timeLimit <= r.expectedStart;
   }
 
-  // ---------------------------------------------------------------- preemption
-
-  /**
-   * P3: the jobs `job` may preempt on flavor f, and the fewest of them that make room of a
-   * valid shape. `protectedUntil` reports when room could be made if minRuntime (M5) were
-   * over, for the explanation.
-   */
-  private selectVictims(
-    job: EngineJob,
-    f: number,
-    shape: Shape,
-    fits: boolean,
-    probing: boolean,
-  ): { victims: number[] | null; placement: Placement | null; protectedUntil: number | null } {
-    const p = this.policy.preemption;
-    const reclaim = fits;
-    const within = p.withinTeam;
-    const lowerBorrow = !fits && p.borrowing === 'lowerPriority';
-    const fair = !fits && p.fairShare;
-    const none = { victims: null, placement: null, protectedUntil: null };
-    if (!reclaim && !within && !lowerBorrow && !fair) return none;
-    const key = `${f}:${fits ? 1 : 0}:${job.priority}:${job.leaf}:${job.gpus}`;
-    const known = this.failedVictimSearch.get(key);
-    if (known === NOT_COMPUTED ? probing : known !== undefined) return { victims: null, placement: null, protectedUntil: known === NOT_COMPUTED ? null : known! };
-    const found = this.searchVictims(job, f, shape, { reclaim, within, lowerBorrow, fair }, probing);
-    if (found.victims === null) this.failedVictimSearch.set(key, probing ? NOT_COMPUTED : found.protectedUntil);
-    return found;
-  }
-
-  private searchVictims(
-    job: EngineJob,
-    f: number,
-    shape: Shape,
-    kinds: { reclaim: boolean; within: boolean; lowerBorrow: boolean; fair: boolean },
-    probing: boolean,
-  ): { victims: number[] | null; placement: Placement | null; protectedUntil: number | null } {
-    const { reclaim, within, lowerBorrow, fair } = kinds;
-    const p = this.policy.preemption;
-    const none = { victims: null, placement: null, protectedUntil: null };
-    if (probing && this.cannotMakeRoom(job, f, shape, within)) return none;
-    const candidates: Candidate[] = [];
-    const protectedOnes: Candidate[] = [];
-    const minRuntime = p.minRuntime;
-    const teams = this.teams;
-    const consider = (v: EngineJob, teamBound: boolean): void => {
-      if (!v.preemptible) return;
-      // A run that began at this very instant is never a victim, even with minRuntime 0:
-      // it was started by this pass (or one at the same instant) and a zero-length run is waste.
-      if (v.runStart === this.now) return;
-      const unprotected = this.now - v.runStart >= minRuntime;
-      // A probe asks only whether room can be made now; protected runs only date a reason.
-      if (!unprotected && probing) return;
-      const candidate: Candidate = { job: v, teamBound, nearness: teams.commonDepth(job.leaf, v.leaf) };
-      if (unprotected) candidates.push(candidate);
-      else protectedOnes.push(candidate);
-    };
-    if (within) for (const h of this.runningByLeafFlavor[job.leaf * this.F + f]!) {
-      const v = this.jobs[h]!;
-      if (v.priority < job.priority) consider(v, false);
-    }
-    if (reclaim || lowerBorrow || fair) {
-      // Any order: the choice below depends on the set of candidates only (Q2 and node ties are total orders).
-      for (const leaf of this.borrowing[f]!) {
-        if (leaf === job.leaf || (probing && this.unprotectedByLeafFlavor[leaf * this.F + f] === 0)) continue;
-        for (const h of this.runningByLeafFlavor[leaf * this.F + f]!) {
-          const v = this.jobs[h]!;
-          const allowed = reclaim || (lowerBorrow && v.priority < job.priority) || (fair && this.fairShareAllows(job, v, 0));
-          if (allowed) consider(v, true);
-        }
-      }
-    }
-    const pick = (list: Candidate[]): { victims: number[]; placement: Placement } | null =>
-      shape.kind === 'single' ? this.victimsOneNode(job, f, shape.size, list) : this.victimsWholeNodes(job, f, shape, list);
-    if (candidates.length > 0) {
-      const chosen = pick(candidates);
-      if (chosen) return { ...chosen, protectedUntil: null };
-    }
-    if (protectedOnes.length === 0) return none;
-    // Would room exist once protections end? Report the earliest moment that suffices.
-    const all = candidates.concat(protectedOnes);
-    if (!pick(all)) return none;
-    let until = NO_TIME;
-    for (const c of protectedOnes) until = Math.min(until, c.job.runStart + minRuntime);
-    return { victims: null, placement: null, protectedUntil: until };
-  }
-
-  /**
-   * A bound for probes: true when no node (or not enough whole nodes) of flavor f would have
-   * room for `shape` even if every run any preemption may take were taken: every run past
-   * minRuntime of every borrowing leaf (a superset of the candidates of reclaim, of class
-   * preemption between borrowers and of fair share), not one started at this instant. Within-team
-   * candidates of a leaf that does not borrow are not in that set, so such a job is not judged
-   * here. The room is computed once per state of the pass (planStamp), from the second search in
-   * that state on, so a search that finds its victims at once pays nothing for it.
-   */
-  private cannotMakeRoom(job: EngineJob, f: number, shape: Shape, within: boolean): boolean {
-    const k = job.leaf * this.F + f;
-    if (within && this.unprotectedByLeafFlavor[k]! > 0 && !this.borrowing[f]!.has(job.leaf)) return false;
-    const bound = this.roomBound[f]!;
-    if (bound.stamp !== this.planStamp) {
-      bound.stamp = this.planStamp;
-      bound.searches = 0;
-    }
-    if (++bound.searches === 2) this.computeRoomBound(f);
-    if (bound.searches < 2) return false;
-    if (shape.kind === 'single') return bound.maxOnOneNode < shape.size;
-    return (bound.wholeNodes.get(shape.size) ?? 0) + this.fleet.fullyIdleCount(f, shape.size) < shape.count;
-  }
-
-  private computeRoomBound(f: number): void {
-    const fleet = this.fleet;
-    const minRuntime = this.policy.preemption.minRuntime;
-    const takeable = new Map<number, number>();
-    for (const leaf of this.borrowing[f]!) {
-      if (this.unprotectedByLeafFlavor[leaf * this.F + f] === 0) continue;
-      for (const h of this.runningByLeafFlavor[leaf * this.F + f]!) {
-        const v = this.jobs[h]!;
-        if (!v.preemptible || v.runStart === this.now || this.now - v.runStart < minRuntime) continue;
-        for (const node of v.nodes) takeable.set(node, (takeable.get(node) ?? 0) + v.perNode);
-      }
-    }
-    const bound = this.roomBound[f]!;
-    bound.maxOnOneNode = fleet.maxAvailableOnOneNode(f);
-    bound.wholeNodes.clear();
-    for (const [node, gpus] of takeable) {
-      if (fleet.reserved[node] === 1) continue;
-      const room = fleet.free[node]! + gpus;
-      if (room > bound.maxOnOneNode) bound.maxOnOneNode = room;
-      // Entirely idle nodes are counted by fullyIdleCount; these become entirely idle.
-      if (room === fleet.nodeSize[node] && fleet.free[node]! < room) bound.wholeNodes.set(room, (bound.wholeNodes.get(room) ?? 0) + 1);
-    }
-  }
-
-  /** Fair-share preemption: the victim's side stays worse off (higher standing) than the job's. */
-  private fairShareAllows(job: EngineJob, victim: EngineJob, alreadyFreed: number): boolean {
-    const teams = this.teams;
-    const depth = teams.commonDepth(job.leaf, victim.leaf);
-    const side = (leaf: number): number => teams.path[leaf]![teams.path[leaf]!.length - 1 - (depth + 1)]!;
-    const mine = side(job.leaf);
-    const theirs = side(victim.leaf);
-    const tau = this.policy.fairShare.halfLife / Math.LN2;
-    const after = this.standing[theirs]! - ((alreadyFreed + victim.gpus) * tau) / teams.weight[theirs]!;
-    const mineAfter = this.standing[mine]! + (job.gpus * tau) / teams.weight[mine]!;
-    return after > mineAfter;
-  }
-
-  /** Q2 order of victims: nearest subtree, then lowest class, then most recently started. */
-  private victimBefore(a: Candidate, b: Candidate): boolean {
-    if (a.nearness !== b.nearness) return a.nearness > b.nearness;
-    if (a.job.priority !== b.job.priority) return a.job.priority < b.job.priority;
-    if (a.job.runStart !== b.job.runStart) return a.job.runStart > b.job.runStart;
-    return a.job.handle > b.job.handle;
-  }
-
-  /** A team's jobs stay reclaimable only while the team, without the victims chosen, still borrows. */
-  private stillReclaimable(c: Candidate, f: number, freedByTeam: Map<number, number>): boolean {
-    if (!c.teamBound) return true;
-    const leaf = c.job.leaf;
-    return this.teams.used(leaf, f) - (freedByTeam.get(leaf) ?? 0) > this.teams.guaranteed(leaf, f);
-  }
-
-  /** One-node shape: the node where the fewest victims make room (then Q2, then best fit). */
-  /** The deepest team on the job's path that it would take over its limit (M2), and the largest excess on the path; null when none. */
-  private limitExcess(job: EngineJob, f: number): { team: number; gpus: number } | null {
-    let team = -1;
-    let excess = 0;
-    for (const t of this.teams.path[job.leaf]!) {
-      const over = this.teams.used(t, f) + job.gpus - this.teams.limitOf(t, f);
-      if (over > 0) {
-        if (team < 0) team = t;
-        excess = Math.max(excess, over);
-      }
-    }
-    return team < 0 ? null : { team, gpus: excess };
-  }
-
-  private victimsOneNode(job: EngineJob, f: number, gpus: number, candidates: Candidate[]): { victims: number[]; placement: Placement } | null {
-    const fleet = this.fleet;
-    const byNode = new Map<number, Candidate[]>();
-    // M2: a job that some team on its path would hold more than its limit with must free
-    // that team's GPUs too, not only room on a node (a node may have room already): its
-    // victims come from inside the deepest such team, and free at least the largest excess.
-    // Example: P (limit 6) holds 6 through X; Y (in P) asks for 2 where 2 GPUs are idle:
-    // room needs no victim, the limit needs 2 of P's GPUs back, so X's run is the victim.
-    const limit = this.limitExcess(job, f);
-    const counts = (c: Candidate): boolean => limit === null || this.teams.path[c.job.leaf]!.includes(limit.team);
-    // A victim frees `perNode` GPUs on each of its nodes (whole-node victims too).
-    for (const c of candidates) {
-      if (!counts(c)) continue;
-      for (const node of c.job.nodes) {
-        if (fleet.reserved[node] === 1 || fleet.nodeSize[node]! < gpus) continue;
-        let list = byNode.get(node);
-        if (!list) byNode.set(node, (list = []));
-        list.push(c);
-      }
-    }
-    let best: { node: number; chosen: Candidate[]; leftover: number } | null = null;
-    for (const [node, list] of byNode) {
-      const need = Math.max(gpus - fleet.free[node]!, limit?.gpus ?? 0);
-      let sum = 0;
-      for (const c of list) sum += c.job.perNode;
-      if (sum < need) continue;
-      // Largest first gives the fewest victims. When the rule "reclaimable only while the team
-      // still borrows" stops it, smallest first frees more of each team (its last pick may
-      // overshoot), so try that before giving up on the node.
-      list.sort((a, b) => b.job.perNode - a.job.perNode || (this.victimBefore(a, b) ? -1 : 1));
-      const chosen = this.pickVictims(list, need, f) ?? this.pickVictims([...list].reverse(), need, f);
-      if (chosen === null) continue;
-      let freed = 0;
-      for (const c of chosen) freed += c.job.perNode;
-      const leftover = freed - need;
-      if (best === null || this.betterVictimSet(chosen, leftover, node, best.chosen, best.leftover, best.node)) {
-        best = { node, chosen, leftover };
-      }
-    }
-    if (!best) return null;
-    return { victims: best.chosen.map((c) => c.job.handle), placement: { nodes: [best.node], perNode: gpus } };
-  }
-
-  /**
-   * Victims from `ordered` (preferred first) freeing at least `need` GPUs: at each step the
-   * smallest one that covers what is left, else the first one. Null when they cannot.
-   */
-  private pickVictims(ordered: readonly Candidate[], need: number, f: number): Candidate[] | null {
-    const chosen: Candidate[] = [];
-    const freedByTeam = new Map<number, number>();
-    const used = new Set<Candidate>();
-    let left = need;
-    while (left > 0) {
-      let cover: Candidate | null = null;
-      let first: Candidate | null = null;
-      for (const c of ordered) {
-        if (used.has(c) || !this.stillReclaimable(c, f, freedByTeam)) continue;
-        first ??= c;
-        if (c.job.perNode >= left && (cover === null || c.job.perNode < cover.job.perNode)) cover = c;
-      }
-      const pick = cover ?? first;
-      if (pick === null) return null;
-      used.add(pick);
-      chosen.push(pick);
-      left -= pick.job.perNode;
-      freedByTeam.set(pick.job.leaf, (freedByTeam.get(pick.job.leaf) ?? 0) + pick.job.gpus);
-    }
-    return chosen;
-  }
-
-  private betterVictimSet(a: Candidate[], leftoverA: number, nodeA: number, b: Candidate[], leftoverB: number, nodeB: number): boolean {
-    if (a.length !== b.length) return a.length < b.length;
-    const sortedA = [...a].sort((x, y) => (this.victimBefore(x, y) ? -1 : 1));
-    const sortedB = [...b].sort((x, y) => (this.victimBefore(x, y) ? -1 : 1));
-    for (let i = 0; i < sortedA.length; i++) {
-      if (sortedA[i] === sortedB[i]) continue;
-      if (this.victimBefore(sortedA[i]!, sortedB[i]!)) return true;
-      if (this.victimBefore(sortedB[i]!, sortedA[i]!)) return false;
-    }
-    if (leftoverA !== leftoverB) return leftoverA < leftoverB;
-    return nodeA < nodeB;
-  }
-
-  /** Whole-node shape: take entire nodes, idle ones first, then those emptied by the fewest victims. */
-  private victimsWholeNodes(job: EngineJob, f: number, shape: Shape, candidates: Candidate[]): { victims: number[]; placement: Placement } | null {
-    const fleet = this.fleet;
-    const byJob = new Map<number, Candidate>();
-    for (const c of candidates) byJob.set(c.job.handle, c);
-    const nodes = new Set<number>();
-    for (const c of candidates) for (const n of c.job.nodes) nodes.add(n);
-    const idle = fleet.wholeNodes(f, shape.size, fleet.fullyIdleCount(f, shape.size)) ?? [];
-    for (const n of idle) nodes.add(n);
-    const usable = [...nodes].filter(
-      (n) => fleet.nodeSize[n] === shape.size && fleet.reserved[n] === 0 && this.nodeJobs[n]!.every((h) => byJob.has(h)),
-    );
-    usable.sort((a, b) => a - b);
-    const chosenNodes: number[] = [];
-    const chosen = new Set<number>();
-    const freedByTeam = new Map<number, number>();
-    const racks = new Set<number>();
-    while (chosenNodes.length < shape.count) {
-      let bestNode = -1;
-      let bestCost = NO_TIME;
-      for (const n of usable) {
-        if (chosenNodes.includes(n)) continue;
-        const fresh = this.nodeJobs[n]!.filter((h) => !chosen.has(h));
-        // Check the team rule for the new victims in order.
-        const trial = new Map(freedByTeam);
-        let ok = true;
-        for (const h of fresh) {
-          const c = byJob.get(h)!;
-          if (!this.stillReclaimable(c, f, trial)) {
-            ok = false;
-            break;
-          }
-          trial.set(c.job.leaf, (trial.get(c.job.leaf) ?? 0) + c.job.gpus);
-        }
-        if (!ok) continue;
-        const cost = fresh.length * 2 + (racks.has(fleet.nodeRack[n]!) || racks.size === 0 ? 0 : 1);
-        if (cost < bestCost) {
-          bestCost = cost;
-          bestNode = n;
-        }
-      }
-      if (bestNode < 0) return null;
-      chosenNodes.push(bestNode);
-      racks.add(fleet.nodeRack[bestNode]!);
-      for (const h of this.nodeJobs[bestNode]!) {
-        if (chosen.has(h)) continue;
-        chosen.add(h);
-        const c = byJob.get(h)!;
-        freedByTeam.set(c.job.leaf, (freedByTeam.get(c.job.leaf) ?? 0) + c.job.gpus);
-      }
-    }
-    return { victims: [...chosen], placement: { nodes: chosenNodes.sort((a, b) => a - b), perNode: shape.size } };
-  }
-
   // ---------------------------------------------------------------- reservations and reasons
 
   /** The job could not start: record why, and give it the pass's reservation if it is the first capacity failure (P4). */
   private explainBlocked(job: EngineJob, blockers: Blocker[]): void {
     const capacity = blockers.filter((b): b is Extract<Blocker, { kind: 'capacity' }> => b.kind === 'capacity');
     if (capacity.length > 0 && this.reservation === null) {
-      this.reservation = this.reserveFor(job, capacity.map((b) => b.flavor));
+      this.reservation = this.reservations.reserveFor(job, capacity.map((b) => b.flavor));
       if (this.reservation) for (const node of this.reservation.nodes) this.fleet.reserve(node);
       this.planStamp++;
     }
     job.reason = this.reasonFor(job, blockers);
-  }
-
-  /** P4: nodes for `job` on the flavor where it can start earliest, with its expected start. */
-  private reserveFor(job: EngineJob, flavors: number[]): Reservation | null {
-    let best: Reservation | null = null;
-    for (const f of flavors) {
-      const shape = this.shapeOn(job.gpus, f);
-      if (!shape) continue;
-      const r = this.reservationOn(job, f, shape);
-      if (r && (best === null || (r.expectedStart ?? NO_TIME) < (best.expectedStart ?? NO_TIME))) best = r;
-    }
-    return best;
-  }
-
-  private reservationOn(job: EngineJob, f: number, shape: Shape): Reservation | null {
-    const fleet = this.fleet;
-    const need = shape.size;
-    const whole = shape.kind === 'whole';
-    let chosen: { node: number; at: number }[];
-    if (this.timeLimitedRunning[f] === 0) {
-      // No run on this flavor has a time limit: no start can be predicted, so reserve the
-      // nodes that have the least left to drain. A reserved node's idle GPUs only grow, so
-      // the most idle node reaches the job's size and the job cannot starve (P4).
-      chosen = fleet.mostIdleNodes(f, shape.count, need, whole).map((node) => ({ node, at: this.freeAt(node, need) }));
-    } else {
-      // Rank nodes by when the time limits of their runs free enough GPUs. On a large flavor
-      // only the most idle nodes are ranked (P4 asks for nodes and a start computed from
-      // them, not for the earliest of all), so a pass stays cheap on 100,000 GPUs.
-      const info = this.fleet.flavors[f]!;
-      let nodesOfFlavor = 0;
-      for (const n of info.nodesBySize.values()) nodesOfFlavor += n;
-      const candidates =
-        nodesOfFlavor <= EXACT_RESERVATION_NODES
-          ? fleet.mostIdleNodes(f, nodesOfFlavor, need, whole)
-          : fleet.mostIdleNodes(f, Math.max(RANKED_RESERVATION_NODES, 4 * shape.count), need, whole);
-      const ranked = candidates.map((node) => ({ node, at: this.freeAt(node, need), held: need - fleet.free[node]! }));
-      ranked.sort((a, b) => a.at - b.at || a.held - b.held || a.node - b.node);
-      chosen = ranked.slice(0, shape.count);
-    }
-    if (chosen.length < shape.count) return null;
-    const at = Math.max(...chosen.map((c) => c.at));
-    return {
-      job: job.handle,
-      flavor: f,
-      nodes: chosen.map((c) => c.node).sort((a, b) => a - b),
-      expectedStart: Number.isFinite(at) ? Math.max(at, this.now) : null,
-    };
-  }
-
-  /**
-   * When `need` GPUs of a node will be idle, from the time limits of the runs on it (Infinity
-   * if unknown). With `estimate`, a run without a limit ends when its team's history says
-   * (estimatedRunEnd); only reasons ask for that.
-   */
-  private freeAt(node: number, need: number, estimate = false): number {
-    let free = this.fleet.free[node]!;
-    if (free >= need) return this.now;
-    const ends = this.nodeJobs[node]!.map((h) => {
-      const j = this.jobs[h]!;
-      if (j.spec.timeLimit !== null) return { end: j.runStart + j.spec.timeLimit, gpus: j.perNode };
-      const guess = estimate ? estimatedRunEnd(this.runHistory.get(runHistoryKey(j.spec.team, j.spec.class)), j.runStart, this.now) : null;
-      return { end: guess ?? NO_TIME, gpus: j.perNode };
-    });
-    ends.sort((a, b) => a.end - b.end);
-    for (const e of ends) {
-      free += e.gpus;
-      if (free >= need) return e.end;
-    }
-    return NO_TIME;
   }
 
   /**
@@ -1646,7 +1275,7 @@ export class Engine {
           const names = r.nodes.map((n) => this.fleet.nodeNames[n]!);
           // The reservation's start comes from time limits; where a run has none, the reason
           // estimates it from history on the same nodes (the decision is already made).
-          const estimated = r.expectedStart === null ? this.estimatedStart(r, job) : null;
+          const estimated = r.expectedStart === null ? this.reservations.estimatedStart(r, job) : null;
           const at = r.expectedStart ?? estimated;
           const basis = r.expectedStart !== null ? 'timeLimits' : 'history';
           const hasHistory = this.runHistory.size > 0;
@@ -1682,15 +1311,6 @@ export class Engine {
         return lazyReason('GuaranteeExhausted', null, () => `${held()}; it needs ${shapeText} to borrow and ${idle} ${flavor} are idle, none in such a block`);
       }
     }
-  }
-
-  /** When the reserved nodes free the job's shape, runs without a limit estimated from history. */
-  private estimatedStart(r: Reservation, job: EngineJob): number | null {
-    const shape = this.shapeOn(job.gpus, r.flavor);
-    if (!shape || this.runHistory.size === 0) return null;
-    let at = this.now;
-    for (const node of r.nodes) at = Math.max(at, this.freeAt(node, shape.size, true));
-    return Number.isFinite(at) ? at : null;
   }
 
   private shapeText(gpus: number, f: number): string {
@@ -1756,13 +1376,6 @@ export class Engine {
   }
 }
 
-interface Candidate {
-  readonly job: EngineJob;
-  /** Subject to "reclaimable only while the team still borrows" (jobs of other teams). */
-  readonly teamBound: boolean;
-  /** Depth of the common ancestor with the preempting job's team (-1: other division). */
-  readonly nearness: number;
-}
 
 /** A reason whose sentence (`<code>: <details>`) is written on first read, then kept. */
 function lazyReason(code: Reason['code'], expectedStart: number | null, details: () => string, basis: ExpectedStartBasis | null = null): Reason {

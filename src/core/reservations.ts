@@ -1,0 +1,148 @@
+// Reservations (P4): the nodes the first job of a pass that fails for lack of room is given, and
+// when it can expect to start there. A start is predicted from the time limits of the runs on
+// the nodes only, so no decision depends on an estimate; `estimatedStart` (history) only dates
+// a reason (docs/decisions/0005). Reads the engine's state, changes none of it.
+import type { EngineJob } from './engine.js';
+import type { FleetIndex } from './fleet-index.js';
+import type { RunHistory } from './reasons.js';
+import { estimatedRunEnd, runHistoryKey } from './reasons.js';
+import type { Shape } from './shapes.js';
+import { NO_TIME } from './shapes.js';
+
+/** Flavors with at most this many nodes get the earliest reservation of all their nodes. */
+const EXACT_RESERVATION_NODES = 512;
+/** On larger flavors, how many of the most idle nodes are ranked by expected start. */
+const RANKED_RESERVATION_NODES = 64;
+
+export interface Reservation {
+  readonly job: number;
+  readonly flavor: number;
+  readonly nodes: readonly number[];
+  /** Null when a run on the reserved nodes has no time limit. */
+  readonly expectedStart: number | null;
+}
+
+/** The engine state reservations read. */
+export interface ReservationState {
+  readonly fleet: FleetIndex;
+  readonly jobs: readonly EngineJob[];
+  readonly nodeJobs: readonly (readonly number[])[];
+  /** Running jobs with a time limit, per flavor. */
+  readonly timeLimitedRunning: readonly number[];
+  now(): number;
+  runHistory(): RunHistory;
+  /** S2: the shape of a job of `gpus` on flavor f, or null. */
+  shapeOn(gpus: number, f: number): Shape | null;
+}
+
+export class Reservations {
+  private readonly fleet: FleetIndex;
+  private readonly jobs: readonly EngineJob[];
+  private readonly nodeJobs: readonly (readonly number[])[];
+  private readonly timeLimitedRunning: readonly number[];
+
+  constructor(private readonly state: ReservationState) {
+    this.fleet = state.fleet;
+    this.jobs = state.jobs;
+    this.nodeJobs = state.nodeJobs;
+    this.timeLimitedRunning = state.timeLimitedRunning;
+  }
+
+  private get now(): number {
+    return this.state.now();
+  }
+
+  private get runHistory(): RunHistory {
+    return this.state.runHistory();
+  }
+
+  private shapeOn(gpus: number, f: number): Shape | null {
+    return this.state.shapeOn(gpus, f);
+  }
+
+  /** P4: nodes for `job` on the flavor where it can start earliest, with its expected start. */
+  reserveFor(job: EngineJob, flavors: number[]): Reservation | null {
+    let best: Reservation | null = null;
+    for (const f of flavors) {
+      const shape = this.shapeOn(job.gpus, f);
+      if (!shape) continue;
+      const r = this.reservationOn(job, f, shape);
+      if (r && (best === null || (r.expectedStart ?? NO_TIME) < (best.expectedStart ?? NO_TIME))) best = r;
+    }
+    return best;
+  }
+
+  private reservationOn(job: EngineJob, f: number, shape: Shape): Reservation | null {
+    const fleet = this.fleet;
+    const need = shape.size;
+    const whole = shape.kind === 'whole';
+    let chosen: { node: number; at: number }[];
+    if (this.timeLimitedRunning[f] === 0) {
+      // No run on this flavor has a time limit: no start can be predicted, so reserve the
+      // nodes that have the least left to drain. A reserved node's idle GPUs only grow, so
+      // the most idle node reaches the job's size and the job cannot starve (P4).
+      chosen = fleet
+        .mostIdleNodes(f, shape.count, need, whole)
+        .map((node) => ({ node, at: this.freeAt(node, need) }));
+    } else {
+      // Rank nodes by when the time limits of their runs free enough GPUs. On a large flavor
+      // only the most idle nodes are ranked (P4 asks for nodes and a start computed from
+      // them, not for the earliest of all), so a pass stays cheap on 100,000 GPUs.
+      const info = this.fleet.flavors[f]!;
+      let nodesOfFlavor = 0;
+      for (const n of info.nodesBySize.values()) nodesOfFlavor += n;
+      const candidates =
+        nodesOfFlavor <= EXACT_RESERVATION_NODES
+          ? fleet.mostIdleNodes(f, nodesOfFlavor, need, whole)
+          : fleet.mostIdleNodes(f, Math.max(RANKED_RESERVATION_NODES, 4 * shape.count), need, whole);
+      const ranked = candidates.map((node) => ({
+        node,
+        at: this.freeAt(node, need),
+        held: need - fleet.free[node]!,
+      }));
+      ranked.sort((a, b) => a.at - b.at || a.held - b.held || a.node - b.node);
+      chosen = ranked.slice(0, shape.count);
+    }
+    if (chosen.length < shape.count) return null;
+    const at = Math.max(...chosen.map((c) => c.at));
+    return {
+      job: job.handle,
+      flavor: f,
+      nodes: chosen.map((c) => c.node).sort((a, b) => a - b),
+      expectedStart: Number.isFinite(at) ? Math.max(at, this.now) : null,
+    };
+  }
+
+  /**
+   * When `need` GPUs of a node will be idle, from the time limits of the runs on it (Infinity
+   * if unknown). With `estimate`, a run without a limit ends when its team's history says
+   * (estimatedRunEnd); only reasons ask for that.
+   */
+  private freeAt(node: number, need: number, estimate = false): number {
+    let free = this.fleet.free[node]!;
+    if (free >= need) return this.now;
+    const ends = this.nodeJobs[node]!.map((h) => {
+      const j = this.jobs[h]!;
+      if (j.spec.timeLimit !== null) return { end: j.runStart + j.spec.timeLimit, gpus: j.perNode };
+      const guess = estimate
+        ? estimatedRunEnd(this.runHistory.get(runHistoryKey(j.spec.team, j.spec.class)), j.runStart, this.now)
+        : null;
+      return { end: guess ?? NO_TIME, gpus: j.perNode };
+    });
+    ends.sort((a, b) => a.end - b.end);
+    for (const e of ends) {
+      free += e.gpus;
+      if (free >= need) return e.end;
+    }
+    return NO_TIME;
+  }
+
+  /** When the reserved nodes free the job's shape, runs without a limit estimated from history. */
+  estimatedStart(r: Reservation, job: EngineJob): number | null {
+    const shape = this.shapeOn(job.gpus, r.flavor);
+    if (!shape || this.runHistory.size === 0) return null;
+    let at = this.now;
+    for (const node of r.nodes) at = Math.max(at, this.freeAt(node, shape.size, true));
+    return Number.isFinite(at) ? at : null;
+  }
+}

@@ -1,0 +1,457 @@
+// Victim search (P3, Q2, M2, M5): which running jobs a job may preempt on a flavor, and the
+// fewest of them that make room of its shape. The engine's pass asks `selectVictims` for every
+// job it considers that does not fit on idle GPUs, and for the probes of its early exits; this
+// module reads the engine's state (through VictimState) and changes none of it.
+//
+// Searches that find nothing are remembered until the state changes (`forgetFailures`, after a
+// start and at every pass and round): the same search again would find the same nothing, and a
+// team's queue often repeats it many times.
+import type { EngineJob } from './engine.js';
+import type { FleetIndex } from './fleet-index.js';
+import type { Policy } from './model.js';
+import type { Placement, Shape } from './shapes.js';
+import { NO_TIME } from './shapes.js';
+import type { TeamTree } from './team-tree.js';
+
+/** A failed victim search whose `protectedUntil` (a reason's detail, never a decision) was not computed. */
+const NOT_COMPUTED = Symbol('not computed');
+
+/** What a search finds: victims and the placement they make room for, or when room could be made once protections end. */
+export interface VictimSelection {
+  readonly victims: number[] | null;
+  readonly placement: Placement | null;
+  readonly protectedUntil: number | null;
+}
+
+/** The engine state a search reads (the engine's own arrays, shared, never copied). */
+export interface VictimState {
+  readonly policy: Policy;
+  readonly fleet: FleetIndex;
+  readonly teams: TeamTree;
+  readonly jobs: readonly EngineJob[];
+  /** Flavors. */
+  readonly F: number;
+  /** Running jobs per node. */
+  readonly nodeJobs: readonly (readonly number[])[];
+  /** Running jobs per [leaf * F + flavor]. */
+  readonly runningByLeafFlavor: readonly ReadonlySet<number>[];
+  /** Leaves that borrow, per flavor. */
+  readonly borrowing: readonly ReadonlySet<number>[];
+  /** Runs past minRuntime per [leaf * F + flavor]. */
+  readonly unprotectedByLeafFlavor: Int32Array;
+  /** Fair-share standing per team, current in the pass. */
+  readonly standing: Float64Array;
+  /** The pass's instant. */
+  now(): number;
+  /** Changes whenever what a search would find may change (see Engine.planStamp). */
+  planStamp(): number;
+}
+
+interface Candidate {
+  readonly job: EngineJob;
+  /** Subject to "reclaimable only while the team still borrows" (jobs of other teams). */
+  readonly teamBound: boolean;
+  /** Depth of the common ancestor with the preempting job's team (-1: other division). */
+  readonly nearness: number;
+}
+
+export class VictimSearch {
+  private readonly policy: Policy;
+  private readonly fleet: FleetIndex;
+  private readonly teams: TeamTree;
+  private readonly jobs: readonly EngineJob[];
+  private readonly F: number;
+  private readonly nodeJobs: readonly (readonly number[])[];
+  private readonly runningByLeafFlavor: readonly ReadonlySet<number>[];
+  private readonly borrowing: readonly ReadonlySet<number>[];
+  private readonly unprotectedByLeafFlavor: Int32Array;
+  private readonly standing: Float64Array;
+  /**
+   * Victim searches that found no room since the state last changed, keyed by what decides the
+   * candidates (flavor, guarantee fit, class, team, size), with when room could be made.
+   */
+  private readonly failedVictimSearch = new Map<string, number | null | typeof NOT_COMPUTED>();
+  /** Per flavor: room if every run any search may take were taken (cannotMakeRoom), valid at `stamp`. */
+  private readonly roomBound: {
+    stamp: number;
+    searches: number;
+    maxOnOneNode: number;
+    wholeNodes: Map<number, number>;
+  }[];
+
+  constructor(private readonly state: VictimState) {
+    this.policy = state.policy;
+    this.fleet = state.fleet;
+    this.teams = state.teams;
+    this.jobs = state.jobs;
+    this.F = state.F;
+    this.nodeJobs = state.nodeJobs;
+    this.runningByLeafFlavor = state.runningByLeafFlavor;
+    this.borrowing = state.borrowing;
+    this.unprotectedByLeafFlavor = state.unprotectedByLeafFlavor;
+    this.standing = state.standing;
+    this.roomBound = Array.from({ length: state.F }, () => ({
+      stamp: -1,
+      searches: 0,
+      maxOnOneNode: 0,
+      wholeNodes: new Map<number, number>(),
+    }));
+  }
+
+  private get now(): number {
+    return this.state.now();
+  }
+
+  private get planStamp(): number {
+    return this.state.planStamp();
+  }
+
+  /** The state changed (a start, a new pass or round): failed searches may succeed now. */
+  forgetFailures(): void {
+    this.failedVictimSearch.clear();
+  }
+
+  /**
+   * P3: the jobs `job` may preempt on flavor f, and the fewest of them that make room of a
+   * valid shape. `protectedUntil` reports when room could be made if minRuntime (M5) were
+   * over, for the explanation.
+   */
+  selectVictims(job: EngineJob, f: number, shape: Shape, fits: boolean, probing: boolean): VictimSelection {
+    const p = this.policy.preemption;
+    const reclaim = fits;
+    const within = p.withinTeam;
+    const lowerBorrow = !fits && p.borrowing === 'lowerPriority';
+    const fair = !fits && p.fairShare;
+    const none = { victims: null, placement: null, protectedUntil: null };
+    if (!reclaim && !within && !lowerBorrow && !fair) return none;
+    const key = `${f}:${fits ? 1 : 0}:${job.priority}:${job.leaf}:${job.gpus}`;
+    const known = this.failedVictimSearch.get(key);
+    if (known === NOT_COMPUTED ? probing : known !== undefined)
+      return { victims: null, placement: null, protectedUntil: known === NOT_COMPUTED ? null : known! };
+    const found = this.searchVictims(job, f, shape, { reclaim, within, lowerBorrow, fair }, probing);
+    if (found.victims === null)
+      this.failedVictimSearch.set(key, probing ? NOT_COMPUTED : found.protectedUntil);
+    return found;
+  }
+
+  private searchVictims(
+    job: EngineJob,
+    f: number,
+    shape: Shape,
+    kinds: { reclaim: boolean; within: boolean; lowerBorrow: boolean; fair: boolean },
+    probing: boolean,
+  ): VictimSelection {
+    const { reclaim, within, lowerBorrow, fair } = kinds;
+    const p = this.policy.preemption;
+    const none = { victims: null, placement: null, protectedUntil: null };
+    if (probing && this.cannotMakeRoom(job, f, shape, within)) return none;
+    const candidates: Candidate[] = [];
+    const protectedOnes: Candidate[] = [];
+    const minRuntime = p.minRuntime;
+    const teams = this.teams;
+    const consider = (v: EngineJob, teamBound: boolean): void => {
+      if (!v.preemptible) return;
+      // A run that began at this very instant is never a victim, even with minRuntime 0:
+      // it was started by this pass (or one at the same instant) and a zero-length run is waste.
+      if (v.runStart === this.now) return;
+      const unprotected = this.now - v.runStart >= minRuntime;
+      // A probe asks only whether room can be made now; protected runs only date a reason.
+      if (!unprotected && probing) return;
+      const candidate: Candidate = { job: v, teamBound, nearness: teams.commonDepth(job.leaf, v.leaf) };
+      if (unprotected) candidates.push(candidate);
+      else protectedOnes.push(candidate);
+    };
+    if (within)
+      for (const h of this.runningByLeafFlavor[job.leaf * this.F + f]!) {
+        const v = this.jobs[h]!;
+        if (v.priority < job.priority) consider(v, false);
+      }
+    if (reclaim || lowerBorrow || fair) {
+      // Any order: the choice below depends on the set of candidates only (Q2 and node ties are total orders).
+      for (const leaf of this.borrowing[f]!) {
+        if (leaf === job.leaf || (probing && this.unprotectedByLeafFlavor[leaf * this.F + f] === 0)) continue;
+        for (const h of this.runningByLeafFlavor[leaf * this.F + f]!) {
+          const v = this.jobs[h]!;
+          const allowed =
+            reclaim ||
+            (lowerBorrow && v.priority < job.priority) ||
+            (fair && this.fairShareAllows(job, v, 0));
+          if (allowed) consider(v, true);
+        }
+      }
+    }
+    const pick = (list: Candidate[]): { victims: number[]; placement: Placement } | null =>
+      shape.kind === 'single'
+        ? this.victimsOneNode(job, f, shape.size, list)
+        : this.victimsWholeNodes(job, f, shape, list);
+    if (candidates.length > 0) {
+      const chosen = pick(candidates);
+      if (chosen) return { ...chosen, protectedUntil: null };
+    }
+    if (protectedOnes.length === 0) return none;
+    // Would room exist once protections end? Report the earliest moment that suffices.
+    const all = candidates.concat(protectedOnes);
+    if (!pick(all)) return none;
+    let until = NO_TIME;
+    for (const c of protectedOnes) until = Math.min(until, c.job.runStart + minRuntime);
+    return { victims: null, placement: null, protectedUntil: until };
+  }
+
+  /**
+   * A bound for probes: true when no node (or not enough whole nodes) of flavor f would have
+   * room for `shape` even if every run any preemption may take were taken: every run past
+   * minRuntime of every borrowing leaf (a superset of the candidates of reclaim, of class
+   * preemption between borrowers and of fair share), not one started at this instant. Within-team
+   * candidates of a leaf that does not borrow are not in that set, so such a job is not judged
+   * here. The room is computed once per state of the pass (planStamp), from the second search in
+   * that state on, so a search that finds its victims at once pays nothing for it.
+   */
+  private cannotMakeRoom(job: EngineJob, f: number, shape: Shape, within: boolean): boolean {
+    const k = job.leaf * this.F + f;
+    if (within && this.unprotectedByLeafFlavor[k]! > 0 && !this.borrowing[f]!.has(job.leaf)) return false;
+    const bound = this.roomBound[f]!;
+    if (bound.stamp !== this.planStamp) {
+      bound.stamp = this.planStamp;
+      bound.searches = 0;
+    }
+    if (++bound.searches === 2) this.computeRoomBound(f);
+    if (bound.searches < 2) return false;
+    if (shape.kind === 'single') return bound.maxOnOneNode < shape.size;
+    return (bound.wholeNodes.get(shape.size) ?? 0) + this.fleet.fullyIdleCount(f, shape.size) < shape.count;
+  }
+
+  private computeRoomBound(f: number): void {
+    const fleet = this.fleet;
+    const minRuntime = this.policy.preemption.minRuntime;
+    const takeable = new Map<number, number>();
+    for (const leaf of this.borrowing[f]!) {
+      if (this.unprotectedByLeafFlavor[leaf * this.F + f] === 0) continue;
+      for (const h of this.runningByLeafFlavor[leaf * this.F + f]!) {
+        const v = this.jobs[h]!;
+        if (!v.preemptible || v.runStart === this.now || this.now - v.runStart < minRuntime) continue;
+        for (const node of v.nodes) takeable.set(node, (takeable.get(node) ?? 0) + v.perNode);
+      }
+    }
+    const bound = this.roomBound[f]!;
+    bound.maxOnOneNode = fleet.maxAvailableOnOneNode(f);
+    bound.wholeNodes.clear();
+    for (const [node, gpus] of takeable) {
+      if (fleet.reserved[node] === 1) continue;
+      const room = fleet.free[node]! + gpus;
+      if (room > bound.maxOnOneNode) bound.maxOnOneNode = room;
+      // Entirely idle nodes are counted by fullyIdleCount; these become entirely idle.
+      if (room === fleet.nodeSize[node] && fleet.free[node]! < room)
+        bound.wholeNodes.set(room, (bound.wholeNodes.get(room) ?? 0) + 1);
+    }
+  }
+
+  /** Fair-share preemption: the victim's side stays worse off (higher standing) than the job's. */
+  private fairShareAllows(job: EngineJob, victim: EngineJob, alreadyFreed: number): boolean {
+    const teams = this.teams;
+    const depth = teams.commonDepth(job.leaf, victim.leaf);
+    const side = (leaf: number): number => teams.path[leaf]![teams.path[leaf]!.length - 1 - (depth + 1)]!;
+    const mine = side(job.leaf);
+    const theirs = side(victim.leaf);
+    const tau = this.policy.fairShare.halfLife / Math.LN2;
+    const after = this.standing[theirs]! - ((alreadyFreed + victim.gpus) * tau) / teams.weight[theirs]!;
+    const mineAfter = this.standing[mine]! + (job.gpus * tau) / teams.weight[mine]!;
+    return after > mineAfter;
+  }
+
+  /** Q2 order of victims: nearest subtree, then lowest class, then most recently started. */
+  private victimBefore(a: Candidate, b: Candidate): boolean {
+    if (a.nearness !== b.nearness) return a.nearness > b.nearness;
+    if (a.job.priority !== b.job.priority) return a.job.priority < b.job.priority;
+    if (a.job.runStart !== b.job.runStart) return a.job.runStart > b.job.runStart;
+    return a.job.handle > b.job.handle;
+  }
+
+  /** A team's jobs stay reclaimable only while the team, without the victims chosen, still borrows. */
+  private stillReclaimable(c: Candidate, f: number, freedByTeam: Map<number, number>): boolean {
+    if (!c.teamBound) return true;
+    const leaf = c.job.leaf;
+    return this.teams.used(leaf, f) - (freedByTeam.get(leaf) ?? 0) > this.teams.guaranteed(leaf, f);
+  }
+
+  /** One-node shape: the node where the fewest victims make room (then Q2, then best fit). */
+  /** The deepest team on the job's path that it would take over its limit (M2), and the largest excess on the path; null when none. */
+  private limitExcess(job: EngineJob, f: number): { team: number; gpus: number } | null {
+    let team = -1;
+    let excess = 0;
+    for (const t of this.teams.path[job.leaf]!) {
+      const over = this.teams.used(t, f) + job.gpus - this.teams.limitOf(t, f);
+      if (over > 0) {
+        if (team < 0) team = t;
+        excess = Math.max(excess, over);
+      }
+    }
+    return team < 0 ? null : { team, gpus: excess };
+  }
+
+  private victimsOneNode(
+    job: EngineJob,
+    f: number,
+    gpus: number,
+    candidates: Candidate[],
+  ): { victims: number[]; placement: Placement } | null {
+    const fleet = this.fleet;
+    const byNode = new Map<number, Candidate[]>();
+    // M2: a job that some team on its path would hold more than its limit with must free
+    // that team's GPUs too, not only room on a node (a node may have room already): its
+    // victims come from inside the deepest such team, and free at least the largest excess.
+    // Example: P (limit 6) holds 6 through X; Y (in P) asks for 2 where 2 GPUs are idle:
+    // room needs no victim, the limit needs 2 of P's GPUs back, so X's run is the victim.
+    const limit = this.limitExcess(job, f);
+    const counts = (c: Candidate): boolean =>
+      limit === null || this.teams.path[c.job.leaf]!.includes(limit.team);
+    // A victim frees `perNode` GPUs on each of its nodes (whole-node victims too).
+    for (const c of candidates) {
+      if (!counts(c)) continue;
+      for (const node of c.job.nodes) {
+        if (fleet.reserved[node] === 1 || fleet.nodeSize[node]! < gpus) continue;
+        let list = byNode.get(node);
+        if (!list) byNode.set(node, (list = []));
+        list.push(c);
+      }
+    }
+    let best: { node: number; chosen: Candidate[]; leftover: number } | null = null;
+    for (const [node, list] of byNode) {
+      const need = Math.max(gpus - fleet.free[node]!, limit?.gpus ?? 0);
+      let sum = 0;
+      for (const c of list) sum += c.job.perNode;
+      if (sum < need) continue;
+      // Largest first gives the fewest victims. When the rule "reclaimable only while the team
+      // still borrows" stops it, smallest first frees more of each team (its last pick may
+      // overshoot), so try that before giving up on the node.
+      list.sort((a, b) => b.job.perNode - a.job.perNode || (this.victimBefore(a, b) ? -1 : 1));
+      const chosen = this.pickVictims(list, need, f) ?? this.pickVictims([...list].reverse(), need, f);
+      if (chosen === null) continue;
+      let freed = 0;
+      for (const c of chosen) freed += c.job.perNode;
+      const leftover = freed - need;
+      if (
+        best === null ||
+        this.betterVictimSet(chosen, leftover, node, best.chosen, best.leftover, best.node)
+      ) {
+        best = { node, chosen, leftover };
+      }
+    }
+    if (!best) return null;
+    return {
+      victims: best.chosen.map((c) => c.job.handle),
+      placement: { nodes: [best.node], perNode: gpus },
+    };
+  }
+
+  /**
+   * Victims from `ordered` (preferred first) freeing at least `need` GPUs: at each step the
+   * smallest one that covers what is left, else the first one. Null when they cannot.
+   */
+  private pickVictims(ordered: readonly Candidate[], need: number, f: number): Candidate[] | null {
+    const chosen: Candidate[] = [];
+    const freedByTeam = new Map<number, number>();
+    const used = new Set<Candidate>();
+    let left = need;
+    while (left > 0) {
+      let cover: Candidate | null = null;
+      let first: Candidate | null = null;
+      for (const c of ordered) {
+        if (used.has(c) || !this.stillReclaimable(c, f, freedByTeam)) continue;
+        first ??= c;
+        if (c.job.perNode >= left && (cover === null || c.job.perNode < cover.job.perNode)) cover = c;
+      }
+      const pick = cover ?? first;
+      if (pick === null) return null;
+      used.add(pick);
+      chosen.push(pick);
+      left -= pick.job.perNode;
+      freedByTeam.set(pick.job.leaf, (freedByTeam.get(pick.job.leaf) ?? 0) + pick.job.gpus);
+    }
+    return chosen;
+  }
+
+  private betterVictimSet(
+    a: Candidate[],
+    leftoverA: number,
+    nodeA: number,
+    b: Candidate[],
+    leftoverB: number,
+    nodeB: number,
+  ): boolean {
+    if (a.length !== b.length) return a.length < b.length;
+    const sortedA = [...a].sort((x, y) => (this.victimBefore(x, y) ? -1 : 1));
+    const sortedB = [...b].sort((x, y) => (this.victimBefore(x, y) ? -1 : 1));
+    for (let i = 0; i < sortedA.length; i++) {
+      if (sortedA[i] === sortedB[i]) continue;
+      if (this.victimBefore(sortedA[i]!, sortedB[i]!)) return true;
+      if (this.victimBefore(sortedB[i]!, sortedA[i]!)) return false;
+    }
+    if (leftoverA !== leftoverB) return leftoverA < leftoverB;
+    return nodeA < nodeB;
+  }
+
+  /** Whole-node shape: take entire nodes, idle ones first, then those emptied by the fewest victims. */
+  private victimsWholeNodes(
+    job: EngineJob,
+    f: number,
+    shape: Shape,
+    candidates: Candidate[],
+  ): { victims: number[]; placement: Placement } | null {
+    const fleet = this.fleet;
+    const byJob = new Map<number, Candidate>();
+    for (const c of candidates) byJob.set(c.job.handle, c);
+    const nodes = new Set<number>();
+    for (const c of candidates) for (const n of c.job.nodes) nodes.add(n);
+    const idle = fleet.wholeNodes(f, shape.size, fleet.fullyIdleCount(f, shape.size)) ?? [];
+    for (const n of idle) nodes.add(n);
+    const usable = [...nodes].filter(
+      (n) =>
+        fleet.nodeSize[n] === shape.size &&
+        fleet.reserved[n] === 0 &&
+        this.nodeJobs[n]!.every((h) => byJob.has(h)),
+    );
+    usable.sort((a, b) => a - b);
+    const chosenNodes: number[] = [];
+    const chosen = new Set<number>();
+    const freedByTeam = new Map<number, number>();
+    const racks = new Set<number>();
+    while (chosenNodes.length < shape.count) {
+      let bestNode = -1;
+      let bestCost = NO_TIME;
+      for (const n of usable) {
+        if (chosenNodes.includes(n)) continue;
+        const fresh = this.nodeJobs[n]!.filter((h) => !chosen.has(h));
+        // Check the team rule for the new victims in order.
+        const trial = new Map(freedByTeam);
+        let ok = true;
+        for (const h of fresh) {
+          const c = byJob.get(h)!;
+          if (!this.stillReclaimable(c, f, trial)) {
+            ok = false;
+            break;
+          }
+          trial.set(c.job.leaf, (trial.get(c.job.leaf) ?? 0) + c.job.gpus);
+        }
+        if (!ok) continue;
+        const cost = fresh.length * 2 + (racks.has(fleet.nodeRack[n]!) || racks.size === 0 ? 0 : 1);
+        if (cost < bestCost) {
+          bestCost = cost;
+          bestNode = n;
+        }
+      }
+      if (bestNode < 0) return null;
+      chosenNodes.push(bestNode);
+      racks.add(fleet.nodeRack[bestNode]!);
+      for (const h of this.nodeJobs[bestNode]!) {
+        if (chosen.has(h)) continue;
+        chosen.add(h);
+        const c = byJob.get(h)!;
+        freedByTeam.set(c.job.leaf, (freedByTeam.get(c.job.leaf) ?? 0) + c.job.gpus);
+      }
+    }
+    return {
+      victims: [...chosen],
+      placement: { nodes: chosenNodes.sort((a, b) => a - b), perNode: shape.size },
+    };
+  }
+}
