@@ -277,6 +277,47 @@ describe('a real server', () => {
     }
   }, 60_000);
 
+  it('a proposal made through the API that affects a team reaches that team\'s webhook, signed, with the response deadline; the other team hears nothing', async () => {
+    const alpha = await receiver();
+    const beta = await receiver();
+    try {
+      const dir = tempDir('arbiter-webhooks-');
+      const cluster = writeFile(dir, 'cluster.yaml', 'pools:\n  - { name: p, flavor: gpu, nodes: 2, gpusPerNode: 8 }\n');
+      const current = 'teams:\n  - { name: alpha, guarantee: { gpu: 8 } }\n  - { name: beta, guarantee: { gpu: 8 } }\n';
+      const policy = writeFile(dir, 'policy.yaml', current);
+      const hooks = writeFile(
+        dir,
+        'webhooks.yaml',
+        [
+          'webhooks:',
+          `  - { name: alpha, url: "${alpha.url}", secret: ${SECRET}, teams: [alpha], events: [proposal.affects_team, governance.due] }`,
+          `  - { name: beta, url: "${beta.url}", secret: ${SECRET}, teams: [beta], events: [proposal.affects_team, governance.due] }`,
+          '',
+        ].join('\n'),
+      );
+      const server = await startServer(path.join(dir, 'data'), { args: ['--cluster', cluster, '--policy', policy, '--webhooks', hooks] });
+      // Both teams keep the 16 GPUs busy; the proposal moves 4 of beta's guarantee to alpha.
+      const trace = ['id,submit,team,gpus,duration', ...Array.from({ length: 40 }, (_, i) => [`a${i},${i * 600},alpha,4,3600`, `b${i},${i * 600 + 1},beta,4,3600`]).flat(), ''].join('\n');
+      const proposed = current.replace('alpha, guarantee: { gpu: 8 }', 'alpha, guarantee: { gpu: 12 }').replace('beta, guarantee: { gpu: 8 }', 'beta, guarantee: { gpu: 4 }');
+      const made = await api(server).post<{ id: string; affected: string[] }>('/v1/proposals', { title: 'More for alpha', rationale: 'alpha waits', policy: proposed, trace });
+      expect(made.status, made.text).toBe(201);
+      expect(made.body.affected).toEqual(['beta']);
+      await waitFor(() => beta.got.length >= 1, "beta's webhook", 15_000);
+      const delivery = beta.got[0]!;
+      expect(verified(SECRET, delivery)).toBe(true);
+      const body = JSON.parse(delivery.body) as { type: string; teams: string[]; text: string; data: { proposal: { id: string; affected: string[] }; deadline: string | null } };
+      expect(body).toMatchObject({ type: 'proposal.affects_team', teams: ['beta'], data: { proposal: { id: made.body.id, affected: ['beta'] } } });
+      expect(body.data.deadline).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+      expect(body.text).toContain(`arbiter proposal show ${made.body.id}`);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(alpha.got).toEqual([]);
+      await server.stop();
+    } finally {
+      await alpha.close();
+      await beta.close();
+    }
+  }, 90_000);
+
   it('a job waiting inside its guarantee longer than minRuntime is told to its team once', async () => {
     const beta = await receiver();
     try {
