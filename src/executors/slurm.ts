@@ -435,9 +435,21 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
   };
 
   /** Slurm's nodes and jobs now; throws when Slurm does not answer. */
-  const observe = async (): Promise<{ nodes: SlurmNode[]; jobs: SqueueJob[] }> => {
+  const observe = async (full = false): Promise<{ nodes: SlurmNode[]; jobs: SqueueJob[] }> => {
     const nodes = parseScontrolNodes(await slurmCommand(options.commands, 'scontrol', ['show', 'nodes', '--oneliner'], POLL_TIMEOUT_MS));
-    const jobs = parseSqueueFormatted(await slurmCommand(options.commands, 'squeue', ['-h', '-t', 'all', '-O', SQUEUE_FORMAT], POLL_TIMEOUT_MS));
+    const squeue = (args: string[]): Promise<SqueueJob[]> => slurmCommand(options.commands, 'squeue', ['-h', ...args, '-O', SQUEUE_FORMAT], POLL_TIMEOUT_MS).then(parseSqueueFormatted);
+    // Every job Slurm holds, ended ones too, only when it matters (recovery, an sbatch in doubt):
+    // with MinJobAge that is every job of the last minutes. Else the jobs not ended, then the
+    // runs' jobs that have left them, asked by id (their end state and exit status).
+    if (full || [...runs.values()].some((r) => r.phase === 'waiting')) return { nodes, jobs: await squeue(['-t', 'all']) };
+    const jobs = await squeue([]);
+    const listed = new Set(jobs.map((j) => String(j.job_id)));
+    const gone = [...bySlurmId.keys()].filter((id) => !listed.has(id));
+    if (gone.length > 0) {
+      // An id Slurm no longer knows makes squeue -j fail: then the whole list is read.
+      const ended = await squeue(['-t', 'all', '-j', gone.join(',')]).catch(() => squeue(['-t', 'all']));
+      jobs.push(...ended.filter((j) => !listed.has(String(j.job_id))));
+    }
     return { nodes, jobs };
   };
 
@@ -609,7 +621,7 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
     async recoverRuns() {
       // A full poll first: the capacity it reports reaches the loop before its first pass.
       const askedAt = Date.now();
-      const seen = await observe();
+      const seen = await observe(true);
       apply(seen.nodes, seen.jobs, askedAt);
       const result = new Map<string, FoundRun>();
       for (const job of seen.jobs) {
