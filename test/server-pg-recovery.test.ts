@@ -10,16 +10,13 @@
 //
 // Needs `npx tsc -p tsconfig.build.json` first (`npm test` builds before it runs vitest).
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { startPgCluster, type PgCluster } from './pg-harness.js';
 import {
   api,
-  assertDistFresh,
   sleep,
   smallCluster,
   startServer,
-  stopAllServers,
   tempDir,
   waitFor,
   writeFile,
@@ -28,6 +25,7 @@ import {
   type Job,
   type JobPage,
 } from './server-harness.js';
+import { pgClusterForServers } from './pg-servers.js';
 
 const POLICY = `priorityClasses:
   - { name: training, priority: 500 }
@@ -43,23 +41,12 @@ teams:
     guarantee: { h100: 16 }
 `;
 
-let cluster: PgCluster | undefined;
-
-beforeAll(async () => {
-  assertDistFresh();
-  cluster = await startPgCluster();
-}, 120_000);
-
-afterAll(async () => {
-  await stopAllServers();
-  await cluster?.stop();
-});
+const pgCluster = pgClusterForServers();
 
 /** A data directory and the arguments of a server on a fresh database: 4 nodes of 8 GPUs. */
 async function setup(name: string): Promise<{ data: string; args: string[] }> {
-  if (cluster === undefined) throw new Error('no PostgreSQL test cluster (see the error of beforeAll)');
   const dir = tempDir(name);
-  const database = await cluster.createDatabase();
+  const database = await pgCluster().createDatabase();
   const clusterFile = writeFile(dir, 'cluster.yaml', smallCluster(4, 8));
   const policy = writeFile(dir, 'policy.yaml', POLICY);
   return { data: path.join(dir, 'data'), args: ['--database', database, '--cluster', clusterFile, '--policy', policy, '--speed', '1'] };
@@ -161,7 +148,7 @@ describe('PostgreSQL: an outage of the database', () => {
     })();
     await waitFor(async () => (await allJobs(a)).filter((j) => j.status === 'running').length >= 4, 'the fleet to be busy');
 
-    cluster!.crash();
+    pgCluster().crash();
     const down = await waitFor(async () => {
       const r = await a.get<{ status: string; store: { ok: boolean; cause?: string }; scheduler: { ok: boolean } }>('/healthz', null);
       return r.status === 503 ? r.body : undefined;
@@ -176,7 +163,7 @@ describe('PostgreSQL: an outage of the database', () => {
     expect(during.body.leader.cause).toMatch(/leader lock is lost/);
     expect(during.body.scheduler.cause).toMatch(/run exits wait to be stored/);
 
-    await cluster!.restart();
+    await pgCluster().restart();
     await waitFor(async () => (await a.get('/healthz', null)).status === 200, '/healthz to be ok again', 15_000);
     // It took its lock again with its own epoch: nobody led meanwhile, so it goes on.
     expect((await a.get<{ leader: { ok: boolean; epoch: number } }>('/healthz', null)).body.leader).toEqual({ ok: true, epoch: 1 });

@@ -13,24 +13,22 @@
 import { generateKeyPairSync } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { startPgCluster, type PgCluster } from './pg-harness.js';
 import {
   api,
-  assertDistFresh,
   cli,
   sleep,
   smallCluster,
   STANDBY_READY,
   startServer,
-  stopAllServers,
   tempDir,
   waitFor,
   writeFile,
   type Job,
   type Server,
 } from './server-harness.js';
+import { pgClusterForServers } from './pg-servers.js';
 
 const POLICY = `priorityClasses:
   - { name: training, priority: 500 }
@@ -47,17 +45,7 @@ teams:
     guarantee: { h100: 16 }
 `;
 
-let cluster: PgCluster | undefined;
-
-beforeAll(async () => {
-  assertDistFresh();
-  cluster = await startPgCluster();
-}, 120_000);
-
-afterAll(async () => {
-  await stopAllServers();
-  await cluster?.stop();
-});
+const pgCluster = pgClusterForServers();
 
 interface Installation {
   readonly database: string;
@@ -70,9 +58,8 @@ interface Installation {
 
 /** A fresh database, a fleet of 4 nodes of 8 GPUs, and the installation's one audit key file. */
 async function installation(name: string): Promise<Installation> {
-  if (cluster === undefined) throw new Error('no PostgreSQL test cluster (see the error of beforeAll)');
   const dir = tempDir(name);
-  const database = await cluster.createDatabase();
+  const database = await pgCluster().createDatabase();
   const key = path.join(dir, 'audit-key.pem');
   const args = [
     '--database', database,

@@ -6,37 +6,24 @@
 // Needs `npx tsc -p tsconfig.build.json` first (`npm test` builds before it runs vitest).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { startPgCluster, type PgCluster } from './pg-harness.js';
 import {
   api,
-  assertDistFresh,
   cli,
   STANDBY_READY,
   startServer,
-  stopAllServers,
   tempDir,
   waitFor,
   type Job,
 } from './server-harness.js';
+import { pgClusterForServers } from './pg-servers.js';
 
-let cluster: PgCluster | undefined;
-
-beforeAll(async () => {
-  assertDistFresh();
-  cluster = await startPgCluster();
-}, 120_000);
-
-afterAll(async () => {
-  await stopAllServers();
-  await cluster?.stop();
-});
+const pgCluster = pgClusterForServers();
 
 describe('arbiter serve --database', () => {
   it('keeps jobs and tokens in PostgreSQL across a restart', async () => {
-    if (cluster === undefined) throw new Error('no PostgreSQL test cluster (see the error of beforeAll)');
-    const database = await cluster.createDatabase();
+    const database = await pgCluster().createDatabase();
     const data = tempDir('serve-pg');
     const args = ['--database', database, '--speed', '1'];
 
@@ -103,8 +90,7 @@ describe('arbiter serve --database', () => {
   });
 
   it('a second server on the same database stands by, naming the leader, and takes over once it stopped', async () => {
-    if (cluster === undefined) throw new Error('no PostgreSQL test cluster (see the error of beforeAll)');
-    const database = await cluster.createDatabase();
+    const database = await pgCluster().createDatabase();
     const firstData = tempDir('serve-pg-lock-a');
     const first = await startServer(firstData, { args: ['--database', database] });
     // Another data directory, the same database, the installation's one signing key: a standby.
