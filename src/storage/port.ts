@@ -67,6 +67,14 @@ export interface StoredRun {
   readonly outcome: 'completed' | 'preempted' | 'timed_out' | 'failed' | 'cancelled' | 'requeued' | null;
 }
 
+/** A run as the usage report reads it: with its job's team, submission and first start. */
+export interface PeriodRun extends StoredRun {
+  readonly team: string;
+  readonly submittedAt: number;
+  /** Start of the job's first run: this run is the first when it equals `start`. */
+  readonly jobStartedAt: number | null;
+}
+
 export type Role = 'viewer' | 'member' | 'lead' | 'council' | 'admin';
 
 export interface StoredToken {
@@ -199,6 +207,12 @@ export interface Store {
   /** Ends the open run of a job (none open: StorageError `not_found`). */
   closeRun(jobId: string, end: number, outcome: NonNullable<StoredRun['outcome']>): Promise<void>;
   runsOf(jobId: string): Promise<StoredRun[]>;
+  /**
+   * Runs that overlap [from, to): started before `to` and not ended by `from` (open runs
+   * included), with their job's team; ordered by start, then job seq. Not clipped: the caller
+   * clips each to the period (the usage report, server/usage.ts).
+   */
+  runsOverlapping(from: number, to: number): Promise<PeriodRun[]>;
 
   /**
    * Stores a token and appends its `token.create` event, by `actor` (default "system") because

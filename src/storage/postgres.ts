@@ -32,6 +32,7 @@ import { tokenEventData } from './token-event.js';
 import type {
   JobPage,
   JobQuery,
+  PeriodRun,
   StoredCheckpoint,
   StoredEvent,
   StoredJob,
@@ -752,6 +753,19 @@ class PgStoreImpl implements PostgresStore {
         `SELECT job_id AS "jobId", start_at AS start, end_at AS "end", flavor, placement, outcome
          FROM runs WHERE job_id = $1 ORDER BY id`,
         [jobId],
+      ),
+    );
+  }
+
+  runsOverlapping(from: number, to: number): Promise<PeriodRun[]> {
+    return this.read('reading the runs of a period', (q) =>
+      rows<PeriodRun>(
+        q,
+        `SELECT r.job_id AS "jobId", r.start_at AS start, r.end_at AS "end", r.flavor, r.placement, r.outcome,
+           j.team, j.submitted_at AS "submittedAt", j.started_at AS "jobStartedAt"
+         FROM runs r JOIN jobs j ON j.id = r.job_id
+         WHERE r.start_at < $1 AND (r.end_at IS NULL OR r.end_at > $2) ORDER BY r.start_at, j.seq, r.id`,
+        [to, from],
       ),
     );
   }

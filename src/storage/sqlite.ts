@@ -26,6 +26,7 @@ import { tokenEventData } from './token-event.js';
 import type {
   JobPage,
   JobQuery,
+  PeriodRun,
   StoredCheckpoint,
   StoredEvent,
   StoredJob,
@@ -572,6 +573,21 @@ class SqliteStoreImpl implements SqliteStore {
             `SELECT job_id AS jobId, start_at AS start, end_at AS "end", flavor, placement, outcome FROM runs WHERE job_id = ? ORDER BY id`,
           )
           .all(jobId) as RunRow[]
+      ).map((row) => ({ ...row, placement: JSON.parse(row.placement) as StoredPlacement[] })),
+    );
+  }
+
+  runsOverlapping(from: number, to: number): Promise<PeriodRun[]> {
+    return this.read('reading the runs of a period', (c) =>
+      (
+        c
+          .stmt(
+            `SELECT r.job_id AS jobId, r.start_at AS start, r.end_at AS "end", r.flavor, r.placement, r.outcome,
+               j.team, j.submitted_at AS submittedAt, j.started_at AS jobStartedAt
+             FROM runs r JOIN jobs j ON j.id = r.job_id
+             WHERE r.start_at < ? AND (r.end_at IS NULL OR r.end_at > ?) ORDER BY r.start_at, j.seq, r.id`,
+          )
+          .all(to, from) as (RunRow & { team: string; submittedAt: number; jobStartedAt: number | null })[]
       ).map((row) => ({ ...row, placement: JSON.parse(row.placement) as StoredPlacement[] })),
     );
   }

@@ -447,6 +447,30 @@ describe.each([sqlite, postgres])('the $name store', (backend) => {
       expect(await store.runsOf('j-2')).toEqual([]);
     });
 
+    it('lists the runs that overlap a period, open ones included, with their job\'s team', async () => {
+      await store.insertJob(storedJob(1, { team: 'pretraining', startedAt: 100 }));
+      await store.insertJob(storedJob(2, { team: 'inference', startedAt: 500 }));
+      await store.insertRun(open(100));
+      await store.closeRun('j-1', 200, 'preempted');
+      await store.insertRun(open(300));
+      await store.closeRun('j-1', 400, 'completed');
+      await store.insertRun({ ...open(500), jobId: 'j-2', placement: [{ node: 'h100-a-1', gpus: 2 }] });
+      // [150, 300): the first run of j-1 only (the second starts at 300, which is outside).
+      expect(await store.runsOverlapping(150, 300)).toEqual([
+        { ...open(100), end: 200, outcome: 'preempted', team: 'pretraining', submittedAt: 1_700_000_001, jobStartedAt: 100 },
+      ]);
+      // A run ending exactly at `from` is outside; the open run of j-2 is inside.
+      expect((await store.runsOverlapping(400, 1000)).map((r) => [r.jobId, r.start, r.end, r.team, r.placement])).toEqual([
+        ['j-2', 500, null, 'inference', [{ node: 'h100-a-1', gpus: 2 }]],
+      ]);
+      expect((await store.runsOverlapping(0, 10_000)).map((r) => [r.jobId, r.start])).toEqual([
+        ['j-1', 100],
+        ['j-1', 300],
+        ['j-2', 500],
+      ]);
+      expect(await store.runsOverlapping(0, 100)).toEqual([]);
+    });
+
     it('refuses a second open run, closing with none open, and a run of an unknown job', async () => {
       await store.insertJob(storedJob(1));
       await store.insertRun(open(100));
