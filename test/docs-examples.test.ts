@@ -10,7 +10,7 @@ import { parseCluster } from '../src/core/config/cluster.js';
 import { DEFAULT_GOVERNANCE } from '../src/core/config/governance.js';
 import { parsePolicy } from '../src/core/config/policy.js';
 import type { Fleet, Policy, Result } from '../src/core/model.js';
-import { ErrorBody, Health, JobSubmission, JobView } from '../src/server/schemas.js';
+import { ErrorBody, Health, JobSubmission, JobView, UsageView } from '../src/server/schemas.js';
 import { repoRoot } from './cli-harness.js';
 
 /** The fenced code blocks of `lang` in docs/`page`, in order. */
@@ -62,11 +62,20 @@ describe('docs/governance.md', () => {
 describe('docs/api.md', () => {
   const json = blocks('api.md', 'json').map((text) => JSON.parse(text) as Record<string, unknown>);
 
-  it('shows an error body, a submission, a job and a health answer in the shapes of the API', () => {
-    expect(json).toHaveLength(4);
+  it('shows an error body, a submission, a job, a usage report and a health answer in the shapes of the API', () => {
+    expect(json).toHaveLength(5);
     expect(ErrorBody.safeParse(json[0]).success).toBe(true);
     expect(JobSubmission.safeParse(json[1]).error).toBeUndefined();
     expect(JobView.safeParse(json[2]).error).toBeUndefined();
-    expect(Health.strict().safeParse(json[3]).error).toBeUndefined();
+    expect(UsageView.strict().safeParse(json[3]).error).toBeUndefined();
+    expect(Health.strict().safeParse(json[4]).error).toBeUndefined();
+  });
+
+  it('shows a usage report whose top-level teams and leaves both add up to the busy GPU-hours', () => {
+    const usage = UsageView.parse(json[3]);
+    const sum = (rows: typeof usage.teams) => rows.reduce((n, t) => n + t.gpuHours, 0);
+    expect(sum(usage.teams.filter((t) => t.parent === null))).toBe(usage.busyGpuHours);
+    expect(sum(usage.teams.filter((t) => t.leaf))).toBe(usage.busyGpuHours);
+    expect(usage.capacityGpuHours).toBe(usage.fleetGpus * 24);
   });
 });

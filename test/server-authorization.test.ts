@@ -188,6 +188,7 @@ const MATRIX: Record<string, Row> = {
   'GET /v1/me': everyone,
   'GET /v1/events': everyone,
   'GET /v1/teams': everyone,
+  'GET /v1/usage': everyone,
   'GET /v1/fleet': everyone,
   'GET /v1/policy': everyone,
   'GET /v1/proposals': everyone,

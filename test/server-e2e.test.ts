@@ -698,6 +698,13 @@ function checkJobLoose(job: Job): Job {
 
 // ====================================================================== reclaim
 
+interface UsageBody {
+  busyGpuHours: number;
+  capacityGpuHours: number;
+  fleetGpus: number;
+  teams: { team: string; gpuHours: number; guaranteeHours: number; preemptions: number; wait: { jobs: number } }[];
+}
+
 const RECLAIM_POLICY = `priorityClasses:
   - { name: serving, priority: 1000, preemptible: false }
   - { name: training, priority: 500 }
@@ -837,6 +844,77 @@ describe('reclaim and preemption through the API (2 nodes of 4, alpha and beta g
     expect(metrics).toMatch(/^arbiter_preemptions_total 1$/m);
     expect(metrics).toMatch(/^arbiter_team_borrowed_gpus\{(?=.*team="alpha")(?=.*flavor="h100").*\} 0$/m);
     expect(metrics).toMatch(/^arbiter_team_usage_gpus\{(?=.*team="beta")(?=.*flavor="h100").*\} 4$/m);
+  });
+
+  it('reports usage of a period (GET /v1/usage, `arbiter usage`): team totals add up to the busy GPU-hours of the runs clipped to it', async () => {
+    // A period ending in the past (to = now, read after it), so that open runs count up to `to`
+    // both here and on the server; it starts one minute in, cutting runs that began earlier.
+    const jobs = await allJobs(a, '');
+    const firstStart = Math.min(...jobs.filter((j) => j.startedAt !== null).map((j) => Date.parse(j.startedAt!)));
+    const from = Math.floor(firstStart / 1000) + 1; // cuts the first runs
+    const to = Math.ceil(Date.now() / 1000);
+    await new Promise((r) => setTimeout(r, 1100));
+    const q = `from=${new Date(from * 1000).toISOString()}&to=${new Date(to * 1000).toISOString()}`;
+    const r = await a.get<UsageBody>(`/v1/usage?${q}&by=day`);
+    expect(r.status, r.text).toBe(200);
+    const report = r.body;
+
+    let busy = 0;
+    let preempted = 0;
+    for (const job of jobs) {
+      const runs = (await a.get<{ runs: { start: string; end: string | null; placement: { gpus: number }[]; outcome: string | null }[] }>(`/v1/jobs/${job.id}/runs`)).body.runs;
+      for (const run of runs) {
+        const start = Math.max(Date.parse(run.start) / 1000, from);
+        const end = Math.min(run.end === null ? to : Date.parse(run.end) / 1000, to);
+        busy += (run.placement.reduce((n, p) => n + p.gpus, 0) * Math.max(0, end - start)) / 3600;
+        if (run.outcome === 'preempted' && run.end !== null && Date.parse(run.end) / 1000 >= from) preempted++;
+      }
+    }
+    expect(busy).toBeGreaterThan(0);
+    expect(report.busyGpuHours).toBeCloseTo(busy, 6);
+    expect(report.teams.map((t) => t.team)).toEqual(['alpha', 'beta']);
+    expect(report.teams.reduce((n, t) => n + t.gpuHours, 0)).toBeCloseTo(report.busyGpuHours, 9);
+    expect(report.fleetGpus).toBe(8);
+    expect(report.capacityGpuHours).toBeCloseTo((8 * (to - from)) / 3600, 9);
+    const alpha = report.teams.find((t) => t.team === 'alpha')!;
+    expect(alpha.guaranteeHours).toBeCloseTo((4 * (to - from)) / 3600, 9);
+    expect(alpha.preemptions).toBe(preempted);
+    expect(preempted).toBe(1);
+    // beta's job was submitted and first started inside the period: one wait, of minRuntime or so.
+    expect(report.teams.find((t) => t.team === 'beta')!.wait.jobs).toBe(1);
+
+    // Bad input: a clear 400 naming the field; an unknown team too.
+    const bad = await a.get<ErrorBody>(`/v1/usage?from=${new Date(to * 1000).toISOString()}&to=${new Date(from * 1000).toISOString()}`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.issues[0]?.path).toBe('to');
+    expect((await a.get<ErrorBody>(`/v1/usage?from=yesterday&to=2026-12-01`)).body.issues[0]?.path).toBe('from');
+    expect((await a.get<ErrorBody>(`/v1/usage?${q}&team=gamma`)).body.issues[0]?.message).toContain('unknown team "gamma"');
+
+    // The command: a table by default, CSV and JSON with the same numbers.
+    const env = { ARBITER_SERVER: server.url, ARBITER_TOKEN: server.adminToken };
+    const args = ['usage', '--from', new Date(from * 1000).toISOString(), '--to', new Date(to * 1000).toISOString()];
+    const json = await cli([...args, '--json'], env);
+    expect(json.status, json.stderr).toBe(0);
+    expect((JSON.parse(json.stdout) as UsageBody).busyGpuHours).toBeCloseTo(busy, 6);
+    const csv = await cli([...args, '--csv'], env);
+    expect(csv.status, csv.stderr).toBe(0);
+    const totals = csv.stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => line.split(','))
+      .filter((f) => f[3] === 'total');
+    expect(totals.map((f) => f[0])).toEqual(['alpha', 'beta']);
+    expect(totals.reduce((n, f) => n + Number(f[6]), 0)).toBeCloseTo(busy, 2);
+    expect(totals[0]!.slice(4, 6)).toEqual([new Date(from * 1000).toISOString(), new Date(to * 1000).toISOString()]);
+    expect(totals.find((f) => f[0] === 'alpha')![11]).toBe('1');
+    const table = await cli(args, env);
+    expect(table.status, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/│ alpha +│ 4 +│/);
+    expect(table.stdout).toContain('top-level teams add up to it');
+    const refused = await cli(['usage', '--from', 'last tuesday'], env);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('from');
   });
 });
 

@@ -22,7 +22,8 @@ import { AuditTailError, type AuditLog } from './audit.js';
 import type { Governance } from './governance.js';
 import { GovernanceError } from './governance.js';
 import { registerGovernanceRoutes } from './governance-routes.js';
-import { JobListQuery, JobSubmission, QueueQuery, TokenRevokeQuery } from './schemas.js';
+import { JobListQuery, JobSubmission, QueueQuery, TokenRevokeQuery, UsageQuery } from './schemas.js';
+import { usageReport, type UsageTeam } from './usage.js';
 import { Changes } from './changes.js';
 import type { Topic } from './changes.js';
 import { registerWeb } from './web.js';
@@ -614,11 +615,52 @@ export async function buildApp(ctx: AppContext) {
   });
 
   app.get('/v1/teams', async () => ({ teams: teamsView(live, live.policy.policy, ctx.clock()) }));
+
+  // The usage report of a period (usage.ts): runs overlapping it, clipped, per team and bucket.
+  app.get('/v1/usage', async (request) => {
+    const query = parse(UsageQuery, request.query, 'the query');
+    const from = Date.parse(query.from) / 1000;
+    const to = Date.parse(query.to) / 1000;
+    const { policy, allTeams } = names();
+    const problems: { path: string; message: string }[] = [];
+    if (to <= from) problems.push({ path: 'to', message: `the period ends (${query.to}) at or before it starts (${query.from}); give a later "to"` });
+    else if (to - from > MAX_USAGE_DAYS * 86_400) problems.push({ path: 'to', message: `the period lasts more than ${MAX_USAGE_DAYS} days; ask for a shorter one` });
+    if (query.team !== undefined && !allTeams.has(query.team)) problems.push({ path: 'team', message: `unknown team "${query.team}"; teams: ${[...allTeams].join(', ')}` });
+    if (problems.length > 0) throw invalid(`the query is not valid: ${problems.length} problem(s)`, problems);
+    const { teams, fleet } = live.engine;
+    const tree = (spec: Policy['teams'][number]): UsageTeam => {
+      const t = teams.byName.get(spec.name)!;
+      let guarantee = 0;
+      for (const info of fleet.flavors) guarantee += teams.guaranteed(t, info.index);
+      return { name: spec.name, guarantee, children: spec.children.map(tree) };
+    };
+    const report = usageReport({
+      from,
+      to,
+      by: query.by,
+      now: ctx.clock(),
+      teams: policy.teams.map(tree),
+      fleetGpus: ctx.fleet.pools.reduce((n, p) => n + p.nodes * p.gpusPerNode, 0),
+      runs: await store.runsOverlapping(from, to),
+    });
+    const shown = query.team === undefined ? null : subtree(policy, query.team);
+    return {
+      ...report,
+      from: iso(from)!,
+      to: iso(to)!,
+      buckets: report.buckets.map((b) => ({ start: iso(b.start)!, end: iso(b.end)! })),
+      policyVersion: live.policy.version,
+      teams: shown === null ? report.teams : report.teams.filter((t) => shown.has(t.team)),
+    };
+  });
   app.get('/v1/fleet', async () => fleetView(live, ctx.fleet));
   app.get('/v1/policy', async () => ({ version: live.policy.version, policy: live.policy.policy, text: live.policy.text }));
 
   return app;
 }
+
+/** The longest period GET /v1/usage reports on (a year and a day: 367 daily buckets at most). */
+const MAX_USAGE_DAYS = 367;
 
 function teamsView(live: LiveScheduler, policy: Policy, now: number): TeamNode[] {
   const { teams, fleet } = live.engine;

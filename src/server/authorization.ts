@@ -95,6 +95,7 @@ export const ROUTE_ACTIONS: Readonly<Record<string, Action | 'public'>> = {
   'GET /v1/jobs/:id': 'read',
   'POST /v1/jobs/:id/cancel': 'jobs.cancel',
   'GET /v1/teams': 'read',
+  'GET /v1/usage': 'read',
   'GET /v1/fleet': 'read',
   'GET /v1/policy': 'read',
   'GET /v1/tokens': 'tokens.list',

@@ -1,7 +1,7 @@
 // GET /openapi.json: the OpenAPI 3 description of every route, generated from the same zod
 // schemas that validate requests, so the description cannot drift from the behaviour.
 import { z } from 'zod';
-import { ErrorBody, FleetView, Health, JobList, JobListQuery, JobSubmission, JobView, MeView, PolicyView, QueueQuery, QueueView, RunsView, TeamsView, TokenList, TokenRevokeQuery, TokenView } from './schemas.js';
+import { ErrorBody, FleetView, Health, JobList, JobListQuery, JobSubmission, JobView, MeView, PolicyView, QueueQuery, QueueView, RunsView, TeamsView, TokenList, TokenRevokeQuery, TokenView, UsageQuery, UsageView } from './schemas.js';
 import { AmendBody, AuditEntries, AuditQuery, CommentBody, CommentList, CommentListQuery, CheckpointView, ConsistencyQuery, OverruleBody, ProofView, ProposalBody, ProposalList, ProposalListQuery, ProposalView, ResponseBody, VersionList, VoteBody } from './governance-schemas.js';
 
 /** Shared definitions (recursive schemas such as the team tree) go to components.schemas. */
@@ -99,6 +99,13 @@ function buildPaths(queryParams: object[]): object {
         },
       },
       '/v1/teams': { get: { summary: 'the team tree with guarantee, limit, usage, borrowed and pending GPUs per flavor, and fair-share standing', responses: { '200': json(TeamsView, 'teams', 'Team'), ...errors } } },
+      '/v1/usage': {
+        get: {
+          summary: 'usage report of a period: GPU-hours per team (leaves and parents) and per day or week against guarantee-hours, wait percentiles and preemptions; runs clipped to the period',
+          parameters: queryOf(UsageQuery, ['from', 'to']),
+          responses: { '200': json(UsageView, 'the report'), ...errors },
+        },
+      },
       '/v1/fleet': { get: { summary: 'pools and nodes, GPUs free and held, and by whom', responses: { '200': json(FleetView, 'the fleet'), ...errors } } },
       '/v1/policy': { get: { summary: 'the policy in force and its version', responses: { '200': json(PolicyView, 'the policy'), ...errors } } },
       '/v1/tokens': { get: { summary: 'admin: every token with its user, role and team (never the secret)', responses: { '200': json(TokenList, 'tokens'), ...errors } } },

@@ -160,6 +160,47 @@ export const QueueView = z.object({
   reasonsAt: z.string().nullable().describe('when every pending job was last explained: up to 2,000 pending, by every pass; beyond, at most about 30 s before the read'),
 });
 
+/** A moment in a query: a UTC date (its midnight) or an ISO 8601 date-time with Z or an offset. */
+const moment = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/, 'a UTC date (2026-11-30) or an ISO 8601 date-time with Z or an offset (2026-11-30T08:00:00Z)')
+  .refine((v) => Number.isFinite(Date.parse(v)), 'not a real date');
+
+/** GET /v1/usage: the usage report of a period (docs/api.md "Usage"). */
+export const UsageQuery = z.strictObject({
+  from: moment.describe('start of the period (included)'),
+  to: moment.describe('end of the period (excluded)'),
+  by: z.enum(['day', 'week']).default('day').describe('buckets: UTC days, or weeks from Monday 00:00 UTC'),
+  team: text(200).optional().describe('only this team and the teams below it (the fleet figures stay whole)'),
+});
+
+const UsageHours = z.object({ gpuHours: z.number(), guaranteeHours: z.number() });
+
+export const UsageView = z.object({
+  from: z.string(),
+  to: z.string(),
+  by: z.enum(['day', 'week']),
+  buckets: z.array(z.object({ start: z.string(), end: z.string() })).describe('the period cut into UTC days or weeks, clipped to it'),
+  fleetGpus: z.int(),
+  capacityGpuHours: z.number().describe('fleet GPUs x hours of the period'),
+  busyGpuHours: z.number().describe('GPU-hours held by runs, clipped to the period: the top-level teams add up to it, and so do the leaves'),
+  policyVersion: z.int().describe('the policy whose guarantees and team tree are used'),
+  teams: z.array(
+    z.object({
+      team: z.string(),
+      parent: z.string().nullable(),
+      depth: z.int(),
+      leaf: z.boolean(),
+      guarantee: z.number().describe('GPUs guaranteed, all flavors'),
+      gpuHours: z.number(),
+      guaranteeHours: z.number(),
+      buckets: z.array(UsageHours).describe('one per bucket, in order'),
+      wait: z.object({ jobs: z.int(), p50: z.number().nullable(), p95: z.number().nullable() }).describe('seconds from submission to first start, of the jobs first started in the period'),
+      preemptions: z.int().describe('runs preempted in the period'),
+    }),
+  ),
+});
+
 export const MeView = z.object({
   user: z.string(),
   role: z.enum(['viewer', 'member', 'lead', 'council', 'admin']),
