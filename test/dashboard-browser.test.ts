@@ -5,7 +5,8 @@
 // each role only its actions (and the server refuses the others), a job submitted through the
 // API must reach an open queue page within a second, and no page may log a console error,
 // request another host, or have a serious accessibility violation (axe-core). The screenshots
-// in docs/dashboard/ are taken here.
+// in docs/dashboard/ are taken here, only with ARBITER_SCREENSHOTS=1 (so that a test run leaves
+// the tree clean; the browser still renders every view).
 // Chromium missing is a failure, not a skip: CI (.ci/run) installs the `chromium` package.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -16,6 +17,8 @@ import type { Api, Server } from './server-harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.join(repoRoot, 'docs', 'dashboard');
+/** Rewrite docs/dashboard/*.png: only when asked, never on an ordinary test run. */
+const SCREENSHOTS = process.env['ARBITER_SCREENSHOTS'] === '1';
 const AXE = readFileSync(path.join(repoRoot, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 /** Rows of examples/lab/trace.csv replayed (all at once: the queue fills past one page). */
 const REPLAYED = 160;
@@ -97,7 +100,7 @@ beforeAll(async () => {
     const r = await a.post('/v1/jobs', { team, gpus: Number(gpus), duration: Number(duration), name: id, ...(cls ? { class: cls } : {}), ...(flavor ? { flavor } : {}), ...(limit ? { timeLimit: Number(limit) } : {}) });
     expect([201, 400]).toContain(r.status);
   }
-  mkdirSync(SHOTS, { recursive: true });
+  if (SCREENSHOTS) mkdirSync(SHOTS, { recursive: true });
   context = await chromium.launchPersistentContext(path.join(dir, 'profile'), {
     executablePath: CHROMIUM,
     headless: true,
@@ -150,12 +153,14 @@ async function accessibility(page: Page): Promise<string[]> {
   return found.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.where.join(' ')}`);
 }
 
-/** What every view must hold to: nothing foreign, no error, no serious violation; then its screenshot. */
+/** What every view must hold to: nothing foreign, no error, no serious violation; then its screenshot (ARBITER_SCREENSHOTS=1). */
 async function clean(opened: Opened, shot: string): Promise<void> {
   expect(await accessibility(opened.page)).toEqual([]);
   expect(opened.foreign).toEqual([]);
   expect(opened.errors).toEqual([]);
-  await opened.page.screenshot({ path: path.join(SHOTS, `${shot}.png`) });
+  // Without ARBITER_SCREENSHOTS=1 the page is still rendered to an image (a broken render fails
+  // here too), but nothing is written.
+  await opened.page.screenshot(SCREENSHOTS ? { path: path.join(SHOTS, `${shot}.png`) } : {});
 }
 
 /** data-col -> text of each cell. */
@@ -317,6 +322,42 @@ describe('the dashboard in headless Chromium', () => {
     await page.locator(`[data-node="${busy.name}"]`).hover();
     await expect.poll(() => page.locator('.hovered').textContent()).toContain(`${busy.held[0]!.job} (${busy.held[0]!.team}`);
     await clean(opened, 'fleet');
+    await page.close();
+  });
+
+  it('usage: GPU-hours per team against guarantee-hours as the API gives them (GET /v1/usage), leaves under their parents, in a uPlot chart', async () => {
+    const opened = await open('/ui/usage', 'vera');
+    const { page } = opened;
+    const openedAt = Date.now();
+    await page.locator('tr[data-team]').first().waitFor();
+    const query = (await page.locator('section[data-query]').getAttribute('data-query'))!;
+    expect(query).toMatch(/^from=.*&to=.*&by=day$/);
+    const rows = page.locator('tr[data-team]');
+    const shown: { team: string; cells: Record<string, string> }[] = [];
+    for (let i = 0; i < (await rows.count()); i++) shown.push({ team: (await rows.nth(i).getAttribute('data-team'))!, cells: await cellsOf(rows.nth(i).locator('td')) });
+    const usage = (await a.get<{ fleetGpus: number; busyGpuHours: number; teams: { team: string; parent: string | null; guarantee: number; gpuHours: number; guaranteeHours: number; preemptions: number }[] }>(`/v1/usage?${query}`)).body;
+    // Every team of the tree, leaves included, in the API's order.
+    expect(shown.map((r) => r.team)).toEqual(usage.teams.map((t) => t.team));
+    expect(usage.teams.some((t) => t.parent !== null)).toBe(true);
+    expect(usage.busyGpuHours).toBeGreaterThan(0);
+    // Runs still going grow between the page's read and this one: at most all GPUs for the time between.
+    const drift = (usage.fleetGpus * ((Date.now() - openedAt) / 1000 + 5)) / 3600;
+    for (const t of usage.teams) {
+      const cells = shown.find((r) => r.team === t.team)!.cells;
+      expect(cells['guarantee'], t.team).toBe(String(t.guarantee));
+      expect(Number(cells['guaranteeHours']!.replace(/,/g, '')), t.team).toBeCloseTo(t.guaranteeHours, 0);
+      expect(Math.abs(Number(cells['gpuHours']!.replace(/,/g, '')) - t.gpuHours), t.team).toBeLessThanOrEqual(drift + 0.5);
+      expect(cells['preemptions'], t.team).toBe(String(t.preemptions));
+    }
+    // The victim's team was preempted in the period (the reclaim of the set-up).
+    expect(usage.teams.reduce((n, t) => n + (t.parent === null ? t.preemptions : 0), 0)).toBeGreaterThan(0);
+    // The chart: uPlot drew it, a series and a dashed guarantee per top-level team.
+    const top = usage.teams.filter((t) => t.parent === null);
+    await page.getByTestId('usage-chart').locator('canvas').waitFor();
+    const legend = await page.getByTestId('usage-chart').locator('.u-legend .u-label').allTextContents();
+    expect(legend).toEqual(['Time', ...top.flatMap((t) => [`${t.team} GPU-h`, `${t.team} guarantee`])]);
+    expect(await page.getByTestId('usage-chart').getAttribute('aria-label')).toContain(`${top[0]!.team} `);
+    await clean(opened, 'usage');
     await page.close();
   });
 

@@ -13,10 +13,12 @@ import { QueueView } from './views/queue';
 import { JobView } from './views/job';
 import { FleetView } from './views/fleet';
 import { GovernanceView } from './views/governance';
+import { UsageView } from './views/usage';
 import './style.css';
 
 const VIEWS = [
   { path: '/ui/teams', label: 'Teams' },
+  { path: '/ui/usage', label: 'Usage' },
   { path: '/ui/queue', label: 'Queue' },
   { path: '/ui/fleet', label: 'Fleet' },
   { path: '/ui/governance', label: 'Governance' },
@@ -215,6 +217,8 @@ function App() {
           <QueueView />
         ) : current.view === 'job' ? (
           <JobView id={current.id!} />
+        ) : current.view === 'usage' ? (
+          <UsageView />
         ) : current.view === 'fleet' ? (
           <FleetView />
         ) : current.view === 'governance' ? (
