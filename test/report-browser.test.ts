@@ -165,6 +165,14 @@ describe('report.html in headless Chromium', () => {
     const held = page.locator('figure[data-chart="held"]');
     expect(await held.locator('path.band').count()).toBe(2);
     expect(await held.locator('path.guarantee').count()).toBe(2);
+    // The guarantees are stacked flat within the fleet's line (SVG y grows downwards): research's
+    // at 144, applied's at 144 + 72, both below the fleet; none can be read as more than the fleet.
+    const ysOf = async (d: string | null): Promise<number[]> => [...new Set((d ?? '').match(/,[\d.]+/g)!.map((m) => Number(m.slice(1))))];
+    const fleetY = Number(await held.locator('line.fleet').first().getAttribute('y1'));
+    const guaranteeYs = [await ysOf(await held.locator('path.guarantee[data-team="research"]').getAttribute('d')), await ysOf(await held.locator('path.guarantee[data-team="applied"]').getAttribute('d'))];
+    expect(guaranteeYs.map((ys) => ys.length)).toEqual([1, 1]);
+    expect(guaranteeYs[0]![0]!).toBeGreaterThan(guaranteeYs[1]![0]!);
+    expect(guaranteeYs[1]![0]!).toBeGreaterThanOrEqual(fleetY);
     const legend = (await held.locator('.legend').textContent()) ?? '';
     expect(legend).toContain('research');
     expect(legend).toContain('applied');

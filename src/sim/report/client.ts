@@ -295,9 +295,10 @@ export const CLIENT_SCRIPT = String.raw`
     if (mode === 'stacked') {
       var st = stack(v);
       m = v.fleetGpus;
-      v.teams.forEach(function (team, k) {
-        for (var i = 0; i < v.buckets; i++) m = Math.max(m, st.total[i], st.lower[k][i] + team.guarantee);
-      });
+      var sum = 0;
+      v.teams.forEach(function (team) { sum += team.guarantee; });
+      m = Math.max(m, sum);
+      for (var i = 0; i < v.buckets; i++) m = Math.max(m, st.total[i]);
     } else {
       v.teams.forEach(function (team) {
         m = Math.max(m, team.guarantee);
@@ -318,7 +319,7 @@ export const CLIENT_SCRIPT = String.raw`
     variants.forEach(function (w) { ymax = Math.max(ymax, heldMax(w, mode)); });
     var stacked = mode === 'stacked';
     var items = teams.map(function (t) { return { color: teamColor(t.name), text: t.name + (t.guarantee ? ' (guarantee ' + fmtNum(t.guarantee, 0) + ')' : ''), kind: stacked ? undefined : 'line' }; });
-    items.push({ color: '#495057', text: stacked ? 'guarantee, drawn on top of the bands below' : 'guarantee', kind: 'dashed' });
+    items.push({ color: '#495057', text: stacked ? 'guarantees, stacked in the order of the bands (each line: the guarantees up to that team; all of them within the fleet)' : 'guarantee', kind: 'dashed' });
     if (stacked) items.push({ color: '#212529', text: 'fleet: ' + fmtNum(v.fleetGpus, 0) + ' GPUs', kind: 'line' });
     legend(fig, items);
     if (!(ymax > 0)) { empty(svg, box, 'No GPUs and no guarantees to show.'); return; }
@@ -353,12 +354,17 @@ export const CLIENT_SCRIPT = String.raw`
       el('path', { d: steps(top) + back(bottom), class: stacked ? 'band' : 'band light', fill: color, 'data-team': team.name }, svg);
       if (!stacked) el('path', { d: steps(top), class: 'line thin', stroke: color, 'data-team': team.name }, svg);
     });
-    teams.forEach(function (team, k) {
+    // Stacked: guarantees are stacked like the bands but flat, team k's line at the sum of the
+    // guarantees up to it, so they stay within the fleet's line (guarantees never exceed the
+    // fleet) and none reads as more than the fleet; a band above its team's strip is borrowing.
+    var below = 0;
+    teams.forEach(function (team) {
       if (!(team.guarantee > 0)) return;
-      var g = team.guarantee, low = st.lower[k];
+      var g = team.guarantee;
       var stroke = darken(teamColor(team.name), 0.55);
       if (stacked) {
-        el('path', { d: steps(function (i) { return low[i] + g; }), class: 'guarantee', stroke: stroke }, svg);
+        var cum = (below += g);
+        el('path', { d: steps(function () { return cum; }), class: 'guarantee', stroke: stroke, 'data-team': team.name }, svg);
       } else {
         var gy = r2(ys(g));
         el('line', { x1: box.l, x2: box.r, y1: gy, y2: gy, class: 'guarantee', stroke: stroke }, svg);

@@ -349,9 +349,10 @@ export function renderReport(variants: readonly ReportVariant[], opts: ReportOpt
         [960, 360],
         `GPUs held per top-level team over time, ${v.name}`,
         'Stacked: each band is the GPUs held by one top-level team (its whole subtree), averaged per time bucket ' +
-          `(${count(series[i]!.buckets)} buckets of ${escapeHtml(humanDuration(series[i]!.dt))}). Each dashed line is that team's guarantee ` +
-          '(summed over flavors) drawn on top of the bands below it, so a band that rises above its own dashed line is ' +
-          'borrowing beyond its guarantee, and one below it leaves guaranteed GPUs for others to borrow. ' +
+          `(${count(series[i]!.buckets)} buckets of ${escapeHtml(humanDuration(series[i]!.dt))}). The dashed lines are the guarantees ` +
+          '(summed over flavors) stacked flat in the order of the bands: each team’s line is at the sum of the guarantees up to ' +
+          'and including its own, so the highest is their total, within the fleet’s line, and the strip between a team’s line and ' +
+          'the one below is its guarantee. Hover for each team’s GPUs against its guarantee. ' +
           '“Per team” draws each team on its own against a flat guarantee line. Hover for values.',
         HELD_MODES,
       ),
