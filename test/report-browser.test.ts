@@ -180,6 +180,17 @@ describe('report.html in headless Chromium', () => {
     // "all teams" + research + applied.
     expect(await page.locator('figure[data-chart="waits"] g.box').count()).toBe(3);
     expect(await page.locator('table.summary tbody tr').count()).toBe(1);
+    // Leaf teams too, each under its parent with its own guarantee.
+    const leafRows = page.locator('table.leaves tbody tr');
+    const leaves: string[][] = [];
+    for (let i = 0; i < (await leafRows.count()); i++) leaves.push((await leafRows.nth(i).locator('th, td').allTextContents()).map((c) => c.trim()));
+    expect(leaves.map((r) => [r[0], r[1], r[4]])).toEqual([
+      ['pretraining', 'research', '80'],
+      ['alignment', 'research', '48'],
+      ['interp', 'research', '16'],
+      ['serving', 'applied', '32'],
+      ['evals', 'applied', '40'],
+    ]);
 
     // Hovering the stacked chart shows every team's GPUs against its guarantee.
     await hoverAt(page, 'figure[data-chart="held"] svg', 0.4, 0.5);

@@ -274,6 +274,42 @@ function teamTable(variants: readonly ReportVariant[], series: readonly ReportSe
   return `<table class="teams"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
+/** Per leaf team (under its parent): average GPUs held, GPU-hours, its own guarantee and held / guarantee. */
+function leafTable(variants: readonly ReportVariant[], series: readonly ReportSeries[]): string {
+  const several = variants.length > 1;
+  const head =
+    `<tr><th scope="col">Leaf team</th><th scope="col" class="left">Parent</th>${several ? '<th scope="col" class="left">Variant</th>' : ''}` +
+    '<th scope="col" title="GPU-hours its runs held">GPU-hours</th>' +
+    '<th scope="col" title="average over the whole simulated period">Avg GPUs held</th>' +
+    '<th scope="col" title="its own guarantee, sum over flavors">Guarantee</th><th scope="col" title="avg GPUs held / guarantee">Held / guarantee</th></tr>';
+  const names: string[] = [];
+  for (const s of series) for (const l of s.leaves) if (!names.includes(l.name)) names.push(l.name);
+  const rows: string[] = [];
+  for (const name of names) {
+    let first = true;
+    series.forEach((s, vi) => {
+      const leaf = s.leaves.find((l) => l.name === name);
+      if (leaf === undefined) return;
+      let sum = 0;
+      for (const x of leaf.held) sum += x;
+      const avg = leaf.held.length > 0 ? sum / leaf.held.length : 0;
+      const g = leaf.guarantee;
+      rows.push(
+        `<tr data-leaf="${escapeHtml(name)}"${first && several ? ' class="group"' : ''}><th scope="row">${first ? escapeHtml(name) : ''}</th>` +
+          `<td class="left">${first ? escapeHtml(leaf.parent ?? '–') : ''}</td>` +
+          (several ? `<td class="variant">${escapeHtml(variants[vi]!.name)}</td>` : '') +
+          `<td>${escapeHtml(gpuHours(sum * s.dt))}</td>` +
+          `<td>${escapeHtml(avg.toLocaleString('en-US', { maximumFractionDigits: 1 }))}</td>` +
+          `<td>${escapeHtml(count(g))}</td>` +
+          (g > 0 ? `<td>${escapeHtml(percent(avg / g))}</td>` : '<td class="na">–</td>') +
+          '</tr>',
+      );
+      first = false;
+    });
+  }
+  return `<table class="teams leaves"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
 const TEAM_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 const VARIANT_COLORS = ['#1c64b4', '#e8590c', '#2b8a3e', '#9c36b5', '#c2255c', '#0b7285', '#b08800', '#495057'];
 const variantColor = (i: number): string => VARIANT_COLORS[i % VARIANT_COLORS.length]!;
@@ -383,6 +419,8 @@ ${opts.measureNote !== undefined ? `<p class="measure">${escapeHtml(opts.measure
 Utilization = GPU-seconds of all runs / (fleet GPUs × makespan). Lost GPU-hours: restart overheads plus work lost since the last checkpoint of preempted runs.${several ? ' <b>Bold</b>: the best value of a column.' : ''} Hover a header for its definition.</p>
 <h3>Per top-level team</h3>
 <div class="table-wrap">${teamTable(variants, series, data.teams)}</div>
+<h3>Per leaf team</h3>
+<div class="table-wrap">${leafTable(variants, series)}</div>
 </section>
 <section id="jct">
 <h2>Job completion time</h2>

@@ -56,6 +56,11 @@ export interface ReportSeries {
   readonly fleetGpus: number;
   /** Top-level teams in policy order, then unknown teams in order of first appearance. */
   readonly teams: readonly TeamHeld[];
+  /**
+   * Leaf teams, depth-first in policy order (a top-level team without children is one), each
+   * with its own guarantee and its parent; then unknown teams (parent null). They add up to `teams`.
+   */
+  readonly leaves: readonly (TeamHeld & { readonly parent: string | null })[];
   /** Average number of pending jobs per bucket: submit -> first start, preempted -> restarted, and until t1 when never (re)started. */
   readonly queue: Float64Array;
   /** Average GPUs held / fleet GPUs per bucket, in 0..1. */
@@ -160,6 +165,21 @@ export function computeSeries(result: SimulationResult, opts: SeriesOptions = {}
     tops.push({ name: top.name, guarantee });
     walk(top, tops.length - 1);
   }
+  // Leaf team of every job, as an index into `leaves` (the team itself when it has no children).
+  const leafIndexOfTeam = new Map<string, number>();
+  const leafTeams: { name: string; guarantee: number; parent: string | null }[] = [];
+  const walkLeaves = (team: TeamSpec, parent: string | null): void => {
+    if (team.children.length === 0) {
+      if (leafIndexOfTeam.has(team.name)) return;
+      let guarantee = 0;
+      for (const gpus of Object.values(team.guarantee)) guarantee += gpus;
+      leafIndexOfTeam.set(team.name, leafTeams.length);
+      leafTeams.push({ name: team.name, guarantee, parent });
+    }
+    for (const child of team.children) walkLeaves(child, team.name);
+  };
+  for (const top of result.policy.teams) walkLeaves(top, null);
+  const leafOf = new Int32Array(n);
   const topOf = new Int32Array(n);
   let t0 = Infinity;
   let t1 = -Infinity;
@@ -172,6 +192,13 @@ export function computeSeries(result: SimulationResult, opts: SeriesOptions = {}
       topIndexOfTeam.set(job.spec.team, top);
     }
     topOf[i] = top;
+    let leaf = leafIndexOfTeam.get(job.spec.team);
+    if (leaf === undefined) {
+      leaf = leafTeams.length;
+      leafTeams.push({ name: job.spec.team, guarantee: 0, parent: null });
+      leafIndexOfTeam.set(job.spec.team, leaf);
+    }
+    leafOf[i] = leaf;
     if (job.spec.submit < t0) t0 = job.spec.submit;
     if (job.end !== null && job.end > t1) t1 = job.end;
   }
@@ -185,9 +212,11 @@ export function computeSeries(result: SimulationResult, opts: SeriesOptions = {}
   // GPUs held per top-level team, and the queue: +1 at submit, -1 at every run start, +1 at the
   // end of a preempted run. A job never (re)started stays pending until t1.
   const held = tops.map(() => new BucketAccumulator(t0, t1, dt, buckets));
+  const leafHeld = leafTeams.map(() => new BucketAccumulator(t0, t1, dt, buckets));
   const queue = new BucketAccumulator(t0, t1, dt, buckets);
   for (const r of runs) {
     held[topOf[r.job]!]!.add(r.start, r.end, r.gpus);
+    leafHeld[leafOf[r.job]!]!.add(r.start, r.end, r.gpus);
     queue.addFrom(r.start, -1);
     if (r.outcome === 'preempted') queue.addFrom(r.end, 1);
   }
@@ -196,6 +225,7 @@ export function computeSeries(result: SimulationResult, opts: SeriesOptions = {}
     if (job.status !== 'rejected') queue.addFrom(job.spec.submit, 1);
   }
   const teams: TeamHeld[] = tops.map((t, k) => ({ ...t, held: held[k]!.values() }));
+  const leaves = leafTeams.map((t, k) => ({ ...t, held: leafHeld[k]!.values() }));
   const fleet = fleetGpus(result.fleet);
   const utilization = new Float64Array(buckets);
   if (fleet > 0) {
@@ -232,6 +262,7 @@ export function computeSeries(result: SimulationResult, opts: SeriesOptions = {}
     buckets,
     fleetGpus: fleet,
     teams,
+    leaves,
     queue: queue.values(),
     utilization,
     jctCdf: cdf(jcts.subarray(0, nJct).sort(), maxCdfPoints),
