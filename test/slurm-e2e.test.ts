@@ -145,12 +145,15 @@ describe('arbiter serve --executor slurm', () => {
     expect(metric((await client.get('/metrics')).text, 'arbiter_executor_errors_total{operation="poll",code="slurm_unreachable"}')).toBeGreaterThan(0);
     expect(metric((await client.get('/metrics')).text, 'arbiter_executor_up')).toBe(0);
     await cluster.startController();
-    await until(during.id, 'completed');
+    // Arbiter resubmits as soon as Slurm answers; Slurm itself may start the job only at its next
+    // scheduling pass (sched_interval, 60 s) when it arrived before the restarted controller heard
+    // from the nodes again, so the wait here is Slurm's, not Arbiter's.
+    await until(during.id, 'completed', 90_000);
     expect((await slurmJobOf(before.id))?.job_state).toBe('RUNNING');
     expect((await job(before.id)).status).toBe('running');
     await waitFor(async () => (await client.get('/healthz')).status === 200, '/healthz ok again', 30_000, 200);
     expect((await client.post(`/v1/jobs/${before.id}/cancel`)).status).toBe(200);
-  });
+  }, 180_000);
 
   it("leaves a job Slurm refuses pending with Slurm's error as its reason, and places it again", async () => {
     await cluster.run('scontrol', ['update', `PartitionName=${cluster.partition}`, 'State=DRAIN']);
