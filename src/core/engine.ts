@@ -18,7 +18,7 @@ import { Reservations } from './reservations.js';
 import type { Placement, Shape } from './shapes.js';
 import { NO_TIME } from './shapes.js';
 import { TeamTree } from './team-tree.js';
-import { TeamQueue } from './team-queue.js';
+import { TeamQueue, entryBefore } from './team-queue.js';
 import type { QueueEntry } from './team-queue.js';
 import { VictimSearch } from './victims.js';
 
@@ -156,6 +156,9 @@ export class Engine {
   private readonly touchedLeaves: number[] = [];
   /** Groups with jobs the current round has visited (see JobGroup.visit). */
   private readonly visitedGroups: JobGroup[] = [];
+  /** Scratch of skipRun. */
+  private readonly runGroups: JobGroup[] = [];
+  private readonly runFirsts: QueueEntry[] = [];
   /** The early exit's scan of the groups (noGroupCanStart), valid while planStamp is scanStamp. */
   private scanStamp = -1;
   private scanPosition = 0;
@@ -448,18 +451,18 @@ export class Engine {
     bump(this.pendingGlobalSizes, job.gpus, 1);
     bump(this.pendingByPriority, job.priority, 1);
     if (job.spec.timeLimit !== null) this.pendingWithTimeLimit++;
-    this.groups.add(job.group!, job.spec.timeLimit);
+    this.groups.add(job.group!, entry, job.spec.timeLimit);
     this.pendingCount++;
   }
 
   private dequeue(job: EngineJob): void {
     this.queues[job.leaf]!.remove(job.entry!);
+    this.groups.remove(job.group!, job.entry!);
     job.entry = null;
     bump(this.pendingSizes[job.leaf]!, job.gpus, -1);
     bump(this.pendingGlobalSizes, job.gpus, -1);
     bump(this.pendingByPriority, job.priority, -1);
     if (job.spec.timeLimit !== null) this.pendingWithTimeLimit--;
-    this.groups.remove(job.group!, job.spec.timeLimit);
     this.pendingCount--;
   }
 
@@ -489,6 +492,7 @@ export class Engine {
   /** Queues are compacted between passes only (cursors point into them during one). */
   private compactQueues(): void {
     for (const q of this.queues) q?.maybeCompact();
+    this.groups.maybeCompact();
   }
 
   // ---------------------------------------------------------------- primitives
@@ -742,6 +746,9 @@ export class Engine {
    * start, no reservation, no standing), so the other subtrees' best heads stay as they are and
    * the leaf keeps winning exactly while its head beats, at each level of its path, the best of
    * its siblings there. Returns how many.
+   *
+   * In fifo order the run is found a group at a time, not a job at a time (skipRun): a pass
+   * then costs the groups it probes, not the length of the queues it passes over.
    */
   private skipKnownFailures(leaf: number): number {
     const path = this.teams.path[leaf]!;
@@ -756,6 +763,7 @@ export class Engine {
       }
       if (rival >= 0) rivals.push(t, rival);
     }
+    if (this.policy.scheduling.withinTeam === 'fifo') return this.skipRun(leaf, rivals);
     const q = this.queues[leaf]!;
     let skipped = 0;
     for (let c = this.cursor[leaf]!; c >= 0; c = this.cursor[leaf]!) {
@@ -770,6 +778,138 @@ export class Engine {
       skipped++;
     }
     return skipped;
+  }
+
+  /**
+   * skipKnownFailures in fifo order, where a leaf's queue is its groups' entries merged (class,
+   * then submit time) and fits-first and class are a group's: the run of known failures ends at
+   * the first job, at or after the head, of a group not known to fail (or the reservation's
+   * holder), or at the first job that no longer beats a rival (per group: all, none, or those
+   * submitted before the rival's head). The early exits are asked at the head and again just
+   * after each group's last job, the only places where what they read (which sizes and groups
+   * have jobs left to visit) changes while the run is passed over. Each step is a binary search
+   * per group, and what is passed over is counted per group (job-groups.ts).
+   */
+  private skipRun(leaf: number, rivals: readonly number[]): number {
+    const q = this.queues[leaf]!;
+    const groups = this.groups.ofLeaf(leaf);
+    const r = this.reservation;
+    const holder = r !== null && this.jobs[r.job]!.leaf === leaf && this.jobs[r.job]!.state === 'pending' ? this.jobs[r.job]!.entry : null;
+    let skipped = 0;
+    // This leaf's groups with jobs at or after the head, by their first one (insertion sort: few).
+    const groupsAhead = this.runGroups;
+    const firsts = this.runFirsts;
+    for (let c = this.cursor[leaf]!; c >= 0; c = this.cursor[leaf]!) {
+      if (this.nothingMoreCanStart() || this.noGroupCanStart()) break;
+      const head = q.at(c);
+      // The run ends before `end` (or, with `through`, just after it); null: it never ends.
+      let end: QueueEntry | null = null;
+      let through = false;
+      let final = false;
+      const endAt = (e: QueueEntry, after: boolean, stop: boolean): void => {
+        if (end === null || (e === end ? !after && through : entryBefore(e, end))) {
+          end = e;
+          through = after;
+          final = stop;
+        }
+      };
+      if (holder !== null && !entryBefore(holder, head)) endAt(holder, false, true);
+      let n = 0;
+      for (const g of groups) {
+        if (!g.hasUnvisited()) continue;
+        const first = this.firstPending(g, g.firstFrom(head));
+        if (first === null) continue;
+        let i = n++;
+        for (; i > 0 && entryBefore(first, firsts[i - 1]!); i--) {
+          firsts[i] = firsts[i - 1]!;
+          groupsAhead[i] = groupsAhead[i - 1]!;
+        }
+        firsts[i] = first;
+        groupsAhead[i] = g;
+      }
+      for (let i = 0; i < n; i++) {
+        const g = groupsAhead[i]!;
+        const first = firsts[i]!;
+        if (end !== null && !entryBefore(first, end)) break;
+        if (!this.groupKnownToFail(g)) {
+          endAt(first, false, true);
+          break;
+        }
+        const lose = this.firstLosing(g, first, rivals);
+        if (lose !== null) endAt(lose, false, true);
+        endAt(g.last()!, true, false);
+      }
+      if (end === head && !through) break;
+      let next: number;
+      if (end === null) next = -1;
+      else if (through) next = this.nextPending(leaf, q.indexOf(end) + 1);
+      else next = this.nextPending(leaf, q.indexOf(end));
+      const until = next < 0 ? null : q.at(next);
+      for (const g of groups) {
+        if (!g.hasUnvisited()) continue;
+        const touched = g.touched;
+        const n = g.passBefore(until);
+        if (!touched && g.touched) this.visitedGroups.push(g);
+        this.countVisits(leaf, g.gpus, n);
+        skipped += n;
+      }
+      this.cursor[leaf] = next;
+      if (final) break;
+    }
+    return skipped;
+  }
+
+  /** `entry` (an entry of group g) or the first one after it whose job waits, or null. */
+  private firstPending(g: JobGroup, entry: QueueEntry | null): QueueEntry | null {
+    let e = entry;
+    while (e !== null && this.jobs[e.job]!.state !== 'pending') e = g.firstAfter(e);
+    return e;
+  }
+
+  /**
+   * The first job of group g, at or after `first` (its first one left), that would not beat
+   * every rival (pairs of a team on the leaf's path and its best sibling) as the leaf's head, or
+   * null. As headBefore: fits-first, class and fair share are the same for all of g's jobs;
+   * submit time and position then rise along g's entries (fifo).
+   */
+  private firstLosing(g: JobGroup, first: QueueEntry, rivals: readonly number[]): QueueEntry | null {
+    const fits = this.fitsSomewhere(g.leaf, g.flavor, g.gpus) ? 1 : 0;
+    let bound: QueueEntry | null = null;
+    for (let i = 0; i < rivals.length; i += 2) {
+      const t = rivals[i]!;
+      const rival = rivals[i + 1]!;
+      const lb = this.best[rival]!;
+      const fb = this.headFits[lb]!;
+      const eb = this.queues[lb]!.at(this.cursor[lb]!);
+      if (fits !== fb) {
+        if (fits < fb) return first;
+        continue;
+      }
+      if (g.priority !== eb.priority) {
+        if (g.priority < eb.priority) return first;
+        continue;
+      }
+      if (!fits && this.standing[t]! !== this.standing[rival]!) {
+        if (this.standing[t]! > this.standing[rival]!) return first;
+        continue;
+      }
+      // g's jobs submitted before the rival's head (then by position) still beat it.
+      const key: QueueEntry = { job: -1, priority: g.priority, attained: 0, submit: eb.submit, position: eb.position, live: false };
+      if (bound === null || entryBefore(key, bound)) bound = key;
+    }
+    if (bound === null) return null;
+    if (entryBefore(bound, first)) return first;
+    return this.firstPending(g, g.firstFrom(bound));
+  }
+
+  /** knownToFail for every job of group g but the reservation's holder. */
+  private groupKnownToFail(g: JobGroup): boolean {
+    const r = this.reservation;
+    if (g.checkedAt !== this.planStamp) {
+      if (r === null) return false;
+      this.probe(g);
+    }
+    return !g.feasible && (r !== null || !g.wouldReserve);
   }
 
   /** Counts the runs whose minRuntime has ended by `now` as preemptible from now on. */
@@ -842,13 +982,21 @@ export class Engine {
   }
 
   private advance(leaf: number, job: EngineJob): void {
-    if (this.visited[leaf]!.size === 0) this.touchedLeaves.push(leaf);
-    bump(this.visited[leaf]!, job.gpus, 1);
-    bump(this.visitedGlobal, job.gpus, 1);
     const group = job.group!;
-    if (group.visited === 0) this.visitedGroups.push(group);
-    group.visit(job.spec.timeLimit);
+    if (!group.touched) this.visitedGroups.push(group);
+    this.countVisits(leaf, group.gpus, group.passThrough(job.entry!));
     this.cursor[leaf] = this.nextPending(leaf, this.cursor[leaf]! + 1);
+  }
+
+  /**
+   * A round passed over `n` more jobs of `gpus` GPUs in a leaf's queue (their groups know which).
+   * These counts are bounds only (see nothingMoreCanStart, updateHead).
+   */
+  private countVisits(leaf: number, gpus: number, n: number): void {
+    if (n === 0) return;
+    if (this.visited[leaf]!.size === 0) this.touchedLeaves.push(leaf);
+    bump(this.visited[leaf]!, gpus, n);
+    bump(this.visitedGlobal, gpus, n);
   }
 
   /** Every job the round visited counts in its group again (before a round, and before jobs leave or return to queues). */
@@ -961,8 +1109,14 @@ export class Engine {
   }
 
   private fitsGuaranteeSomewhere(job: EngineJob): boolean {
-    if (job.flavor >= 0) return this.fitsGuaranteeOn(job, job.flavor);
-    for (let f = 0; f < this.F; f++) if (this.fitsGuaranteeOn(job, f)) return true;
+    return this.fitsSomewhere(job.leaf, job.flavor, job.gpus);
+  }
+
+  /** Whether `gpus` more of flavor `flavor` (-1: any) keep the leaf within its guarantee somewhere. */
+  private fitsSomewhere(leaf: number, flavor: number, gpus: number): boolean {
+    const teams = this.teams;
+    if (flavor >= 0) return teams.used(leaf, flavor) + gpus <= teams.guaranteed(leaf, flavor);
+    for (let f = 0; f < this.F; f++) if (teams.used(leaf, f) + gpus <= teams.guaranteed(leaf, f)) return true;
     return false;
   }
 
@@ -1028,13 +1182,13 @@ export class Engine {
     const found = this.feasibleGroup;
     // Still feasible (or still one that would take the reservation) unless its remaining jobs were
     // all visited, or one with its shortest time limit failed.
-    if (found !== null && found.pending > found.visited && (found.feasible || (r === null && found.wouldReserve))) return false;
+    if (found !== null && found.hasUnvisited() && (found.feasible || (r === null && found.wouldReserve))) return false;
     this.feasibleGroup = null;
     const active = this.groups.active;
     let probes = 0;
     for (; this.scanPosition < active.length; this.scanPosition++) {
       const g = active[this.scanPosition]!;
-      if (g.pending <= g.visited) continue;
+      if (!g.hasUnvisited()) continue;
       if (g.checkedAt !== this.planStamp) {
         if (probes++ === PROBES_PER_VISIT) return false;
         this.probe(g);

@@ -72,6 +72,20 @@ export class TeamQueue {
     return -1;
   }
 
+  /** Index of an entry of this queue that is still in it (a dead entry may share its key). */
+  indexOf(entry: QueueEntry): number {
+    const entries = this.entries;
+    let lo = this.head;
+    let hi = entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (entryBefore(entries[mid]!, entry)) lo = mid + 1;
+      else hi = mid;
+    }
+    while (entries[lo] !== entry) lo++;
+    return lo;
+  }
+
   at(index: number): QueueEntry {
     return this.entries[index]!;
   }
