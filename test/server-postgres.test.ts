@@ -6,6 +6,7 @@
 // Needs `npx tsc -p tsconfig.build.json` first (`npm test` builds before it runs vitest).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -20,6 +21,16 @@ import {
 import { pgClusterForServers } from './pg-servers.js';
 
 const pgCluster = pgClusterForServers();
+
+async function query<R extends pg.QueryResultRow>(url: string, sql: string): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
 
 describe('arbiter serve --database', () => {
   it('keeps jobs and tokens in PostgreSQL across a restart', async () => {
@@ -107,6 +118,52 @@ describe('arbiter serve --database', () => {
     const health = await api({ url: second.url, adminToken: first.adminToken }).get<{ role: string }>('/healthz', null);
     expect([health.status, health.body.role]).toEqual([200, 'leader']);
     expect(await second.stop()).toBe(0);
+  });
+
+  it('stores concurrent submissions in one batch, all but the one the database refuses; a repeated key creates one job', async () => {
+    const database = await pgCluster().createDatabase();
+    const server = await startServer(tempDir('serve-pg-batch'), { args: ['--database', database, '--speed', '1'] });
+    // A rule of the database's own that the API does not check: a job named "poison" is refused
+    // by the INSERT, so the multi-row statement of the batch it is in fails as a whole.
+    await query(database, `ALTER TABLE jobs ADD CONSTRAINT test_refuses_poison CHECK (name IS DISTINCT FROM 'poison')`);
+    const body = (name: string, gpus = 1): Record<string, unknown> => ({ team: 'pretraining', gpus, flavor: 'h100', duration: 1e8, name });
+    const client = api(server);
+    const post = (json: Record<string, unknown>, key?: string): ReturnType<typeof client.post<Job>> =>
+      client.post<Job>('/v1/jobs', json, undefined, key === undefined ? undefined : { 'idempotency-key': key });
+    // Sent at once: the server's loop takes what came in meanwhile as one batch (one INSERT).
+    for (let round = 0; round < 3; round++) {
+      const plain = Array.from({ length: 12 }, (_, i) => post(body(`r${round}-ok-${i}`)));
+      const poison = post(body('poison'));
+      const keyed = [post(body(`r${round}-keyed`), `k${round}`), post(body(`r${round}-keyed`), `k${round}`), post(body(`r${round}-keyed`, 2), `k${round}`)];
+      const more = Array.from({ length: 12 }, (_, i) => post(body(`r${round}-more-${i}`)));
+      const [ok, refused, repeats, later] = await Promise.all([Promise.all(plain), poison, Promise.all(keyed), Promise.all(more)]);
+      for (const r of [...ok, ...later]) expect(r.status, r.text).toBe(201);
+      // The refused row fails alone, with the server's error (the database's rule is not the client's fault).
+      expect([refused.status, refused.body]).toEqual([500, expect.objectContaining({ code: 'internal' })]);
+      // One job for the key: whichever came first is created (201); a repeat with its body answers
+      // it (200), one with the other body is refused (409 naming it).
+      const created = repeats.filter((r) => r.status === 201);
+      expect(created.map((r) => r.text)).toHaveLength(1);
+      const first = created[0]!;
+      const firstBody = repeats.indexOf(first) < 2 ? 'same' : 'other';
+      for (const [i, r] of repeats.entries()) {
+        if ((i < 2 ? 'same' : 'other') === firstBody) expect([[200, 201].includes(r.status), r.body.id]).toEqual([true, first.body.id]);
+        else expect([r.status, r.text.includes(first.body.id)]).toEqual([409, true]);
+      }
+      // Every job acknowledged is stored, once, under the id it was given; nothing else is.
+      const acknowledged = [...ok, ...later, first].map((r) => [r.body.id, r.body.name]);
+      const stored = await query<{ id: string; name: string }>(database, `SELECT id, name FROM jobs WHERE name LIKE 'r${round}-%' ORDER BY seq`);
+      expect(stored.map((row) => [row.id, row.name]).sort()).toEqual(acknowledged.sort());
+      expect(await query(database, `SELECT id FROM jobs WHERE name = 'poison'`)).toEqual([]);
+    }
+    // Numbered without gaps: the refused rows took no number.
+    const seqs = (await query<{ seq: string }>(database, 'SELECT seq FROM jobs ORDER BY seq')).map((row) => Number(row.seq));
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+    expect(seqs.length).toBe(3 * 25);
+    // The refusals were logged as such, and the server goes on.
+    expect(server.output()).toContain('the store refused a batch of submissions; storing them one by one');
+    expect((await post(body('after'))).status).toBe(201);
+    expect(await server.stop()).toBe(0);
   });
 
   it('refuses a --database that is not a PostgreSQL URL, and a server that does not answer', async () => {

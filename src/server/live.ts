@@ -15,6 +15,7 @@ import type { Reason } from '../core/reasons.js';
 import { runHistoryKey } from '../core/reasons.js';
 import type { Executor, ExecutorEvent, ForeignJob, NodeCondition, RunExit } from '../executors/port.js';
 import type { LiveJobStatus, StoredJob, Store } from '../storage/port.js';
+import { StorageError } from '../storage/port.js';
 import { IdempotencyConflict, sameSubmission, submissionHash } from './idempotency.js';
 
 export interface SubmitInput {
@@ -612,7 +613,10 @@ export class LiveScheduler {
   /**
    * One transaction for the whole batch (group commit). A repeat of an Idempotency-Key, in the
    * store or earlier in the batch, creates nothing and answers with the first job; with another
-   * body it creates nothing and fails with IdempotencyConflict.
+   * body it creates nothing and fails with IdempotencyConflict. The keys of the batch are looked
+   * up in one read. When the store refuses the batch for good (a row it will not take: not a
+   * retryable fault such as an outage), the jobs are stored again one by one, so that only the
+   * ones it refuses fail, each with its own error; nothing is answered before it is stored.
    */
   private async applySubmissions(batch: Extract<Command, { kind: 'submit' }>[]): Promise<(() => void)[]> {
     if (batch.length === 0) return [];
@@ -621,50 +625,103 @@ export class LiveScheduler {
     const fresh: Extract<Command, { kind: 'submit' }>[] = [];
     /** The first submission of each key in this batch (its id is known once stored). */
     const firstOfKey = new Map<string, Extract<Command, { kind: 'submit' }>>();
+    const keyOf = (job: StoredJob): string => `${job.submittedBy}\u0000${job.idempotencyKey}`;
+    /** Submissions the store refused (storeNew), with why: read when answering. */
+    let refused = new Map<Extract<Command, { kind: 'submit' }>, unknown>();
     try {
-      for (const command of batch) {
+      const admitted = batch.filter((command) => {
+        const why = this.engine.rejectionOf(this.specOf(command.job));
+        // A policy version put in force since the request was checked refuses it.
+        if (why !== null) command.reject(new InfeasibleJobError(why));
+        return why === null;
+      });
+      const keyed = admitted.filter(({ job }) => job.idempotencyKey !== null);
+      const storedByKey = new Map(
+        (keyed.length === 0
+          ? []
+          : await store.jobsByIdempotencyKeys(keyed.map(({ job }) => ({ user: job.submittedBy, key: job.idempotencyKey! })))
+        ).map((job) => [keyOf(job), job]),
+      );
+      for (const command of admitted) {
         const { job } = command;
-        const why = this.engine.rejectionOf(this.specOf(job));
-        if (why !== null) {
-          // A policy version put in force since the request was checked refuses it.
-          command.reject(new InfeasibleJobError(why));
-          continue;
-        }
         if (job.idempotencyKey === null) {
           fresh.push(command);
           continue;
         }
-        const key = `${job.submittedBy}\u0000${job.idempotencyKey}`;
+        const key = keyOf(job);
         const first = firstOfKey.get(key);
-        const earlier = first?.job ?? (await store.getJobByIdempotencyKey(job.submittedBy, job.idempotencyKey));
+        const earlier = first?.job ?? storedByKey.get(key);
         // Read when answering: a first submission of this batch has its id only once stored.
         const stored = (): StoredJob => first?.job ?? earlier!;
+        const ok = (): boolean => first === undefined || !refused.has(first);
         if (earlier && !sameSubmission(earlier, command.input, job.idempotencyHash!)) {
-          answers.push(() => command.reject(new IdempotencyConflict(job.idempotencyKey!, stored().id)));
+          answers.push(() => (ok() ? command.reject(new IdempotencyConflict(job.idempotencyKey!, stored().id)) : command.reject(refused.get(first!))));
         } else if (earlier) {
-          answers.push(() => command.resolve({ job: this.activeJob(stored().id) ?? stored(), created: false }));
+          answers.push(() => (ok() ? command.resolve({ job: this.activeJob(stored().id) ?? stored(), created: false }) : command.reject(refused.get(first!))));
         } else {
           firstOfKey.set(key, command);
           fresh.push(command);
         }
       }
-      // One write for the batch (PostgreSQL: one multi-row INSERT), numbered in the batch's order.
-      const numbered = await store.insertNewJobs(fresh.map(({ job }) => job));
-      // Only once the transaction committed do the commands carry their ids.
-      fresh.forEach((command, i) => (command.job = { ...command.job, ...numbered[i]! }));
+      refused = await this.storeNew(fresh);
     } catch (error) {
       this.noteStoreFailure(error);
       for (const c of batch) c.reject(error);
       return [];
     }
-    this.storeFailure = null;
-    for (const { job, resolve } of fresh) {
+    if (refused.size === 0) this.storeFailure = null;
+    for (const command of fresh) {
+      const { job, resolve, reject } = command;
+      if (refused.has(command)) {
+        answers.unshift(() => reject(refused.get(command)));
+        continue;
+      }
       this.handles.set(job.id, this.engine.submit(this.specOf(job), job.submittedAt));
       this.active.set(job.id, job);
       this.passWanted = true;
       answers.unshift(() => resolve({ job: this.activeJob(job.id) ?? { ...job }, created: true }));
     }
     return answers;
+  }
+
+  /**
+   * Stores new jobs in one write (PostgreSQL: one statement), numbered in the batch's order, and
+   * gives each command its id once committed. A retryable fault of that write (an outage, lost
+   * leadership) stored nothing and is thrown: the whole batch fails (503). Any other refusal (a
+   * row the store will not take) is followed by one write per job; the map holds the commands
+   * not stored, with why (after a retryable fault there, the one that met it and all after it).
+   */
+  private async storeNew(fresh: Extract<Command, { kind: 'submit' }>[]): Promise<Map<Extract<Command, { kind: 'submit' }>, unknown>> {
+    const { store, logger } = this.options;
+    const refused = new Map<Extract<Command, { kind: 'submit' }>, unknown>();
+    try {
+      const numbered = await store.insertNewJobs(fresh.map(({ job }) => job));
+      // Only once the transaction committed do the commands carry their ids.
+      fresh.forEach((command, i) => (command.job = { ...command.job, ...numbered[i]! }));
+      return refused;
+    } catch (error) {
+      if (fresh.length === 1 || !(error instanceof StorageError) || error.retryable) throw error;
+      logger.warn({ err: error, jobs: fresh.length }, 'the store refused a batch of submissions; storing them one by one');
+    }
+    let fault: unknown = null;
+    for (const command of fresh) {
+      if (fault !== null) {
+        refused.set(command, fault);
+        continue;
+      }
+      try {
+        const [numbered] = await store.insertNewJobs([command.job]);
+        command.job = { ...command.job, ...numbered! };
+      } catch (error) {
+        refused.set(command, error);
+        // The jobs stored so far stay stored (and are answered); the rest are not tried.
+        if (!(error instanceof StorageError) || error.retryable) {
+          this.noteStoreFailure(error);
+          fault = error;
+        }
+      }
+    }
+    return refused;
   }
 
   /** Applies an exit; false when the store refused it (nothing changed, to be applied again). */

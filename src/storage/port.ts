@@ -199,6 +199,11 @@ export interface Store {
   updateJob(job: StoredJob): Promise<void>;
   getJob(id: string): Promise<StoredJob | null>;
   getJobByIdempotencyKey(user: string, key: string): Promise<StoredJob | null>;
+  /**
+   * getJobByIdempotencyKey for many (user, key) pairs at once (one query on PostgreSQL): the jobs
+   * found, in no particular order; a pair with none is left out.
+   */
+  jobsByIdempotencyKeys(keys: readonly { readonly user: string; readonly key: string }[]): Promise<StoredJob[]>;
   listJobs(query: JobQuery): Promise<JobPage>;
   /** Pending and running jobs, in submission order (recovery after a restart). */
   unfinishedJobs(): Promise<StoredJob[]>;

@@ -27,6 +27,13 @@ const appendOnly = (table: string): string => `
     FOR EACH STATEMENT EXECUTE FUNCTION arbiter_append_only();
 `;
 
+/**
+ * Key of the transaction-scoped advisory lock that numbers new jobs (apart from the store's
+ * APPEND_LOCK); migration 6's function takes it. Never changes: a running server of an older
+ * build takes the same key.
+ */
+export const JOB_NUMBER_LOCK = 0x4a4f4253;
+
 export const PG_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -240,6 +247,47 @@ export const PG_MIGRATIONS: readonly Migration[] = [
           RAISE EXCEPTION 'this server is no longer the leader (its epoch is %, the database''s %): another server took over', mine, current
             USING ERRCODE = 'AR001';
         END IF;
+      END $$;
+    `,
+  },
+  {
+    version: 6,
+    description: 'new jobs stored in one round trip: fence, numbering lock and multi-row insert in one function',
+    sql: `
+      -- A batch of new jobs (the group commit of POST /v1/jobs) in one statement, so that it is
+      -- one round trip and, sent alone, a transaction of its own (committed before the answer):
+      -- the leader's fence (mine: its epoch; NULL for a process that does not lead, e.g. the CLI),
+      -- then the numbering lock, then one INSERT of every row of batch (a JSON array, each row
+      -- with its position i from 1), numbered last + i. A VOLATILE function takes a new snapshot
+      -- per statement, so the INSERT reads MAX(seq) after the lock is held: a second process
+      -- waits for the lock, then sees these rows. Returns each row's id and seq.
+      CREATE OR REPLACE FUNCTION arbiter_insert_jobs(mine BIGINT, batch JSON)
+        RETURNS TABLE (new_id TEXT, new_seq BIGINT) LANGUAGE plpgsql VOLATILE AS $$
+      BEGIN
+        IF mine IS NOT NULL THEN
+          PERFORM arbiter_fence(mine);
+        END IF;
+        PERFORM pg_advisory_xact_lock(${JOB_NUMBER_LOCK});
+        RETURN QUERY
+        INSERT INTO jobs AS j (seq, id, name, team, class, flavor, gpus, duration, time_limit, command,
+          submitted_by, submitted_at, idempotency_key, idempotency_hash, status, started_at, ended_at,
+          preemptions, attained, run_flavor, run_start, placement, reason_code, reason_message,
+          expected_start, reject_reason, exit_code, kept_work)
+        SELECT last.seq + r.i, 'j-' || (last.seq + r.i), r.name, r.team, r.class, r.flavor, r.gpus,
+          r.duration, r.time_limit, r.command, r.submitted_by, r.submitted_at, r.idempotency_key,
+          r.idempotency_hash, r.status, r.started_at, r.ended_at, r.preemptions, r.attained,
+          r.run_flavor, r.run_start, r.placement, r.reason_code, r.reason_message, r.expected_start,
+          r.reject_reason, r.exit_code, r.kept_work
+        FROM (SELECT COALESCE(MAX(jobs.seq), 0) AS seq FROM jobs) AS last,
+          json_to_recordset(batch) AS r (i bigint, name text, team text, class text, flavor text,
+            gpus bigint, duration double precision, time_limit double precision, command text,
+            submitted_by text, submitted_at double precision, idempotency_key text,
+            idempotency_hash text, status text, started_at double precision, ended_at double precision,
+            preemptions bigint, attained double precision, run_flavor text, run_start double precision,
+            placement json, reason_code text, reason_message text, expected_start double precision,
+            reject_reason text, exit_code bigint, kept_work double precision)
+        ORDER BY r.i
+        RETURNING j.id, j.seq;
       END $$;
     `,
   },

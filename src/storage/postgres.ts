@@ -18,6 +18,8 @@
 // - Numbered appends (events, policy and fleet versions, proposals) take last + 1 under one
 //   transaction-scoped advisory lock, so numbers have no gaps even with other processes writing
 //   (`arbiter token create` beside a running server): the audit log needs event seq = position.
+//   New jobs likewise, under a lock of their own, in one statement per batch (insertNewJobs:
+//   schema 6's arbiter_insert_jobs, which also checks a leader's fence): one round trip.
 // - pg's errors become StorageError with a stable code (see pgStorageErrorOf).
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
@@ -327,23 +329,12 @@ const newJobRow = (job: Omit<StoredJob, 'id' | 'seq'>, i: number): Record<string
   kept_work: job.keptWork,
 });
 
-/** Many new jobs in one statement: $1 is a JSON array of newJobRow (JSON numbers read back as the same doubles). */
-const INSERT_NEW_JOBS = `INSERT INTO jobs (seq, id, name, team, class, flavor, gpus, duration, time_limit, command,
-  submitted_by, submitted_at, idempotency_key, idempotency_hash, status, started_at, ended_at, preemptions, attained,
-  run_flavor, run_start, placement, reason_code, reason_message, expected_start, reject_reason, exit_code, kept_work)
-  SELECT last.seq + r.i, 'j-' || (last.seq + r.i), r.name, r.team, r.class, r.flavor, r.gpus, r.duration, r.time_limit,
-    r.command, r.submitted_by, r.submitted_at, r.idempotency_key, r.idempotency_hash, r.status, r.started_at, r.ended_at,
-    r.preemptions, r.attained, r.run_flavor, r.run_start, r.placement, r.reason_code, r.reason_message, r.expected_start,
-    r.reject_reason, r.exit_code, r.kept_work
-  FROM (SELECT COALESCE(MAX(seq), 0) AS seq FROM jobs) AS last,
-    json_to_recordset($1::json) AS r (i bigint, name text, team text, class text, flavor text, gpus bigint,
-      duration double precision, time_limit double precision, command text, submitted_by text,
-      submitted_at double precision, idempotency_key text, idempotency_hash text, status text,
-      started_at double precision, ended_at double precision, preemptions bigint, attained double precision,
-      run_flavor text, run_start double precision, placement json, reason_code text, reason_message text,
-      expected_start double precision, reject_reason text, exit_code bigint, kept_work double precision)
-  ORDER BY r.i
-  RETURNING id, seq`;
+/**
+ * Many new jobs in one statement, and one round trip (migration 6's arbiter_insert_jobs: the
+ * fence, the numbering lock, one multi-row INSERT): $1 the leader's epoch (null: not fenced), $2 a
+ * JSON array of newJobRow (JSON numbers read back as the same doubles).
+ */
+const INSERT_NEW_JOBS = 'SELECT new_id AS id, new_seq AS seq FROM arbiter_insert_jobs($1, $2::json)';
 
 /** Replaces the mutable fields only (the others never change once stored). */
 const UPDATE_JOB = `UPDATE jobs SET status = $2, started_at = $3, ended_at = $4, preemptions = $5,
@@ -358,9 +349,6 @@ const TOKEN_COLUMNS = `id, hash, "user", role, team, created_at AS "createdAt", 
 const VERSION_COLUMNS = `version, text, created_at AS "createdAt", actor, reason`;
 
 const PROPOSAL_COLUMNS = `seq, id, status, doc, updated_at AS "updatedAt"`;
-
-/** Key of the advisory lock that numbers new jobs (transaction-scoped; apart from APPEND_LOCK). */
-const JOB_NUMBER_LOCK = 0x4a4f4253;
 
 /** Key of the advisory lock that numbered appends take (transaction-scoped; any constant will do). */
 const APPEND_LOCK = 41_726_269_02;
@@ -548,6 +536,24 @@ class PgStoreImpl implements PostgresStore {
     });
   }
 
+  /**
+   * A write of one statement that fences itself (f gets the leader's epoch to check, or null): in
+   * the transaction if inside one (in a savepoint; its BEGIN checked the fence already, so null),
+   * else after every earlier transaction, sent alone: a transaction of its own, committed before
+   * its answer comes back, in one round trip.
+   */
+  private async selfFencedWrite<T>(doing: string, f: (q: Queryable, epoch: number | null) => Promise<T>): Promise<T> {
+    this.s.checkOpen();
+    const tx = this.currentTx();
+    if (tx !== null) return attempt(doing, () => tx.serial(() => tx.savepoint(() => f(tx.client, null))));
+    return this.s.exclusive(() => {
+      this.s.checkOpen();
+      const fence = this.s.fence;
+      if (fence !== null && !fence.held) throw notLeader(doing);
+      return attempt(doing, () => f(this.s.pool, fence === null ? null : Math.trunc(fence.epoch)));
+    });
+  }
+
   private refuseInTransaction(what: string): void {
     if (this.tx !== null || this.s.ambient.getStore()?.open === true)
       throw new StorageError(
@@ -614,37 +620,18 @@ class PgStoreImpl implements PostgresStore {
     });
   }
 
-  insertNewJob(job: Omit<StoredJob, 'id' | 'seq'>): Promise<{ id: string; seq: number }> {
-    return this.write(
-      'storing a new job',
-      async (q) => {
-        // The numbering lock is held to the end of the transaction: a second process waits for
-        // it and then sees this job (its MAX(seq) comes after our commit).
-        await q.query(`SELECT pg_advisory_xact_lock(${JOB_NUMBER_LOCK})`);
-        const [row] = await rows<{ next: number }>(q, 'SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM jobs');
-        const seq = row!.next;
-        const id = `j-${seq}`;
-        await q.query(INSERT_JOB, jobValues({ ...job, id, seq }));
-        return { id, seq };
-      },
-      true,
-    );
+  async insertNewJob(job: Omit<StoredJob, 'id' | 'seq'>): Promise<{ id: string; seq: number }> {
+    const [numbered] = await this.insertNewJobs([job]);
+    return numbered!;
   }
 
   insertNewJobs(jobs: readonly Omit<StoredJob, 'id' | 'seq'>[]): Promise<{ id: string; seq: number }[]> {
     if (jobs.length === 0) return Promise.resolve([]);
-    return this.write(
-      `storing ${jobs.length} new jobs`,
-      async (q) => {
-        // Under the numbering lock (taken before the INSERT's snapshot), one statement for the
-        // batch: its rows as one JSON array, numbered last + their position (i).
-        await q.query({ name: 'arbiter-job-number-lock', text: `SELECT pg_advisory_xact_lock(${JOB_NUMBER_LOCK})` });
-        const batch = JSON.stringify(jobs.map((job, i) => newJobRow(job, i + 1)));
-        const numbered = await rows<{ id: string; seq: number }>(q, { name: 'arbiter-insert-new-jobs', text: INSERT_NEW_JOBS, values: [batch] });
-        return numbered.sort((a, b) => a.seq - b.seq); // the batch's order (RETURNING promises none)
-      },
-      true,
-    );
+    const batch = JSON.stringify(jobs.map((job, i) => newJobRow(job, i + 1)));
+    return this.selfFencedWrite(`storing ${jobs.length} new job${jobs.length === 1 ? '' : 's'}`, async (q, epoch) => {
+      const numbered = await rows<{ id: string; seq: number }>(q, { name: 'arbiter-insert-new-jobs', text: INSERT_NEW_JOBS, values: [epoch, batch] });
+      return numbered.sort((a, b) => a.seq - b.seq); // the batch's order (RETURNING promises none)
+    });
   }
 
   updateJob(job: StoredJob): Promise<void> {
@@ -671,6 +658,25 @@ class PgStoreImpl implements PostgresStore {
       );
       return row ?? null;
     });
+  }
+
+  jobsByIdempotencyKeys(keys: readonly { readonly user: string; readonly key: string }[]): Promise<StoredJob[]> {
+    if (keys.length === 0) return Promise.resolve([]);
+    return this.read('reading jobs by idempotency key', (q) =>
+      rows<JobRow>(
+        q,
+        {
+          name: 'arbiter-jobs-by-idempotency-keys',
+          // Along the partial index jobs_by_idempotency (hence IS NOT NULL), once per distinct pair.
+          text: `SELECT j.* FROM (SELECT DISTINCT u, k FROM unnest($1::text[], $2::text[]) AS t (u, k)) AS t
+                 CROSS JOIN LATERAL (
+                   SELECT ${JOB_COLUMNS} FROM jobs
+                   WHERE submitted_by = t.u AND idempotency_key = t.k AND idempotency_key IS NOT NULL
+                 ) AS j`,
+          values: [keys.map((k) => k.user), keys.map((k) => k.key)],
+        },
+      ),
+    );
   }
 
   async listJobs(query: JobQuery): Promise<JobPage> {

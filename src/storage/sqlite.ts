@@ -495,6 +495,18 @@ class SqliteStoreImpl implements SqliteStore {
     });
   }
 
+  jobsByIdempotencyKeys(keys: readonly { readonly user: string; readonly key: string }[]): Promise<StoredJob[]> {
+    return this.read('reading jobs by idempotency key', (c) => {
+      const stmt = c.stmt(`SELECT ${JOB_COLUMNS} FROM jobs WHERE submitted_by = ? AND idempotency_key = ?`);
+      const found = new Map<number, StoredJob>();
+      for (const { user, key } of keys) {
+        const row = stmt.get(user, key) as JobRow | undefined;
+        if (row !== undefined) found.set(row.seq, toJob(row));
+      }
+      return [...found.values()];
+    });
+  }
+
   listJobs(query: JobQuery): Promise<JobPage> {
     return this.read('listing jobs', (c) => {
       const limit = count(query.limit, 'limit', 1);

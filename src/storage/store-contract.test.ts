@@ -179,7 +179,7 @@ describe.each([sqlite, postgres])('the $name store', (backend) => {
       const [row] = (await opened.raw(`SELECT value FROM meta WHERE key = 'schema_version'`)) as {
         value: string;
       }[];
-      expect(Number(row?.value)).toBe(SCHEMA_VERSION);
+      expect(Number(row?.value)).toBe(backend.name === 'postgres' ? PG_SCHEMA_VERSION : SCHEMA_VERSION);
     });
   });
 
@@ -296,6 +296,18 @@ describe.each([sqlite, postgres])('the $name store', (backend) => {
       );
       expect((await store.getJobByIdempotencyKey('grace', 'nightly-42'))?.id).toBe('j-2');
       expect(await store.getJobByIdempotencyKey('linus', 'nightly-42')).toBeNull();
+      // Many pairs in one read: those found, each once (a pair asked twice too), in any order.
+      const found = await store.jobsByIdempotencyKeys([
+        { user: 'ada', key: 'nightly-42' },
+        { user: 'grace', key: 'nightly-42' },
+        { user: 'linus', key: 'nightly-42' },
+        { user: 'ada', key: 'nightly-43' },
+        { user: 'ada', key: 'nightly-42' },
+      ]);
+      expect(found.map((j) => j.id).sort()).toEqual(['j-1', 'j-2']);
+      expect(found.find((j) => j.id === 'j-1')).toEqual(await store.getJobByIdempotencyKey('ada', 'nightly-42'));
+      expect(await store.jobsByIdempotencyKeys([])).toEqual([]);
+      expect(await store.jobsByIdempotencyKeys([{ user: 'ada', key: 'nope' }])).toEqual([]);
       const race = await storageError(
         store.insertJob(storedJob(5, { submittedBy: 'ada', idempotencyKey: 'nightly-42' })),
       );
@@ -1182,20 +1194,32 @@ describe('the postgres store: migrations and faults', () => {
       store.fence(guard);
       await store.insertJob(storedJob(1)); // its epoch: written
       await store.transaction(async (tx) => tx.insertJob(storedJob(2)));
+      // New jobs: one statement that checks the fence itself (no BEGIN), in and out of a transaction.
+      const fresh = ({ id: _id, seq: _seq, ...job }: StoredJob): Omit<StoredJob, 'id' | 'seq'> => ({ ...job, idempotencyKey: null });
+      expect(await store.insertNewJobs([fresh(storedJob(0)), fresh(storedJob(0))])).toEqual([{ id: 'j-3', seq: 3 }, { id: 'j-4', seq: 4 }]);
+      expect(await store.transaction((tx) => tx.insertNewJob(fresh(storedJob(0))))).toEqual({ id: 'j-5', seq: 5 });
       guard.held = false; // the lock's connection failed: refused here, before the database
-      const whileLost = await storageError(store.insertJob(storedJob(3)));
-      expect([whileLost.code, whileLost.retryable]).toEqual(['not_leader', true]);
+      for (const write of [store.insertJob(storedJob(6)), store.insertNewJobs([fresh(storedJob(0))])]) {
+        const whileLost = await storageError(write);
+        expect([whileLost.code, whileLost.retryable]).toEqual(['not_leader', true]);
+      }
       guard.held = true;
       await query(url, 'UPDATE leader SET epoch = 8'); // another server took over
-      for (const write of [store.insertJob(storedJob(4)), store.transaction(async (tx) => tx.insertJob(storedJob(5))), store.updateJob({ ...storedJob(1), status: 'running' })]) {
+      for (const write of [
+        store.insertJob(storedJob(6)),
+        store.transaction(async (tx) => tx.insertJob(storedJob(7))),
+        store.updateJob({ ...storedJob(1), status: 'running' }),
+        store.insertNewJobs([fresh(storedJob(0)), fresh(storedJob(0))]),
+        store.insertNewJob(fresh(storedJob(0))),
+        store.transaction((tx) => tx.insertNewJob(fresh(storedJob(0)))),
+      ]) {
         const error = await storageError(write);
-        expect(error.code).toBe('not_leader');
+        expect([error.code, error.retryable]).toEqual(['not_leader', true]);
         expect(error.message).toContain('no longer the leader');
       }
-      expect(await query(url, 'SELECT id, status FROM jobs ORDER BY seq')).toEqual([
-        { id: 'j-1', status: storedJob(1).status },
-        { id: 'j-2', status: storedJob(2).status },
-      ]);
+      expect(await query(url, 'SELECT id, status FROM jobs ORDER BY seq')).toEqual(
+        [1, 2, 3, 4, 5].map((n) => ({ id: `j-${n}`, status: storedJob(1).status })),
+      );
       // Reads are not fenced (a deposed leader still answers what it read until it closes).
       expect((await store.getJob('j-2'))?.id).toBe('j-2');
     } finally {
