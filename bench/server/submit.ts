@@ -437,6 +437,30 @@ async function serverSide(server: Server): Promise<ServerSide> {
   };
 }
 
+/**
+ * CPU seconds a PostgreSQL cluster has used so far: its postmaster (with the children it reaped)
+ * and every live process it started (backends, WAL writer, checkpointer), from /proc (Linux).
+ */
+function clusterCpuSeconds(pg: PgCluster): number {
+  const postmaster = Number(readFileSync(path.join(pg.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const CLOCK_TICKS = 100; // USER_HZ, what /proc counts in: 100 on Linux
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // After the command's ")": state, ppid, ..., utime, stime, cutime, cstime (fields 3, 4, 14 to 17).
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    if (Number(entry) === postmaster) ticks += f[11]! + f[12]! + f[13]! + f[14]!;
+    else if (f[1] === postmaster) ticks += f[11]! + f[12]!;
+  }
+  return ticks / CLOCK_TICKS;
+}
+
 // ------------------------------------------------------------------ CPU profiles
 
 interface CallFrame {
@@ -605,6 +629,8 @@ interface Result {
   readonly server: ServerSide;
   /** CPU seconds of the load generator (this process) during the load. */
   readonly loadCpuSeconds: number;
+  /** CPU seconds of the PostgreSQL cluster during the load (NaN for SQLite, in the server's process). */
+  readonly databaseCpuSeconds: number;
   readonly profile?: {
     file: string;
     idlePct: number;
@@ -627,8 +653,10 @@ async function measure(o: Options, connections: number, root: string, store: 'sq
   );
   try {
     const cpu0 = process.cpuUsage();
+    const db0 = store === 'postgres' && pg ? clusterCpuSeconds(pg) : NaN;
     const { samples, failures } = await load(server, connections, o.durationS, o.classes);
     const cpu = process.cpuUsage(cpu0);
+    const databaseCpuSeconds = store === 'postgres' && pg ? clusterCpuSeconds(pg) - db0 : NaN;
     const measured = samples.filter((s) => s.at >= o.warmupS * 1000);
     const side = await serverSide(server);
     await stopServer(server);
@@ -665,6 +693,7 @@ async function measure(o: Options, connections: number, root: string, store: 'sq
         .map((x) => ({ atS: Math.round(x.at) / 1000, ms: Math.round(x.ms * 10) / 10 })),
       server: side,
       loadCpuSeconds: (cpu.user + cpu.system) / 1e6,
+      databaseCpuSeconds,
       ...(profile ? { profile } : {}),
     };
   } finally {
@@ -701,13 +730,13 @@ async function main(): Promise<void> {
       `jobs of classes ${o.classes.join(', ')} in turn${o.nodeArgs.length > 0 ? `; server node flags ${o.nodeArgs.join(' ')}` : ''}${o.serverArgs.length > 0 ? `; serve ${o.serverArgs.join(' ')}` : ''}; ` +
       `${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? '?'}), Node ${process.version}; load generator and server on the same host.`,
     '',
-    '| store | connections | durable submissions/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | non-201 | pending at end | passes | mean pass ms | server CPU s | load-gen CPU s | server RSS MiB |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| store | connections | durable submissions/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | non-201 | pending at end | passes | mean pass ms | server CPU s | database CPU s | load-gen CPU s | server RSS MiB |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const r of results) {
     const t = r.total;
     lines.push(
-      `| ${r.store} | ${r.connections} | ${f0(t.perSecond)} | ${f1(t.p50Ms)} | ${f1(t.p90Ms)} | ${f1(t.p99Ms)} | ${f1(t.p999Ms)} | ${f1(t.maxMs)} | ${r.failures} | ${f0(r.server.pending)} | ${f0(r.server.passes)} | ${f1(r.server.passSecondsMean * 1000)} | ${f1(r.server.cpuSeconds)} | ${f1(r.loadCpuSeconds)} | ${f0(r.server.rssMiB)} |`,
+      `| ${r.store} | ${r.connections} | ${f0(t.perSecond)} | ${f1(t.p50Ms)} | ${f1(t.p90Ms)} | ${f1(t.p99Ms)} | ${f1(t.p999Ms)} | ${f1(t.maxMs)} | ${r.failures} | ${f0(r.server.pending)} | ${f0(r.server.passes)} | ${f1(r.server.passSecondsMean * 1000)} | ${f1(r.server.cpuSeconds)} | ${f1(r.databaseCpuSeconds)} | ${f1(r.loadCpuSeconds)} | ${f0(r.server.rssMiB)} |`,
     );
   }
   if (o.stores.length === 2)
