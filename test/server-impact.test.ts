@@ -119,3 +119,41 @@ describe('an attached trace over the bound', () => {
     expect((await a.post(`/v1/proposals/${atBound.body.id}/withdraw`, undefined, tokens['lead'])).status).toBe(200);
   }, 120_000);
 });
+
+describe('a large attached trace that is not valid', () => {
+  // Bodies this large are read in a worker thread (impact-runner.ts), and the CSV checked
+  // against the policy where the analysis runs: the answers are the same 400s, naming where.
+  it('is refused with a 400 naming each bad job or line, and nothing is stored', async () => {
+    type Refusal = { code: string; message: string; issues: { path: string; message: string }[] };
+    const count = async () => (await a.get<{ proposals: unknown[] }>('/v1/proposals')).body.proposals.length;
+    const before = await count();
+    const jobs: Record<string, unknown>[] = congested(3000);
+    jobs[2500] = { ...jobs[2500], gpus: 0 };
+    jobs[2700] = { ...jobs[2700], colour: 'red' };
+    const json = await a.post<Refusal>('/v1/proposals', { title: 'Bad jobs', rationale: 'r', policy: policyText(4, 12), trace: jobs }, tokens['lead']);
+    expect(json.status).toBe(400);
+    expect(json.body.code).toBe('invalid_input');
+    expect(json.body.message).toBe('the proposal is not valid: 2 problem(s)');
+    expect(json.body.issues.map((i) => i.path)).toEqual(['trace.2500.gpus', 'trace.2700']);
+    expect(json.body.issues[0]!.message).toBe('must be at least 1');
+    expect(json.body.issues[1]!.message).toContain('unknown field "colour"');
+    // An amendment reads its body the same way.
+    const amend = await a.post<Refusal>('/v1/proposals/p-1/amend', { rationale: 'r', policy: policyText(4, 12), trace: jobs }, tokens['lead']);
+    expect([amend.status, amend.body.message]).toEqual([400, 'the amendment is not valid: 2 problem(s)']);
+    // Broken JSON of that size: the message of any other route.
+    const text = JSON.stringify({ title: 'Broken', rationale: 'r', policy: policyText(4, 12), trace: congested(3000) });
+    const broken = await a.request<Refusal>('POST', '/v1/proposals', { raw: text.slice(0, -1), headers: { 'content-type': 'application/json' }, token: tokens['lead']! });
+    expect(broken.status).toBe(400);
+    expect(broken.body.issues).toEqual([{ path: '(body)', message: "Body is not valid JSON but content-type is set to 'application/json'" }]);
+    // CSV: a row whose team this policy does not have, checked where the analysis runs.
+    const rows = congested(3000).map((j) => `${j.id},${j.submit},${j.team},${j.gpus},${j.duration}`);
+    rows[1999] = 't1999,3998,nobody,1,60';
+    const csv = await a.post<Refusal>('/v1/proposals', { title: 'Bad CSV', rationale: 'r', policy: policyText(4, 12), trace: ['id,submit,team,gpus,duration', ...rows].join('\n') }, tokens['lead']);
+    expect(csv.status).toBe(400);
+    expect(csv.body.message).toBe('the attached trace is not valid: 1 problem(s)');
+    expect(csv.body.issues).toHaveLength(1);
+    expect(csv.body.issues[0]!.path).toMatch(/^trace/);
+    expect(csv.body.issues[0]!.message).toMatch(/^line 2001: .*nobody/);
+    expect(await count()).toBe(before);
+  }, 120_000);
+});

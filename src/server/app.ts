@@ -29,7 +29,8 @@ import type { Topic } from './changes.js';
 import { registerWeb } from './web.js';
 import { Buckets, DEFAULT_LIMITS } from './limits.js';
 import type { Limits } from './limits.js';
-import { firstInvalidUtf8, jsonPathAt, loneSurrogates, urlProblems } from './text-checks.js';
+import { urlProblems } from './text-checks.js';
+import { readJson, validate, zodIssues } from './request-body.js';
 import type { JobViewType, TeamNode } from './schemas.js';
 
 export interface AppContext {
@@ -69,55 +70,19 @@ export class ApiError extends Error {
 
 const invalid = (message: string, issues: { path: string; message: string }[]): ApiError => new ApiError(400, 'invalid_input', message, issues);
 
-/** The schema of the field at `path` inside an object schema (optional and nullable unwrapped), if any. */
-function fieldAt(schema: z.ZodType, path: readonly PropertyKey[]): z.ZodType | undefined {
-  let at: z.ZodType | undefined = schema;
-  for (const key of path) {
-    while (at instanceof z.ZodOptional || at instanceof z.ZodNullable || at instanceof z.ZodDefault) at = at.unwrap() as z.ZodType;
-    if (!(at instanceof z.ZodObject) || typeof key !== 'string') return undefined;
-    at = (at.shape as Record<string, z.ZodType>)[key];
-  }
-  return at;
-}
-
-/**
- * zod's issues in words a caller can act on: what the field is (the schema's description), what
- * was wrong, and for an unknown field the fields the body takes.
- */
-function zodIssues(error: z.ZodError, schema?: z.ZodType): { path: string; message: string }[] {
-  return error.issues.map((i) => {
-    const path = i.path.map(String).join('.') || '(body)';
-    const field = schema ? fieldAt(schema, i.path) : undefined;
-    const what = field?.description ?? (field instanceof z.ZodOptional ? (field.unwrap() as z.ZodType).description : undefined);
-    const about = what ? (i.path.length ? ` (${path}: ${what})` : ` (${what.toLowerCase()})`) : '';
-    const a = (word: string): string => `${/^[aeiou]/.test(word) ? 'an' : 'a'} ${word}`;
-    let message = i.message;
-    if (i.code === 'invalid_type' && /received undefined$/.test(i.message)) message = `required${about}`;
-    else if (i.code === 'invalid_type' && i.expected === 'int') message = `must be a whole number${about}`;
-    else if (i.code === 'invalid_type') {
-      const received = /received (\w+)$/.exec(i.message)?.[1];
-      message = `must be ${a(i.expected)}${received ? `, not ${received === 'null' ? 'null' : a(received)}` : ''}${about}`;
-    }
-    else if (i.code === 'too_small' && i.origin === 'number') message = `must be ${i.inclusive ? 'at least' : 'more than'} ${String(i.minimum)}${about}`;
-    else if (i.code === 'too_big' && i.origin === 'number') message = `must be ${i.inclusive ? 'at most' : 'less than'} ${String(i.maximum)}${about}`;
-    else if (i.code === 'unrecognized_keys') {
-      const parent = schema ? fieldAt(schema, i.path) : undefined;
-      const known = parent instanceof z.ZodObject ? Object.keys(parent.shape) : [];
-      message = `unknown field${i.keys.length === 1 ? '' : 's'} ${i.keys.map((k) => JSON.stringify(k)).join(', ')}${known.length ? `; the fields are: ${known.join(', ')}` : ''}`;
-    }
-    return { path, message };
-  });
-}
-
 function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
-  const result = schema.safeParse(value);
-  if (!result.success) throw invalid(`${what} is not valid: ${result.error.issues.length} problem(s)`, zodIssues(result.error, schema));
-  return result.data;
+  const result = validate(schema, value, what);
+  if (!result.ok) throw invalid(result.problem.message, result.problem.issues);
+  return result.value;
 }
 
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t * 1000).toISOString());
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The JSON body comes to the handler as bytes, unread (see the content type parser). */
+    rawJson?: boolean;
+  }
   interface FastifyRequest {
     principal: Principal | null;
     startedAt: number;
@@ -202,25 +167,17 @@ export async function buildApp(ctx: AppContext) {
     }
   });
 
-  // JSON bodies are checked as bytes before they are decoded: invalid UTF-8 is a 400 naming the
-  // field it sits in (the default parser would store U+FFFD), and so is a lone surrogate.
-  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  // JSON bodies are checked as bytes before they are decoded (request-body.ts): invalid UTF-8 is
+  // a 400 naming the field it sits in (the default parser would store U+FFFD), and so is a lone
+  // surrogate. A route marked rawJson (those that may attach a large trace) gets the bytes and
+  // reads them itself, off the event loop (governance-routes.ts).
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, raw, done) => {
     const bytes = raw as Buffer;
-    const bad = firstInvalidUtf8(bytes);
-    if (bad >= 0) {
-      const where = jsonPathAt(bytes.subarray(0, bad).toString('utf8'));
-      const message = `byte ${bad} is not UTF-8 (invalid or overlong bytes, or an encoded surrogate): send the body as UTF-8`;
-      done(invalid('the body is not valid UTF-8', [{ path: where, message }]), undefined);
-      return;
-    }
-    void defaultJson(request, bytes.toString('utf8'), (error: Error | null, value?: unknown) => {
-      if (error) return done(error, undefined);
-      const lone = loneSurrogates(value);
-      if (lone.length > 0) return done(invalid(`the body holds text that is not Unicode: ${lone.length} problem(s)`, lone), undefined);
-      done(null, value);
-    });
+    if (request.routeOptions.config.rawJson === true) return done(null, bytes);
+    const read = readJson(bytes);
+    if (!read.ok) return done(invalid(read.problem.message, read.problem.issues), undefined);
+    done(null, read.value);
   });
 
   app.decorateRequest('principal', null);

@@ -10,7 +10,15 @@ import type { AuditLog } from './audit.js';
 import type { Principal } from './auth.js';
 import type { Governance } from './governance.js';
 import { GovernanceError } from './governance.js';
-import { AmendBody, AuditQuery, CommentBody, CommentListQuery, ConsistencyQuery, InclusionQuery, OverruleBody, ProposalBody, ProposalListQuery, ResponseBody, RollbackBody, VoteBody } from './governance-schemas.js';
+import { AuditQuery, CommentBody, CommentListQuery, ConsistencyQuery, InclusionQuery, OverruleBody, ProposalListQuery, ResponseBody, RollbackBody, VoteBody } from './governance-schemas.js';
+import type { AmendBody, ProposalBody } from './governance-schemas.js';
+import type { AttachedTrace } from './attached-trace.js';
+import { readProposalOffThread } from './impact-runner.js';
+import type { ProposalBodyKind } from './request-body.js';
+import { PROPOSAL_BODIES } from './request-body.js';
+
+/** The fields of a body that may attach a trace, without the trace. */
+type ProposalFieldsOf<K extends ProposalBodyKind> = Omit<z.infer<K extends 'amend' ? typeof AmendBody : typeof ProposalBody>, 'trace'>;
 import type { Store } from '../storage/port.js';
 import { auditEntryText } from '../governance/audit-entry.js';
 
@@ -41,12 +49,25 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
   };
 
   // A proposal may attach a trace (an installation with no history): a larger body than jobs'.
-  const large = { bodyLimit: ctx.proposalBodyLimit };
-  /** An attached trace over the server's bound is refused before its jobs are validated one by one. */
-  const traceOf = (body: unknown): unknown => (body !== null && typeof body === 'object' ? (body as { trace?: unknown }).trace : undefined);
+  // Its JSON comes as bytes (rawJson, see app.ts) and is read off the event loop when large
+  // (impact-runner.ts): JSON, the trace's size bound (before its jobs are validated one by one),
+  // then the schema; the trace stays in the bytes, for the analysis.
+  const large = { bodyLimit: ctx.proposalBodyLimit, config: { rawJson: true } };
+  const readBody = async <K extends ProposalBodyKind>(request: FastifyRequest, kind: K): Promise<ProposalFieldsOf<K> & { trace?: AttachedTrace }> => {
+    const bytes = request.body;
+    if (!(bytes instanceof Uint8Array)) {
+      // No JSON body at all: the schema says what is missing.
+      const { schema, what } = PROPOSAL_BODIES[kind];
+      parse(schema, bytes, what);
+      throw new GovernanceError(400, `${what} is not valid: no body`);
+    }
+    const read = await readProposalOffThread(bytes, kind, governance.maxTraceJobs);
+    if (!read.ok) throw new GovernanceError(400, read.problem.message, read.problem.issues);
+    const { fields, trace, body } = read.value;
+    return { ...(fields as ProposalFieldsOf<K>), ...(trace !== null ? { trace: { body, kind } } : {}) };
+  };
   app.post('/v1/proposals', large, async (request, reply) => {
-    governance.checkTraceSize(traceOf(request.body));
-    const body = parse(ProposalBody, request.body, 'the proposal');
+    const body = await readBody(request, 'proposal');
     const proposal = await governance.propose(principal(request), body);
     return reply.status(201).send(await governance.view(proposal));
   });
@@ -66,8 +87,7 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
     return await governance.commentPage(governance.find(idOf(request)), query.cursor, query.limit);
   });
   app.post('/v1/proposals/:id/amend', large, async (request) => {
-    governance.checkTraceSize(traceOf(request.body));
-    const body = parse(AmendBody, request.body, 'the amendment');
+    const body = await readBody(request, 'amend');
     return governance.view(await governance.amend(idOf(request), principal(request), body));
   });
   app.post('/v1/proposals/:id/withdraw', async (request) => withReceipt(await governance.withdraw(idOf(request), principal(request))));
@@ -93,8 +113,7 @@ export function registerGovernanceRoutes(app: FastifyInstance<RawServerDefault, 
     return withReceipt(await governance.rollback(idOf(request), principal(request), body));
   });
   app.post('/v1/emergency', large, async (request, reply) => {
-    governance.checkTraceSize(traceOf(request.body));
-    const body = parse(ProposalBody, request.body, 'the emergency change');
+    const body = await readBody(request, 'emergency');
     const proposal = await governance.emergency(principal(request), body);
     return reply.status(201).send(await governance.view(proposal));
   });

@@ -8,10 +8,9 @@
 // every governance request, and is started by any API request once the next deadline has passed
 // (a timer also wakes it, but is only a convenience). Other requests never wait for it: the
 // governance steps run one at a time, and one may be an impact analysis of seconds.
-import { parseTrace } from '../core/config/trace.js';
 import { governanceRules } from '../core/config/governance.js';
 import { allTeams, parsePolicy } from '../core/config/policy.js';
-import type { Fleet, Issue, Policy } from '../core/model.js';
+import type { Fleet, Policy } from '../core/model.js';
 import { commentRowSha256, proposalDocSha256 } from '../governance/audit-entry.js';
 import { sha256Hex } from '../governance/canonical-json.js';
 import type { ImpactReport, WorkloadJob } from '../governance/impact.js';
@@ -19,7 +18,9 @@ import { act, advance, blockers, commentRefusal, createProposal, currentResponse
 import type { Action, Effect, ProcessContext, Proposal, Stance, VoteChoice } from '../governance/lifecycle.js';
 import { policyToYaml, rampPolicies } from '../governance/ramp.js';
 import type { Store, StoredComment, StoredJob, StoredToken } from '../storage/port.js';
-import type { TraceJob } from './governance-schemas.js';
+import type { AttachedTrace } from './attached-trace.js';
+import { issueOf } from './attached-trace.js';
+import { DEFAULT_MAX_TRACE_JOBS } from './request-body.js';
 import { analyzeImpactOffThread } from './impact-runner.js';
 import type { Principal } from './auth.js';
 import { subtree } from './auth.js';
@@ -52,8 +53,7 @@ export interface GovernanceOptions {
   readonly onProposal?: (proposal: Proposal, previousStatus: Proposal['status'] | null) => void;
 }
 
-/** Default bound on an attached trace: 100,000 jobs (the 82,247 jobs of Philly fit). */
-export const DEFAULT_MAX_TRACE_JOBS = 100_000;
+export { DEFAULT_MAX_TRACE_JOBS };
 
 export interface ProposalInput {
   readonly title: string;
@@ -62,8 +62,11 @@ export interface ProposalInput {
   readonly alternatives?: string | undefined;
   readonly risks?: string | undefined;
   readonly rollback?: string | undefined;
-  /** The workload of an installation with no history: canonical trace CSV, or jobs as JSON. */
-  readonly trace?: string | readonly TraceJob[] | undefined;
+  /**
+   * The workload of an installation with no history (canonical trace CSV, or jobs as JSON): in
+   * the request's bytes, already read and found valid, and read again where the analysis runs.
+   */
+  readonly trace?: AttachedTrace | undefined;
 }
 
 const iso = (t: number | null | undefined): string | null => (t === null || t === undefined ? null : new Date(t * 1000).toISOString());
@@ -138,17 +141,9 @@ export class Governance {
     if (this.o.clock() >= this.nextDeadline) await this.refreshSoon();
   }
 
-  /**
-   * Refuses an attached trace with more jobs than this server analyses, before it is parsed
-   * (the size of an impact analysis grows with it). CSV: the rows after the header.
-   */
-  checkTraceSize(trace: unknown): void {
-    const limit = this.o.maxTraceJobs ?? DEFAULT_MAX_TRACE_JOBS;
-    const count = Array.isArray(trace) ? trace.length : typeof trace === 'string' ? csvRows(trace) : 0;
-    if (count > limit) {
-      const message = `the attached trace has ${count} jobs, more than the ${limit} this server analyses; attach at most ${limit} (the server's --max-trace-jobs)`;
-      throw new GovernanceError(400, message, [{ path: 'trace', message }]);
-    }
+  /** The most jobs an attached trace may have (checked as the request body is read, see request-body.ts). */
+  get maxTraceJobs(): number {
+    return this.o.maxTraceJobs ?? DEFAULT_MAX_TRACE_JOBS;
   }
 
   // ------------------------------------------------------------------ facts
@@ -228,36 +223,20 @@ export class Governance {
     const rules = governanceRules(inForce.policy);
     const now = this.o.clock();
     const window = { from: now - rules.impactWindow, to: now };
-    this.checkTraceSize(trace);
-    let workload: WorkloadJob[];
-    if (Array.isArray(trace)) {
-      // Teams, classes and flavors a policy does not know are left out of its replay (and counted).
-      workload = (trace as readonly TraceJob[]).map((j, i) => ({
-        id: String(j.id ?? `t-${i + 1}`),
-        submittedAt: window.from + j.submit,
-        team: j.team,
-        class: j.class ?? inForce.policy.defaultClass,
-        flavor: j.flavor ?? null,
-        gpus: j.gpus,
-        duration: j.duration,
-        timeLimit: j.timeLimit ?? null,
-      }));
-    } else if (typeof trace === 'string') {
-      const result = parseTrace(trace, 'trace', inForce.policy, this.o.fleet);
-      if (!result.ok) throw new GovernanceError(400, `the attached trace is not valid: ${result.issues.length} problem(s)`, result.issues.map(issueOf('trace')));
-      workload = result.value.map((j) => ({ id: j.id, submittedAt: window.from + j.submit, team: j.team, class: j.class, flavor: j.flavor, gpus: j.gpus, duration: j.duration, timeLimit: j.timeLimit }));
-    } else {
-      workload = workloadOf(await this.o.store.jobsSubmittedBetween(window.from, window.to), now);
-    }
-    const report = await analyzeImpactOffThread({
+    const common = {
       fleet: this.o.fleet,
       current: { policy: inForce.policy, version: inForce.version, hash: sha256Hex(inForce.text) },
       proposed: { policy: parsed.value, hash: sha256Hex(policyText) },
-      workload,
       window,
       materialThreshold: rules.materialThreshold,
       engineVersion: this.o.engineVersion,
-    });
+    };
+    // An attached trace is turned into the workload where the analysis runs (attached-trace.ts).
+    const analysed = await analyzeImpactOffThread(
+      trace !== undefined ? { ...common, attached: trace } : { ...common, workload: workloadOf(await this.o.store.jobsSubmittedBetween(window.from, window.to), now) },
+    );
+    if (!analysed.ok) throw new GovernanceError(400, analysed.problem.message, analysed.problem.issues);
+    const report = analysed.value;
     await this.o.store.putReport(report.hash, report);
     return { report, policy: parsed.value };
   }
@@ -798,16 +777,6 @@ export class Governance {
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 /** Rows of a CSV text after its header: the non-blank lines but the first. */
-function csvRows(text: string): number {
-  let rows = -1;
-  for (let start = 0; start < text.length; ) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    if (text.slice(start, end).trim() !== '') rows++;
-    start = end + 1;
-  }
-  return Math.max(0, rows);
-}
 
 /**
  * A proposal as it may be stored while `advance`'s effects are being carried out: the steps
@@ -820,9 +789,6 @@ function durable(p: Proposal, made: ReadonlyMap<number, number>): Proposal {
   return { ...p, ramp, status: due ? 'ramping' : p.status };
 }
 
-const issueOf =
-  (prefix: string) =>
-  (issue: Issue): { path: string; message: string } => ({ path: issue.path ? `${prefix}.${issue.path}` : prefix, message: issue.line ? `line ${issue.line}: ${issue.message}` : issue.message });
 
 /**
  * The recorded workload: jobs submitted in the window, with the work they needed. Rejected jobs

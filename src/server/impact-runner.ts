@@ -1,25 +1,79 @@
-// Runs the impact analysis (two replays of up to `impactWindow` of recorded jobs) off the event
-// loop, so a proposal never stalls job submissions and reads while it is simulated. From sources
-// (no compiled worker beside this module) it runs inline.
+// Runs the heavy work of a proposal off the event loop, so that a proposal never stalls job
+// submissions and reads: reading a body that may attach a large trace (JSON, the size bound,
+// every job validated), and the impact analysis (two replays of up to `impactWindow` of recorded
+// jobs, or of the attached trace, read again from the body's bytes where it runs). The bytes
+// move to the worker and back without a copy. From sources (no compiled worker beside this
+// module), and for small bodies, it runs inline: the same functions, the same answers.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { analyzeImpact, type ImpactInput, type ImpactReport } from '../governance/impact.js';
+import type { AttachedTrace } from './attached-trace.js';
+import { workloadOfAttached } from './attached-trace.js';
+import type { ProposalBodyKind, ProposalFields, Read } from './request-body.js';
+import { readProposalBody } from './request-body.js';
+
+/** Bodies up to this size are read on the event loop (a proposal without a trace: a few ms at most). */
+export const INLINE_BODY_BYTES = 16 * 1024;
+
+/** An impact analysis of recorded jobs, or of a trace attached to the request (read where the analysis runs). */
+export type ImpactRequest = ImpactInput | (Omit<ImpactInput, 'workload'> & { readonly attached: AttachedTrace });
+
+/** A body read by readProposalBody, with its bytes (for the analysis of its trace). */
+export type ReadBody = Read<{ fields: ProposalFields; trace: 'csv' | 'json' | null; body: Uint8Array }>;
+
+/** What a worker is asked (impact-worker.ts). */
+export type WorkerTask =
+  | { readonly task: 'read'; readonly bytes: Uint8Array; readonly kind: ProposalBodyKind; readonly maxTraceJobs: number }
+  | { readonly task: 'analyze'; readonly request: ImpactRequest };
 
 function workerScript(): URL | null {
   const url = new URL('./impact-worker.js', import.meta.url);
   return url.protocol === 'file:' && existsSync(fileURLToPath(url)) ? url : null;
 }
 
-export function analyzeImpactOffThread(input: ImpactInput): Promise<ImpactReport> {
+/** Runs a task where the worker would: the worker's own code, and the inline fallback. */
+export function runTask(task: WorkerTask): { result: ReadBody | Read<ImpactReport>; transfer: ArrayBuffer[] } {
+  if (task.task === 'read') {
+    const read = readProposalBody(task.bytes, task.kind, task.maxTraceJobs);
+    const result: ReadBody = read.ok ? { ok: true, value: { ...read.value, body: task.bytes } } : read;
+    return { result, transfer: [task.bytes.buffer as ArrayBuffer] };
+  }
+  const request = task.request;
+  if (!('attached' in request)) return { result: { ok: true, value: analyzeImpact(request) }, transfer: [] };
+  const { attached, ...rest } = request;
+  const workload = workloadOfAttached(attached, rest.current.policy, rest.fleet, rest.window.from);
+  if (!workload.ok) return { result: workload, transfer: [] };
+  return { result: { ok: true, value: analyzeImpact({ ...rest, workload: workload.value }) }, transfer: [] };
+}
+
+function offThread<T>(task: WorkerTask, transfer: ArrayBuffer[]): Promise<T> {
   const script = workerScript();
-  if (script === null) return Promise.resolve(analyzeImpact(input));
+  if (script === null) return Promise.resolve(runTask(task).result as T);
   return new Promise((resolve, reject) => {
-    const worker = new Worker(script, { workerData: input });
-    worker.once('message', (report: ImpactReport) => resolve(report));
+    const worker = new Worker(script, { workerData: task, transferList: transfer });
+    worker.once('message', (result: T) => resolve(result));
     worker.once('error', reject);
     worker.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`the impact analysis worker exited with code ${code}`));
+      if (code !== 0) reject(new Error(`the proposal worker exited with code ${code}`));
     });
   });
+}
+
+/**
+ * Reads a proposal, emergency change or amendment from its JSON bytes (readProposalBody): off
+ * the event loop unless small. The bytes are moved, not copied: use the returned `body`.
+ */
+export function readProposalOffThread(bytes: Uint8Array, kind: ProposalBodyKind, maxTraceJobs: number): Promise<ReadBody> {
+  // A buffer of its own, so that moving it takes nothing else along (Node pools small buffers).
+  const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
+  const task: WorkerTask = { task: 'read', bytes: own, kind, maxTraceJobs };
+  if (own.byteLength <= INLINE_BODY_BYTES) return Promise.resolve(runTask(task).result as ReadBody);
+  return offThread<ReadBody>(task, [own.buffer as ArrayBuffer]);
+}
+
+/** The impact analysis off the event loop; an attached trace that is not valid (a CSV checked against the policy) is a problem, not a report. */
+export function analyzeImpactOffThread(request: ImpactRequest): Promise<Read<ImpactReport>> {
+  const transfer = 'attached' in request ? [request.attached.body.buffer as ArrayBuffer] : [];
+  return offThread<Read<ImpactReport>>({ task: 'analyze', request }, transfer);
 }

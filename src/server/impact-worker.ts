@@ -1,7 +1,9 @@
-// The impact analysis of one proposal in a worker thread (impact-runner.ts starts it from
-// dist/): its input arrives as plain data in workerData, its report goes back as a message.
+// A proposal's heavy work in a worker thread (impact-runner.ts starts it from dist/): reading a
+// body with a large attached trace, or an impact analysis. The task arrives as plain data in
+// workerData (bytes moved, not copied); the answer goes back as a message.
 import { parentPort, workerData } from 'node:worker_threads';
-import { analyzeImpact, type ImpactInput } from '../governance/impact.js';
+import { runTask, type WorkerTask } from './impact-runner.js';
 
 if (parentPort === null) throw new Error('impact-worker.js runs as a worker thread of `arbiter serve`');
-parentPort.postMessage(analyzeImpact(workerData as ImpactInput));
+const { result, transfer } = runTask(workerData as WorkerTask);
+parentPort.postMessage(result, transfer);
