@@ -15,6 +15,7 @@ import type { ExpectedStartBasis, Reason, RunHistory } from './reasons.js';
 import { roughDuration } from './reasons.js';
 import type { Reservation } from './reservations.js';
 import { Reservations } from './reservations.js';
+import { RunLevels } from './run-levels.js';
 import type { Placement, Shape } from './shapes.js';
 import { NO_TIME } from './shapes.js';
 import { TeamTree } from './team-tree.js';
@@ -130,6 +131,8 @@ export class Engine {
   private readonly reclaimableFlag: Uint8Array;
   /** How many (leaf, flavor) pairs have reclaimableFlag set: reclaim can make room only if > 0. */
   private reclaimablePairs = 0;
+  /** Preemptible runs per class level, per leaf and flavor and summed over borrowing leaves (run-levels.ts). */
+  private readonly runLevels: RunLevels;
   private pendingCount = 0;
   private readonly F: number;
   private lastReservation: Reservation | null = null;
@@ -211,6 +214,11 @@ export class Engine {
     this.unprotectedByLeafFlavor = new Int32Array(T * this.F);
     this.borrowing = Array.from({ length: this.F }, () => new Set<number>());
     this.reclaimableFlag = new Uint8Array(T * this.F);
+    this.runLevels = new RunLevels(
+      T,
+      this.F,
+      policy.priorityClasses.map((c) => c.priority),
+    );
     this.visited = Array.from({ length: T }, () => new Map<number, number>());
     this.timeLimitedRunning = new Array<number>(this.F).fill(0);
     this.cursor = new Int32Array(T).fill(-1);
@@ -233,6 +241,7 @@ export class Engine {
       runningByLeafFlavor: this.runningByLeafFlavor,
       borrowing: this.borrowing,
       unprotectedByLeafFlavor: this.unprotectedByLeafFlavor,
+      runLevels: this.runLevels,
       standing: this.standing,
       now: () => this.now,
       planStamp: () => this.planStamp,
@@ -512,6 +521,7 @@ export class Engine {
     this.trackLeaf(job.leaf, f);
     this.runningByLeafFlavor[job.leaf * this.F + f]!.add(job.handle);
     if (job.preemptible) {
+      this.runLevels.change(job.leaf, f, job.priority, 1, 0);
       const until = now + this.policy.preemption.minRuntime;
       this.protectionQueue.push({ job: job.handle, until });
       // Sorted insert: runs re-taken by a rollback or adopted after a restart may end their
@@ -536,6 +546,7 @@ export class Engine {
     }
     this.teams.addUsage(job.leaf, f, -job.gpus, !job.preemptible, now);
     this.runningByLeafFlavor[job.leaf * this.F + f]!.delete(job.handle);
+    if (job.preemptible) this.runLevels.change(job.leaf, f, job.priority, -1, job.unprotected ? -1 : 0);
     if (job.unprotected) {
       job.unprotected = false;
       this.unprotectedByLeafFlavor[job.leaf * this.F + f]!--;
@@ -922,6 +933,7 @@ export class Engine {
       if (job.state !== 'running' || job.unprotected || job.runStart + minRuntime !== until) continue;
       job.unprotected = true;
       this.unprotectedByLeafFlavor[job.leaf * this.F + job.runFlavor]!++;
+      this.runLevels.change(job.leaf, job.runFlavor, job.priority, 0, 1);
       this.trackLeaf(job.leaf, job.runFlavor);
       this.planStamp++;
       bump(this.unprotectedByPriority, job.priority, 1);
@@ -946,6 +958,7 @@ export class Engine {
     const borrows = this.teams.isBorrowing(leaf, f);
     if (borrows) this.borrowing[f]!.add(leaf);
     else this.borrowing[f]!.delete(leaf);
+    this.runLevels.setBorrowing(leaf, f, borrows);
     const flag = borrows && this.unprotectedByLeafFlavor[k]! > 0 ? 1 : 0;
     if (flag !== this.reclaimableFlag[k]) {
       this.reclaimablePairs += flag ? 1 : -1;

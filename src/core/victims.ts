@@ -9,6 +9,7 @@
 import type { EngineJob } from './engine.js';
 import type { FleetIndex } from './fleet-index.js';
 import type { Policy } from './model.js';
+import type { RunLevels } from './run-levels.js';
 import type { Placement, Shape } from './shapes.js';
 import { NO_TIME } from './shapes.js';
 import type { TeamTree } from './team-tree.js';
@@ -39,6 +40,8 @@ export interface VictimState {
   readonly borrowing: readonly ReadonlySet<number>[];
   /** Runs past minRuntime per [leaf * F + flavor]. */
   readonly unprotectedByLeafFlavor: Int32Array;
+  /** Preemptible runs per class level, of each leaf and of the borrowing leaves. */
+  readonly runLevels: RunLevels;
   /** Fair-share standing per team, current in the pass. */
   readonly standing: Float64Array;
   /** The pass's instant. */
@@ -65,6 +68,7 @@ export class VictimSearch {
   private readonly runningByLeafFlavor: readonly ReadonlySet<number>[];
   private readonly borrowing: readonly ReadonlySet<number>[];
   private readonly unprotectedByLeafFlavor: Int32Array;
+  private readonly runLevels: RunLevels;
   private readonly standing: Float64Array;
   /**
    * Victim searches that found no room since the state last changed, keyed by what decides the
@@ -89,6 +93,7 @@ export class VictimSearch {
     this.runningByLeafFlavor = state.runningByLeafFlavor;
     this.borrowing = state.borrowing;
     this.unprotectedByLeafFlavor = state.unprotectedByLeafFlavor;
+    this.runLevels = state.runLevels;
     this.standing = state.standing;
     this.roomBound = Array.from({ length: state.F }, () => ({
       stamp: -1,
@@ -119,10 +124,12 @@ export class VictimSearch {
   selectVictims(job: EngineJob, f: number, shape: Shape, fits: boolean, probing: boolean): VictimSelection {
     const p = this.policy.preemption;
     const reclaim = fits;
-    const within = p.withinTeam;
-    const lowerBorrow = !fits && p.borrowing === 'lowerPriority';
-    const fair = !fits && p.fairShare;
     const none = { victims: null, placement: null, protectedUntil: null };
+    // Class preemption takes only runs of a lower class: none there (counted, run-levels.ts), no
+    // candidate, and no search (a probe counts only runs past minRuntime, as it takes only those).
+    const within = p.withinTeam && this.runLevels.leafHasBelow(job.leaf, f, job.priority, probing);
+    const lowerBorrow = !fits && p.borrowing === 'lowerPriority' && this.runLevels.borrowedHasBelow(f, job.priority, probing);
+    const fair = !fits && p.fairShare;
     if (!reclaim && !within && !lowerBorrow && !fair) return none;
     const key = `${f}:${fits ? 1 : 0}:${job.priority}:${job.leaf}:${job.gpus}`;
     const known = this.failedVictimSearch.get(key);
