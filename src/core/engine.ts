@@ -157,6 +157,15 @@ export class Engine {
   private readonly visited: Map<number, number>[];
   private readonly visitedGlobal = new Map<number, number>();
   private readonly touchedLeaves: number[] = [];
+  /** Leaves whose head initTournament must compute again (markHead), and whether the rest are kept. */
+  private readonly headDirty: Uint8Array;
+  private readonly dirtyHeads: number[] = [];
+  private headsKept = false;
+  /** Each leaf's cursor as buildHead left it (a walk that moved it leaves the head to compute again). */
+  private readonly builtCursor: Int32Array;
+  /** Leaves whose queue lost an entry since compactQueues last looked at it. */
+  private readonly removedFrom: number[] = [];
+  private readonly removedMark: Uint8Array;
   /** Groups with jobs the current round has visited (see JobGroup.visit). */
   private readonly visitedGroups: JobGroup[] = [];
   /** Scratch of skipRun. */
@@ -227,6 +236,9 @@ export class Engine {
     this.standing = new Float64Array(T);
     this.fitPossible = new Uint8Array(T);
     this.limitBlocked = new Uint8Array(T);
+    this.headDirty = new Uint8Array(T);
+    this.builtCursor = new Int32Array(T).fill(-2);
+    this.removedMark = new Uint8Array(T);
     this.idleAtStart = new Float64Array(this.F);
     this.maxBlockAtStart = new Float64Array(this.F);
     this.withheldWanted = new Int32Array(this.fleet.nodeCount);
@@ -456,6 +468,7 @@ export class Engine {
     };
     job.entry = entry;
     this.queues[job.leaf]!.insert(entry);
+    this.markHead(job.leaf);
     bump(this.pendingSizes[job.leaf]!, job.gpus, 1);
     bump(this.pendingGlobalSizes, job.gpus, 1);
     bump(this.pendingByPriority, job.priority, 1);
@@ -467,6 +480,11 @@ export class Engine {
   private dequeue(job: EngineJob): void {
     this.queues[job.leaf]!.remove(job.entry!);
     this.groups.remove(job.group!, job.entry!);
+    this.markHead(job.leaf);
+    if (!this.removedMark[job.leaf]) {
+      this.removedMark[job.leaf] = 1;
+      this.removedFrom.push(job.leaf);
+    }
     job.entry = null;
     bump(this.pendingSizes[job.leaf]!, job.gpus, -1);
     bump(this.pendingGlobalSizes, job.gpus, -1);
@@ -500,7 +518,13 @@ export class Engine {
 
   /** Queues are compacted between passes only (cursors point into them during one). */
   private compactQueues(): void {
-    for (const q of this.queues) q?.maybeCompact();
+    // Only a removal can make a queue due for compaction: the queues with one since the last look.
+    for (const leaf of this.removedFrom) {
+      this.removedMark[leaf] = 0;
+      this.queues[leaf]!.maybeCompact();
+      this.markHead(leaf); // a compaction moves the entry its cursor points at
+    }
+    this.removedFrom.length = 0;
     this.groups.maybeCompact();
   }
 
@@ -518,6 +542,7 @@ export class Engine {
       this.nodeJobs[node]!.push(job.handle);
     }
     this.teams.addUsage(job.leaf, f, job.gpus, !job.preemptible, now);
+    this.markHead(job.leaf);
     this.trackLeaf(job.leaf, f);
     this.runningByLeafFlavor[job.leaf * this.F + f]!.add(job.handle);
     if (job.preemptible) {
@@ -545,6 +570,7 @@ export class Engine {
       list.pop();
     }
     this.teams.addUsage(job.leaf, f, -job.gpus, !job.preemptible, now);
+    this.markHead(job.leaf);
     this.runningByLeafFlavor[job.leaf * this.F + f]!.delete(job.handle);
     if (job.preemptible) this.runLevels.change(job.leaf, f, job.priority, -1, job.unprotected ? -1 : 0);
     if (job.unprotected) {
@@ -686,7 +712,7 @@ export class Engine {
   private runPass(now: number, options: PassOptions): PassResult {
     if (this.inPass) throw new InvariantViolation('nested pass');
     // GPUs freed since they were wanted withheld are withheld first (outside any undo log).
-    for (const n of [...this.withheldShort]) this.applyWithheld(n);
+    if (this.withheldShort.size > 0) for (const n of [...this.withheldShort]) this.applyWithheld(n);
     this.inPass = true;
     this.now = now;
     this.ops = [];
@@ -966,23 +992,37 @@ export class Engine {
     }
   }
 
-  /** Sets every leaf's cursor to its first pending job and builds the tournament. */
+  /**
+   * Sets every leaf's cursor to its first pending job and builds the tournament. A leaf's head
+   * (cursor, headFits, fitPossible, limitBlocked) is computed again only when it may have changed
+   * since the last build (markHead: its queue or its usage changed; or the last walk moved its
+   * cursor); the rest is kept. Standings move with time alone, so every active team's is read
+   * again at each build.
+   */
   private initTournament(): void {
-    for (const t of this.touchedLeaves) this.visited[t]!.clear();
+    for (const t of this.touchedLeaves) {
+      this.visited[t]!.clear();
+      this.markHead(t);
+    }
     this.touchedLeaves.length = 0;
     this.unvisitGroups();
     this.planStamp++;
-    this.fitPossibleCount = 0;
+    // limitBlocked reads the usage of the whole path (and explainAll): kept only where it is
+    // always 0, i.e. where atLimit cannot hold (preemption between borrowers or fair share).
+    const p = this.policy.preemption;
+    if (!this.headsKept || (p.borrowing === 'never' && !p.fairShare)) {
+      for (const t of this.teams.postOrder) if (this.teams.isLeaf[t]) this.markHead(t);
+      this.headsKept = true;
+    }
+    for (const t of this.dirtyHeads) this.buildHead(t);
+    this.dirtyHeads.length = 0;
     // Only subtrees with pending jobs take part; their standing is computed once here and
     // kept current as the pass starts and preempts jobs (refresh).
     for (const t of this.teams.postOrder) {
-      this.fitPossible[t] = 0;
       if (this.teams.isLeaf[t]) {
-        const q = this.queues[t]!;
-        this.cursor[t] = q.live > 0 ? this.nextPending(t, 0) : -1;
-        if (this.cursor[t] >= 0) {
+        if (this.cursor[t] !== this.builtCursor[t]) this.buildHead(t);
+        if (this.cursor[t]! >= 0) {
           this.standing[t] = this.teams.standing(t, this.now);
-          this.updateHead(t);
           this.best[t] = this.limitBlocked[t] ? -1 : t;
         } else {
           this.best[t] = -1;
@@ -992,6 +1032,27 @@ export class Engine {
         if (this.best[t] >= 0) this.standing[t] = this.teams.standing(t, this.now);
       }
     }
+  }
+
+  /** A leaf's cursor at its first pending job, and its head state there. */
+  private buildHead(t: number): void {
+    this.headDirty[t] = 0;
+    if (this.fitPossible[t]) {
+      this.fitPossible[t] = 0;
+      this.fitPossibleCount--;
+    }
+    this.limitBlocked[t] = 0;
+    const q = this.queues[t]!;
+    this.cursor[t] = q.live > 0 ? this.nextPending(t, 0) : -1;
+    if (this.cursor[t] >= 0) this.updateHead(t);
+    this.builtCursor[t] = this.cursor[t]!;
+  }
+
+  /** The head state of `leaf` may have changed (its queue or usage): initTournament computes it again. */
+  private markHead(leaf: number): void {
+    if (this.headDirty[leaf]) return;
+    this.headDirty[leaf] = 1;
+    this.dirtyHeads.push(leaf);
   }
 
   private advance(leaf: number, job: EngineJob): void {
@@ -1147,8 +1208,9 @@ export class Engine {
     if ((this.fitPossibleCount > 0 || p.fairShare) && this.anyReclaimable()) return false;
     if ((p.withinTeam || p.borrowing === 'lowerPriority') && this.unprotectedByPriority.size > 0) {
       let lowestRunning = NO_TIME;
-      for (const [priority, n] of this.unprotectedByPriority) if (n > 0 && priority < lowestRunning) lowestRunning = priority;
-      for (const [priority, n] of this.pendingByPriority) if (n > 0 && priority > lowestRunning) return false;
+      // Keys only (bump drops a count at 0): iterating entries allocated an array per entry, per call.
+      for (const priority of this.unprotectedByPriority.keys()) if (priority < lowestRunning) lowestRunning = priority;
+      for (const priority of this.pendingByPriority.keys()) if (priority > lowestRunning) return false;
     }
     const smallest = minRemaining(this.pendingGlobalSizes, this.visitedGlobal);
     if (smallest <= 0) return true;
@@ -1567,6 +1629,6 @@ function bump(map: Map<number, number>, key: number, by: number): void {
 /** Smallest size whose pending count exceeds the visited count; 0 when none remain. */
 function minRemaining(pending: Map<number, number>, visited: Map<number, number>): number {
   let min = 0;
-  for (const [size, n] of pending) if (n > (visited.get(size) ?? 0) && (min === 0 || size < min)) min = size;
+  for (const size of pending.keys()) if ((min === 0 || size < min) && pending.get(size)! > (visited.get(size) ?? 0)) min = size;
   return min;
 }

@@ -113,7 +113,7 @@ export class VictimSearch {
 
   /** The state changed (a start, a new pass or round): failed searches may succeed now. */
   forgetFailures(): void {
-    this.failedVictimSearch.clear();
+    if (this.failedVictimSearch.size > 0) this.failedVictimSearch.clear();
   }
 
   /**
