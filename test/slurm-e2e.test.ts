@@ -92,7 +92,9 @@ describe('arbiter serve --executor slurm', () => {
     // Cancel: Slurm ends the job, then Arbiter frees its GPUs.
     expect((await client.post(`/v1/jobs/${submitted.id}/cancel`)).status).toBe(200);
     expect((await job(submitted.id)).status).toBe('cancelled');
-    await waitFor(async () => (await slurmJobOf(submitted.id))?.job_state === 'CANCELLED', 'the Slurm job CANCELLED', 30_000, 200);
+    // SIGTERM first (its grace period): the job dies of it, and Slurm shows it FAILED (or
+    // CANCELLED, when the cancel came before Arbiter saw it running).
+    await waitFor(async () => ['FAILED', 'CANCELLED'].includes((await slurmJobOf(submitted.id))?.job_state ?? ''), 'the Slurm job ended', 30_000, 200);
   });
 
   it('runs a 2 x 8 GPU gang on two whole nodes', async () => {
@@ -103,7 +105,7 @@ describe('arbiter serve --executor slurm', () => {
     expect(slurm.nodes).toBe(hostlist(running.placement.map((p) => slurmNode(p.node))));
     expect(slurm.gres_detail).toEqual(['gpu:a100:8(IDX:0-7)', 'gpu:a100:8(IDX:0-7)']);
     expect((await client.post(`/v1/jobs/${submitted.id}/cancel`)).status).toBe(200);
-    await waitFor(async () => (await slurmJobOf(submitted.id))?.job_state === 'CANCELLED', 'the gang CANCELLED', 30_000, 200);
+    await waitFor(async () => ['FAILED', 'CANCELLED'].includes((await slurmJobOf(submitted.id))?.job_state ?? ''), 'the gang ended', 30_000, 200);
   });
 
   it('ends jobs as Slurm reports them: completed, failed with the exit code', async () => {
@@ -126,7 +128,7 @@ describe('arbiter serve --executor slurm', () => {
     expect(server.output()).toContain('a run was cancelled outside Arbiter');
   });
 
-  it('with slurmctld down, answers submissions at once and places them once Slurm answers again; a restart of slurmctld loses no running job', async () => {
+  it('with slurmctld down, answers submissions at once and places them once Slurm answers again; a restart of slurmctld loses no running job; a decision stored but not carried out when Arbiter is killed is carried out once', async () => {
     const before = await submit({ gpus: 1, command: 'sleep 60' });
     await until(before.id, 'running');
     await runningInSlurm(before.id);
@@ -144,12 +146,21 @@ describe('arbiter serve --executor slurm', () => {
     expect(degraded.executor.cause).toMatch(/Slurm does not answer|wait to be submitted to Slurm/);
     expect(metric((await client.get('/metrics')).text, 'arbiter_executor_errors_total{operation="poll",code="slurm_unreachable"}')).toBeGreaterThan(0);
     expect(metric((await client.get('/metrics')).text, 'arbiter_executor_up')).toBe(0);
+    // kill -9 now: the decision to run `during` is stored, its sbatch not done. The restarted
+    // server carries it out (one Slurm job), and re-adopts `before` in place.
+    server.process.kill('SIGKILL');
+    await new Promise((resolve) => server.process.once('exit', resolve));
     await cluster.startController();
+    server = await startServer(server.data, { args: ['--executor', 'slurm', '--slurm-partition', cluster.partition], env: { SLURM_CONF: cluster.conf }, timeoutMs: 60_000 });
+    client = api(server);
+    await waitFor(async () => server.output().includes(`"job":"${during.id}"`) || undefined, `the restarted server takes ${during.id} back\n${server.output()}`, 30_000, 200);
+    expect(server.output()).toMatch(new RegExp(`"job":"${during.id}".*"msg":"(launched a run decided before the restart but not launched then|re-adopted a running job in place)"`));
     // Arbiter resubmits as soon as Slurm answers; Slurm itself may start the job only at its next
     // scheduling pass (sched_interval, 60 s) when it arrived before the restarted controller heard
     // from the nodes again, so the wait here is Slurm's, not Arbiter's.
     await until(during.id, 'completed', 90_000);
-    expect((await slurmJobOf(before.id))?.job_state).toBe('RUNNING');
+    expect((await slurmJobs()).filter((j) => j.name === `arbiter-${during.id}`).map((j) => j.job_state)).toEqual(['COMPLETED']);
+    expect((await slurmJobs()).filter((j) => j.name === `arbiter-${before.id}`).map((j) => j.job_state)).toEqual(['RUNNING']);
     expect((await job(before.id)).status).toBe('running');
     await waitFor(async () => (await client.get('/healthz')).status === 200, '/healthz ok again', 30_000, 200);
     expect((await client.post(`/v1/jobs/${before.id}/cancel`)).status).toBe(200);
@@ -301,7 +312,7 @@ describe('arbiter serve --executor slurm, nodes and jobs outside Arbiter, kill -
     }
     // Adopted runs are tracked: a cancel ends them in Slurm.
     expect((await client.post(`/v1/jobs/${a.id}/cancel`)).status).toBe(200);
-    await waitFor(async () => (await slurmJobs()).find((j) => j.job_id === firstA.job_id)?.job_state === 'CANCELLED', 'the adopted job CANCELLED', 30_000, 200);
+    await waitFor(async () => ['FAILED', 'CANCELLED'].includes((await slurmJobs()).find((j) => j.job_id === firstA.job_id)?.job_state ?? ''), 'the adopted job ended', 30_000, 200);
     expect((await client.post(`/v1/jobs/${b.id}/cancel`)).status).toBe(200);
   });
 });
@@ -353,7 +364,7 @@ describe('arbiter serve --executor slurm, reclaim', () => {
     const data = tempDir('arbiter-slurm-');
     const policy = writeFile(data, 'policy.yaml', RECLAIM_POLICY);
     // Each team's jobs are submitted with its own name as their Slurm account.
-    server = await startServer(path.join(data, 'data'), { args: ['--executor', 'slurm', '--policy', policy, '--slurm-account', '*=team'], env: { SLURM_CONF: cluster.conf }, timeoutMs: 30_000 });
+    server = await startServer(path.join(data, 'data'), { args: ['--executor', 'slurm', '--policy', policy, '--slurm-account', '*=team', '--slurm-grace', '3'], env: { SLURM_CONF: cluster.conf }, timeoutMs: 30_000 });
     client = api(server);
   }, 120_000);
   afterAll(async () => {
@@ -365,24 +376,32 @@ describe('arbiter serve --executor slurm, reclaim', () => {
     (JSON.parse(await cluster.run('squeue', ['--json'])) as { jobs: SqueueJob[] }).jobs.filter((j) => j.name === `arbiter-${id}`).sort((a, b) => a.job_id - b.job_id);
   const job = async (id: string): Promise<Job> => (await client.get<Job>(`/v1/jobs/${id}`)).body;
 
-  it('a job inside its guarantee reclaims from a borrower: the victim cancelled in Slurm, the new job running, the victim run again later', async () => {
-    const borrower = (await client.post<Job>('/v1/jobs', { team: 'alpha', gpus: 24, command: 'sleep 300' })).body;
+  it('a job inside its guarantee reclaims from a borrower: the victim signalled (SIGTERM, its grace period) in Slurm, the new job running, the victim run again later', async () => {
+    // The borrower ends by itself on SIGTERM, within its grace period (--slurm-grace 3).
+    const borrower = (await client.post<Job>('/v1/jobs', { team: 'alpha', gpus: 24, command: 'trap "echo got SIGTERM; exit 0" TERM; sleep 300 & wait' })).body;
     await waitFor(async () => (await slurmRuns(borrower.id))[0]?.job_state === 'RUNNING', 'the borrower RUNNING in Slurm', 30_000, 200);
     await new Promise((resolve) => setTimeout(resolve, 1500)); // past minRuntime
-    const owner = (await client.post<Job>('/v1/jobs', { team: 'beta', gpus: 8, command: 'sleep 300' })).body;
+    // The owner ignores SIGTERM: cancelled after its grace period, killed after Slurm's KillWait.
+    const owner = (await client.post<Job>('/v1/jobs', { team: 'beta', gpus: 8, command: 'trap "" TERM; sleep 300' })).body;
     await waitFor(async () => (await slurmRuns(owner.id))[0]?.job_state === 'RUNNING', `the owner RUNNING in Slurm\n${server.output().slice(-1500)}`, 60_000, 200);
     const victim = await slurmRuns(borrower.id);
-    expect(victim[0]!.job_state).toBe('CANCELLED');
+    // Ended by its own trap (exit 0), not cancelled: it was given SIGTERM and its grace period.
+    expect(victim[0]!.job_state).toBe('COMPLETED');
+    expect(readFileSync(path.join(server.data, 'logs', `${borrower.id}.log`), 'utf8')).toContain('got SIGTERM');
     expect([victim[0]!.account, (await slurmRuns(owner.id))[0]!.account]).toEqual(['alpha', 'beta']);
     const stored = await job(borrower.id);
     expect(stored.preemptions).toBe(1);
     expect(stored.status).toBe('pending');
-    // The owner ends: the borrower runs again, as a second Slurm job.
+    // The owner ends: the borrower runs again, as a second Slurm job, once the owner's Slurm job
+    // has ended (after its 3 s grace, SIGTERM ignored, then killed).
+    const cancelledAt = Date.now();
     expect((await client.post(`/v1/jobs/${owner.id}/cancel`)).status).toBe(200);
     const again = await waitFor(async () => {
       const runs = await slurmRuns(borrower.id);
       return runs.length === 2 && runs[1]!.job_state === 'RUNNING' ? runs[1] : undefined;
     }, 'the borrower RUNNING again', 60_000, 200);
+    expect(Date.now() - cancelledAt).toBeGreaterThan(3000);
+    expect((await slurmRuns(owner.id))[0]!.job_state).toBe('CANCELLED');
     expect(again.comment).toMatch(new RegExp(`/${borrower.id}/${borrower.id}-r2$`));
     expect((await job(borrower.id)).status).toBe('running');
   });

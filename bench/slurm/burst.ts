@@ -3,14 +3,21 @@
 //
 //   npx tsc --outDir dist-bench --rootDir . --module NodeNext --moduleResolution NodeNext \
 //     --target ES2022 --strict --skipLibCheck --types node bench/slurm/burst.ts
-//   node dist-bench/bench/slurm/burst.js [--jobs 1000] [--sleep 1] [--order slurm,arbiter]
+//   node dist-bench/bench/slurm/burst.js [--jobs 1000] [--sleep 1] [--order slurm,arbiter-before,arbiter]
 //   (from the repository root, as root: it starts Slurm test clusters with scripts/slurm-test-cluster.sh)
 //
 // Each side gets a fresh test cluster (3 nodes x 8 a100, the settings docs/slurm.md asks for) and
 // the same N jobs of `sleep S` needing one GPU:
 // - slurm: one `sbatch --gres=gpu:a100:1 --wrap 'sleep S'` after another (Slurm places them);
 // - arbiter: `arbiter serve --executor slurm` on the cluster, the jobs POSTed to /v1/jobs (8 at
-//   a time); Arbiter decides and submits each, pinned (--nodelist, --gres).
+//   a time); Arbiter decides and submits each, pinned (--nodelist, --gres), at its default pace;
+// - arbiter-before: the same at the pace of before (--slurm-pace poll=1000,fast-poll=1000,sbatch=4:
+//   a poll every second, 4 sbatch at once).
+// For the Arbiter sides, where the time goes (means over the jobs): decision -> Slurm's submit
+// time (waiting for and running sbatch), submit -> start (Slurm allocating and launching),
+// start -> end, end -> Arbiter's end (noticing it: the poll), Arbiter's end -> the next decision
+// (the loop), each to about a second per job (Slurm's times are whole seconds; +0.5 s corrects
+// the truncation of times read against millisecond ones).
 // Times are read from Slurm at the end (`squeue --json` start_time and end_time, whole seconds)
 // and counted from the first submission: when all jobs have started, when all have ended. For
 // Arbiter also the decision-to-RUNNING latency of each job: Slurm's start_time minus the time
@@ -31,13 +38,14 @@ function option(name: string, fallback: string): string {
 }
 const JOBS = Number(option('jobs', '1000'));
 const SLEEP = Number(option('sleep', '1'));
-const ORDER = option('order', 'slurm,arbiter').split(',');
+const ORDER = option('order', 'slurm,arbiter-before,arbiter').split(',');
 const OUT = option('out', path.join('bench', 'results', 'slurm-burst.json'));
 
 interface SlurmJob {
   job_id: number;
   name: string;
   job_state: string;
+  submit_time: number;
   start_time: number;
   end_time: number;
 }
@@ -49,6 +57,11 @@ interface Side {
   allStartedSeconds: number;
   allEndedSeconds: number;
   latency?: { p50: number; p99: number; max: number };
+  /** Mean seconds per job of each step (Arbiter sides). */
+  steps?: { toSbatch: number; slurmStart: number; run: number; noticed: number; nextDecision: number };
+  /** The executor's calls to Slurm (from /metrics): count and mean seconds; the server's CPU seconds. */
+  calls?: Record<string, { count: number; mean: number }>;
+  serverCpu?: number;
   load: string;
 }
 
@@ -108,10 +121,17 @@ async function plainSlurm(): Promise<Side> {
   }
 }
 
-async function throughArbiter(): Promise<Side> {
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+/** The pace of before this bench's changes: a poll every second, 4 sbatch at once. */
+const BEFORE = 'poll=1000,fast-poll=1000,sbatch=4';
+
+/** `pace`: a --slurm-pace, or null for the server's default. */
+async function throughArbiter(pace: string | null): Promise<Side> {
   const c = await cluster();
   const data = mkdtempSync(path.join('/tmp', 'arbiter-burst-data-'));
-  const server = spawn(process.execPath, ['bin/arbiter.js', 'serve', '--data', data, '--port', '0', '--no-demo-setup', '--executor', 'slurm', '--rate-limit', 'off'], { env: c.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const paceArgs = pace === null ? [] : ['--slurm-pace', pace];
+  const server = spawn(process.execPath, ['bin/arbiter.js', 'serve', '--data', data, '--port', '0', '--no-demo-setup', '--executor', 'slurm', '--rate-limit', 'off', ...paceArgs], { env: c.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   server.stdout.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-100_000)));
   server.stderr.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-100_000)));
@@ -140,21 +160,56 @@ async function throughArbiter(): Promise<Side> {
     const jobs = await drained(c.env, 'arbiter-');
     // When the engine decided each job (startedAt, ms), against when Slurm started it (s).
     const decided = new Map<string, number>();
+    const noticed = new Map<string, number>();
     let cursor: string | null = null;
     do {
       const response = await fetch(`${url}/v1/jobs?limit=500${cursor ? `&cursor=${cursor}` : ''}`, { headers });
-      const page = (await response.json()) as { jobs: { id: string; startedAt: string | null }[]; nextCursor: string | null };
+      const page = (await response.json()) as { jobs: { id: string; startedAt: string | null; endedAt: string | null }[]; nextCursor: string | null };
       for (const j of page.jobs) if (j.startedAt) decided.set(j.id, Date.parse(j.startedAt) / 1000);
+      for (const j of page.jobs) if (j.endedAt) noticed.set(j.id, Date.parse(j.endedAt) / 1000);
       cursor = page.nextCursor;
     } while (cursor);
-    const latencies = jobs.map((j) => j.start_time - decided.get(j.name.slice('arbiter-'.length))!).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+    const idOf = (j: SlurmJob): string => j.name.slice('arbiter-'.length);
+    const metrics = await (await fetch(`${url}/metrics`, { headers })).text();
+    const calls: Record<string, { count: number; mean: number }> = {};
+    for (const m of metrics.matchAll(/^arbiter_executor_calls_total\{call="([^"]+)"\} (\S+)$/gm)) {
+      const seconds = new RegExp(`^arbiter_executor_call_seconds_total\\{call="${m[1]!}"\\} (\\S+)$`, 'm').exec(metrics);
+      calls[m[1]!] = { count: Number(m[2]), mean: Number(seconds?.[1]) / Number(m[2]) };
+    }
+    // utime + stime of the server (clock ticks, 100 a second on Linux).
+    const stat = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const serverCpu = (Number(stat[11]) + Number(stat[12])) / 100;
+    const latencies = jobs.map((j) => j.start_time - decided.get(idOf(j))!).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+    // The loop's share: each decision after the first (a full fleet) against the last end Arbiter noticed before it.
+    const ends = [...noticed.values()].sort((a, b) => a - b);
+    const gaps: number[] = [];
+    for (const at of decided.values()) {
+      let lo = 0;
+      let hi = ends.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (ends[mid]! <= at) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo > 0) gaps.push(at - ends[lo - 1]!);
+    }
+    const steps = {
+      toSbatch: mean(jobs.map((j) => j.submit_time + 0.5 - decided.get(idOf(j))!)),
+      slurmStart: mean(jobs.map((j) => j.start_time - j.submit_time)),
+      run: mean(jobs.map((j) => j.end_time - j.start_time)),
+      noticed: mean(jobs.map((j) => noticed.get(idOf(j))! - (j.end_time + 0.5)).filter((x) => Number.isFinite(x))),
+      nextDecision: mean(gaps),
+    };
     return {
-      side: 'Arbiter + Slurm (POST /v1/jobs)',
+      side: pace === BEFORE ? 'Arbiter + Slurm, pace of before (poll 1 s, 4 sbatch)' : `Arbiter + Slurm (${pace ?? 'default pace'})`,
       jobs: jobs.length,
       submitSeconds: submitted - t0,
       allStartedSeconds: Math.max(...jobs.map((j) => j.start_time)) - t0,
       allEndedSeconds: Math.max(...jobs.map((j) => j.end_time)) - t0,
       latency: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: latencies[latencies.length - 1]! },
+      steps,
+      calls,
+      serverCpu,
       load: load(),
     };
   } finally {
@@ -169,7 +224,9 @@ async function main(): Promise<void> {
   const results: Side[] = [];
   for (const side of ORDER) {
     process.stderr.write(`${side}: ${JOBS} jobs of sleep ${SLEEP} (load average ${load()})\n`);
-    results.push(side === 'slurm' ? await plainSlurm() : await throughArbiter());
+    // "arbiter=poll=500+sbatch=2": another pace (--slurm-pace, "+" for ",").
+    const pace = side === 'arbiter-before' ? BEFORE : side.startsWith('arbiter=') ? side.slice('arbiter='.length).replaceAll('+', ',') : null;
+    results.push(side === 'slurm' ? await plainSlurm() : await throughArbiter(pace));
     process.stderr.write('\n');
   }
   const f = (x: number): string => x.toFixed(1);
@@ -178,10 +235,18 @@ async function main(): Promise<void> {
   for (const r of results) {
     console.log(`| ${r.side} | ${r.jobs} | ${f(r.submitSeconds)} s | ${f(r.allStartedSeconds)} s | ${f(r.allEndedSeconds)} s | ${r.latency ? `${f(r.latency.p50)} / ${f(r.latency.p99)} / ${f(r.latency.max)} s` : '-'} | ${r.load} |`);
   }
+  console.log('\n| side | decision -> sbatch done | submit -> start (Slurm) | start -> end | end -> Arbiter noticed | noticed -> next decision |');
+  console.log('|---|---:|---:|---:|---:|---:|');
+  for (const r of results) {
+    if (r.steps) console.log(`| ${r.side} | ${r.steps.toSbatch.toFixed(2)} s | ${r.steps.slurmStart.toFixed(2)} s | ${r.steps.run.toFixed(2)} s | ${r.steps.noticed.toFixed(2)} s | ${r.steps.nextDecision.toFixed(3)} s |`);
+  }
+  for (const r of results) {
+    if (r.calls) console.log(`\n${r.side}: server CPU ${r.serverCpu?.toFixed(1)} s; ${Object.entries(r.calls).map(([name, c]) => `${name} ${c.count} x ${c.mean.toFixed(3)} s`).join(', ')}`);
+  }
   const slurm = results.find((r) => r.side.startsWith('Slurm'));
-  const arbiter = results.find((r) => r.side.startsWith('Arbiter'));
-  if (slurm && arbiter) {
-    console.log(`\nArbiter / Slurm alone: all started ${(arbiter.allStartedSeconds / slurm.allStartedSeconds).toFixed(2)}x, all ended ${(arbiter.allEndedSeconds / slurm.allEndedSeconds).toFixed(2)}x`);
+  for (const arbiter of results.filter((r) => r.side.startsWith('Arbiter'))) {
+    if (!slurm) break;
+    console.log(`\n${arbiter.side} / Slurm alone: all started ${(arbiter.allStartedSeconds / slurm.allStartedSeconds).toFixed(2)}x, all ended ${(arbiter.allEndedSeconds / slurm.allEndedSeconds).toFixed(2)}x`);
   }
   mkdirSync(path.dirname(OUT), { recursive: true });
   writeFileSync(OUT, `${JSON.stringify({ jobs: JOBS, sleep: SLEEP, results }, null, 2)}\n`);

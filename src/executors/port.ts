@@ -110,8 +110,18 @@ export interface Executor {
   recoverRuns?(): Promise<ReadonlyMap<string, FoundRun>>;
   adopt?(run: RunRequest, found: FoundRun): void;
   recovered?(): Promise<{ readonly stopped: readonly FoundRun[] }>;
+  /**
+   * After every pass: whether jobs wait for GPUs. An executor that learns of run ends by polling
+   * (Slurm) then polls faster, so freed GPUs are given at once.
+   */
+  demand?(waiting: boolean): void;
   /** Whether the executor reaches what it drives (Slurm's controller), with why not. */
   health?(): { readonly ok: boolean; readonly cause?: string };
+  /**
+   * Time spent since start, per call to what it drives (Slurm: sbatch, squeue, ...; `poll`, a
+   * whole poll; `wait to submit`, from the loop's decision to its sbatch): calls and seconds.
+   */
+  timings?(): readonly { readonly name: string; readonly count: number; readonly seconds: number }[];
   /** Failed calls to the cluster manager since start, per operation (start, stop, poll) and error code (metrics). */
   errorCounts?(): readonly { readonly operation: string; readonly code: string; readonly count: number }[];
 }

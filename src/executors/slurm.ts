@@ -11,17 +11,19 @@
 // again, quoting Slurm), onEvent `nodes` (nodes down or drained, jobs outside Arbiter).
 //
 // State is observed, never assumed: every pollMs, `scontrol show nodes --oneliner` (node
-// states) then `squeue -O` (every job the controller still holds, SQUEUE_FORMAT). A run ends when Slurm
+// states) beside `squeue -O` (the jobs not ended, SQUEUE_FORMAT, then the runs' jobs that left
+// them); the jobs every fastPollMs while the loop has jobs waiting for GPUs (demand()). A run ends when Slurm
 // says its job ended, with its exit code or signal: COMPLETED, FAILED, TIMEOUT, CANCELLED by
 // someone else (an operator), NODE_FAIL (reported as a node failure: the job is requeued); a job
 // still COMPLETING holds its GPUs. A poll that fails is retried at the next one.
 //
-// Submissions: up to SUBMITS_AT_ONCE sbatch at a time. An sbatch that cannot reach the
+// Submissions: up to submitsAtOnce sbatch at a time, each run's as soon as it is decided. An sbatch that cannot reach the
 // controller (or runs out of time, in which case Slurm may have taken the job) is tried again
 // after a backoff, or as soon as a poll answers again after failing: before each new try the
 // poll looks for a job carrying the run's comment, so a run is never submitted twice.
 //
-// Stopping (preemption, cancel): `scancel` (SIGTERM to every process of the job, then SIGKILL
+// Stopping (preemption, cancel): a running job gets SIGTERM (`scancel --signal=TERM --full`) and
+// its grace period to end, then `scancel` (SIGTERM to every process of the job, then SIGKILL
 // after Slurm's KillWait). The exit is reported (stopped: true) only once Slurm reports the job
 // ended, so the GPUs go to the next run only when Slurm has freed them; a scancel that fails is
 // sent again at the next poll.
@@ -47,8 +49,22 @@ export interface SlurmExecutorOptions {
   readonly instance: string;
   /** Team -> Slurm account (`sbatch --account`); a team not listed takes its nearest ancestor's. */
   readonly accounts?: ReadonlyMap<string, string>;
-  /** Milliseconds between polls of Slurm (default 1000). */
+  /** Milliseconds between polls of Slurm (default 1000); node states are read at this pace. */
   readonly pollMs?: number;
+  /**
+   * Milliseconds between polls of the runs' jobs while jobs wait for GPUs that runs in flight
+   * hold (demand(true)): a run's end is then used at once (default 200). At least the last poll's
+   * duration, at most pollMs: one poll at a time, in flight at most half the time.
+   */
+  readonly fastPollMs?: number;
+  /** sbatch commands run at once at most (default 4: more only made each slower on a loaded slurmctld, BENCHMARKS.md 7). */
+  readonly submitsAtOnce?: number;
+  /**
+   * Seconds a stopped run (preempted, cancelled) has to end after SIGTERM before it is cancelled
+   * (`scancel --signal=TERM --full`, then `scancel`: SIGTERM again, SIGKILL after KillWait). 0:
+   * `scancel` at once (Slurm's KillWait alone). Default 10, as the local executor.
+   */
+  readonly graceSeconds?: number;
   /** Called on every failed Slurm command. */
   readonly onError?: (error: ExecutorError) => void;
 }
@@ -225,10 +241,15 @@ const POLL_TIMEOUT_MS = 8000;
 const SBATCH_TIMEOUT_MS = 10_000;
 const SCANCEL_TIMEOUT_MS = 8000;
 const SUBMITS_AT_ONCE = 4;
+const FAST_POLL_MS = 200;
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 30_000;
-/** A job missing from this many squeue answers in a row counts as ended (a restarted controller may answer before it has loaded its jobs). */
+/**
+ * A job missing from this many squeue answers in a row, over at least MISSING_MS, counts as
+ * ended (a restarted controller may answer before it has loaded its jobs).
+ */
 const MISSING_POLLS = 10;
+const MISSING_MS = 10_000;
 /** recovered() waits at most this long for the runs it cancels to end in Slurm. */
 const RECOVERY_WAIT_MS = 60_000;
 
@@ -254,9 +275,18 @@ interface SlurmRun {
   failedAt: number;
   stopped: boolean;
   cancelSent: boolean;
+  /** Its Slurm state at the last poll ('' before one saw it). */
+  state: string;
+  /** When SIGTERM reached it (ms; 0: it could not be signalled), null before; a scancel --signal in flight. */
+  signalledAt: number | null;
+  signalling: boolean;
   /** Set when Arbiter cancels the run because a node it runs on is down in Slurm. */
   nodeFailed: string | null;
+  /** When the loop handed it over (ms). */
+  readonly trackedAt: number;
   missing: number;
+  /** When the current run of missing answers began (ms). */
+  missingSince: number;
   ended: boolean;
   resolveGone: () => void;
   readonly gone: Promise<void>;
@@ -264,6 +294,9 @@ interface SlurmRun {
 
 export async function createSlurmExecutor(options: SlurmExecutorOptions): Promise<SlurmRunExecutor> {
   const pollMs = options.pollMs ?? 1000;
+  const fastPollMs = Math.min(pollMs, options.fastPollMs ?? FAST_POLL_MS);
+  const submitsAtOnce = Math.max(1, options.submitsAtOnce ?? SUBMITS_AT_ONCE);
+  const graceMs = Math.max(0, options.graceSeconds ?? 10) * 1000;
   const exitListeners: ((exit: RunExit) => void)[] = [];
   const eventListeners: ((event: ExecutorEvent) => void)[] = [];
   const runs = new Map<string, SlurmRun>();
@@ -274,7 +307,20 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
   let submitting = 0;
   let closed = false;
   let timer: NodeJS.Timeout | null = null;
+  /** When the pending poll is due (ms). */
+  let dueAt = 0;
   let polling: Promise<void> | null = null;
+  /** How long the last poll took (ms): fast polls keep at least that apart. */
+  let lastPollMs = 0;
+  /** Whether the loop has jobs waiting for GPUs (demand()): then runs' ends are watched closely. */
+  let demanded = false;
+  /**
+   * The node states and the jobs not ended that no run claims (outside Arbiter, strays), as last
+   * read, and when: read every pollMs; a fast poll between asks only for the runs' jobs.
+   */
+  let lastNodes: SlurmNode[] = [];
+  let lastOthers: SqueueJob[] = [];
+  let listedAt = -Infinity;
   /** The last poll's failure, null once one succeeds. */
   let pollFailure: { at: number; cause: string } | null = null;
   let lastSubmitFailure: string | null = null;
@@ -284,6 +330,20 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
   let found = new Map<string, FoundRun>();
   const strayCancelled = new Map<string, number>();
   await mkdir(options.outputDir, { recursive: true });
+
+  /** Per Slurm command: calls and their seconds in all (metrics: where the time goes). */
+  const timings = new Map<string, { count: number; seconds: number }>();
+  const time = (name: string, seconds: number): void => {
+    const t = timings.get(name) ?? { count: 0, seconds: 0 };
+    t.count++;
+    t.seconds += seconds;
+    timings.set(name, t);
+  };
+  /** A Slurm command, timed (failed ones too). */
+  const slurm = (program: string, args: readonly string[], timeoutMs: number): Promise<string> => {
+    const began = performance.now();
+    return slurmCommand(options.commands, program, args, timeoutMs).finally(() => time(program, (performance.now() - began) / 1000));
+  };
 
   /** Counts a failed call (operation: start = sbatch, stop = scancel, poll = scontrol and squeue). */
   const failed = (error: unknown, operation: 'start' | 'stop' | 'poll'): ExecutorError => {
@@ -334,24 +394,49 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
     if (run.stopped) cancel(run);
   };
 
-  /** scancel, in the background; a failure is retried by the next poll (cancelSent stays false). */
+  /**
+   * Stops a run, in the background: a running job gets SIGTERM (`scancel --signal=TERM --full`:
+   * the batch script and every step) and graceMs to end, then `scancel` (SIGTERM, SIGKILL after
+   * KillWait); a job not running yet, or on a failed node, is cancelled at once. Called again by
+   * every poll until the scancel is sent; a failure is retried by the next poll.
+   */
   const cancel = (run: SlurmRun): void => {
     if (run.slurmId === null) {
       // Never reached Slurm, and never will: nothing to stop. One in sbatch is cancelled once bound.
       if (run.phase !== 'submitting') report(run, null, 'stopped before it reached Slurm');
       return;
     }
+    if (run.cancelSent || run.signalling) return;
+    const grace = graceMs > 0 && run.nodeFailed === null && (run.state === 'RUNNING' || run.signalledAt !== null);
+    if (grace && run.signalledAt === null) {
+      run.signalling = true;
+      slurm('scancel', ['--signal=TERM', '--full', run.slurmId], SCANCEL_TIMEOUT_MS)
+        .then(
+          () => (run.signalledAt = Date.now()),
+          (error: unknown) => {
+            // Slurm said no (it is no longer running): cancelled at once; unreachable: tried again.
+            if (!unreachable(failed(error, 'stop'))) run.signalledAt = 0;
+          },
+        )
+        .finally(() => {
+          run.signalling = false;
+          if (run.signalledAt === 0 && !run.ended) cancel(run);
+        });
+      return;
+    }
+    if (grace && Date.now() < run.signalledAt! + graceMs) return; // its grace goes on: a later poll comes back
     run.cancelSent = true;
-    slurmCommand(options.commands, 'scancel', [run.slurmId], SCANCEL_TIMEOUT_MS).catch((error: unknown) => {
+    slurm('scancel', [run.slurmId], SCANCEL_TIMEOUT_MS).catch((error: unknown) => {
       run.cancelSent = false;
       failed(error, 'stop');
     });
   };
 
   const submit = (run: SlurmRun): void => {
+    if (run.attempts === 0) time('wait to submit', (Date.now() - run.trackedAt) / 1000);
     run.phase = 'submitting';
     submitting++;
-    slurmCommand(options.commands, 'sbatch', sbatchArgs(run.request, options), SBATCH_TIMEOUT_MS)
+    slurm('sbatch', sbatchArgs(run.request, options), SBATCH_TIMEOUT_MS)
       .then((out) => {
         const id = out.trim().split(';')[0] ?? '';
         if (!/^\d+$/.test(id)) throw new ExecutorError('slurm_output', `sbatch printed "${out.trim()}" instead of a job id`, true);
@@ -384,7 +469,7 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
   const pump = (): void => {
     if (closed) return;
     for (const run of runs.values()) {
-      if (submitting >= SUBMITS_AT_ONCE) return;
+      if (submitting >= submitsAtOnce) return;
       if (run.phase === 'queued') submit(run);
     }
   };
@@ -434,23 +519,37 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
     return { conditions, foreign, down };
   };
 
-  /** Slurm's nodes and jobs now; throws when Slurm does not answer. */
+  const readNodes = async (): Promise<SlurmNode[]> => {
+    lastNodes = parseScontrolNodes(await slurm('scontrol', ['show', 'nodes', '--oneliner'], POLL_TIMEOUT_MS));
+    return lastNodes;
+  };
+
+  /** Slurm's nodes and jobs now (the runs' jobs at least); throws when Slurm does not answer. */
   const observe = async (full = false): Promise<{ nodes: SlurmNode[]; jobs: SqueueJob[] }> => {
-    const nodes = parseScontrolNodes(await slurmCommand(options.commands, 'scontrol', ['show', 'nodes', '--oneliner'], POLL_TIMEOUT_MS));
-    const squeue = (args: string[]): Promise<SqueueJob[]> => slurmCommand(options.commands, 'squeue', ['-h', ...args, '-O', SQUEUE_FORMAT], POLL_TIMEOUT_MS).then(parseSqueueFormatted);
+    const squeue = (args: string[]): Promise<SqueueJob[]> => slurm('squeue', ['-h', ...args, '-O', SQUEUE_FORMAT], POLL_TIMEOUT_MS).then(parseSqueueFormatted);
     // Every job Slurm holds, ended ones too, only when it matters (recovery, an sbatch in doubt):
-    // with MinJobAge that is every job of the last minutes. Else the jobs not ended, then the
-    // runs' jobs that have left them, asked by id (their end state and exit status).
-    if (full || [...runs.values()].some((r) => r.phase === 'waiting')) return { nodes, jobs: await squeue(['-t', 'all']) };
-    const jobs = await squeue([]);
-    const listed = new Set(jobs.map((j) => String(j.job_id)));
-    const gone = [...bySlurmId.keys()].filter((id) => !listed.has(id));
-    if (gone.length > 0) {
-      // An id Slurm no longer knows makes squeue -j fail: then the whole list is read.
-      const ended = await squeue(['-t', 'all', '-j', gone.join(',')]).catch(() => squeue(['-t', 'all']));
-      jobs.push(...ended.filter((j) => !listed.has(String(j.job_id))));
+    // with MinJobAge that is every job of the last minutes.
+    if (full || [...runs.values()].some((r) => r.phase === 'waiting')) {
+      const [nodes, jobs] = await Promise.all([readNodes(), squeue(['-t', 'all'])]);
+      lastOthers = jobs.filter((j) => !ENDED.has(j.job_state) && !bySlurmId.has(String(j.job_id)));
+      listedAt = Date.now();
+      return { nodes, jobs };
     }
-    return { nodes, jobs };
+    // Else, side by side: the runs' own jobs asked by id, ended ones too (their end state and
+    // exit status); every pollMs also the node states and the jobs not ended (jobs outside
+    // Arbiter, jobs of this instance no run claims). A fast poll between reuses the last of those.
+    const ids = [...bySlurmId.keys()];
+    // An id Slurm no longer knows makes squeue -j fail: then the whole list is read.
+    const ours = ids.length === 0 ? Promise.resolve([]) : squeue(['-t', 'all', '-j', ids.join(',')]).catch(() => squeue(['-t', 'all']));
+    const listAll = Date.now() - listedAt >= pollMs * 0.9;
+    const [nodes, others, mine] = await Promise.all([listAll ? readNodes() : lastNodes, listAll ? squeue([]) : null, ours]);
+    if (others !== null) {
+      lastOthers = others.filter((j) => !bySlurmId.has(String(j.job_id)));
+      listedAt = Date.now();
+    }
+    // One entry per job, the freshest.
+    const fresh = new Set(mine.map((j) => String(j.job_id)));
+    return { nodes, jobs: [...(others ?? lastOthers).filter((j) => !fresh.has(String(j.job_id))), ...mine] };
   };
 
   const poll = async (): Promise<void> => {
@@ -508,11 +607,12 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
       if (run.phase !== 'submitted' || run.boundAt >= askedAt) continue;
       const job = byId.get(run.slurmId!);
       if (!job) {
-        run.missing++;
-        if (run.missing >= MISSING_POLLS) report(run, null, `Slurm job ${run.slurmId} is no longer known to slurmctld`);
+        if (run.missing++ === 0) run.missingSince = now;
+        if (run.missing >= MISSING_POLLS && now - run.missingSince >= MISSING_MS) report(run, null, `Slurm job ${run.slurmId} is no longer known to slurmctld`);
         continue;
       }
       run.missing = 0;
+      run.state = job.job_state;
       if (ENDED.has(job.job_state)) {
         report(run, job);
         continue;
@@ -537,22 +637,38 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
         if (run && (run.slurmId === null || run.slurmId === id)) continue;
         if (now - (strayCancelled.get(id) ?? 0) < 60_000) continue;
         strayCancelled.set(id, now);
-        slurmCommand(options.commands, 'scancel', [id], SCANCEL_TIMEOUT_MS).catch((error: unknown) => failed(error, 'stop'));
+        slurm('scancel', [id], SCANCEL_TIMEOUT_MS).catch((error: unknown) => failed(error, 'stop'));
       }
     }
     pump();
   };
 
-  const schedule = (): void => {
+  /**
+   * Polls come every pollMs, or every fastPollMs (at least the last poll's duration)
+   * while jobs wait for GPUs and runs are in Slurm: their ends are then noticed within a fraction
+   * of a second, and their GPUs given at once, at a bounded cost to slurmctld.
+   */
+  const nextDelay = (): number => {
+    if (!demanded || ![...runs.values()].some((r) => r.phase === 'submitted')) return pollMs;
+    return Math.min(pollMs, Math.max(fastPollMs, lastPollMs));
+  };
+
+  const schedule = (delay: number): void => {
     if (closed) return;
+    if (timer) clearTimeout(timer);
+    dueAt = Date.now() + delay;
     timer = setTimeout(() => {
+      timer = null;
+      const began = performance.now();
       polling = poll()
         .catch((error: unknown) => void failed(error, 'poll'))
         .finally(() => {
+          lastPollMs = performance.now() - began;
+          time('poll', lastPollMs / 1000);
           polling = null;
-          schedule();
+          schedule(nextDelay());
         });
-    }, pollMs);
+    }, delay);
     timer.unref();
   };
 
@@ -573,8 +689,13 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
       failedAt: 0,
       stopped: false,
       cancelSent: false,
+      state: '',
+      signalledAt: null,
+      signalling: false,
       nodeFailed: null,
+      trackedAt: Date.now(),
       missing: 0,
+      missingSince: 0,
       ended: false,
       resolveGone: () => resolveGone(),
       gone: new Promise<void>((resolve) => (resolveGone = resolve)),
@@ -586,11 +707,11 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
 
   /** Jobs in Slurm of this instance's runs (ended ones too); throws when Slurm cannot be asked. */
   const jobsOfInstance = async (): Promise<SqueueJob[]> => {
-    const jobs = parseSqueueFormatted(await slurmCommand(options.commands, 'squeue', ['-h', '-t', 'all', '-O', SQUEUE_FORMAT], POLL_TIMEOUT_MS));
+    const jobs = parseSqueueFormatted(await slurm('squeue', ['-h', '-t', 'all', '-O', SQUEUE_FORMAT], POLL_TIMEOUT_MS));
     return jobs.filter((job) => parseRunComment(job.comment ?? '')?.instance === options.instance);
   };
 
-  schedule();
+  schedule(pollMs);
 
   return {
     kind: 'slurm',
@@ -647,7 +768,7 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
       found = new Map();
       recovering = false;
       if (left.length === 0) return { stopped: [] };
-      await slurmCommand(options.commands, 'scancel', left.map((f) => f.id), SCANCEL_TIMEOUT_MS);
+      await slurm('scancel', left.map((f) => f.id), SCANCEL_TIMEOUT_MS);
       const ids = new Set(left.map((f) => f.id));
       for (const deadline = Date.now() + RECOVERY_WAIT_MS; Date.now() < deadline; ) {
         await new Promise((resolve) => setTimeout(resolve, 200));
@@ -662,6 +783,10 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
       const waiting = [...runs.values()].filter((r) => r.phase === 'waiting').length;
       if (waiting > 0) return { ok: false, cause: `${waiting} run${waiting === 1 ? '' : 's'} wait${waiting === 1 ? 's' : ''} to be submitted to Slurm: ${lastSubmitFailure ?? 'sbatch failed'}` };
       return { ok: true };
+    },
+
+    timings() {
+      return [...timings].map(([name, t]) => ({ name, ...t }));
     },
 
     errorCounts() {
@@ -684,6 +809,15 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
 
     onEvent(listener: (event: ExecutorEvent) => void): void {
       eventListeners.push(listener);
+    },
+
+    demand(waiting: boolean): void {
+      demanded = waiting;
+      // A poll due later than a fast one would be is brought forward (never while one runs).
+      if (waiting && timer !== null && polling === null) {
+        const delay = nextDelay();
+        if (dueAt > Date.now() + delay) schedule(delay);
+      }
     },
 
     running() {

@@ -790,6 +790,11 @@ export class LiveScheduler {
     ];
   }
 
+  /** The executor's time per call to what it drives (Slurm), since start. */
+  executorTimings(): readonly { name: string; count: number; seconds: number }[] {
+    return this.options.executor.timings?.() ?? [];
+  }
+
   /** Nodes with GPUs withheld from the engine, and why (the executor's last word). */
   get conditions(): readonly NodeCondition[] {
     return this.conditionList;
@@ -1255,6 +1260,7 @@ export class LiveScheduler {
       this.passUnstored = false;
     }
     this.options.hooks?.onPass?.(result, (performance.now() - t0) / 1000);
+    executor.demand?.(this.engine.pending > 0);
     const wake = this.engine.pending > 0 ? this.engine.nextProtectionEnd(now) : null;
     if (wake !== null) this.armTimer(wake);
   }

@@ -233,6 +233,30 @@ export function createMetrics(
       for (const { operation, code, count } of l.executorErrors()) this.inc({ operation, code }, count);
     },
   });
+  new client.Counter({
+    name: 'arbiter_executor_calls_total',
+    help: "Calls of the executor to what it drives, by call (Slurm: sbatch, squeue, scontrol, scancel; poll: a whole poll; wait to submit: a run from the loop's decision to its sbatch)",
+    labelNames: ['call'],
+    registers: [registry],
+    collect() {
+      const l = live();
+      if (!l) return;
+      this.reset();
+      for (const { name, count } of l.executorTimings()) this.inc({ call: name }, count);
+    },
+  });
+  new client.Counter({
+    name: 'arbiter_executor_call_seconds_total',
+    help: 'Seconds spent in those calls, by call (divided by arbiter_executor_calls_total: the mean)',
+    labelNames: ['call'],
+    registers: [registry],
+    collect() {
+      const l = live();
+      if (!l) return;
+      this.reset();
+      for (const { name, seconds } of l.executorTimings()) this.inc({ call: name }, seconds);
+    },
+  });
   new client.Gauge({
     name: 'arbiter_webhook_queue_deliveries',
     help: 'Webhook deliveries waiting (queued or between retries), per webhook',

@@ -57,6 +57,8 @@ export interface ServeOptions {
   readonly slurmBin?: string | undefined;
   /** Slurm executor: team -> Slurm account (`*` -> `team`: every team's own name). */
   readonly slurmAccounts?: Readonly<Record<string, string>>;
+  /** Slurm executor: poll intervals, sbatch at once (--slurm-pace), grace period (--slurm-grace); defaults in the executor. */
+  readonly slurmPace?: { readonly pollMs?: number; readonly fastPollMs?: number; readonly submitsAtOnce?: number; readonly graceSeconds?: number };
   readonly speed: number;
   readonly gpus?: number | undefined;
   /** Local executor: the unprivileged user jobs run as (required when the server runs as root). */
@@ -348,6 +350,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
             ...(options.slurmAccounts && Object.keys(options.slurmAccounts).length > 0 ? { accounts: slurmAccountMap(options.slurmAccounts, policy) } : {}),
             outputDir: join(options.data, 'logs'),
             instance: leadership?.installation ?? instanceId(options.data),
+            ...options.slurmPace,
           })
         : options.executor === 'local'
         ? await createLocalExecutor({

@@ -39,6 +39,8 @@ interface ServeFlags {
   slurmPartition: string;
   slurmBin?: string;
   slurmAccount: string[];
+  slurmPace?: string;
+  slurmGrace: string;
   rateLimit?: string;
   trustProxy?: string;
   timeouts?: string;
@@ -66,6 +68,8 @@ export function registerServe(program: Command): void {
     .option('--slurm-partition <name>', 'slurm executor: the partition Arbiter schedules', 'gpu')
     .option('--slurm-bin <dir>', "slurm executor: folder of Slurm's commands (default: found on PATH)")
     .option('--slurm-account <team=account>', "slurm executor: submit the jobs of this team and its subteams with sbatch --account (repeatable; \"*=team\": every team's own name)", (value: string, all: string[]) => [...all, value], [] as string[])
+    .option('--slurm-pace <spec>', 'slurm executor: "poll=MS,fast-poll=MS,sbatch=N": poll Slurm every MS ms, every fast-poll MS while jobs wait for GPUs, at most N sbatch at once (each part optional) (default: poll=1000,fast-poll=200,sbatch=4)')
+    .option('--slurm-grace <seconds>', 'slurm executor: a preempted or cancelled job gets SIGTERM and this long to end before it is cancelled (0: cancelled at once, Slurm\'s KillWait alone)', '10')
     .option('--speed <x>', 'simulated executor: seconds of work per second of wall time', '1')
     .option('--gpus <n>', 'local executor: GPUs of this host when nvidia-smi is not available (default: found with nvidia-smi)')
     .option('--audit-key <file>', "the audit log's Ed25519 signing key (PEM), made there at the first start; keep it where jobs cannot read it (default: DATA/audit-key.pem)")
@@ -110,6 +114,9 @@ export function registerServe(program: Command): void {
         else slurmAccounts[match[1]!] = match[2]!;
       }
       if (flags.slurmAccount.length > 0 && flags.executor !== 'slurm') problems.push('--slurm-account applies to --executor slurm only');
+      const slurmPace = flags.slurmPace === undefined ? {} : parseSlurmPace(flags.slurmPace, problems);
+      const slurmGrace = number(flags.slurmGrace, '--slurm-grace', (n) => n >= 0 && n <= 3600, 'seconds from 0 to 3600', problems);
+      if (flags.slurmPace !== undefined && flags.executor !== 'slurm') problems.push('--slurm-pace applies to --executor slurm only');
       if (flags.auditWitnessUrl !== undefined && !/^https?:\/\//.test(flags.auditWitnessUrl)) problems.push(`--audit-witness-url: expected an http:// or https:// URL, got "${flags.auditWitnessUrl.slice(0, 100)}"`);
       if (problems.length > 0) throw new UsageError(problems);
       // Loaded here, not at the top: the server, fastify and SQLite are not needed by other commands.
@@ -131,6 +138,7 @@ export function registerServe(program: Command): void {
             slurmPartition: flags.slurmPartition,
             slurmBin: flags.slurmBin,
             slurmAccounts,
+            slurmPace: { ...slurmPace, graceSeconds: slurmGrace },
             speed,
             gpus,
             runAs: flags.runAs,
@@ -343,4 +351,25 @@ function stopSignals(): { received: Promise<NodeJS.Signals>; dispose(): void } {
       for (const signal of STOP_SIGNALS) process.off(signal, handler);
     },
   };
+}
+
+/** --slurm-pace "poll=MS,fast-poll=MS,sbatch=N" (each part optional). */
+export function parseSlurmPace(spec: string, problems: string[]): { pollMs?: number; fastPollMs?: number; submitsAtOnce?: number } {
+  const pace: { pollMs?: number; fastPollMs?: number; submitsAtOnce?: number } = {};
+  const keys = { poll: 'pollMs', 'fast-poll': 'fastPollMs', sbatch: 'submitsAtOnce' } as const;
+  for (const part of spec.split(',')) {
+    const m = /^\s*([a-z-]+)=(\d+)\s*$/.exec(part);
+    const key = m ? keys[m[1] as keyof typeof keys] : undefined;
+    if (!m || key === undefined) {
+      problems.push(`--slurm-pace: expected "poll=MS,fast-poll=MS,sbatch=N" (each part optional), got "${part.trim()}" in "${spec}"`);
+      continue;
+    }
+    const n = Number(m[2]);
+    if (key === 'submitsAtOnce' ? n < 1 || n > 64 : n < 50 || n > 60_000) {
+      problems.push(`--slurm-pace: ${m[1]!} must be ${key === 'submitsAtOnce' ? 'from 1 to 64' : 'from 50 to 60000 ms'}, got ${n}`);
+      continue;
+    }
+    pace[key] = n;
+  }
+  return pace;
 }
