@@ -13,6 +13,7 @@ import { registerGovernance } from './commands/governance.js';
 import { registerAudit } from './commands/audit.js';
 import { registerKueue } from './commands/kueue.js';
 import { registerUsage } from './commands/usage.js';
+import { registerSbatch } from './commands/sbatch.js';
 
 /** The package's version (package.json sits two folders above dist/cli/ and src/cli/). */
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerServe(program);
   registerClient(program);
+  registerSbatch(program);
   registerUsage(program);
   registerGovernance(program);
   registerAudit(program);
