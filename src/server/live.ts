@@ -18,6 +18,12 @@ import type { LiveJobStatus, StoredJob, Store } from '../storage/port.js';
 import { StorageError } from '../storage/port.js';
 import { IdempotencyConflict, sameSubmission, submissionHash } from './idempotency.js';
 
+/**
+ * The loop's transactions are straight lines of writes that never go on after one fails (the
+ * failure ends the command, which is retried or answered): on PostgreSQL, no savepoint per write.
+ */
+const STRAIGHT = { stopAtFirstFailure: true } as const;
+
 export interface SubmitInput {
   readonly team: string;
   readonly gpus: number;
@@ -291,7 +297,7 @@ export class LiveScheduler {
         await store.transaction(async (tx) => {
           await tx.closeRun(job.id, now, 'requeued');
           await tx.updateJob({ ...job, status: 'pending', placement: null, runFlavor: null, runStart: null });
-        });
+        }, STRAIGHT);
         Object.assign(job, { status: 'pending', placement: null, runFlavor: null, runStart: null });
         logger.warn({ job: job.id }, 'requeued a job that was running before the restart');
       }
@@ -868,7 +874,7 @@ export class LiveScheduler {
     await this.options.store.transaction(async (tx) => {
       await tx.closeRun(job.id, at, 'requeued');
       await tx.updateJob(next);
-    });
+    }, STRAIGHT);
     this.engine.finish(handle, at);
     this.handles.delete(job.id);
     this.currentRun.delete(job.id);
@@ -938,7 +944,7 @@ export class LiveScheduler {
     await this.options.store.transaction(async (tx) => {
       await tx.closeRun(job.id, at, 'preempted');
       await tx.updateJob(next);
-    });
+    }, STRAIGHT);
     this.engine.finish(handle, at);
     this.handles.set(job.id, this.engine.submit(this.specOf(job), job.submittedAt, { attained: this.engine.jobs[handle]!.attained, preemptions: next.preemptions }));
     this.currentRun.delete(job.id);
@@ -956,7 +962,7 @@ export class LiveScheduler {
     await this.options.store.transaction(async (tx) => {
       await tx.closeRun(job.id, at, outcome);
       await tx.updateJob(next);
-    });
+    }, STRAIGHT);
     this.engine.finish(this.handles.get(job.id)!, at);
     this.forget(job.id);
     if (status === 'completed' && job.preemptions === 0 && job.runStart !== null) this.record(job.team, job.class, at - job.runStart);
@@ -1018,7 +1024,7 @@ export class LiveScheduler {
         await this.options.store.transaction(async (tx) => {
           await tx.closeRun(job.id, now, 'cancelled');
           await tx.updateJob({ ...next, placement: null, runStart: null });
-        });
+        }, STRAIGHT);
         this.active.set(job.id, next);
         this.options.executor.stop(job.id, runId).catch((error: unknown) => this.stopFailed(error, job.id));
         command.resolve({ ...next, placement: null, runStart: null });
@@ -1099,7 +1105,7 @@ export class LiveScheduler {
     await this.options.store.transaction(async (tx) => {
       if (job.status === 'running') await tx.closeRun(job.id, now, 'requeued');
       await tx.updateJob({ ...job, status: 'rejected', rejectReason: why, endedAt: now, placement: null, runStart: null, runFlavor: null, reasonCode: null, reasonMessage: null, expectedStart: null });
-    });
+    }, STRAIGHT);
   }
 
   private forget(id: string): void {
@@ -1166,7 +1172,7 @@ export class LiveScheduler {
             await tx.insertRun({ jobId: job.id, start: now, end: null, flavor: next.runFlavor!, placement: next.placement!, outcome: null });
             await tx.updateJob(next);
           }
-        });
+        }, STRAIGHT);
       } catch (error) {
         // Nothing was decided: undo and try again shortly.
         this.engine.abortPass();

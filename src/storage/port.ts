@@ -166,6 +166,17 @@ export interface JobPage {
   readonly nextCursor: string | null;
 }
 
+/** How a transaction's fn treats a failed write (Store.transaction). */
+export interface TransactionOptions {
+  /**
+   * fn never goes on after one of its writes failed: it lets the failure end the transaction.
+   * A store may then skip what lets a failed write undo only itself while the transaction goes
+   * on (PostgreSQL: a savepoint around every write, two more round trips each). If fn catches
+   * a failed write anyway and returns, nothing is committed and that failure is thrown.
+   */
+  readonly stopAtFirstFailure?: boolean;
+}
+
 export interface Store {
   /** Runs pending schema migrations; called once on start. */
   migrate(): Promise<void>;
@@ -176,7 +187,7 @@ export interface Store {
    * `nested_transaction`). Transactions run one at a time; while one is open, writes from
    * outside it wait for it, and reads from outside it see only committed data.
    */
-  transaction<T>(fn: (store: Store) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (store: Store) => Promise<T>, options?: TransactionOptions): Promise<T>;
 
   /** Resolves once the database answers a trivial query (health checks); rejects with why not. */
   ping(): Promise<void>;

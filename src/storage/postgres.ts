@@ -9,7 +9,9 @@
 //   a write of several statements runs in a transaction of its own. Inside fn, the view it gets
 //   and the store itself (tracked with AsyncLocalStorage) both go to the transaction's
 //   connection, one operation at a time, each write in a savepoint: a failed write undoes only
-//   itself and fn may go on, as SQLite's statements do.
+//   itself and fn may go on, as SQLite's statements do. A transaction opened with
+//   stopAtFirstFailure (the loop's: a pass's decisions, an exit) has no savepoints, one round
+//   trip per write instead of three; a failed write then fails the whole transaction.
 // - Numbers come back as numbers: int8 is parsed to a JS number (the schema's integers are
 //   BIGINT; a value beyond 2^53 is a `corrupt` fault), float8 with every digit
 //   (extra_float_digits = 3), so a time reads back as the same double that was written.
@@ -45,6 +47,7 @@ import type {
   StoredToken,
   StoredVersion,
   Store,
+  TransactionOptions,
 } from './port.js';
 
 export interface PostgresOptions {
@@ -370,9 +373,26 @@ async function rows<R extends pg.QueryResultRow>(
 /** The state of one open transaction, shared by its view and the ambient store. */
 class TxState {
   open = true;
+  /** A write that failed without a savepoint (the transaction is aborted: it must not commit). */
+  failure: { error: unknown } | null = null;
   private tail: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly client: pg.PoolClient) {}
+  constructor(
+    readonly client: pg.PoolClient,
+    /** false: fn stops at the first failed write (TransactionOptions.stopAtFirstFailure). */
+    readonly savepoints: boolean,
+  ) {}
+
+  /** Runs a write: in a savepoint, or alone when fn stops at the first failure (then noted). */
+  async guarded<T>(f: () => Promise<T>): Promise<T> {
+    if (this.savepoints) return this.savepoint(f);
+    try {
+      return await f();
+    } catch (error) {
+      this.failure ??= { error };
+      throw error;
+    }
+  }
 
   /** Runs f after every earlier operation of this transaction: one connection, one query at a time. */
   serial<T>(f: () => Promise<T>): Promise<T> {
@@ -528,7 +548,7 @@ class PgStoreImpl implements PostgresStore {
   private async write<T>(doing: string, f: (q: Queryable) => Promise<T>, atomic = false): Promise<T> {
     this.s.checkOpen();
     const tx = this.currentTx();
-    if (tx !== null) return attempt(doing, () => tx.serial(() => tx.savepoint(() => f(tx.client))));
+    if (tx !== null) return attempt(doing, () => tx.serial(() => tx.guarded(() => f(tx.client))));
     return this.s.exclusive(() => {
       this.s.checkOpen();
       // A leader's single statements too go through the fence's transaction.
@@ -545,7 +565,7 @@ class PgStoreImpl implements PostgresStore {
   private async selfFencedWrite<T>(doing: string, f: (q: Queryable, epoch: number | null) => Promise<T>): Promise<T> {
     this.s.checkOpen();
     const tx = this.currentTx();
-    if (tx !== null) return attempt(doing, () => tx.serial(() => tx.savepoint(() => f(tx.client, null))));
+    if (tx !== null) return attempt(doing, () => tx.serial(() => tx.guarded(() => f(tx.client, null))));
     return this.s.exclusive(() => {
       this.s.checkOpen();
       const fence = this.s.fence;
@@ -582,17 +602,20 @@ class PgStoreImpl implements PostgresStore {
     });
   }
 
-  async transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (store: Store) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     this.refuseInTransaction('transaction()');
     this.s.checkOpen();
     return this.s.exclusive(() => {
       this.s.checkOpen();
       return this.s.inTransaction('a transaction', async (client) => {
-        const state = new TxState(client);
+        const state = new TxState(client, options.stopAtFirstFailure !== true);
         try {
           const result = await this.s.ambient.run(state, () => fn(new PgStoreImpl(this.s, state)));
           // Operations fn started without awaiting them finish before COMMIT.
           await state.serial(() => Promise.resolve());
+          // fn went on after a write failed with no savepoint: PostgreSQL has aborted the
+          // transaction (its COMMIT would roll back without an error), so it fails here.
+          if (state.failure !== null) throw pgStorageErrorOf(state.failure.error, 'a transaction that went on after a failed write');
           return result;
         } finally {
           state.open = false;

@@ -37,6 +37,7 @@ import type {
   StoredToken,
   StoredVersion,
   Store,
+  TransactionOptions,
 } from './port.js';
 
 export interface SqliteOptions {
@@ -233,6 +234,9 @@ class Connection {
 
 interface TxState {
   open: boolean;
+  /** TransactionOptions.stopAtFirstFailure: a failed write is noted and fails the transaction. */
+  readonly stopAtFirstFailure: boolean;
+  failure: { error: unknown } | null;
 }
 
 /** What the store and the views of its transactions share. */
@@ -335,6 +339,8 @@ class SqliteStoreImpl implements SqliteStore {
       this.s.checkOpen();
       if (this.inTransaction()) return Promise.resolve(run());
     } catch (error) {
+      const tx = this.tx ?? this.s.ambient.getStore();
+      if (tx?.open === true && tx.stopAtFirstFailure) tx.failure ??= { error };
       return Promise.reject(storageErrorOf(error, doing));
     }
     return this.s.exclusive(() => {
@@ -392,16 +398,18 @@ class SqliteStoreImpl implements SqliteStore {
     });
   }
 
-  async transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (store: Store) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     this.refuseInTransaction('transaction()');
     this.s.checkOpen();
     return this.s.exclusive(async () => {
       this.s.checkOpen();
       const w = this.s.writer;
       attempt('beginning a transaction', () => w.stmt('BEGIN IMMEDIATE').run());
-      const state: TxState = { open: true };
+      const state: TxState = { open: true, stopAtFirstFailure: options.stopAtFirstFailure === true, failure: null };
       try {
         const result = await this.s.ambient.run(state, () => fn(new SqliteStoreImpl(this.s, state)));
+        // fn went on after a failed write although it said it would not: as on PostgreSQL, nothing is committed.
+        if (state.failure !== null) throw storageErrorOf(state.failure.error, 'a transaction that went on after a failed write');
         attempt('committing a transaction', () => w.stmt('COMMIT').run());
         return result;
       } catch (error) {

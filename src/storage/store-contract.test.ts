@@ -971,6 +971,39 @@ describe.each([sqlite, postgres])('the $name store', (backend) => {
       expect(await store.events(1, 10)).toEqual([]);
     });
 
+    it('stopAtFirstFailure: commits a straight line of writes; one that fails fails it whole, even if fn caught the failure', async () => {
+      const straight = { stopAtFirstFailure: true };
+      await store.insertJob(storedJob(1));
+      await store.transaction(async (tx) => {
+        await tx.insertJob(storedJob(2));
+        await tx.insertRun({ jobId: 'j-2', start: 5, end: null, flavor: 'h100', placement: [{ node: 'n1', gpus: 1 }], outcome: null });
+        await tx.updateJob({ ...storedJob(2), status: 'running' });
+        // New jobs (PostgreSQL: one statement that fences itself) take no savepoint either.
+        await tx.insertNewJob({ ...storedJob(0), idempotencyKey: null });
+      }, straight);
+      expect((await store.listJobs({ limit: 10 })).jobs.map((j) => [j.id, j.status])).toEqual([['j-3', 'pending'], ['j-2', 'running'], ['j-1', 'pending']]);
+      expect((await store.runsOf('j-2')).map((r) => r.start)).toEqual([5]);
+      const uncaught = await storageError(
+        store.transaction(async (tx) => {
+          await tx.insertJob(storedJob(4));
+          await tx.insertJob(storedJob(1));
+        }, straight),
+      );
+      expect(uncaught.code).toBe('constraint');
+      // fn catches the failure and goes on: nothing of the transaction is committed, the failure is thrown.
+      const caught = await storageError(
+        store.transaction(async (tx) => {
+          await tx.insertJob(storedJob(5));
+          expect((await storageError(tx.insertJob(storedJob(1)))).code).toBe('constraint');
+          await tx.insertJob(storedJob(6)).catch(() => undefined); // PostgreSQL: refused, the transaction is aborted
+        }, straight),
+      );
+      expect(caught.code).toBe('constraint');
+      expect((await store.listJobs({ limit: 10 })).jobs.map((j) => j.id)).toEqual(['j-3', 'j-2', 'j-1']);
+      await store.insertJob(storedJob(7));
+      expect((await store.getJob('j-7'))?.id).toBe('j-7');
+    });
+
     it('runs transactions one at a time; outside, writes wait and reads see only committed data', async () => {
       const log: string[] = [];
       let release!: () => void;
