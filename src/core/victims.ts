@@ -74,7 +74,7 @@ export class VictimSearch {
    * Victim searches that found no room since the state last changed, keyed by what decides the
    * candidates (flavor, guarantee fit, class, team, size), with when room could be made.
    */
-  private readonly failedVictimSearch = new Map<string, number | null | typeof NOT_COMPUTED>();
+  private readonly failedVictimSearch = new Map<number, Map<number, Map<number, number | null | typeof NOT_COMPUTED>>>();
   /** Per flavor: room if every run any search may take were taken (cannotMakeRoom), valid at `stamp`. */
   private readonly roomBound: {
     stamp: number;
@@ -131,13 +131,23 @@ export class VictimSearch {
     const lowerBorrow = !fits && p.borrowing === 'lowerPriority' && this.runLevels.borrowedHasBelow(f, job.priority, probing);
     const fair = !fits && p.fairShare;
     if (!reclaim && !within && !lowerBorrow && !fair) return none;
-    const key = `${f}:${fits ? 1 : 0}:${job.priority}:${job.leaf}:${job.gpus}`;
-    const known = this.failedVictimSearch.get(key);
+    // Keyed by numbers, not a string built per search (a busy pass asks this thousands of times):
+    // (leaf, flavor, fit), then size, then class priority.
+    const key = (job.leaf * this.F + f) * 2 + (fits ? 1 : 0);
+    const bySize = this.failedVictimSearch.get(key);
+    let byPriority = bySize?.get(job.gpus);
+    const known = byPriority?.get(job.priority);
     if (known === NOT_COMPUTED ? probing : known !== undefined)
       return { victims: null, placement: null, protectedUntil: known === NOT_COMPUTED ? null : known! };
     const found = this.searchVictims(job, f, shape, { reclaim, within, lowerBorrow, fair }, probing);
-    if (found.victims === null)
-      this.failedVictimSearch.set(key, probing ? NOT_COMPUTED : found.protectedUntil);
+    if (found.victims === null) {
+      if (!byPriority) {
+        let sizes = bySize;
+        if (!sizes) this.failedVictimSearch.set(key, (sizes = new Map<number, Map<number, number | null | typeof NOT_COMPUTED>>()));
+        sizes.set(job.gpus, (byPriority = new Map<number, number | null | typeof NOT_COMPUTED>()));
+      }
+      byPriority.set(job.priority, probing ? NOT_COMPUTED : found.protectedUntil);
+    }
     return found;
   }
 
