@@ -412,7 +412,13 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
       run.signalling = true;
       slurm('scancel', ['--signal=TERM', '--full', run.slurmId], SCANCEL_TIMEOUT_MS)
         .then(
-          () => (run.signalledAt = Date.now()),
+          () => {
+            run.signalledAt = Date.now();
+            // Cancelled when its grace period is over (a poll would do it too, up to pollMs later).
+            setTimeout(() => {
+              if (!run.ended && !run.cancelSent && !closed) cancel(run);
+            }, graceMs).unref();
+          },
           (error: unknown) => {
             // Slurm said no (it is no longer running): cancelled at once; unreachable: tried again.
             if (!unreachable(failed(error, 'stop'))) run.signalledAt = 0;
@@ -424,7 +430,7 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
         });
       return;
     }
-    if (grace && Date.now() < run.signalledAt! + graceMs) return; // its grace goes on: a later poll comes back
+    if (grace && Date.now() < run.signalledAt! + graceMs) return; // its grace goes on: the timer above comes back
     run.cancelSent = true;
     slurm('scancel', [run.slurmId], SCANCEL_TIMEOUT_MS).catch((error: unknown) => {
       run.cancelSent = false;
