@@ -60,16 +60,30 @@ function offThread<T>(task: WorkerTask, transfer: ArrayBuffer[]): Promise<T> {
   });
 }
 
+/** Large bodies read at once (more wait their turn: a client sending many cannot start a thread each). */
+export const MAX_BODY_READERS = 2;
+let readers = 0;
+const waitingReaders: (() => void)[] = [];
+
 /**
  * Reads a proposal, emergency change or amendment from its JSON bytes (readProposalBody): off
  * the event loop unless small. The bytes are moved, not copied: use the returned `body`.
  */
-export function readProposalOffThread(bytes: Uint8Array, kind: ProposalBodyKind, maxTraceJobs: number): Promise<ReadBody> {
+export async function readProposalOffThread(bytes: Uint8Array, kind: ProposalBodyKind, maxTraceJobs: number): Promise<ReadBody> {
   // A buffer of its own, so that moving it takes nothing else along (Node pools small buffers).
   const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
   const task: WorkerTask = { task: 'read', bytes: own, kind, maxTraceJobs };
-  if (own.byteLength <= INLINE_BODY_BYTES) return Promise.resolve(runTask(task).result as ReadBody);
-  return offThread<ReadBody>(task, [own.buffer as ArrayBuffer]);
+  if (own.byteLength <= INLINE_BODY_BYTES) return runTask(task).result as ReadBody;
+  // A finishing reader hands its place to the next in line.
+  if (readers >= MAX_BODY_READERS) await new Promise<void>((resolve) => waitingReaders.push(resolve));
+  else readers++;
+  try {
+    return await offThread<ReadBody>(task, [own.buffer as ArrayBuffer]);
+  } finally {
+    const next = waitingReaders.shift();
+    if (next) next();
+    else readers--;
+  }
 }
 
 /** The impact analysis off the event loop; an attached trace that is not valid (a CSV checked against the policy) is a problem, not a report. */
