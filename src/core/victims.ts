@@ -75,6 +75,14 @@ export class VictimSearch {
    * candidates (flavor, guarantee fit, class, team, size), with when room could be made.
    */
   private readonly failedVictimSearch = new Map<number, Map<number, Map<number, number | null | typeof NOT_COMPUTED>>>();
+  /**
+   * Searches that found victims in the state of `foundStamp` (one planStamp): the early exit's
+   * probe of a group and the pass's consideration of its job ask the same search in the same
+   * state, and a probe finds what the full search would (it leaves out only protected runs,
+   * which no choice takes).
+   */
+  private readonly foundVictims: { key: number; gpus: number; priority: number; found: VictimSelection }[] = [];
+  private foundStamp = -1;
   /** Per flavor: room if every run any search may take were taken (cannotMakeRoom), valid at `stamp`. */
   private readonly roomBound: {
     stamp: number;
@@ -139,6 +147,13 @@ export class VictimSearch {
     const known = byPriority?.get(job.priority);
     if (known === NOT_COMPUTED ? probing : known !== undefined)
       return { victims: null, placement: null, protectedUntil: known === NOT_COMPUTED ? null : known! };
+    if (this.foundStamp !== this.planStamp) {
+      this.foundStamp = this.planStamp;
+      this.foundVictims.length = 0;
+    }
+    for (const e of this.foundVictims) {
+      if (e.key === key && e.gpus === job.gpus && e.priority === job.priority) return { victims: [...e.found.victims!], placement: e.found.placement, protectedUntil: null };
+    }
     const found = this.searchVictims(job, f, shape, { reclaim, within, lowerBorrow, fair }, probing);
     if (found.victims === null) {
       if (!byPriority) {
@@ -147,7 +162,7 @@ export class VictimSearch {
         sizes.set(job.gpus, (byPriority = new Map<number, number | null | typeof NOT_COMPUTED>()));
       }
       byPriority.set(job.priority, probing ? NOT_COMPUTED : found.protectedUntil);
-    }
+    } else this.foundVictims.push({ key, gpus: job.gpus, priority: job.priority, found });
     return found;
   }
 
