@@ -12,7 +12,12 @@
 //     --target ES2022 --strict --skipLibCheck --types node bench/server/dashboard.ts
 //   node dist-bench/bench/server/dashboard.js [--nodes 12500] [--pending 100000] [--pages 100]
 //                                             [--rate 5] [--seconds 20] [--loads 5]
+//                                             [--baseline DIR] [--profile DIR]
 // (from the repository root, after `npm install`, which builds dist/ and web/dist).
+// --baseline DIR: also measures the server built in DIR (another checkout, or a copy of its bin/,
+// dist/, web/dist, package.json and node_modules), first, then this one: before and after in one
+// run, under the same load. --profile DIR: the servers write V8 CPU profiles there (--cpu-prof)
+// and the bench prints where the time of the measured phase went (seeding left out).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -32,6 +37,12 @@ const PAGES = arg('pages', 100);
 const RATE = arg('rate', 5);
 const SECONDS = arg('seconds', 20);
 const LOADS = arg('loads', 5);
+const textArg = (name: string): string | null => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : null;
+};
+const BASELINE = textArg('baseline');
+const PROFILE = textArg('profile');
 const TEAMS = ['t0', 't1', 't2', 't3', 't4', 't5', 't6', 't7'];
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -81,7 +92,54 @@ async function submitMany(base: string, token: string, count: number, body: (i: 
   await Promise.all(Array.from({ length: 32 }, worker));
 }
 
-async function main(): Promise<void> {
+interface Measured {
+  readonly label: string;
+  readonly seeded: number;
+  readonly pending: number;
+  readonly loads: number[];
+  readonly walls: number[];
+  readonly requestsBeforeFilled: string[];
+  readonly queueMs: number[];
+  readonly fleetMs: number[];
+  readonly fleetBytes: number;
+  readonly idle: Live;
+  readonly busy: Live;
+  readonly loadavg: string;
+  readonly profile: string | null;
+}
+
+interface Live {
+  readonly cpu: number;
+  readonly reads: number;
+  readonly events: number;
+  readonly lagMs: number[];
+}
+
+/** Self time per function in the last `ms` of a V8 CPU profile (the measured phase, not the seeding). */
+function profileTail(file: string, ms: number): string {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as {
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+    samples: number[];
+    timeDeltas: number[];
+    endTime: number;
+  };
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let t = profile.endTime;
+  let total = 0;
+  for (let i = profile.samples.length - 1; i >= 0 && profile.endTime - t < ms * 1000; i--) {
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    t -= profile.timeDeltas[i]!;
+    const f = byId.get(profile.samples[i]!)!.callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${f.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + dt);
+    total += dt;
+  }
+  const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25);
+  return top.map(([k, us]) => `  ${(us / 1000).toFixed(0).padStart(7)} ms ${((100 * us) / total).toFixed(1).padStart(5)} %  ${k}`).join('\n');
+}
+
+async function measure(root: string, label: string): Promise<Measured> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'arbiter-bench-dashboard-'));
   const perTeam = Math.floor((NODES * 8) / TEAMS.length);
   const cluster = `pools:\n  - name: gpu\n    flavor: h100\n    nodes: ${NODES}\n    gpusPerNode: 8\n    rackSize: 32\n`;
@@ -94,10 +152,26 @@ async function main(): Promise<void> {
   ].join('\n');
   writeFileSync(path.join(dir, 'cluster.yaml'), cluster);
   writeFileSync(path.join(dir, 'policy.yaml'), `${policy}\n`);
+  const profileDir = PROFILE === null ? null : path.resolve(PROFILE, label);
   const server = spawn(
     process.execPath,
-    ['bin/arbiter.js', 'serve', '--data', path.join(dir, 'data'), '--port', '0', '--no-demo-setup', '--cluster', path.join(dir, 'cluster.yaml'), '--policy', path.join(dir, 'policy.yaml'), '--rate-limit', 'off'],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+    [
+      ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
+      'bin/arbiter.js',
+      'serve',
+      '--data',
+      path.join(dir, 'data'),
+      '--port',
+      '0',
+      '--no-demo-setup',
+      '--cluster',
+      path.join(dir, 'cluster.yaml'),
+      '--policy',
+      path.join(dir, 'policy.yaml'),
+      '--rate-limit',
+      'off',
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
   server.stdout.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-100_000)));
@@ -115,37 +189,31 @@ async function main(): Promise<void> {
   });
   const token = readFileSync(path.join(dir, 'data', 'admin-token'), 'utf8').trim();
   const pid = server.pid!;
+  let measuredFrom = 0;
   try {
-    process.stderr.write(`server ${base} (pid ${pid}); filling ${NODES} nodes, then ${PENDING} pending jobs\n`);
+    process.stderr.write(`${label}: server ${base} (pid ${pid}, ${root}); filling ${NODES} nodes, then ${PENDING} pending jobs\n`);
     const t0 = performance.now();
     await submitMany(base, token, NODES, (i) => ({ team: TEAMS[i % TEAMS.length], gpus: 8, duration: 1e9, name: `fill-${i}` }), 'fill');
     await submitMany(base, token, PENDING, (i) => ({ team: TEAMS[i % TEAMS.length], gpus: 1 + (i % 8), duration: 3600, timeLimit: 7200, name: `wait-${i}` }), 'pending');
     const seeded = (performance.now() - t0) / 1000;
     const page1 = JSON.parse((await request(base, token, 'GET', '/v1/queue?limit=1')).text) as { pending: number };
-    process.stderr.write(`seeded in ${seeded.toFixed(0)} s: ${page1.pending} pending\n`);
+    process.stderr.write(`${label}: seeded in ${seeded.toFixed(0)} s: ${page1.pending} pending\n`);
+    // Let the passes the seeding asked for settle: every server is measured from the same state.
+    await new Promise((r) => setTimeout(r, 5000));
+    measuredFrom = performance.now();
+    const loadavg = os.loadavg().map((x) => x.toFixed(1)).join(' ');
 
-    // 1. API answers alone.
-    const queueMs: number[] = [];
-    const fleetMs: number[] = [];
-    let fleetBytes = 0;
-    for (let i = 0; i < 10; i++) {
-      queueMs.push((await request(base, token, 'GET', '/v1/queue?mine=first&limit=50')).ms);
-      await new Promise((r) => setTimeout(r, 1100)); // past the 1 s freshness of reasons: each read refreshes them
-    }
-    for (let i = 0; i < 3; i++) {
-      const r = await request(base, token, 'GET', '/v1/fleet');
-      fleetMs.push(r.ms);
-      fleetBytes = r.text.length;
-    }
-
-    // 2. First load of the queue page in Chromium.
+    // 1. First load of the queue page in Chromium (before the API reads: the first is the cold one).
     const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     await context.addInitScript(`sessionStorage.setItem('arbiter.token', ${JSON.stringify(token)})`);
     const loads: number[] = [];
     const walls: number[] = [];
+    let requestsBeforeFilled: string[] = [];
     for (let i = 0; i < LOADS; i++) {
       const page = await context.newPage();
+      const requests: { url: string; at: number }[] = [];
+      page.on('request', (r) => requests.push({ url: r.url().replace(base, ''), at: performance.now() }));
       const start = performance.now();
       await page.goto(`${base}/ui/queue`, { waitUntil: 'commit' });
       // The page's own clock: from the start of its navigation to the first frame with the table filled.
@@ -153,10 +221,12 @@ async function main(): Promise<void> {
       const filled = await page.waitForFunction(
         () => ((globalThis as unknown as { document: { querySelector(s: string): unknown } }).document.querySelector('tr[data-job]') ? performance.now() : false),
         undefined,
-        { polling: 'raf', timeout: 30_000 },
+        { polling: 'raf', timeout: 60_000 },
       );
       loads.push((await filled.jsonValue()) as number);
-      walls.push(performance.now() - start);
+      const filledAt = performance.now();
+      walls.push(filledAt - start);
+      if (i === 0) requestsBeforeFilled = requests.filter((r) => r.at <= filledAt).map((r) => r.url);
       const summary = await page.locator('[data-testid="queue-summary"]').textContent();
       if (i === 0) process.stderr.write(`  page: ${summary ?? ''}\n`);
       await page.close();
@@ -164,8 +234,22 @@ async function main(): Promise<void> {
     }
     await browser.close();
 
+    // 2. API answers alone.
+    const queueMs: number[] = [];
+    const fleetMs: number[] = [];
+    let fleetBytes = 0;
+    for (let i = 0; i < 10; i++) {
+      queueMs.push((await request(base, token, 'GET', '/v1/queue?mine=first&limit=50')).ms);
+      await new Promise((r) => setTimeout(r, 1100));
+    }
+    for (let i = 0; i < 3; i++) {
+      const r = await request(base, token, 'GET', '/v1/fleet');
+      fleetMs.push(r.ms);
+      fleetBytes = r.text.length;
+    }
+
     // 3. The cost of open live pages: the same submission rate with 0 and with PAGES pages.
-    const live = async (pages: number): Promise<{ cpu: number; reads: number; events: number; lagMs: number[] }> => {
+    const live = async (pages: number): Promise<Live> => {
       const controllers: AbortController[] = [];
       let reads = 0;
       let events = 0;
@@ -209,28 +293,46 @@ async function main(): Promise<void> {
     };
     const idle = await live(0);
     const busy = await live(PAGES);
-
-    const row = (xs: number[]): string => `${median(xs).toFixed(0)} | ${pct(xs, 0.9).toFixed(0)} | ${Math.max(...xs).toFixed(0)}`;
-    console.log(`\n${NODES.toLocaleString('en-US')} nodes (${(NODES * 8).toLocaleString('en-US')} GPUs, all busy), ${page1.pending.toLocaleString('en-US')} pending jobs; seeded through the API in ${seeded.toFixed(0)} s\n`);
-    console.log('| measurement | median ms | p90 ms | max ms |\n|---|---:|---:|---:|');
-    console.log(`| queue page, navigation start to table filled, page clock (Chromium, ${LOADS} loads; first is cold) | ${row(loads)} |`);
-    console.log(`| the same, cold (first visit: assets not cached) | ${loads[0]!.toFixed(0)} | | |`);
-    console.log(`| the same, wall clock of the driver (includes opening the tab) | ${row(walls)} |`);
-    console.log(`| GET /v1/queue?mine=first&limit=50 (reasons refreshed each time) | ${row(queueMs)} |`);
-    console.log(`| GET /v1/fleet (${(fleetBytes / 1e6).toFixed(1)} MB) | ${row(fleetMs)} |`);
-    console.log(`\nLive pages, ${RATE} submissions/s for ${SECONDS} s:\n`);
-    console.log('| open pages | server CPU (cores) | change events per page | queue reads | change to page, median ms | p90 ms |\n|---:|---:|---:|---:|---:|---:|');
-    for (const [pages, r] of [
-      [0, idle],
-      [PAGES, busy],
-    ] as const) {
-      console.log(`| ${pages} | ${r.cpu.toFixed(3)} | ${pages ? (r.events / pages).toFixed(0) : '—'} | ${r.reads} | ${pages ? median(r.lagMs).toFixed(0) : '—'} | ${pages ? pct(r.lagMs, 0.9).toFixed(0) : '—'} |`);
-    }
+    return { label, seeded, pending: page1.pending, loads, walls, requestsBeforeFilled, queueMs, fleetMs, fleetBytes, idle, busy, loadavg, profile: null };
   } finally {
+    const measuredMs = performance.now() - measuredFrom;
     server.kill('SIGTERM');
     await new Promise((r) => server.once('exit', r));
-    agent.destroy();
     rmSync(dir, { recursive: true, force: true });
+    if (profileDir && measuredFrom > 0) {
+      const { readdirSync } = await import('node:fs');
+      const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
+      if (file) process.stderr.write(`${label}: where the server's time went after seeding (${(measuredMs / 1000).toFixed(0)} s), self time:\n${profileTail(path.join(profileDir, file), measuredMs)}\n`);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const runs: Measured[] = [];
+  if (BASELINE !== null) runs.push(await measure(path.resolve(BASELINE), 'before'));
+  runs.push(await measure(repoRoot, BASELINE !== null ? 'after' : 'this'));
+  agent.destroy();
+  const row = (xs: number[]): string => `${median(xs).toFixed(0)} | ${pct(xs, 0.9).toFixed(0)} | ${Math.max(...xs).toFixed(0)}`;
+  const first = runs[0]!;
+  console.log(`\n${NODES.toLocaleString('en-US')} nodes (${(NODES * 8).toLocaleString('en-US')} GPUs, all busy), ${first.pending.toLocaleString('en-US')} pending jobs; seeded through the API in ${runs.map((r) => `${r.seeded.toFixed(0)} s`).join(' and ')}; load average (1, 5, 15 min) when measured: ${runs.map((r) => `${r.label} ${r.loadavg}`).join('; ')}\n`);
+  console.log('| server | measurement | median ms | p90 ms | max ms |\n|---|---|---:|---:|---:|');
+  for (const r of runs) {
+    console.log(`| ${r.label} | queue page, navigation start to table filled, page clock (Chromium, ${LOADS} loads; first is cold) | ${row(r.loads)} |`);
+    console.log(`| ${r.label} | the same, cold (first visit: assets not cached) | ${r.loads[0]!.toFixed(0)} | | |`);
+    console.log(`| ${r.label} | the same, wall clock of the driver (includes opening the tab) | ${row(r.walls)} |`);
+    console.log(`| ${r.label} | GET /v1/queue?mine=first&limit=50, 10 reads 1.1 s apart | ${row(r.queueMs)} |`);
+    console.log(`| ${r.label} | GET /v1/fleet (${(r.fleetBytes / 1e6).toFixed(1)} MB) | ${row(r.fleetMs)} |`);
+  }
+  for (const r of runs) console.log(`\n${r.label}: requests of the first (cold) load before the table filled: ${r.requestsBeforeFilled.join(', ')}`);
+  console.log(`\nLive pages, ${RATE} submissions/s for ${SECONDS} s:\n`);
+  console.log('| server | open pages | server CPU (cores) | change events per page | queue reads | change to page, median ms | p90 ms |\n|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of runs) {
+    for (const [pages, l] of [
+      [0, r.idle],
+      [PAGES, r.busy],
+    ] as const) {
+      console.log(`| ${r.label} | ${pages} | ${l.cpu.toFixed(3)} | ${pages ? (l.events / pages).toFixed(0) : '—'} | ${l.reads} | ${pages ? median(l.lagMs).toFixed(0) : '—'} | ${pages ? pct(l.lagMs, 0.9).toFixed(0) : '—'} |`);
+    }
   }
 }
 

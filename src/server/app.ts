@@ -26,6 +26,7 @@ import { JobListQuery, JobSubmission, QueueQuery, TokenRevokeQuery, UsageQuery }
 import { usageReport, type UsageTeam } from './usage.js';
 import { Changes } from './changes.js';
 import type { Topic } from './changes.js';
+import { QueueIndex } from './queue-index.js';
 import { registerWeb } from './web.js';
 import { Buckets, DEFAULT_LIMITS } from './limits.js';
 import type { Limits } from './limits.js';
@@ -450,8 +451,10 @@ export async function buildApp(ctx: AppContext) {
     return { user, role, team, rules };
   });
 
-  // The pending jobs, oldest first, filtered and paged here: they are all in the loop's memory,
-  // so a page of 100,000 costs one walk of them (a few milliseconds) and reasons for its page only.
+  // The pending jobs, oldest first, filtered and paged here: they are all in the loop's memory;
+  // each filter's order is computed once per change of the pending jobs and shared by every
+  // reader until the next (queue-index.ts), and reasons are read for the page only.
+  const queueIndex = new QueueIndex(() => live.pendingInOrder());
   app.get('/v1/queue', async (request) => {
     const query = parse(QueueQuery, request.query, 'the query');
     const { policy, allTeams, classes } = names();
@@ -462,28 +465,20 @@ export async function buildApp(ctx: AppContext) {
       problems.push({ path: 'flavor', message: `unknown flavor "${query.flavor}"; flavors: ${[...flavors].join(', ')}, or any` });
     }
     if (problems.length > 0) throw invalid(`the query is not valid: ${problems.length} problem(s)`, problems);
-    const teams = query.team === undefined ? null : subtree(policy, query.team);
-    const flavor = query.flavor === 'any' ? null : query.flavor;
-    const me = principalOf(request).user;
-    const mine: StoredJob[] = [];
-    const others: StoredJob[] = [];
-    let pending = 0;
-    for (const job of live.activeJobs()) {
-      if (job.status !== 'pending') continue;
-      pending++;
-      if (teams !== null && !teams.has(job.team)) continue;
-      if (query.class !== undefined && job.class !== query.class) continue;
-      if (flavor !== undefined && job.flavor !== flavor) continue;
-      if (query.user !== undefined && job.submittedBy !== query.user) continue;
-      (query.mine !== undefined && job.submittedBy === me ? mine : others).push(job);
-    }
-    const ordered = query.mine === 'only' ? mine : query.mine === 'first' ? mine.concat(others) : others;
+    const { ordered, mine, pending } = queueIndex.order({
+      teams: query.team === undefined ? null : subtree(policy, query.team),
+      class: query.class,
+      flavor: query.flavor === 'any' ? null : query.flavor,
+      user: query.user,
+      mine: query.mine,
+      me: principalOf(request).user,
+    });
     const page = ordered.slice(query.offset, query.offset + query.limit);
     if (page.length > 0) await live.readReasons(QUEUE_REASONS_MAX_AGE);
     return {
       jobs: page.map((j) => view(live.activeJob(j.id) ?? j)),
       total: ordered.length,
-      mine: query.mine === undefined ? others.filter((j) => j.submittedBy === me).length : mine.length,
+      mine,
       pending,
       offset: query.offset,
       limit: query.limit,

@@ -152,6 +152,9 @@ export class LiveScheduler {
   private readonly handles = new Map<string, number>();
   /** Pending and running jobs, as stored. */
   private readonly active = new Map<string, StoredJob>();
+  /** Moves whenever a job enters, leaves or changes in `active` (setActive, forget): readers cache on it. */
+  private activeVersion = 0;
+  private pendingCache: { readonly version: number; readonly jobs: readonly StoredJob[] } | null = null;
   /** jobId -> id of its current run; exits of other runs are stale and ignored. */
   private readonly currentRun = new Map<string, string>();
   private readonly runCount = new Map<string, number>();
@@ -258,7 +261,7 @@ export class LiveScheduler {
         continue;
       }
       this.handles.set(job.id, handle);
-      this.active.set(job.id, job);
+      this.setActive(job.id, job);
       if (job.status === 'running') running.push(job);
     }
     // Runs are taken again in start order (minRuntime protections end in the same order).
@@ -501,6 +504,21 @@ export class LiveScheduler {
     return out;
   }
 
+  /**
+   * The pending jobs in queue order (submission order: `active` keeps it, a requeued job keeps
+   * its place), with the version of the active set they were read at. One walk of the active
+   * jobs per change of that set, shared by every reader until the next change: 100 open queue
+   * pages reading after one change cost one walk, not 100 (BENCHMARKS.md, "Dashboard").
+   */
+  pendingInOrder(): { readonly version: number; readonly jobs: readonly StoredJob[] } {
+    if (this.pendingCache?.version !== this.activeVersion) {
+      const jobs: StoredJob[] = [];
+      for (const job of this.active.values()) if (job.status === 'pending') jobs.push(job);
+      this.pendingCache = { version: this.activeVersion, jobs };
+    }
+    return this.pendingCache;
+  }
+
   /** Active jobs (for metrics and fleet views). */
   activeJobs(): IterableIterator<StoredJob> {
     return this.active.values();
@@ -683,7 +701,7 @@ export class LiveScheduler {
         continue;
       }
       this.handles.set(job.id, this.engine.submit(this.specOf(job), job.submittedAt));
-      this.active.set(job.id, job);
+      this.setActive(job.id, job);
       this.passWanted = true;
       answers.unshift(() => resolve({ job: this.activeJob(job.id) ?? { ...job }, created: true }));
     }
@@ -878,7 +896,7 @@ export class LiveScheduler {
     this.engine.finish(handle, at);
     this.handles.delete(job.id);
     this.currentRun.delete(job.id);
-    this.active.set(job.id, next);
+    this.setActive(job.id, next);
     this.refusals.set(job.id, n);
     const timer = setTimeout(() => this.enqueue({ kind: 'release', id: job.id }), delay * 1000);
     timer.unref();
@@ -948,7 +966,7 @@ export class LiveScheduler {
     this.engine.finish(handle, at);
     this.handles.set(job.id, this.engine.submit(this.specOf(job), job.submittedAt, { attained: this.engine.jobs[handle]!.attained, preemptions: next.preemptions }));
     this.currentRun.delete(job.id);
-    this.active.set(job.id, next);
+    this.setActive(job.id, next);
     this.notes.set(job.id, note);
     this.counters.preemptions++;
     this.counters.nodeFailures++;
@@ -1025,7 +1043,7 @@ export class LiveScheduler {
           await tx.closeRun(job.id, now, 'cancelled');
           await tx.updateJob({ ...next, placement: null, runStart: null });
         }, STRAIGHT);
-        this.active.set(job.id, next);
+        this.setActive(job.id, next);
         this.options.executor.stop(job.id, runId).catch((error: unknown) => this.stopFailed(error, job.id));
         command.resolve({ ...next, placement: null, runStart: null });
       }
@@ -1108,8 +1126,14 @@ export class LiveScheduler {
     }, STRAIGHT);
   }
 
+  private setActive(id: string, job: StoredJob): void {
+    this.active.set(id, job);
+    this.activeVersion++;
+  }
+
   private forget(id: string): void {
     this.active.delete(id);
+    this.activeVersion++;
     this.waitingSince.delete(id);
     this.currentRun.delete(id);
     const held = this.held.get(id);
@@ -1185,7 +1209,7 @@ export class LiveScheduler {
       this.engine.commitPass(result);
       this.storeFailure = null;
       this.passUnstored = false;
-      for (const [id, job] of updates) this.active.set(id, job);
+      for (const [id, job] of updates) this.setActive(id, job);
       for (const job of victims) this.waitingSince.set(job.id, now);
       const hooks = this.options.hooks;
       if (hooks?.onPreempt) {

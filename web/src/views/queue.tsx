@@ -38,6 +38,22 @@ function fromUrl(): { filters: Filters; offset: number } {
   };
 }
 
+/** The path of the queue page shown for these filters (the first one: main.tsx reads it early). */
+export function queuePath(filters: Filters, offset: number): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(filters) as [string, string][]) if (v !== '') params.set(k, v);
+  if (filters.mine === '') params.delete('mine');
+  params.set('limit', String(PAGE));
+  params.set('offset', String(offset));
+  return `/v1/queue?${params.toString()}`;
+}
+
+/** What the queue view reads first, for the address in the location bar. */
+export const queueFirstReads = (): string[] => {
+  const { filters, offset } = fromUrl();
+  return ['/v1/policy', queuePath(filters, offset)];
+};
+
 export function QueueView() {
   const { navigate } = useShared();
   const initial = fromUrl();
@@ -46,15 +62,11 @@ export function QueueView() {
   const [offset, setOffset] = useState(initial.offset);
   const teams = useApi<{ teams: Team[] }>('/v1/teams', { live: false });
   const policy = useApi<PolicyInForce>('/v1/policy', { live: false });
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(filters) as [string, string][]) if (v !== '') params.set(k, v);
-  if (filters.mine === '') params.delete('mine');
-  const shown = new URLSearchParams(params);
+  const shown = new URLSearchParams();
+  for (const [k, v] of Object.entries(filters) as [string, string][]) if (v !== '') shown.set(k, v);
   if (filters.mine === '') shown.set('mine', '');
   if (offset > 0) shown.set('offset', String(offset));
-  params.set('limit', String(PAGE));
-  params.set('offset', String(offset));
-  const page = useApi<QueuePage>(`/v1/queue?${params.toString()}`);
+  const page = useApi<QueuePage>(queuePath(filters, offset));
   useEffect(
     () => history.replaceState(null, '', `/ui/queue${shown.size > 0 ? `?${shown.toString()}` : ''}`),
     [shown.toString()],
