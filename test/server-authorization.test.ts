@@ -184,6 +184,7 @@ const MATRIX: Record<string, Row> = {
   'GET /v1/jobs': everyone,
   'GET /v1/jobs/{id}': everyone,
   'GET /v1/jobs/{id}/runs': everyone,
+  'GET /v1/jobs/{id}/reasons': everyone,
   'GET /v1/queue': everyone,
   'GET /v1/me': everyone,
   'GET /v1/events': everyone,
@@ -239,6 +240,7 @@ describe('the role and team matrix over every route of /openapi.json', () => {
     const requests: Record<string, { path: string; json?: unknown }> = {
       'GET /v1/jobs/{id}': { path: `/v1/jobs/${job.id}` },
       'GET /v1/jobs/{id}/runs': { path: `/v1/jobs/${job.id}/runs` },
+      'GET /v1/jobs/{id}/reasons': { path: `/v1/jobs/${job.id}/reasons` },
       'GET /v1/policy/versions/{version}': { path: '/v1/policy/versions/1' },
       'POST /v1/jobs': { path: '/v1/jobs', json: { team: 'vision-3d', gpus: 1, duration: 10 } },
       'POST /v1/jobs/{id}/cancel': { path: `/v1/jobs/${job.id}/cancel` },

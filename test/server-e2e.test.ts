@@ -1130,6 +1130,7 @@ const ROUTES: [string, string][] = [
   ['get', '/v1/jobs'],
   ['get', '/v1/jobs/{id}'],
   ['get', '/v1/jobs/{id}/runs'],
+  ['get', '/v1/jobs/{id}/reasons'],
   ['get', '/v1/queue'],
   ['get', '/v1/me'],
   ['get', '/v1/events'],

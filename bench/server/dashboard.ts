@@ -99,6 +99,8 @@ interface Measured {
   readonly loads: number[];
   readonly walls: number[];
   readonly requestsBeforeFilled: string[];
+  /** Per load, on the page's clock: when the HTML, the script and the queue's answer had arrived, and the first API request left. */
+  readonly phases: { html: number; script: number; firstApi: number; queue: number; filled: number }[];
   readonly queueMs: number[];
   readonly fleetMs: number[];
   readonly fleetBytes: number;
@@ -210,6 +212,7 @@ async function measure(root: string, label: string): Promise<Measured> {
     const loads: number[] = [];
     const walls: number[] = [];
     let requestsBeforeFilled: string[] = [];
+    const phases: Measured['phases'] = [];
     for (let i = 0; i < LOADS; i++) {
       const page = await context.newPage();
       const requests: { url: string; at: number }[] = [];
@@ -224,6 +227,21 @@ async function measure(root: string, label: string): Promise<Measured> {
         { polling: 'raf', timeout: 60_000 },
       );
       loads.push((await filled.jsonValue()) as number);
+      // Where the time went (Resource Timing, the page's clock).
+      phases.push(
+        await page.evaluate(() => {
+          // (The page's Resource Timing entries; this file is typed for Node, without the DOM's types.)
+          type Timing = { name: string; startTime: number; responseEnd: number };
+          const p = globalThis.performance as unknown as { getEntriesByType(type: string): Timing[] };
+          const nav = p.getEntriesByType('navigation')[0]!;
+          const res = p.getEntriesByType('resource');
+          const script = res.find((r) => /\/assets\/index-.*\.js$/.test(r.name));
+          const apis = res.filter((r) => r.name.includes('/v1/'));
+          const queue = apis.find((r) => r.name.includes('/v1/queue'));
+          return { html: nav.responseEnd, script: script?.responseEnd ?? NaN, firstApi: Math.min(...apis.map((r) => r.startTime)), queue: queue?.responseEnd ?? NaN, filled: NaN };
+        }),
+      );
+      phases[phases.length - 1]!.filled = loads[loads.length - 1]!;
       const filledAt = performance.now();
       walls.push(filledAt - start);
       if (i === 0) requestsBeforeFilled = requests.filter((r) => r.at <= filledAt).map((r) => r.url);
@@ -293,7 +311,7 @@ async function measure(root: string, label: string): Promise<Measured> {
     };
     const idle = await live(0);
     const busy = await live(PAGES);
-    return { label, seeded, pending: page1.pending, loads, walls, requestsBeforeFilled, queueMs, fleetMs, fleetBytes, idle, busy, loadavg, profile: null };
+    return { label, seeded, pending: page1.pending, loads, walls, requestsBeforeFilled, phases, queueMs, fleetMs, fleetBytes, idle, busy, loadavg, profile: null };
   } finally {
     const measuredMs = performance.now() - measuredFrom;
     server.kill('SIGTERM');
@@ -324,6 +342,9 @@ async function main(): Promise<void> {
     console.log(`| ${r.label} | GET /v1/fleet (${(r.fleetBytes / 1e6).toFixed(1)} MB) | ${row(r.fleetMs)} |`);
   }
   for (const r of runs) console.log(`\n${r.label}: requests of the first (cold) load before the table filled: ${r.requestsBeforeFilled.join(', ')}`);
+  console.log('\nWhere a load\'s time goes, page clock in ms (Resource Timing): the HTML in, the script in, the first API request out, the queue\'s answer in, the table filled\n');
+  console.log('| server | load | HTML | script | first API request | queue answer | table filled |\n|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of runs) r.phases.forEach((p, i) => console.log(`| ${r.label} | ${i + 1}${i === 0 ? ' (cold)' : ''} | ${p.html.toFixed(0)} | ${p.script.toFixed(0)} | ${p.firstApi.toFixed(0)} | ${p.queue.toFixed(0)} | ${p.filled.toFixed(0)} |`));
   console.log(`\nLive pages, ${RATE} submissions/s for ${SECONDS} s:\n`);
   console.log('| server | open pages | server CPU (cores) | change events per page | queue reads | change to page, median ms | p90 ms |\n|---|---:|---:|---:|---:|---:|---:|');
   for (const r of runs) {

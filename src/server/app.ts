@@ -495,21 +495,22 @@ export async function buildApp(ctx: AppContext) {
   app.get('/v1/jobs/:id/runs', async (request) => {
     const job = await findJob((request.params as { id: string }).id);
     const runs = await store.runsOf(job.id);
-    const notes = [...live.preemptionsOf(job.id)];
     return {
-      runs: runs.map((run) => {
-        // A preempted run ends at the pass that preempted it: its note has the same time.
-        const note = run.outcome === 'preempted' ? notes.find((n) => n.at === run.end) : undefined;
-        return {
-          start: iso(run.start)!,
-          end: iso(run.end),
-          flavor: run.flavor,
-          placement: [...run.placement],
-          outcome: run.outcome,
-          preemptedBy: note ? { job: note.by, team: note.byTeam, class: note.byClass } : null,
-        };
-      }),
+      runs: runs.map((run) => ({
+        start: iso(run.start)!,
+        end: iso(run.end),
+        flavor: run.flavor,
+        placement: [...run.placement],
+        outcome: run.outcome,
+        preemptedBy: run.preemptedBy ?? null,
+      })),
     };
+  });
+
+  // The history of a job's reasons: each change of its reason code while it waited, with the sentence then.
+  app.get('/v1/jobs/:id/reasons', async (request) => {
+    const job = await findJob((request.params as { id: string }).id);
+    return { reasons: (await store.reasonsOf(job.id)).map((r) => ({ at: iso(r.at)!, code: r.code, message: r.message })) };
   });
 
   registerWeb(app, ctx.webDir);

@@ -88,6 +88,7 @@ export const ROUTE_ACTIONS: Readonly<Record<string, Action | 'public'>> = {
   'GET /v1/queue': 'read',
   'GET /v1/events': 'read',
   'GET /v1/jobs/:id/runs': 'read',
+  'GET /v1/jobs/:id/reasons': 'read',
   'GET /openapi.json': 'read',
   'GET /metrics': 'read',
   'POST /v1/jobs': 'jobs.submit',

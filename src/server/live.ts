@@ -14,7 +14,7 @@ import { InvariantViolation, timeLimitOf } from '../core/model.js';
 import type { Reason } from '../core/reasons.js';
 import { runHistoryKey } from '../core/reasons.js';
 import type { Executor, ExecutorEvent, ForeignJob, NodeCondition, RunExit } from '../executors/port.js';
-import type { LiveJobStatus, StoredJob, Store } from '../storage/port.js';
+import type { LiveJobStatus, PreemptionCause, RunPreemptor, StoredJob, StoredReason, Store } from '../storage/port.js';
 import { StorageError } from '../storage/port.js';
 import { IdempotencyConflict, sameSubmission, submissionHash } from './idempotency.js';
 
@@ -42,7 +42,7 @@ export interface LiveLogger {
 }
 
 /** Why a run was preempted (docs/scheduling.md, P3), as the live server reports it. */
-export type PreemptionCause = 'reclaim' | 'withinTeam' | 'priority';
+export type { PreemptionCause } from '../storage/port.js';
 
 export interface LiveHooks {
   onPass?(result: PassResult, seconds: number): void;
@@ -136,15 +136,8 @@ const EXPLAIN_ALWAYS_UP_TO = 2000;
 
 const FINISHED: ReadonlySet<LiveJobStatus> = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'rejected']);
 
-/** A preemption as the pass decided it: the job that took the GPUs, its team and class. */
-export interface PreemptionNote {
-  readonly at: number;
-  readonly by: string;
-  readonly byTeam: string | null;
-  readonly byClass: string | null;
-}
-
-const PREEMPTION_NOTES_KEPT = 10_000;
+/** A pending job's recorded reasons: at most this many, the latest (the job page's history). */
+export const REASONS_KEPT = 50;
 
 export class LiveScheduler {
   private current: Engine;
@@ -184,11 +177,10 @@ export class LiveScheduler {
   /** The same, each list sorted: what the engine reads (changed only between passes). */
   private readonly sortedHistory = new Map<string, readonly number[]>();
   /**
-   * Per job, its preemptions since this server started: when, and the job it made room for
-   * (GET /v1/jobs/{id}/runs). Kept in memory for the last PREEMPTION_NOTES_KEPT jobs preempted;
-   * the stored runs say that a run was preempted, these say by whom.
+   * Per unfinished job, the reason last recorded in the store (null once it started: its next
+   * wait records its first reason again) and how many it has there (REASONS_KEPT bounds them).
    */
-  private readonly preemptionNotes = new Map<string, PreemptionNote[]>();
+  private readonly recordedReasons = new Map<string, { code: string | null; count: number }>();
   /** Counters for metrics (storage and executor calls that failed, by operation). */
   readonly counters = { preemptions: 0, admissions: 0, passes: 0, storeErrors: 0, executorErrors: { start: 0, stop: 0 }, nodeFailures: 0, refusals: 0 };
   /** When each pending job began its current wait: its last preemption (else its submission). */
@@ -249,6 +241,7 @@ export class LiveScheduler {
     // Runs the cluster manager (Slurm) still holds for this server: re-adopted in place.
     const found = executor.recoverRuns ? await executor.recoverRuns() : null;
     await this.loadHistory();
+    for (const [id, { reason, count }] of await store.lastReasons()) this.recordedReasons.set(id, { code: reason.code, count });
     const now = clock();
     const running: StoredJob[] = [];
     for (const job of await store.unfinishedJobs()) {
@@ -450,20 +443,39 @@ export class LiveScheduler {
     return timeLimitOf(this.inForce.policy, job);
   }
 
-  /** The preemptions of a job seen by this server, oldest first (empty when none or forgotten). */
-  preemptionsOf(id: string): readonly PreemptionNote[] {
-    return this.preemptionNotes.get(id) ?? [];
-  }
-
-  private notePreemption(victim: string, by: string, at: number): void {
-    const taker = this.active.get(by);
-    const note: PreemptionNote = { at, by, byTeam: taker?.team ?? null, byClass: taker?.class ?? null };
-    const notes = this.preemptionNotes.get(victim);
-    if (notes) notes.push(note);
-    else {
-      this.preemptionNotes.set(victim, [note]);
-      // Oldest first out (a Map iterates in insertion order).
-      if (this.preemptionNotes.size > PREEMPTION_NOTES_KEPT) this.preemptionNotes.delete(this.preemptionNotes.keys().next().value!);
+  /**
+   * Stores the reasons of pending jobs whose code changed since the last recorded one (with the
+   * sentence of that moment): the history of a job's reasons (GET /v1/jobs/{id}/reasons). Called after the passes
+   * that explained every pending job; a failed write is logged and tried again after the next.
+   */
+  private async recordReasons(now: number): Promise<void> {
+    const changed: StoredReason[] = [];
+    for (const job of this.active.values()) {
+      const seen = this.recordedReasons.get(job.id);
+      if (job.status !== 'pending') {
+        if (seen && seen.code !== null) this.recordedReasons.set(job.id, { code: null, count: seen.count });
+        continue;
+      }
+      const reason = this.reasonOf(job);
+      // The code, not the sentence: its numbers move with every pass (and it is built only here).
+      if (reason === null || seen?.code === reason.code) continue;
+      changed.push({ jobId: job.id, at: now, code: reason.code, message: reason.message });
+    }
+    if (changed.length === 0) return;
+    const over: string[] = [];
+    try {
+      await this.options.store.transaction(async (tx) => {
+        await tx.appendReasons(changed);
+        for (const r of changed) if ((this.recordedReasons.get(r.jobId)?.count ?? 0) + 1 > REASONS_KEPT) over.push(r.jobId);
+        await tx.trimReasons(over, REASONS_KEPT);
+      });
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'could not store the reasons that changed; trying again after the next pass');
+      return;
+    }
+    for (const r of changed) {
+      const count = Math.min(REASONS_KEPT, (this.recordedReasons.get(r.jobId)?.count ?? 0) + 1);
+      this.recordedReasons.set(r.jobId, { code: r.code, count });
     }
   }
 
@@ -1141,6 +1153,7 @@ export class LiveScheduler {
     this.held.delete(id);
     this.refusals.delete(id);
     this.notes.delete(id);
+    this.recordedReasons.delete(id);
   }
 
   // ------------------------------------------------------------------ the pass
@@ -1160,6 +1173,7 @@ export class LiveScheduler {
     } finally {
       for (const resolve of waiters) resolve();
     }
+    if (explainAll) await this.recordReasons(now);
   }
 
   private async passAt(now: number, t0: number, explainAll: boolean): Promise<void> {
@@ -1168,6 +1182,16 @@ export class LiveScheduler {
     this.counters.passes++;
     if (result.started.length > 0 || result.preempted.length > 0) {
       const victims = result.preempted.map(({ job }) => this.active.get(this.engine.jobs[job]!.spec.id)!);
+      // Who took each victim's GPUs, and why: stored with the run it ended (GET /v1/jobs/{id}/runs).
+      const takers = new Map(
+        result.preempted.map(({ job, by }): [string, RunPreemptor] => {
+          const victim = this.active.get(this.engine.jobs[job]!.spec.id)!;
+          const taker = this.engine.jobs[by]!;
+          const stored = this.active.get(taker.spec.id)!;
+          const cause = this.causeOf(victim, stored.team, this.engine.flavorName(taker.runFlavor));
+          return [victim.id, { job: stored.id, team: stored.team, class: stored.class, cause }];
+        }),
+      );
       const started = result.started.map((h) => this.active.get(this.engine.jobs[h]!.spec.id)!);
       const updates = new Map<string, StoredJob>();
       try {
@@ -1175,7 +1199,7 @@ export class LiveScheduler {
           for (const job of victims) {
             const next = this.preempted(job, now);
             updates.set(job.id, next);
-            await tx.closeRun(job.id, now, 'preempted');
+            await tx.closeRun(job.id, now, 'preempted', takers.get(job.id));
             await tx.updateJob(next);
           }
           for (const job of started) {
@@ -1216,7 +1240,7 @@ export class LiveScheduler {
         for (const { job, by } of result.preempted) {
           const victim = updates.get(this.engine.jobs[job]!.spec.id);
           const preemptor = updates.get(this.engine.jobs[by]!.spec.id) ?? this.active.get(this.engine.jobs[by]!.spec.id);
-          if (victim && preemptor) hooks.onPreempt(victim, preemptor, this.causeOf(victim, preemptor));
+          if (victim && preemptor) hooks.onPreempt(victim, preemptor, takers.get(victim.id)?.cause ?? this.causeOf(victim, preemptor.team, preemptor.runFlavor));
         }
       }
       if (hooks?.onStart) {
@@ -1232,7 +1256,6 @@ export class LiveScheduler {
       for (const job of started) this.notes.delete(job.id);
       this.counters.preemptions += victims.length;
       this.options.hooks?.onChange?.();
-      for (const { job, by } of result.preempted) this.notePreemption(this.engine.jobs[job]!.spec.id, this.engine.jobs[by]!.spec.id, now);
       // The victims were not in the queue during this pass: one more gives them their reasons.
       if (victims.length > 0) this.passWanted = true;
       this.counters.admissions += started.length;
@@ -1301,11 +1324,12 @@ export class LiveScheduler {
   }
 
   /** Why `victim` made room for `by`: its own team (a higher class), a reclaim, or a higher class while borrowing. */
-  private causeOf(victim: StoredJob, by: StoredJob): PreemptionCause {
-    if (victim.team === by.team) return 'withinTeam';
+  /** Why `victim` made room for a job of `byTeam` running on `byFlavor` (with the teams' usage after the pass). */
+  private causeOf(victim: StoredJob, byTeam: string, byFlavor: string | null): PreemptionCause {
+    if (victim.team === byTeam) return 'withinTeam';
     const { teams } = this.engine;
-    const t = teams.byName.get(by.team);
-    const f = by.runFlavor === null ? undefined : this.engine.fleet.flavors.find((x) => x.name === by.runFlavor)?.index;
+    const t = teams.byName.get(byTeam);
+    const f = byFlavor === null ? undefined : this.engine.fleet.flavors.find((x) => x.name === byFlavor)?.index;
     return t !== undefined && f !== undefined && teams.used(t, f) <= teams.guaranteed(t, f) ? 'reclaim' : 'priority';
   }
 

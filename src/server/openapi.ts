@@ -1,7 +1,7 @@
 // GET /openapi.json: the OpenAPI 3 description of every route, generated from the same zod
 // schemas that validate requests, so the description cannot drift from the behaviour.
 import { z } from 'zod';
-import { ErrorBody, FleetView, Health, JobList, JobListQuery, JobSubmission, JobView, MeView, PolicyView, QueueQuery, QueueView, RunsView, TeamsView, TokenList, TokenRevokeQuery, TokenView, UsageQuery, UsageView } from './schemas.js';
+import { ErrorBody, FleetView, Health, JobList, JobListQuery, JobSubmission, JobView, MeView, PolicyView, QueueQuery, QueueView, ReasonsView, RunsView, TeamsView, TokenList, TokenRevokeQuery, TokenView, UsageQuery, UsageView } from './schemas.js';
 import { AmendBody, AuditEntries, AuditQuery, CommentBody, CommentList, CommentListQuery, CheckpointView, ConsistencyQuery, OverruleBody, ProofView, ProposalBody, ProposalList, ProposalListQuery, ProposalView, ResponseBody, VersionList, VoteBody } from './governance-schemas.js';
 
 /** Shared definitions (recursive schemas such as the team tree) go to components.schemas. */
@@ -83,6 +83,9 @@ function buildPaths(queryParams: object[]): object {
       },
       '/v1/jobs/{id}/runs': {
         get: { summary: "a job's runs, oldest first; a preempted run names the job its GPUs went to", parameters: idParam, responses: { '200': json(RunsView, 'the runs'), '404': json(ErrorBody, 'no such job'), ...errors } },
+      },
+      '/v1/jobs/{id}/reasons': {
+        get: { summary: "the history of a job's reasons: each change of its reason code while it waited, oldest first", parameters: idParam, responses: { '200': json(ReasonsView, 'the reasons'), '404': json(ErrorBody, 'no such job'), ...errors } },
       },
       '/v1/queue': {
         get: {

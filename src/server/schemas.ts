@@ -219,11 +219,15 @@ export const RunsView = z.object({
       placement: z.array(Placement),
       outcome: z.enum(['completed', 'preempted', 'timed_out', 'failed', 'cancelled', 'requeued']).nullable(),
       preemptedBy: z
-        .object({ job: z.string(), team: z.string().nullable(), class: z.string().nullable() })
+        .object({ job: z.string(), team: z.string(), class: z.string(), cause: z.enum(['reclaim', 'withinTeam', 'priority']) })
         .nullable()
-        .describe('for a preempted run: the job its GPUs went to (known for preemptions since the server started)'),
+        .describe('for a preempted run: the job its GPUs went to, its team and class, and why (reclaim of a guarantee, a job of the same team, or a class of higher priority)'),
     }),
   ),
+});
+
+export const ReasonsView = z.object({
+  reasons: z.array(z.object({ at: z.string(), code: z.string(), message: z.string() })).describe('oldest first; a change of reason code while the job waited, with the sentence then (the last 50)'),
 });
 
 export const PolicyView = z.object({ version: z.int(), policy: z.unknown(), text: z.string() });

@@ -204,6 +204,33 @@ export const MIGRATIONS: readonly Migration[] = [
       SELECT 1;
     `,
   },
+  {
+    version: 6,
+    description: 'nothing for SQLite (PostgreSQL stores a batch of new jobs through a function): both stores keep one schema version',
+    sql: `
+      -- SQLite numbers new jobs in its own write transaction (sqlite.ts insertNewJobs).
+      SELECT 1;
+    `,
+  },
+  {
+    version: 7,
+    description: 'who took a preempted run\'s GPUs and why, and the history of pending jobs\' reasons',
+    sql: `
+      ALTER TABLE runs ADD COLUMN preempted_by TEXT;
+      ALTER TABLE runs ADD COLUMN preempted_by_team TEXT;
+      ALTER TABLE runs ADD COLUMN preempted_by_class TEXT;
+      ALTER TABLE runs ADD COLUMN preempt_cause TEXT CHECK (preempt_cause IN ('reclaim', 'withinTeam', 'priority'));
+      CREATE INDEX runs_by_preemptor ON runs (preempted_by) WHERE preempted_by IS NOT NULL;
+      CREATE TABLE job_reasons (
+        id      INTEGER PRIMARY KEY,
+        job_id  TEXT    NOT NULL REFERENCES jobs (id),
+        at      REAL    NOT NULL,
+        code    TEXT    NOT NULL,
+        message TEXT    NOT NULL
+      ) STRICT;
+      CREATE INDEX job_reasons_by_job ON job_reasons (job_id, id);
+    `,
+  },
 ];
 
 /** The schema version this build writes and understands. */

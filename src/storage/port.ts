@@ -65,6 +65,28 @@ export interface StoredRun {
   readonly placement: readonly StoredPlacement[];
   /** null while the run goes on. */
   readonly outcome: 'completed' | 'preempted' | 'timed_out' | 'failed' | 'cancelled' | 'requeued' | null;
+  /** For a preempted run: the job its GPUs went to, and why (null: not preempted, or not recorded, before schema 7). */
+  readonly preemptedBy?: RunPreemptor | null;
+}
+
+/** Why a run was preempted (server/live.ts decides it with the pass). */
+export type PreemptionCause = 'reclaim' | 'withinTeam' | 'priority';
+
+/** The job a preempted run's GPUs went to, its team and class, and why. */
+export interface RunPreemptor {
+  readonly job: string;
+  readonly team: string;
+  readonly class: string;
+  /** reclaim: its team took back GPUs of its guarantee; withinTeam: a job of the same team; priority: a class of higher priority. */
+  readonly cause: PreemptionCause;
+}
+
+/** A pending job's reason as it changed: recorded when its code or sentence changes (docs/api.md). */
+export interface StoredReason {
+  readonly jobId: string;
+  readonly at: number;
+  readonly code: string;
+  readonly message: string;
 }
 
 /** A run as the usage report reads it: with its job's team, submission and first start. */
@@ -220,8 +242,8 @@ export interface Store {
   unfinishedJobs(): Promise<StoredJob[]>;
 
   insertRun(run: StoredRun): Promise<void>;
-  /** Ends the open run of a job (none open: StorageError `not_found`). */
-  closeRun(jobId: string, end: number, outcome: NonNullable<StoredRun['outcome']>): Promise<void>;
+  /** Ends the open run of a job (none open: StorageError `not_found`); a preempted one with who took its GPUs. */
+  closeRun(jobId: string, end: number, outcome: NonNullable<StoredRun['outcome']>, preemptedBy?: RunPreemptor): Promise<void>;
   runsOf(jobId: string): Promise<StoredRun[]>;
   /**
    * Runs that overlap [from, to): started before `to` and not ended by `from` (open runs
@@ -229,6 +251,15 @@ export interface Store {
    * clips each to the period (the usage report, server/usage.ts).
    */
   runsOverlapping(from: number, to: number): Promise<PeriodRun[]>;
+
+  /** Appends reason changes (atomically), each after the job's earlier ones. */
+  appendReasons(reasons: readonly StoredReason[]): Promise<void>;
+  /** Deletes all but the last `keep` reasons of each of `jobIds` (the history is bounded per job). */
+  trimReasons(jobIds: readonly string[], keep: number): Promise<void>;
+  /** A job's recorded reasons, oldest first. */
+  reasonsOf(jobId: string): Promise<StoredReason[]>;
+  /** For each pending or running job with recorded reasons: its last one and how many there are (recovery). */
+  lastReasons(): Promise<Map<string, { readonly reason: StoredReason; readonly count: number }>>;
 
   /**
    * Stores a token and appends its `token.create` event, by `actor` (default "system") because

@@ -37,12 +37,15 @@ import type {
   JobPage,
   JobQuery,
   PeriodRun,
+  PreemptionCause,
+  RunPreemptor,
   StoredCheckpoint,
   StoredEvent,
   StoredJob,
   StoredPlacement,
   StoredProposal,
   StoredComment,
+  StoredReason,
   StoredRun,
   StoredToken,
   StoredVersion,
@@ -765,25 +768,79 @@ class PgStoreImpl implements PostgresStore {
     });
   }
 
-  closeRun(jobId: string, end: number, outcome: NonNullable<StoredRun['outcome']>): Promise<void> {
+  closeRun(jobId: string, end: number, outcome: NonNullable<StoredRun['outcome']>, by?: RunPreemptor): Promise<void> {
     return this.write(`closing the run of ${jobId}`, async (q) => {
       const { rowCount } = await q.query(
-        'UPDATE runs SET end_at = $1, outcome = $2 WHERE job_id = $3 AND end_at IS NULL',
-        [end, outcome, jobId],
+        `UPDATE runs SET end_at = $1, outcome = $2, preempted_by = $3, preempted_by_team = $4, preempted_by_class = $5, preempt_cause = $6
+         WHERE job_id = $7 AND end_at IS NULL`,
+        [end, outcome, by?.job ?? null, by?.team ?? null, by?.class ?? null, by?.cause ?? null, jobId],
       );
       if (rowCount === 0) throw new StorageError('not_found', `job ${jobId} has no open run to close`, false);
     });
   }
 
   runsOf(jobId: string): Promise<StoredRun[]> {
-    return this.read(`reading the runs of ${jobId}`, (q) =>
-      rows<StoredRun>(
-        q,
-        `SELECT job_id AS "jobId", start_at AS start, end_at AS "end", flavor, placement, outcome
-         FROM runs WHERE job_id = $1 ORDER BY id`,
-        [jobId],
-      ),
+    return this.read(`reading the runs of ${jobId}`, async (q) =>
+      (
+        await rows<Omit<StoredRun, 'preemptedBy'> & { byJob: string | null; byTeam: string | null; byClass: string | null; byCause: PreemptionCause | null }>(
+          q,
+          `SELECT job_id AS "jobId", start_at AS start, end_at AS "end", flavor, placement, outcome,
+             preempted_by AS "byJob", preempted_by_team AS "byTeam", preempted_by_class AS "byClass", preempt_cause AS "byCause"
+           FROM runs WHERE job_id = $1 ORDER BY id`,
+          [jobId],
+        )
+      ).map(({ byJob, byTeam, byClass, byCause, ...run }) => ({
+        ...run,
+        preemptedBy: byJob === null ? null : { job: byJob, team: byTeam!, class: byClass!, cause: byCause! },
+      })),
     );
+  }
+
+  // ---------------------------------------------------------------- reasons
+
+  appendReasons(reasons: readonly StoredReason[]): Promise<void> {
+    if (reasons.length === 0) return Promise.resolve();
+    return this.write(`storing ${reasons.length} reason(s)`, async (q) => {
+      // One statement for the batch, inserted in the order given (ids follow it).
+      await q.query(
+        `INSERT INTO job_reasons (job_id, at, code, message)
+         SELECT job_id, at, code, message FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[])
+           WITH ORDINALITY AS r (job_id, at, code, message, n) ORDER BY n`,
+        [reasons.map((r) => r.jobId), reasons.map((r) => r.at), reasons.map((r) => r.code), reasons.map((r) => r.message)],
+      );
+    });
+  }
+
+  trimReasons(jobIds: readonly string[], keep: number): Promise<void> {
+    if (jobIds.length === 0) return Promise.resolve();
+    return this.write(`trimming the reasons of ${jobIds.length} job(s)`, async (q) => {
+      await q.query(
+        `DELETE FROM job_reasons r USING (
+           SELECT id, row_number() OVER (PARTITION BY job_id ORDER BY id DESC) AS back
+           FROM job_reasons WHERE job_id = ANY($1::text[])) o
+         WHERE r.id = o.id AND o.back > $2`,
+        [[...jobIds], keep],
+      );
+    });
+  }
+
+  reasonsOf(jobId: string): Promise<StoredReason[]> {
+    return this.read(`reading the reasons of ${jobId}`, (q) =>
+      rows<StoredReason>(q, 'SELECT job_id AS "jobId", at, code, message FROM job_reasons WHERE job_id = $1 ORDER BY id', [jobId]),
+    );
+  }
+
+  lastReasons(): Promise<Map<string, { readonly reason: StoredReason; readonly count: number }>> {
+    return this.read('reading the last reasons of unfinished jobs', async (q) => {
+      const found = await rows<StoredReason & { count: string }>(
+        q,
+        `SELECT r.job_id AS "jobId", r.at, r.code, r.message, l.count
+         FROM (SELECT x.job_id, MAX(x.id) AS last, COUNT(*) AS count
+               FROM job_reasons x JOIN jobs j ON j.id = x.job_id WHERE j.status IN ('pending', 'running') GROUP BY x.job_id) l
+         JOIN job_reasons r ON r.id = l.last`,
+      );
+      return new Map(found.map(({ count, ...reason }) => [reason.jobId, { reason, count: Number(count) }]));
+    });
   }
 
   runsOverlapping(from: number, to: number): Promise<PeriodRun[]> {

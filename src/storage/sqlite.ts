@@ -27,12 +27,15 @@ import type {
   JobPage,
   JobQuery,
   PeriodRun,
+  PreemptionCause,
+  RunPreemptor,
   StoredCheckpoint,
   StoredEvent,
   StoredJob,
   StoredProposal,
   StoredComment,
   StoredPlacement,
+  StoredReason,
   StoredRun,
   StoredToken,
   StoredVersion,
@@ -207,6 +210,7 @@ const UPDATE_JOB = `UPDATE jobs SET status = @status, started_at = @startedAt, e
   WHERE id = @id`;
 
 type RunRow = Omit<StoredRun, 'placement'> & { placement: string };
+type PreemptorRow = { byJob: string | null; byTeam: string | null; byClass: string | null; byCause: PreemptionCause | null };
 
 const TOKEN_COLUMNS = `id, hash, user, role, team, created_at AS createdAt, revoked_at AS revokedAt`;
 
@@ -576,11 +580,14 @@ class SqliteStoreImpl implements SqliteStore {
     });
   }
 
-  closeRun(jobId: string, end: number, outcome: NonNullable<StoredRun['outcome']>): Promise<void> {
+  closeRun(jobId: string, end: number, outcome: NonNullable<StoredRun['outcome']>, by?: RunPreemptor): Promise<void> {
     return this.write(`closing the run of ${jobId}`, (c) => {
       const { changes } = c
-        .stmt('UPDATE runs SET end_at = ?, outcome = ? WHERE job_id = ? AND end_at IS NULL')
-        .run(end, outcome, jobId);
+        .stmt(
+          `UPDATE runs SET end_at = ?, outcome = ?, preempted_by = ?, preempted_by_team = ?, preempted_by_class = ?, preempt_cause = ?
+           WHERE job_id = ? AND end_at IS NULL`,
+        )
+        .run(end, outcome, by?.job ?? null, by?.team ?? null, by?.class ?? null, by?.cause ?? null, jobId);
       if (changes === 0) throw new StorageError('not_found', `job ${jobId} has no open run to close`, false);
     });
   }
@@ -590,11 +597,57 @@ class SqliteStoreImpl implements SqliteStore {
       (
         c
           .stmt(
-            `SELECT job_id AS jobId, start_at AS start, end_at AS "end", flavor, placement, outcome FROM runs WHERE job_id = ? ORDER BY id`,
+            `SELECT job_id AS jobId, start_at AS start, end_at AS "end", flavor, placement, outcome,
+               preempted_by AS byJob, preempted_by_team AS byTeam, preempted_by_class AS byClass, preempt_cause AS byCause
+             FROM runs WHERE job_id = ? ORDER BY id`,
           )
-          .all(jobId) as RunRow[]
-      ).map((row) => ({ ...row, placement: JSON.parse(row.placement) as StoredPlacement[] })),
+          .all(jobId) as (RunRow & PreemptorRow)[]
+      ).map(({ byJob, byTeam, byClass, byCause, ...row }) => ({
+        ...row,
+        placement: JSON.parse(row.placement) as StoredPlacement[],
+        preemptedBy: byJob === null ? null : { job: byJob, team: byTeam!, class: byClass!, cause: byCause! },
+      })),
     );
+  }
+
+  // ---------------------------------------------------------------- reasons
+
+  appendReasons(reasons: readonly StoredReason[]): Promise<void> {
+    if (reasons.length === 0) return Promise.resolve();
+    return this.write(`storing ${reasons.length} reason(s)`, (c) => {
+      const insert = c.stmt('INSERT INTO job_reasons (job_id, at, code, message) VALUES (?, ?, ?, ?)');
+      for (const r of reasons) insert.run(r.jobId, r.at, r.code, r.message);
+    }, true);
+  }
+
+  trimReasons(jobIds: readonly string[], keep: number): Promise<void> {
+    if (jobIds.length === 0) return Promise.resolve();
+    return this.write(`trimming the reasons of ${jobIds.length} job(s)`, (c) => {
+      const trim = c.stmt(
+        `DELETE FROM job_reasons WHERE job_id = ? AND id <= (SELECT id FROM job_reasons WHERE job_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+      );
+      for (const id of jobIds) trim.run(id, id, keep);
+    }, true);
+  }
+
+  reasonsOf(jobId: string): Promise<StoredReason[]> {
+    return this.read(`reading the reasons of ${jobId}`, (c) =>
+      c.stmt('SELECT job_id AS jobId, at, code, message FROM job_reasons WHERE job_id = ? ORDER BY id').all(jobId) as StoredReason[],
+    );
+  }
+
+  lastReasons(): Promise<Map<string, { readonly reason: StoredReason; readonly count: number }>> {
+    return this.read('reading the last reasons of unfinished jobs', (c) => {
+      const rows = c
+        .stmt(
+          `SELECT r.job_id AS jobId, r.at, r.code, r.message, l.count
+           FROM (SELECT x.job_id, MAX(x.id) AS last, COUNT(*) AS count
+                 FROM job_reasons x JOIN jobs j ON j.id = x.job_id WHERE j.status IN ('pending', 'running') GROUP BY x.job_id) l
+           JOIN job_reasons r ON r.id = l.last`,
+        )
+        .all() as (StoredReason & { count: number })[];
+      return new Map(rows.map(({ count, ...reason }) => [reason.jobId, { reason, count }]));
+    });
   }
 
   runsOverlapping(from: number, to: number): Promise<PeriodRun[]> {

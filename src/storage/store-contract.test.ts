@@ -448,8 +448,8 @@ describe.each([sqlite, postgres])('the $name store', (backend) => {
       await store.closeRun('j-1', 250.5, 'preempted');
       await store.insertRun(open(300));
       expect(await store.runsOf('j-1')).toEqual([
-        { ...open(100), end: 250.5, outcome: 'preempted' },
-        open(300),
+        { ...open(100), end: 250.5, outcome: 'preempted', preemptedBy: null },
+        { ...open(300), preemptedBy: null },
       ]);
       await store.closeRun('j-1', 400, 'completed');
       expect((await store.runsOf('j-1')).map((r) => [r.start, r.end, r.outcome])).toEqual([
@@ -483,6 +483,18 @@ describe.each([sqlite, postgres])('the $name store', (backend) => {
       expect(await store.runsOverlapping(0, 100)).toEqual([]);
     });
 
+    it('keeps who took a preempted run\'s GPUs and why', async () => {
+      await store.insertJob(storedJob(1));
+      await store.insertRun(open(100));
+      await store.closeRun('j-1', 200, 'preempted', { job: 'j-7', team: 'inference', class: 'prod', cause: 'reclaim' });
+      await store.insertRun(open(300));
+      await store.closeRun('j-1', 400, 'preempted', { job: 'j-9', team: 'pretraining', class: 'urgent', cause: 'withinTeam' });
+      expect((await store.runsOf('j-1')).map((r) => r.preemptedBy)).toEqual([
+        { job: 'j-7', team: 'inference', class: 'prod', cause: 'reclaim' },
+        { job: 'j-9', team: 'pretraining', class: 'urgent', cause: 'withinTeam' },
+      ]);
+    });
+
     it('refuses a second open run, closing with none open, and a run of an unknown job', async () => {
       await store.insertJob(storedJob(1));
       await store.insertRun(open(100));
@@ -490,6 +502,36 @@ describe.each([sqlite, postgres])('the $name store', (backend) => {
       await store.closeRun('j-1', 150, 'requeued');
       expect((await storageError(store.closeRun('j-1', 160, 'requeued'))).code).toBe('not_found');
       expect((await storageError(store.insertRun({ ...open(100), jobId: 'j-404' }))).code).toBe('constraint');
+    });
+  });
+
+  describe('reasons', () => {
+    const reason = (job: number, at: number, code: string) => ({ jobId: `j-${job}`, at, code, message: `${code} at ${at}` });
+
+    it('appends reason changes in order, trims each job to its last ones, and gives unfinished jobs\' last', async () => {
+      await store.insertJob(storedJob(1));
+      await store.insertJob(storedJob(2));
+      await store.insertJob(storedJob(3, { status: 'completed', endedAt: 50 }));
+      await store.appendReasons([reason(1, 10, 'LowerInOrder'), reason(2, 10, 'TeamLimit'), reason(3, 10, 'TeamLimit')]);
+      await store.appendReasons([reason(1, 20, 'GuaranteeExhausted'), reason(1, 30, 'LowerInOrder')]);
+      await store.appendReasons([]);
+      expect(await store.reasonsOf('j-1')).toEqual([reason(1, 10, 'LowerInOrder'), reason(1, 20, 'GuaranteeExhausted'), reason(1, 30, 'LowerInOrder')]);
+      expect(await store.reasonsOf('j-404')).toEqual([]);
+      // Finished jobs are not recovered.
+      expect([...(await store.lastReasons()).entries()].sort()).toEqual([
+        ['j-1', { reason: reason(1, 30, 'LowerInOrder'), count: 3 }],
+        ['j-2', { reason: reason(2, 10, 'TeamLimit'), count: 1 }],
+      ]);
+      await store.trimReasons(['j-1', 'j-2'], 2);
+      expect(await store.reasonsOf('j-1')).toEqual([reason(1, 20, 'GuaranteeExhausted'), reason(1, 30, 'LowerInOrder')]);
+      expect(await store.reasonsOf('j-2')).toEqual([reason(2, 10, 'TeamLimit')]);
+      expect((await store.lastReasons()).get('j-1')?.count).toBe(2);
+    });
+
+    it('stores a batch of reasons all or nothing', async () => {
+      await store.insertJob(storedJob(1));
+      expect((await storageError(store.appendReasons([reason(1, 10, 'LowerInOrder'), reason(404, 10, 'TeamLimit')]))).code).toBe('constraint');
+      expect(await store.reasonsOf('j-1')).toEqual([]);
     });
   });
 
@@ -1097,6 +1139,7 @@ describe('the postgres store: migrations and faults', () => {
         'events',
         'fleet_versions',
         'impact_reports',
+        'job_reasons',
         'jobs',
         'leader',
         'meta',

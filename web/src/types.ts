@@ -64,7 +64,14 @@ export interface Run {
   flavor: string;
   placement: { node: string; gpus: number }[];
   outcome: 'completed' | 'preempted' | 'timed_out' | 'failed' | 'cancelled' | 'requeued' | null;
-  preemptedBy: { job: string; team: string | null; class: string | null } | null;
+  preemptedBy: { job: string; team: string; class: string; cause: 'reclaim' | 'withinTeam' | 'priority' } | null;
+}
+
+/** A change of a job's reason while it waited (GET /v1/jobs/{id}/reasons). */
+export interface ReasonChange {
+  at: string;
+  code: string;
+  message: string;
 }
 
 export interface FleetNode {

@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import { api, ApiFailure } from '../api';
 import { expected, int, span, teamColour, when } from '../format';
 import { parents, refusal, useApi, useShared } from '../state';
-import type { Job, PolicyInForce, Run, Team } from '../types';
+import type { Job, PolicyInForce, ReasonChange, Run, Team } from '../types';
 
 function Timeline({ job, runs, now }: { job: Job; runs: Run[]; now: number }) {
   const t0 = Date.parse(job.submittedAt);
@@ -40,20 +40,26 @@ function Timeline({ job, runs, now }: { job: Job; runs: Run[]; now: number }) {
   );
 }
 
+/** Why a run was preempted, from the cause the server stored with it (and the classes' priorities). */
 const why = (job: Job, by: NonNullable<Run['preemptedBy']>, priorities: Map<string, number>): string => {
   const mine = priorities.get(job.class);
-  const theirs = by.class === null ? undefined : priorities.get(by.class);
-  if (mine !== undefined && theirs !== undefined && theirs > mine)
-    return `class ${by.class} goes before ${job.class} (priority ${theirs} > ${mine})`;
-  if (by.team !== null && by.team !== job.team)
-    return `${by.team} reclaimed GPUs of its guarantee that ${job.team} had borrowed, or fair share between borrowers`;
-  return `a job of its own team in a class of the same or higher priority`;
+  const theirs = priorities.get(by.class);
+  const ranks = mine !== undefined && theirs !== undefined ? ` (priority ${theirs} against ${mine})` : '';
+  switch (by.cause) {
+    case 'reclaim':
+      return `${by.team} reclaimed GPUs of its guarantee that ${job.team} had borrowed`;
+    case 'withinTeam':
+      return `a job of its own team in class ${by.class}${ranks}`;
+    case 'priority':
+      return `class ${by.class} of ${by.team} goes before ${job.class} of a borrowing team${ranks}`;
+  }
 };
 
 export function JobView({ id }: { id: string }) {
   const { me, navigate } = useShared();
   const job = useApi<Job>(`/v1/jobs/${encodeURIComponent(id)}`);
   const runs = useApi<{ runs: Run[] }>(`/v1/jobs/${encodeURIComponent(id)}/runs`);
+  const reasons = useApi<{ reasons: ReasonChange[] }>(`/v1/jobs/${encodeURIComponent(id)}/reasons`);
   const teams = useApi<{ teams: Team[] }>('/v1/teams', { live: false });
   const policy = useApi<PolicyInForce>('/v1/policy', { live: false });
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
@@ -194,7 +200,7 @@ export function JobView({ id }: { id: string }) {
                         >
                           {r.preemptedBy.job}
                         </a>
-                        {` of ${r.preemptedBy.team ?? '?'}: ${why(j, r.preemptedBy, priorities)}`}
+                        {` of ${r.preemptedBy.team}: ${why(j, r.preemptedBy, priorities)}`}
                       </>
                     )}
                   </td>
@@ -203,6 +209,32 @@ export function JobView({ id }: { id: string }) {
             </tbody>
           </table>
         </>
+      )}
+      <h2>Why it waited</h2>
+      {(reasons.data?.reasons ?? []).length === 0 ? (
+        <p>{reasons.data ? 'No reason recorded: it has not waited for a scheduling pass.' : 'Loading…'}</p>
+      ) : (
+        <table class="reasons" data-testid="reason-history">
+          <caption class="visually-hidden">Each change of the reason it waited for, oldest first</caption>
+          <thead>
+            <tr>
+              <th scope="col">Since</th>
+              <th scope="col">Reason</th>
+              <th scope="col">What the scheduler said then</th>
+            </tr>
+          </thead>
+          <tbody>
+            {reasons.data!.reasons.map((r, i) => (
+              <tr key={i}>
+                <td>{when(r.at)}</td>
+                <td>
+                  <code>{r.code}</code>
+                </td>
+                <td>{r.message}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       )}
     </section>
   );
