@@ -283,9 +283,17 @@ describe('the dashboard in headless Chromium', () => {
     const { page } = opened;
     await page.getByRole('heading', { name: new RegExp(`Job ${victim}`) }).waitFor();
     const runs = (await a.get<{ runs: { outcome: string | null; preemptedBy: { job: string } | null }[] }>(`/v1/jobs/${victim}/runs`)).body.runs;
-    expect(runs[0]).toMatchObject({ outcome: 'preempted', preemptedBy: { job: reclaimer } });
+    expect(runs[0]).toMatchObject({ outcome: 'preempted', preemptedBy: { job: reclaimer, team: 'pretraining', cause: 'reclaim' } });
     await expect.poll(() => page.locator('table.runs tbody tr').count()).toBe(runs.length);
-    await expect.poll(() => page.locator('table.runs').textContent()).toContain(`preempted by ${reclaimer} of pretraining`);
+    await expect.poll(() => page.locator('table.runs').textContent()).toContain(`preempted by ${reclaimer} of pretraining: pretraining reclaimed GPUs of its guarantee that evals had borrowed`);
+    // The history of its reasons since (stored: GET /v1/jobs/{id}/reasons), the last one the current.
+    const reasons = await waitFor(async () => {
+      const { reasons: r } = (await a.get<{ reasons: { code: string; message: string }[] }>(`/v1/jobs/${victim}/reasons`)).body;
+      return r.length > 0 ? r : undefined;
+    }, 'the victim\'s reasons to be recorded');
+    expect(reasons.at(-1)!.code).toBe((await a.get<Job>(`/v1/jobs/${victim}`)).body.reason?.code);
+    await expect.poll(() => page.getByTestId('reason-history').locator('tbody tr').count()).toBe(reasons.length);
+    expect(await page.getByTestId('reason-history').locator('tbody tr').last().textContent()).toContain(reasons.at(-1)!.code);
     // The viewer: no cancel, and why; the server refuses it too.
     await expect.poll(() => page.getByTestId('cancel-refused').textContent()).toMatch(/a viewer may not cancel a job/);
     expect((await as('vera').post(`/v1/jobs/${victim}/cancel`)).status).toBe(403);
@@ -321,8 +329,34 @@ describe('the dashboard in headless Chromium', () => {
     expect(await page.locator(`[data-node="${busy.name}"]`).getAttribute('title')).toContain(busy.held[0]!.job);
     await page.locator(`[data-node="${busy.name}"]`).hover();
     await expect.poll(() => page.locator('.hovered').textContent()).toContain(`${busy.held[0]!.job} (${busy.held[0]!.team}`);
+    const reserved = nodes.filter((n) => (n as { reservedFor?: string | null }).reservedFor).length;
+    expect(await page.getByTestId('legend-reserved').textContent()).toContain(`reserved: ${reserved} node`);
+    expect(await page.locator('.node.reserved').count()).toBe(reserved);
     await clean(opened, 'fleet');
     await page.close();
+
+    // Draining and down nodes, as the Slurm executor reports them (GET /v1/fleet's `unavailable`;
+    // the simulated executor of this server has no node conditions): the same answer with two
+    // nodes marked, as a drained and a down node would be.
+    const marked = await open('/ui/fleet', 'vera');
+    const [drained, down] = [nodes[0]!.name, nodes[1]!.name];
+    await marked.page.route('**/v1/fleet', async (r) => {
+      const body = (await (await r.fetch()).json()) as { pools: { nodes: { name: string; unavailable?: unknown }[] }[] };
+      for (const n of body.pools.flatMap((p) => p.nodes)) {
+        if (n.name === drained) n.unavailable = { state: 'MIXED+DRAIN', why: 'Slurm node state MIXED+DRAIN: fan replacement' };
+        if (n.name === down) n.unavailable = { state: 'DOWN+NOT_RESPONDING', why: 'Slurm node state DOWN+NOT_RESPONDING' };
+      }
+      await r.fulfill({ json: body });
+    });
+    await marked.page.reload();
+    await expect.poll(() => marked.page.locator('.node.draining').count()).toBe(1);
+    expect(await marked.page.locator(`[data-node="${drained}"]`).getAttribute('class')).toContain('draining');
+    expect(await marked.page.locator(`[data-node="${drained}"]`).getAttribute('title')).toContain('draining (MIXED+DRAIN): Slurm node state MIXED+DRAIN: fan replacement');
+    expect(await marked.page.locator(`[data-node="${down}"]`).getAttribute('class')).toContain('down');
+    expect(await marked.page.getByTestId('legend-draining').textContent()).toContain('draining: 1 node');
+    expect(await marked.page.getByTestId('legend-down').textContent()).toContain('down: 1 node');
+    await clean(marked, 'fleet-conditions');
+    await marked.page.close();
   });
 
   it('usage: GPU-hours per team against guarantee-hours as the API gives them (GET /v1/usage), leaves under their parents, in a uPlot chart', async () => {

@@ -702,7 +702,7 @@ interface UsageBody {
   busyGpuHours: number;
   capacityGpuHours: number;
   fleetGpus: number;
-  teams: { team: string; gpuHours: number; guaranteeHours: number; preemptions: number; wait: { jobs: number } }[];
+  teams: { team: string; gpuHours: number; guaranteeHours: number; preemptions: number; wait: { jobs: number; p50: number | null }; reclaims: { runs: number; p50: number | null; p95: number | null; max: number | null } }[];
 }
 
 const RECLAIM_POLICY = `priorityClasses:
@@ -882,6 +882,13 @@ describe('reclaim and preemption through the API (2 nodes of 4, alpha and beta g
     expect(preempted).toBe(1);
     // beta's job was submitted and first started inside the period: one wait, of minRuntime or so.
     expect(report.teams.find((t) => t.team === 'beta')!.wait.jobs).toBe(1);
+    // ... and it started by reclaiming alpha's borrowed GPUs: one reclaim, whose wait is that wait
+    // (its first run); alpha reclaimed nothing.
+    const beta = report.teams.find((t) => t.team === 'beta')!;
+    expect(beta.reclaims.runs).toBe(1);
+    expect(beta.reclaims.p50).toBe(beta.wait.p50);
+    expect(beta.reclaims.p50!).toBeGreaterThan(0);
+    expect(alpha.reclaims).toEqual({ runs: 0, p50: null, p95: null, max: null });
 
     // Bad input: a clear 400 naming the field; an unknown team too.
     const bad = await a.get<ErrorBody>(`/v1/usage?from=${new Date(to * 1000).toISOString()}&to=${new Date(from * 1000).toISOString()}`);
@@ -908,10 +915,12 @@ describe('reclaim and preemption through the API (2 nodes of 4, alpha and beta g
     expect(totals.reduce((n, f) => n + Number(f[6]), 0)).toBeCloseTo(busy, 2);
     expect(totals[0]!.slice(4, 6)).toEqual([new Date(from * 1000).toISOString(), new Date(to * 1000).toISOString()]);
     expect(totals.find((f) => f[0] === 'alpha')![11]).toBe('1');
+    expect(totals.find((f) => f[0] === 'beta')!.slice(12, 14)).toEqual(['1', String(beta.reclaims.p50)]);
     const table = await cli(args, env);
     expect(table.status, table.stderr).toBe(0);
     expect(table.stdout).toMatch(/│ alpha +│ 4 +│/);
     expect(table.stdout).toContain('top-level teams add up to it');
+    expect(table.stdout).toMatch(/reclaims.*reclaim p95/);
     const refused = await cli(['usage', '--from', 'last tuesday'], env);
     expect(refused.status).toBe(2);
     expect(refused.stderr).toContain('from');

@@ -197,6 +197,9 @@ export const UsageView = z.object({
       buckets: z.array(UsageHours).describe('one per bucket, in order'),
       wait: z.object({ jobs: z.int(), p50: z.number().nullable(), p95: z.number().nullable() }).describe('seconds from submission to first start, of the jobs first started in the period'),
       preemptions: z.int().describe('runs preempted in the period'),
+      reclaims: z
+        .object({ runs: z.int(), p50: z.number().nullable(), p95: z.number().nullable(), max: z.number().nullable() })
+        .describe('runs started in the period by reclaiming borrowed GPUs (a run of another team preempted for them), with how long their jobs had waited, seconds'),
     }),
   ),
 });

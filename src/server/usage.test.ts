@@ -56,6 +56,34 @@ describe('the usage report', () => {
     expect(percentile([...Array(20).keys()], 0.95)).toBe(18);
   });
 
+  it('counts the runs that started by a reclaim in the period, with their waits, leaves into parents', () => {
+    const from = MONDAY;
+    const to = MONDAY + DAY;
+    const report = usageReport({
+      from,
+      to,
+      by: 'day',
+      now: to,
+      teams: TREE,
+      fleetGpus: 16,
+      runs: [
+        run('pretraining', from + H, from + 2 * H, 8, { reclaimWait: 600 }),
+        run('rl', from + 3 * H, null, 2, { reclaimWait: 60 }),
+        run('rl', from + 4 * H, null, 2, { reclaimWait: 120 }),
+        // Started before the period: its reclaim belongs to the period before.
+        run('inference', from - H, from + H, 4, { reclaimWait: 30 }),
+        run('inference', from + 5 * H, null, 4),
+      ],
+    });
+    const reclaims = Object.fromEntries(report.teams.map((t) => [t.team, t.reclaims]));
+    expect(reclaims).toEqual({
+      research: { runs: 3, p50: 120, p95: 600, max: 600 },
+      pretraining: { runs: 1, p50: 600, p95: 600, max: 600 },
+      rl: { runs: 2, p50: 60, p95: 120, max: 120 },
+      inference: { runs: 0, p50: null, p95: null, max: null },
+    });
+  });
+
   it('clips runs to the period, sums leaves into parents and counts waits and preemptions', () => {
     const from = MONDAY;
     const to = MONDAY + 2 * DAY;

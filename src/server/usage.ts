@@ -12,6 +12,9 @@
 //   policy in force now (a policy changed during the period is not replayed).
 // - Waits: jobs whose first run started in the period, from submission to that start.
 // - Preemptions: runs that ended `preempted` in the period.
+// - Reclaims: runs started in the period by reclaiming borrowed GPUs (a run of another team was
+//   preempted for them, cause `reclaim`), with how long their job had waited for them (since its
+//   submission or the end of its previous run): the time a team waited to get its guarantee back.
 import type { PeriodRun } from '../storage/port.js';
 
 export type UsageBucket = 'day' | 'week';
@@ -37,6 +40,8 @@ export interface TeamUsage {
   /** Wait from submission to first start, seconds, of the jobs first started in the period. */
   readonly wait: { readonly jobs: number; readonly p50: number | null; readonly p95: number | null };
   readonly preemptions: number;
+  /** Runs started in the period by a reclaim, and how long their jobs had waited (seconds). */
+  readonly reclaims: { readonly runs: number; readonly p50: number | null; readonly p95: number | null; readonly max: number | null };
 }
 
 export interface UsageReport {
@@ -94,6 +99,7 @@ export function usageReport(input: {
   const leafHours = new Map<string, number[]>();
   const waits = new Map<string, number[]>();
   const preempted = new Map<string, number>();
+  const reclaimWaits = new Map<string, number[]>();
   let busy = 0;
   for (const run of input.runs) {
     const gpus = run.placement.reduce((sum, p) => sum + p.gpus, 0);
@@ -118,32 +124,42 @@ export function usageReport(input: {
     if (run.outcome === 'preempted' && run.end !== null && run.end >= from && run.end < to) {
       preempted.set(run.team, (preempted.get(run.team) ?? 0) + 1);
     }
+    if (run.reclaimWait != null && run.start >= from && run.start < to) {
+      let list = reclaimWaits.get(run.team);
+      if (!list) reclaimWaits.set(run.team, (list = []));
+      list.push(Math.max(0, run.reclaimWait));
+    }
   }
 
   const rows: TeamUsage[] = [];
   // Returns the subtree's per-bucket hours, waits and preemptions, and pushes its rows.
-  const walk = (team: UsageTeam, parent: string | null, depth: number): { hours: number[]; waits: number[]; preemptions: number } => {
+  const walk = (team: UsageTeam, parent: string | null, depth: number): { hours: number[]; waits: number[]; preemptions: number; reclaims: number[] } => {
     const at = rows.length;
     let hours: number[];
     let allWaits: number[];
     let preemptions: number;
+    let reclaims: number[];
     if (team.children.length === 0) {
       hours = leafHours.get(team.name) ?? buckets.map(() => 0);
       allWaits = waits.get(team.name) ?? [];
       preemptions = preempted.get(team.name) ?? 0;
+      reclaims = reclaimWaits.get(team.name) ?? [];
     } else {
       rows.push(undefined as unknown as TeamUsage); // its place, before its children
       hours = buckets.map(() => 0);
       allWaits = [];
       preemptions = 0;
+      reclaims = [];
       for (const child of team.children) {
         const sub = walk(child, team.name, depth + 1);
         sub.hours.forEach((h, i) => (hours[i]! += h));
         allWaits.push(...sub.waits);
         preemptions += sub.preemptions;
+        reclaims.push(...sub.reclaims);
       }
     }
     const sorted = [...allWaits].sort((a, b) => a - b);
+    const sortedReclaims = [...reclaims].sort((a, b) => a - b);
     const row: TeamUsage = {
       team: team.name,
       parent,
@@ -155,16 +171,17 @@ export function usageReport(input: {
       buckets: buckets.map((b, i) => ({ gpuHours: hours[i]!, guaranteeHours: (team.guarantee * (b.end - b.start)) / 3600 })),
       wait: { jobs: sorted.length, p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95) },
       preemptions,
+      reclaims: { runs: sortedReclaims.length, p50: percentile(sortedReclaims, 0.5), p95: percentile(sortedReclaims, 0.95), max: sortedReclaims.at(-1) ?? null },
     };
     if (team.children.length === 0) rows.push(row);
     else rows[at] = row;
-    return { hours, waits: allWaits, preemptions };
+    return { hours, waits: allWaits, preemptions, reclaims };
   };
   for (const team of input.teams) walk(team, null, 0);
   // Teams that ran in the period but are no longer in the policy: top-level rows with no
   // guarantee, so that the totals still add up to the busy GPU-hours.
   const known = new Set(rows.map((r) => r.team));
-  const gone = [...new Set([...leafHours.keys(), ...waits.keys(), ...preempted.keys()])].filter((t) => !known.has(t)).sort();
+  const gone = [...new Set([...leafHours.keys(), ...waits.keys(), ...preempted.keys(), ...reclaimWaits.keys()])].filter((t) => !known.has(t)).sort();
   for (const name of gone) walk({ name, guarantee: 0, children: [] }, null, 0);
 
   return {

@@ -95,6 +95,12 @@ export interface PeriodRun extends StoredRun {
   readonly submittedAt: number;
   /** Start of the job's first run: this run is the first when it equals `start`. */
   readonly jobStartedAt: number | null;
+  /**
+   * When this run started by reclaiming (a run of another team was preempted for it with cause
+   * `reclaim`, at its start): how long the job had waited, seconds, since its submission or the
+   * end of its previous run. Null otherwise (and for runs stored before schema 6).
+   */
+  readonly reclaimWait?: number | null;
 }
 
 export type Role = 'viewer' | 'member' | 'lead' | 'council' | 'admin';

@@ -656,11 +656,13 @@ class SqliteStoreImpl implements SqliteStore {
         c
           .stmt(
             `SELECT r.job_id AS jobId, r.start_at AS start, r.end_at AS "end", r.flavor, r.placement, r.outcome,
-               j.team, j.submitted_at AS submittedAt, j.started_at AS jobStartedAt
+               j.team, j.submitted_at AS submittedAt, j.started_at AS jobStartedAt,
+               CASE WHEN EXISTS (SELECT 1 FROM runs v WHERE v.preempted_by = r.job_id AND v.preempt_cause = 'reclaim' AND v.end_at = r.start_at)
+                 THEN r.start_at - COALESCE((SELECT MAX(p.end_at) FROM runs p WHERE p.job_id = r.job_id AND p.id < r.id), j.submitted_at) END AS reclaimWait
              FROM runs r JOIN jobs j ON j.id = r.job_id
              WHERE r.start_at < ? AND (r.end_at IS NULL OR r.end_at > ?) ORDER BY r.start_at, j.seq, r.id`,
           )
-          .all(to, from) as (RunRow & { team: string; submittedAt: number; jobStartedAt: number | null })[]
+          .all(to, from) as (RunRow & { team: string; submittedAt: number; jobStartedAt: number | null; reclaimWait: number | null })[]
       ).map((row) => ({ ...row, placement: JSON.parse(row.placement) as StoredPlacement[] })),
     );
   }

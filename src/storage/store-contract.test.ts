@@ -469,7 +469,7 @@ describe.each([sqlite, postgres])('the $name store', (backend) => {
       await store.insertRun({ ...open(500), jobId: 'j-2', placement: [{ node: 'h100-a-1', gpus: 2 }] });
       // [150, 300): the first run of j-1 only (the second starts at 300, which is outside).
       expect(await store.runsOverlapping(150, 300)).toEqual([
-        { ...open(100), end: 200, outcome: 'preempted', team: 'pretraining', submittedAt: 1_700_000_001, jobStartedAt: 100 },
+        { ...open(100), end: 200, outcome: 'preempted', team: 'pretraining', submittedAt: 1_700_000_001, jobStartedAt: 100, reclaimWait: null },
       ]);
       // A run ending exactly at `from` is outside; the open run of j-2 is inside.
       expect((await store.runsOverlapping(400, 1000)).map((r) => [r.jobId, r.start, r.end, r.team, r.placement])).toEqual([
@@ -492,6 +492,30 @@ describe.each([sqlite, postgres])('the $name store', (backend) => {
       expect((await store.runsOf('j-1')).map((r) => r.preemptedBy)).toEqual([
         { job: 'j-7', team: 'inference', class: 'prod', cause: 'reclaim' },
         { job: 'j-9', team: 'pretraining', class: 'urgent', cause: 'withinTeam' },
+      ]);
+    });
+
+    it('says which runs of a period started by a reclaim, and how long their job had waited for it', async () => {
+      // j-1 (pretraining) borrows; j-2 (inference), submitted at 150, reclaims at 200; later j-2
+      // is preempted within its team (not a reclaim) at 300 and reclaims again at 500.
+      await store.insertJob(storedJob(1, { team: 'pretraining', submittedAt: 50, startedAt: 100 }));
+      await store.insertJob(storedJob(2, { team: 'inference', submittedAt: 150, startedAt: 200 }));
+      await store.insertJob(storedJob(3, { team: 'inference', submittedAt: 250, startedAt: 300 }));
+      await store.insertRun(open(100));
+      await store.closeRun('j-1', 200, 'preempted', { job: 'j-2', team: 'inference', class: 'prod', cause: 'reclaim' });
+      await store.insertRun({ ...open(200), jobId: 'j-2' });
+      await store.closeRun('j-2', 300, 'preempted', { job: 'j-3', team: 'inference', class: 'prod', cause: 'withinTeam' });
+      await store.insertRun({ ...open(300), jobId: 'j-3' });
+      await store.insertRun({ ...open(400), jobId: 'j-1' });
+      await store.closeRun('j-1', 500, 'preempted', { job: 'j-2', team: 'inference', class: 'prod', cause: 'reclaim' });
+      await store.insertRun({ ...open(500), jobId: 'j-2' });
+      const runs = await store.runsOverlapping(0, 1000);
+      expect(runs.map((r) => [r.jobId, r.start, r.reclaimWait])).toEqual([
+        ['j-1', 100, null],
+        ['j-2', 200, 50], // submitted at 150
+        ['j-3', 300, null], // took j-2's GPUs within the team: no reclaim
+        ['j-1', 400, null],
+        ['j-2', 500, 200], // waiting since its run ended at 300
       ]);
     });
 

@@ -81,6 +81,8 @@ export interface FleetNode {
   rack: number;
   reservedFor: string | null;
   held: { job: string; team: string; gpus: number }[];
+  /** Set when the executor says the node takes no new job (Slurm: drained, down...). */
+  unavailable?: { state: string | null; why: string };
 }
 
 export interface Fleet {

@@ -1,6 +1,6 @@
 // `arbiter usage`: the usage report of a period from a running server (GET /v1/usage), like
-// Slurm's sreport: GPU-hours per team against guarantee-hours, per day or week, waits and
-// preemptions. A table by default, --csv (one row per team and bucket, then a `total` row per team)
+// Slurm's sreport: GPU-hours per team against guarantee-hours, per day or week, waits,
+// preemptions and reclaims (how long a team waited to get borrowed GPUs of its guarantee back). A table by default, --csv (one row per team and bucket, then a `total` row per team)
 // or --json (the API's answer).
 import Table from 'cli-table3';
 import type { Command } from 'commander';
@@ -29,6 +29,7 @@ interface Usage {
     buckets: { gpuHours: number; guaranteeHours: number }[];
     wait: { jobs: number; p50: number | null; p95: number | null };
     preemptions: number;
+    reclaims: { runs: number; p50: number | null; p95: number | null; max: number | null };
   }[];
 }
 
@@ -40,11 +41,11 @@ const round = (h: number): string => String(Math.round(h * 1000) / 1000);
 const wait = (s: number | null): string => (s === null ? '-' : humanDuration(s));
 
 export function usageCsv(u: Usage): string {
-  const lines = ['team,parent,leaf,row,period_start,period_end,gpu_hours,guarantee_hours,waited_jobs,wait_p50_s,wait_p95_s,preemptions'];
+  const lines = ['team,parent,leaf,row,period_start,period_end,gpu_hours,guarantee_hours,waited_jobs,wait_p50_s,wait_p95_s,preemptions,reclaims,reclaim_p50_s,reclaim_p95_s'];
   for (const t of u.teams) {
     const lead = `${csvField(t.team)},${csvField(t.parent ?? '')},${t.leaf}`;
-    t.buckets.forEach((b, i) => lines.push(`${lead},${u.by},${u.buckets[i]!.start},${u.buckets[i]!.end},${round(b.gpuHours)},${round(b.guaranteeHours)},,,,`));
-    lines.push(`${lead},total,${u.from},${u.to},${round(t.gpuHours)},${round(t.guaranteeHours)},${t.wait.jobs},${t.wait.p50 ?? ''},${t.wait.p95 ?? ''},${t.preemptions}`);
+    t.buckets.forEach((b, i) => lines.push(`${lead},${u.by},${u.buckets[i]!.start},${u.buckets[i]!.end},${round(b.gpuHours)},${round(b.guaranteeHours)},,,,,,,`));
+    lines.push(`${lead},total,${u.from},${u.to},${round(t.gpuHours)},${round(t.guaranteeHours)},${t.wait.jobs},${t.wait.p50 ?? ''},${t.wait.p95 ?? ''},${t.preemptions},${t.reclaims.runs},${t.reclaims.p50 ?? ''},${t.reclaims.p95 ?? ''}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -53,7 +54,7 @@ export function usageTable(u: Usage): string {
   const shown = u.buckets.length <= MAX_BUCKET_COLUMNS ? u.buckets : [];
   const label = (start: string) => (u.by === 'day' ? start.slice(5, 10) : `wk ${start.slice(5, 10)}`);
   const table = new Table({
-    head: ['team', 'guar. GPUs', 'GPU-h', 'guar. GPU-h', '% of guar.', ...shown.map((b) => label(b.start)), 'wait p50', 'wait p95', 'preempted'],
+    head: ['team', 'guar. GPUs', 'GPU-h', 'guar. GPU-h', '% of guar.', ...shown.map((b) => label(b.start)), 'wait p50', 'wait p95', 'preempted', 'reclaims', 'reclaim p95'],
     ...TABLE_STYLE,
   });
   for (const t of u.teams) {
@@ -67,6 +68,8 @@ export function usageTable(u: Usage): string {
       wait(t.wait.p50),
       wait(t.wait.p95),
       t.preemptions,
+      t.reclaims.runs,
+      wait(t.reclaims.p95),
     ]);
   }
   const lines = [

@@ -27,6 +27,7 @@ interface Usage {
     buckets: { gpuHours: number; guaranteeHours: number }[];
     wait: { jobs: number; p50: number | null; p95: number | null };
     preemptions: number;
+    reclaims: { runs: number; p50: number | null; p95: number | null; max: number | null };
   }[];
 }
 
@@ -142,6 +143,9 @@ export function UsageView() {
                 <th scope="col">Wait p50</th>
                 <th scope="col">Wait p95</th>
                 <th scope="col">Preempted</th>
+                <th scope="col">Reclaims</th>
+                <th scope="col">Reclaim wait p50</th>
+                <th scope="col">Reclaim wait p95</th>
               </tr>
             </thead>
             <tbody>
@@ -157,6 +161,9 @@ export function UsageView() {
                   <td data-col="p50">{duration(t.wait.p50)}</td>
                   <td data-col="p95">{duration(t.wait.p95)}</td>
                   <td data-col="preemptions">{t.preemptions}</td>
+                  <td data-col="reclaims">{t.reclaims.runs}</td>
+                  <td data-col="reclaimP50">{duration(t.reclaims.p50)}</td>
+                  <td data-col="reclaimP95">{duration(t.reclaims.p95)}</td>
                 </tr>
               ))}
             </tbody>
