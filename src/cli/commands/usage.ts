@@ -85,12 +85,12 @@ export function registerUsage(program: Command): void {
   withConnection(
     program
       .command('usage')
-      .description('usage report of a period: GPU-hours per team against guarantee-hours, per day or week, waits and preemptions')
+      .description('usage report of a period: GPU-hours per team against guarantee-hours, per day or week, waits, preemptions and reclaims')
       .requiredOption('--from <time>', 'start of the period: a UTC date (2026-11-30) or an ISO 8601 date-time with Z or an offset')
       .option('--to <time>', 'end of the period, excluded, in the same forms (default: now)')
       .option('--by <bucket>', 'day or week (UTC; weeks start on Monday)', 'day')
       .option('--team <team>', 'only this team and the teams below it (default: all)')
-      .option('--csv', 'print CSV: one row per team and bucket, then the period total of each team (with waits and preemptions)')
+      .option('--csv', 'print CSV: one row per team and bucket, then the period total of each team (with waits, preemptions and reclaims)')
       .addHelpText(
         'after',
         `
