@@ -98,7 +98,7 @@ export interface PeriodRun extends StoredRun {
   /**
    * When this run started by reclaiming (a run of another team was preempted for it with cause
    * `reclaim`, at its start): how long the job had waited, seconds, since its submission or the
-   * end of its previous run. Null otherwise (and for runs stored before schema 6).
+   * end of its previous run. Null otherwise (and for runs stored before schema 7).
    */
   readonly reclaimWait?: number | null;
 }
