@@ -75,13 +75,16 @@ function SignIn({ problem, onSignedIn }: { problem: string | null; onSignedIn: (
   );
 }
 
+/** Who the token is: the first view renders once this is known (its own reads are already out). */
+const signIn = (): Promise<Me> => whoAmI();
+
 /**
- * Who the token is, and the team tree for the teams' colours, read together (one round trip
- * before the first view reads its data). Colours follow the tree's order, so teams shown
- * together differ; without the tree they come from the names.
+ * The teams' colours, from the team tree's order (so teams shown together differ; until it is
+ * read, and without it, they come from the names). Read beside sign-in, not before the first
+ * view: the page re-renders when they arrive.
  */
-async function signIn(): Promise<Me> {
-  const colours = api<{ teams: Team[] }>('/v1/teams').then(
+function loadColours(): Promise<void> {
+  return api<{ teams: Team[] }>('/v1/teams').then(
     ({ teams }) => {
       const names: string[] = [];
       const visit = (t: Team): void => {
@@ -93,8 +96,6 @@ async function signIn(): Promise<Me> {
     },
     () => undefined,
   );
-  const [me] = await Promise.all([whoAmI(), colours]);
-  return me;
 }
 
 function route(path: string): { view: string; id?: string } {
@@ -113,6 +114,11 @@ function App() {
   const [path, setPath] = useState(location.pathname);
   const [live, setLive] = useState(0);
   const [liveState, setLiveState] = useState<LiveState>('connecting');
+  const [, setColoured] = useState(false);
+
+  useEffect(() => {
+    if (me) void loadColours().then(() => setColoured(true));
+  }, [me]);
 
   useEffect(() => {
     if (session.token() === null) return;
