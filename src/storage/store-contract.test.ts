@@ -884,6 +884,10 @@ describe.each([sqlite, postgres])('the $name store', (backend) => {
       await opened.raw('DROP TABLE proposal_comments');
       // (Version 5's leader table and fence, PostgreSQL's, are made again too.)
       if (backend.name === 'postgres') await opened.raw('DROP TABLE leader; DROP FUNCTION arbiter_fence');
+      // (And version 7's reason history and preemption takers.)
+      await opened.raw('DROP TABLE job_reasons');
+      await opened.raw('DROP INDEX runs_by_preemptor');
+      for (const column of ['preempted_by', 'preempted_by_team', 'preempted_by_class', 'preempt_cause']) await opened.raw(`ALTER TABLE runs DROP COLUMN ${column}`);
       await opened.raw(`UPDATE meta SET value = '3' WHERE key = 'schema_version'`);
       const embedded = [
         { actor: 'ada', text: 'first', at: 1700000000.5, revision: 0 },
