@@ -468,7 +468,7 @@ export class LiveScheduler {
         await tx.appendReasons(changed);
         for (const r of changed) if ((this.recordedReasons.get(r.jobId)?.count ?? 0) + 1 > REASONS_KEPT) over.push(r.jobId);
         await tx.trimReasons(over, REASONS_KEPT);
-      });
+      }, STRAIGHT);
     } catch (error) {
       this.options.logger.warn({ err: error }, 'could not store the reasons that changed; trying again after the next pass');
       return;
