@@ -1,5 +1,6 @@
 // The set-up shared by the test files that run the built `arbiter serve` on a throwaway
 // PostgreSQL cluster (test/pg-harness.ts): one cluster per file, stopped with every server after.
+import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import { startPgCluster, type PgCluster } from './pg-harness.js';
 import { assertDistFresh, stopAllServers } from './server-harness.js';
@@ -23,4 +24,15 @@ export function pgClusterForServers(): () => PgCluster {
     if (cluster === undefined) throw new Error('no PostgreSQL test cluster (see the error of beforeAll)');
     return cluster;
   };
+}
+
+/** The rows of one statement on `url`, on a connection of its own (closed after). */
+export async function query<R extends pg.QueryResultRow>(url: string, sql: string): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(sql)).rows;
+  } finally {
+    await client.end();
+  }
 }

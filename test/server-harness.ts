@@ -68,6 +68,19 @@ export function smallCluster(nodes: number, gpusPerNode: number): string {
   return `pools:\n  - name: p\n    flavor: h100\n    nodes: ${nodes}\n    gpusPerNode: ${gpusPerNode}\n`;
 }
 
+/**
+ * A policy of two teams, alpha and beta, each guaranteed `guarantee` h100; class training (and
+ * urgent above it when asked); minRuntime, restart overhead and checkpoints 0, so a reclaim is at once.
+ */
+export function twoTeamsPolicy(guarantee: number, { urgent = false }: { urgent?: boolean } = {}): string {
+  const classes = ['  - { name: training, priority: 500 }', ...(urgent ? ['  - { name: urgent, priority: 900 }'] : [])];
+  return [
+    'priorityClasses:', ...classes, 'defaultClass: training',
+    'preemption:', '  minRuntime: 0s', '  restartOverhead: 0s', '  checkpointInterval: 0s',
+    'teams:', '  - name: alpha', `    guarantee: { h100: ${guarantee} }`, '  - name: beta', `    guarantee: { h100: ${guarantee} }`, '',
+  ].join('\n');
+}
+
 // ------------------------------------------------------------------ the user jobs run as
 
 /** The unprivileged user the local-executor tests run jobs as (`serve --run-as`). */

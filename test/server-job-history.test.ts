@@ -7,23 +7,11 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { api, smallCluster, startServer, tempDir, waitFor, writeFile, type Api, type Job } from './server-harness.js';
+import { api, smallCluster, startServer, tempDir, twoTeamsPolicy, waitFor, writeFile, type Api, type Job } from './server-harness.js';
 import { pgClusterForServers } from './pg-servers.js';
 
 // One node of 4 GPUs; alpha and beta are each guaranteed 2. minRuntime 0: a reclaim is at once.
-const POLICY = `priorityClasses:
-  - { name: training, priority: 500 }
-defaultClass: training
-preemption:
-  minRuntime: 0s
-  restartOverhead: 0s
-  checkpointInterval: 0s
-teams:
-  - name: alpha
-    guarantee: { h100: 2 }
-  - name: beta
-    guarantee: { h100: 2 }
-`;
+const POLICY = twoTeamsPolicy(2);
 
 interface Runs {
   runs: { outcome: string | null; preemptedBy: { job: string; team: string; class: string; cause: string } | null }[];

@@ -18,6 +18,7 @@ import {
   smallCluster,
   startServer,
   tempDir,
+  twoTeamsPolicy,
   waitFor,
   writeFile,
   type Api,
@@ -27,19 +28,7 @@ import {
 } from './server-harness.js';
 import { pgClusterForServers } from './pg-servers.js';
 
-const POLICY = `priorityClasses:
-  - { name: training, priority: 500 }
-defaultClass: training
-preemption:
-  minRuntime: 0s
-  restartOverhead: 0s
-  checkpointInterval: 0s
-teams:
-  - name: alpha
-    guarantee: { h100: 16 }
-  - name: beta
-    guarantee: { h100: 16 }
-`;
+const POLICY = twoTeamsPolicy(16);
 
 const pgCluster = pgClusterForServers();
 

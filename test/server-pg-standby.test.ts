@@ -12,7 +12,6 @@
 // Needs `npx tsc -p tsconfig.build.json` first (`npm test` builds before it runs vitest).
 import { generateKeyPairSync } from 'node:crypto';
 import path from 'node:path';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -23,27 +22,15 @@ import {
   STANDBY_READY,
   startServer,
   tempDir,
+  twoTeamsPolicy,
   waitFor,
   writeFile,
   type Job,
   type Server,
 } from './server-harness.js';
-import { pgClusterForServers } from './pg-servers.js';
+import { pgClusterForServers, query } from './pg-servers.js';
 
-const POLICY = `priorityClasses:
-  - { name: training, priority: 500 }
-  - { name: urgent, priority: 900 }
-defaultClass: training
-preemption:
-  minRuntime: 0s
-  restartOverhead: 0s
-  checkpointInterval: 0s
-teams:
-  - name: alpha
-    guarantee: { h100: 16 }
-  - name: beta
-    guarantee: { h100: 16 }
-`;
+const POLICY = twoTeamsPolicy(16, { urgent: true });
 
 const pgCluster = pgClusterForServers();
 
@@ -69,16 +56,6 @@ async function installation(name: string): Promise<Installation> {
     '--speed', '1',
   ];
   return { database, dir, key, args, data: (n) => path.join(dir, `data-${n}`) };
-}
-
-async function query<R extends pg.QueryResultRow>(url: string, sql: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<R>(sql)).rows;
-  } finally {
-    await client.end();
-  }
 }
 
 interface RunRow {

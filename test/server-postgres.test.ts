@@ -6,7 +6,6 @@
 // Needs `npx tsc -p tsconfig.build.json` first (`npm test` builds before it runs vitest).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -18,19 +17,9 @@ import {
   waitFor,
   type Job,
 } from './server-harness.js';
-import { pgClusterForServers } from './pg-servers.js';
+import { pgClusterForServers, query } from './pg-servers.js';
 
 const pgCluster = pgClusterForServers();
-
-async function query<R extends pg.QueryResultRow>(url: string, sql: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<R>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 describe('arbiter serve --database', () => {
   it('keeps jobs and tokens in PostgreSQL across a restart', async () => {

@@ -2,39 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import type { StoredJob } from '../storage/port.js';
+import { storedJob } from '../storage/test-fixtures.js';
 import { orderQueue, QueueIndex, type QueueFilter } from './queue-index.js';
 
+/** A pending job of team a, class batch, 1 GPU, by ana, submitted at its sequence number. */
 function job(seq: number, over: Partial<StoredJob> = {}): StoredJob {
-  return {
-    id: `j-${seq}`,
-    seq,
-    name: null,
-    team: 'a',
-    class: 'batch',
-    flavor: null,
-    gpus: 1,
-    duration: null,
-    timeLimit: null,
-    command: null,
-    submittedBy: 'ana',
-    submittedAt: seq,
-    idempotencyKey: null,
-    status: 'pending',
-    startedAt: null,
-    endedAt: null,
-    preemptions: 0,
-    attained: 0,
-    runFlavor: null,
-    runStart: null,
-    placement: null,
-    reasonCode: null,
-    reasonMessage: null,
-    expectedStart: null,
-    rejectReason: null,
-    exitCode: null,
-    keptWork: 0,
-    ...over,
-  };
+  return storedJob(seq, { team: 'a', class: 'batch', gpus: 1, submittedBy: 'ana', submittedAt: seq, ...over });
 }
 
 const TEAMS = ['a', 'b', 'c'];

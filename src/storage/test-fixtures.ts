@@ -1,4 +1,4 @@
-// Stored jobs for the storage tests (store-contract.test.ts, sqlite.test.ts).
+// Stored jobs for the tests of the stores (store-contract.test.ts, sqlite.test.ts) and of what reads them (server/queue-index.test.ts).
 import type { StoredJob } from './port.js';
 
 /** A pending job with every optional field null; `over` sets any field. */
