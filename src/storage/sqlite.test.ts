@@ -81,6 +81,7 @@ describe('opening and migrating', () => {
           'events',
           'fleet_versions',
           'impact_reports',
+          'job_reasons',
           'jobs',
           'meta',
           'policy_versions',
