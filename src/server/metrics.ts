@@ -107,6 +107,26 @@ export function createMetrics(
       },
     });
   };
+  /** A counter with labels: `rows` gives each label set's value, read again at every scrape. */
+  const labelledCounter = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    rows: (l: LiveScheduler) => Iterable<readonly [Record<L, string>, number]>,
+  ): void => {
+    new client.Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        const l = live();
+        if (!l) return;
+        this.reset();
+        for (const [labels, value] of rows(l)) this.inc(labels, value);
+      },
+    });
+  };
   new client.Gauge({
     name: 'arbiter_executor_up',
     help: 'Whether the executor reaches what it drives (1) or not (0; /healthz says why)',
@@ -221,42 +241,24 @@ export function createMetrics(
     },
   });
   counter('arbiter_storage_errors_total', 'Writes of the scheduling loop the store refused (each is retried)', (l) => l.counters.storeErrors);
-  new client.Counter({
-    name: 'arbiter_executor_errors_total',
-    help: "Executor calls that failed, by operation (start, stop; Slurm's polls: poll) and code (the loop's calls: call; Slurm: slurm_unreachable, slurm_failed, ...)",
-    labelNames: ['operation', 'code'],
-    registers: [registry],
-    collect() {
-      const l = live();
-      if (!l) return;
-      this.reset();
-      for (const { operation, code, count } of l.executorErrors()) this.inc({ operation, code }, count);
-    },
-  });
-  new client.Counter({
-    name: 'arbiter_executor_calls_total',
-    help: "Calls of the executor to what it drives, by call (Slurm: sbatch, squeue, scontrol, scancel; poll: a whole poll; wait to submit: a run from the loop's decision to its sbatch)",
-    labelNames: ['call'],
-    registers: [registry],
-    collect() {
-      const l = live();
-      if (!l) return;
-      this.reset();
-      for (const { name, count } of l.executorTimings()) this.inc({ call: name }, count);
-    },
-  });
-  new client.Counter({
-    name: 'arbiter_executor_call_seconds_total',
-    help: 'Seconds spent in those calls, by call (divided by arbiter_executor_calls_total: the mean)',
-    labelNames: ['call'],
-    registers: [registry],
-    collect() {
-      const l = live();
-      if (!l) return;
-      this.reset();
-      for (const { name, seconds } of l.executorTimings()) this.inc({ call: name }, seconds);
-    },
-  });
+  labelledCounter(
+    'arbiter_executor_errors_total',
+    "Executor calls that failed, by operation (start, stop; Slurm's polls: poll) and code (the loop's calls: call; Slurm: slurm_unreachable, slurm_failed, ...)",
+    ['operation', 'code'],
+    (l) => l.executorErrors().map(({ operation, code, count }) => [{ operation, code }, count] as const),
+  );
+  labelledCounter(
+    'arbiter_executor_calls_total',
+    "Calls of the executor to what it drives, by call (Slurm: sbatch, squeue, scontrol, scancel; poll: a whole poll; wait to submit: a run from the loop's decision to its sbatch)",
+    ['call'],
+    (l) => l.executorTimings().map(({ name, count }) => [{ call: name }, count] as const),
+  );
+  labelledCounter(
+    'arbiter_executor_call_seconds_total',
+    'Seconds spent in those calls, by call (divided by arbiter_executor_calls_total: the mean)',
+    ['call'],
+    (l) => l.executorTimings().map(({ name, seconds }) => [{ call: name }, seconds] as const),
+  );
   new client.Gauge({
     name: 'arbiter_webhook_queue_deliveries',
     help: 'Webhook deliveries waiting (queued or between retries), per webhook',
