@@ -2,6 +2,10 @@
 // job requests, even when a governance deadline falls due while it runs (the deadline is applied
 // after it, off the request path), and a trace over the server's bound is refused with a 400.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCluster } from '../src/core/config/cluster.js';
+import { parsePolicy } from '../src/core/config/policy.js';
+import type { Fleet, Policy } from '../src/core/model.js';
+import { analyzeImpact, type ImpactReport } from '../src/governance/impact.js';
 import { api, assertDistFresh, createToken, sleep, smallCluster, startServer, stopAllServers, tempDir, waitFor, writeFile } from './server-harness.js';
 import type { Api, Server } from './server-harness.js';
 
@@ -28,11 +32,12 @@ interface View {
   id: string;
   status: string;
   class: string;
-  impact: { hash: string; workload?: { jobs: number } };
+  impact: { hash: string; workload?: { jobs: number } } & Partial<ImpactReport>;
   deadlines: { votingCloses: string | null };
 }
 
 const MAX_TRACE_JOBS = 8000;
+let clusterText: string;
 let server: Server;
 let a: Api;
 const tokens: Record<string, string> = {};
@@ -41,7 +46,8 @@ beforeAll(async () => {
   assertDistFresh();
   const dir = tempDir('impact');
   const data = `${dir}/data`;
-  const args = ['--cluster', writeFile(dir, 'cluster.yaml', smallCluster(2, 8)), '--policy', writeFile(dir, 'policy.yaml', policyText(8, 8)), '--max-trace-jobs', String(MAX_TRACE_JOBS)];
+  clusterText = smallCluster(2, 8);
+  const args = ['--cluster', writeFile(dir, 'cluster.yaml', clusterText), '--policy', writeFile(dir, 'policy.yaml', policyText(8, 8)), '--max-trace-jobs', String(MAX_TRACE_JOBS)];
   server = await startServer(data, { args });
   a = api(server);
   tokens['council'] = await createToken(data, 'solo', 'council');
@@ -49,6 +55,39 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(stopAllServers);
+
+const parsed = <T>(r: { ok: true; value: T } | { ok: false }): T => {
+  if (!r.ok) throw new Error('a fixture does not parse');
+  return r.value;
+};
+
+describe("the server's analysis, its two replays on two threads", () => {
+  it('gives the report, byte for byte, that one replay after the other gives', async () => {
+    // Over PARALLEL_REPLAY_JOBS: the proposal's replay runs in a thread of its own.
+    const trace = congested(2500);
+    const made = await a.post<View>('/v1/proposals', { title: 'Shift', rationale: 'what if', policy: policyText(4, 12), trace }, tokens['lead']);
+    expect(made.status).toBe(201);
+    const report = made.body.impact as ImpactReport;
+    expect(report.workload.jobs).toBe(2500);
+    // The same inputs, analysed here from the sources, one replay after the other.
+    const fleet: Fleet = parsed(parseCluster(clusterText, 'cluster.yaml'));
+    const policy = (text: string): Policy => parsed(parsePolicy(text, 'policy.yaml', fleet));
+    const from = Date.parse(report.window.from) / 1000;
+    const inForce = policy(policyText(8, 8));
+    const sequential = analyzeImpact({
+      fleet,
+      current: { policy: inForce, version: report.inputs.currentPolicyVersion, hash: report.inputs.currentPolicyHash },
+      proposed: { policy: policy(policyText(4, 12)), hash: report.inputs.proposedPolicyHash },
+      workload: trace.map((j) => ({ id: j.id, submittedAt: from + j.submit, team: j.team, class: inForce.defaultClass, flavor: null, gpus: j.gpus, duration: j.duration, timeLimit: null })),
+      window: { from, to: Date.parse(report.window.to) / 1000 },
+      materialThreshold: report.inputs.materialThreshold,
+      engineVersion: report.inputs.engineVersion,
+    });
+    expect(report.class).toBe('material');
+    expect(sequential).toEqual(report);
+    expect((await a.post(`/v1/proposals/${made.body.id}/withdraw`, undefined, tokens['lead'])).status).toBe(200);
+  }, 120_000);
+});
 
 describe('an impact analysis in progress', () => {
   it('holds up no job request, even with a deadline due; the deadline is applied after it', async () => {

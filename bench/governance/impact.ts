@@ -6,7 +6,10 @@
 //     --target ES2022 --strict --skipLibCheck --types node bench/governance/impact.ts
 //   node dist-bench/bench/governance/impact.js --old /tmp/impact-old [--jobs 1000,5000,50000] [--timeout 120]
 //
-// 1. Analysis time: `analyzeImpact` (two replays, the policy in force and the proposal) of the
+// 1. Analysis time: the impact analysis as the server runs it (`analyzeImpactOffThread`: off the
+//    event loop, the two replays on two threads where the build does so; `--sequential` times
+//    `analyzeImpact` inline instead, one replay after the other), two replays (the policy in
+//    force and the proposal) of the
 //    example lab (examples/lab: 256 GPUs, five leaf teams, four classes) on a trace of N jobs
 //    submitted 30 s apart, far more than the fleet runs: thousands wait at once, teams under
 //    their guarantee reclaim, higher classes wait behind lower-class runs. The proposal halves
@@ -68,6 +71,7 @@ async function analyseOnce(root: string, n: number): Promise<void> {
   const { parseCluster } = await load<typeof import('../../src/core/config/cluster.js')>('core/config/cluster.js');
   const { parsePolicy } = await load<typeof import('../../src/core/config/policy.js')>('core/config/policy.js');
   const { analyzeImpact } = await load<typeof import('../../src/governance/impact.js')>('governance/impact.js');
+  const { analyzeImpactOffThread } = await load<typeof import('../../src/server/impact-runner.js')>('server/impact-runner.js');
   const fleet = parseCluster(labCluster(), 'cluster.yaml');
   if (!fleet.ok) throw new Error('cluster');
   const current = parsePolicy(labPolicy(), 'policy.yaml', fleet.value);
@@ -75,8 +79,7 @@ async function analyseOnce(root: string, n: number): Promise<void> {
   if (!current.ok || !proposed.ok) throw new Error('policy');
   const from = 1_700_000_000;
   const workload = congested(n).map((j) => ({ id: j.id, submittedAt: from + j.submit, team: j.team, class: j.class, flavor: j.flavor, gpus: j.gpus, duration: j.duration, timeLimit: j.timeLimit }));
-  const t0 = performance.now();
-  const report = analyzeImpact({
+  const input = {
     fleet: fleet.value,
     current: { policy: current.value, version: 1, hash: 'current' },
     proposed: { policy: proposed.value, hash: 'proposed' },
@@ -84,13 +87,21 @@ async function analyseOnce(root: string, n: number): Promise<void> {
     window: { from, to: from + 366 * 86400 },
     materialThreshold: 0.05,
     engineVersion: 'bench',
-  });
+  };
+  const t0 = performance.now();
+  let report;
+  if (process.argv.includes('--sequential')) report = analyzeImpact(input);
+  else {
+    const read = await analyzeImpactOffThread(input);
+    if (!read.ok) throw new Error(read.problem.message);
+    report = read.value;
+  }
   process.stdout.write(JSON.stringify({ ms: performance.now() - t0, class: report.class, affected: report.affected.length }) + '\n');
 }
 
 function timeChild(root: string, n: number, timeoutS: number): Promise<{ ms: number | null; detail: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', root, '--jobs', String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', root, '--jobs', String(n), ...(process.argv.includes('--sequential') ? ['--sequential'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);

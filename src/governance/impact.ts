@@ -140,21 +140,64 @@ export function reportHash(report: Omit<ImpactReport, 'hash'> | ImpactReport): s
   return sha256Hex(canonicalJson(rest));
 }
 
-export function analyzeImpact(input: ImpactInput): ImpactReport {
-  const { fleet, window, materialThreshold } = input;
+/** The workload of an analysis: every job given, in stable order, and those inside the window. */
+export interface WindowedWorkload {
+  readonly jobs: readonly WorkloadJob[];
+  readonly inWindow: readonly WorkloadJob[];
+  /** The replay's time 0: the first submission inside the window (or the window's start). */
+  readonly origin: number;
+  /** The window's length: GPU-hours are counted over [origin, origin + seconds]. */
+  readonly seconds: number;
+}
+
+/** One replay's result, as plain data (it may come back from another thread). */
+export interface ImpactReplay {
+  /** Every team of the replayed policy, in tree order. */
+  readonly figures: readonly (readonly [string, TeamFigures])[];
+  readonly skipped: SkipCounts;
+}
+
+export function windowedWorkload(input: Pick<ImpactInput, 'workload' | 'window'>): WindowedWorkload {
+  const { window } = input;
   const seconds = window.to - window.from;
   if (!(seconds >= 0)) throw new RangeError(`window: "to" (${window.to}) is before "from" (${window.from})`);
   const jobs = sortJobs(input.workload);
   const inWindow = jobs.filter((job) => job.submittedAt >= window.from && job.submittedAt <= window.to);
-
   // The replay starts at the first recorded submission and is measured for the window's length
   // from there: jobs submitted just before the analysis (a young installation, a demo) are
   // still measured while they run, instead of being cut off at the moment of the analysis.
   const origin = inWindow[0]?.submittedAt ?? window.from;
-  const before = replay(fleet, input.current.policy, inWindow, origin);
-  const after = replay(fleet, input.proposed.policy, inWindow, origin);
-  const currentFigures = teamFigures(input.current.policy, before.result, seconds);
-  const proposedFigures = teamFigures(input.proposed.policy, after.result, seconds);
+  return { jobs, inWindow, origin, seconds };
+}
+
+/**
+ * One side of the analysis: the window's jobs replayed under `policy`, reduced to each team's
+ * figures. The two sides are independent, so they may run at once on two threads
+ * (impact-runner.ts); analyzeImpact runs them one after the other.
+ */
+export function replayImpact(fleet: Fleet, policy: Policy, workload: WindowedWorkload): ImpactReplay {
+  const { result, skipped } = replay(fleet, policy, workload.inWindow, workload.origin);
+  return { figures: [...teamFigures(policy, result, workload.seconds)], skipped };
+}
+
+export function analyzeImpact(input: ImpactInput): ImpactReport {
+  const workload = windowedWorkload(input);
+  const before = replayImpact(input.fleet, input.current.policy, workload);
+  const after = replayImpact(input.fleet, input.proposed.policy, workload);
+  return composeImpact(input, workload, before, after);
+}
+
+/** The report from the two replays: each team's figures, deltas, affected teams and the class. */
+export function composeImpact(
+  input: Omit<ImpactInput, 'workload' | 'fleet'>,
+  workload: WindowedWorkload,
+  before: ImpactReplay,
+  after: ImpactReplay,
+): ImpactReport {
+  const { window, materialThreshold } = input;
+  const { jobs, inWindow, seconds } = workload;
+  const currentFigures = new Map(before.figures);
+  const proposedFigures = new Map(after.figures);
 
   const names = [...allTeams(input.current.policy).keys()];
   for (const name of allTeams(input.proposed.policy).keys()) if (!currentFigures.has(name)) names.push(name);

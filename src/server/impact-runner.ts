@@ -7,9 +7,18 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { analyzeImpact, type ImpactInput, type ImpactReport } from '../governance/impact.js';
+import {
+  analyzeImpact,
+  composeImpact,
+  replayImpact,
+  windowedWorkload,
+  type ImpactInput,
+  type ImpactReplay,
+  type ImpactReport,
+} from '../governance/impact.js';
 import type { AttachedTrace } from './attached-trace.js';
 import { workloadOfAttached } from './attached-trace.js';
+import type { ReplayTask } from './impact-replay-worker.js';
 import type { ProposalBodyKind, ProposalFields, Read } from './request-body.js';
 import { readProposalBody } from './request-body.js';
 
@@ -27,24 +36,74 @@ export type WorkerTask =
   | { readonly task: 'read'; readonly bytes: Uint8Array; readonly kind: ProposalBodyKind; readonly maxTraceJobs: number }
   | { readonly task: 'analyze'; readonly request: ImpactRequest };
 
-function workerScript(): URL | null {
-  const url = new URL('./impact-worker.js', import.meta.url);
+function workerScript(name = './impact-worker.js'): URL | null {
+  const url = new URL(name, import.meta.url);
   return url.protocol === 'file:' && existsSync(fileURLToPath(url)) ? url : null;
 }
 
-/** Runs a task where the worker would: the worker's own code, and the inline fallback. */
+/** The workload of an analysis request: recorded jobs, or the attached trace read again from its bytes. */
+function workloadOfRequest(request: ImpactRequest): Read<ImpactInput> {
+  if (!('attached' in request)) return { ok: true, value: request };
+  const { attached, ...rest } = request;
+  const workload = workloadOfAttached(attached, rest.current.policy, rest.fleet, rest.window.from);
+  return workload.ok ? { ok: true, value: { ...rest, workload: workload.value } } : workload;
+}
+
+/**
+ * Runs a task where the worker would: the worker's own code, and the inline fallback. An
+ * analysis here runs its two replays one after the other (runTaskInWorker runs large ones at once).
+ */
 export function runTask(task: WorkerTask): { result: ReadBody | Read<ImpactReport>; transfer: ArrayBuffer[] } {
   if (task.task === 'read') {
     const read = readProposalBody(task.bytes, task.kind, task.maxTraceJobs);
     const result: ReadBody = read.ok ? { ok: true, value: { ...read.value, body: task.bytes } } : read;
     return { result, transfer: [task.bytes.buffer as ArrayBuffer] };
   }
+  const input = workloadOfRequest(task.request);
+  return { result: input.ok ? { ok: true, value: analyzeImpact(input.value) } : input, transfer: [] };
+}
+
+/**
+ * Workloads from this many jobs have their two replays run at once (below it, a replay takes
+ * less than a thread takes to start). An attached trace is counted by its size in bytes.
+ */
+export const PARALLEL_REPLAY_JOBS = 2000;
+const PARALLEL_REPLAY_BYTES = PARALLEL_REPLAY_JOBS * 64;
+
+/**
+ * A task in a worker thread (impact-worker.ts). A large analysis there runs the policy in
+ * force's replay itself and the proposal's in a second thread (impact-replay-worker.ts) at once:
+ * the two are independent, so the analysis takes the time of the longer one instead of both.
+ * The second thread starts first, while this one reads the workload. The report is the one
+ * analyzeImpact gives, byte for byte.
+ */
+export async function runTaskInWorker(task: WorkerTask): Promise<{ result: ReadBody | Read<ImpactReport>; transfer: ArrayBuffer[] }> {
+  const script = workerScript('./impact-replay-worker.js');
+  if (task.task !== 'analyze' || script === null) return runTask(task);
   const request = task.request;
-  if (!('attached' in request)) return { result: { ok: true, value: analyzeImpact(request) }, transfer: [] };
-  const { attached, ...rest } = request;
-  const workload = workloadOfAttached(attached, rest.current.policy, rest.fleet, rest.window.from);
-  if (!workload.ok) return { result: workload, transfer: [] };
-  return { result: { ok: true, value: analyzeImpact({ ...rest, workload: workload.value }) }, transfer: [] };
+  const large = 'attached' in request ? request.attached.body.byteLength >= PARALLEL_REPLAY_BYTES : request.workload.length >= PARALLEL_REPLAY_JOBS;
+  if (!large) return runTask(task);
+  const replayer = new Worker(script);
+  const proposed = new Promise<ImpactReplay>((resolve, reject) => {
+    replayer.once('message', resolve);
+    replayer.once('error', reject);
+    replayer.once('exit', (code) => reject(new Error(`the replay worker exited with code ${code} before answering`)));
+  });
+  // Awaited only once the workload is read; a rejection before then must not count as unhandled.
+  proposed.catch(() => undefined);
+  try {
+    const input = workloadOfRequest(request);
+    if (!input.ok) return { result: input, transfer: [] };
+    const { workload: _jobs, ...rest } = input.value;
+    const workload = windowedWorkload(input.value);
+    const sent: ReplayTask = { fleet: rest.fleet, policy: rest.proposed.policy, workload };
+    replayer.postMessage(sent);
+    const before = replayImpact(rest.fleet, rest.current.policy, workload);
+    const after = await proposed;
+    return { result: { ok: true, value: composeImpact(rest, workload, before, after) }, transfer: [] };
+  } finally {
+    await replayer.terminate();
+  }
 }
 
 function offThread<T>(task: WorkerTask, transfer: ArrayBuffer[]): Promise<T> {
