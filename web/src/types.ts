@@ -1,4 +1,11 @@
 // The shapes of the API answers the dashboard reads (docs/api.md; /openapi.json is authoritative).
+// Where the server declares an answer with a schema, the type is read from it (type-only: no
+// server code reaches the bundle).
+import type { z } from 'zod';
+import type { UsageView } from '../../src/server/usage-view';
+
+/** GET /v1/usage. */
+export type Usage = z.infer<typeof UsageView>;
 export type Role = 'viewer' | 'member' | 'lead' | 'council' | 'admin';
 
 export interface Me {

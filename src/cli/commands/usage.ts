@@ -4,34 +4,15 @@
 // or --json (the API's answer).
 import Table from 'cli-table3';
 import type { Command } from 'commander';
+import type { z } from 'zod';
 import { humanDuration } from '../../sim/summary-table.js';
 import { csvField } from '../../sim/outputs.js';
+import type { UsageView } from '../../server/usage-view.js';
 import { UsageError } from '../errors.js';
 import { call, out, TABLE_STYLE, withConnection, type Connection } from './client.js';
 
-interface Usage {
-  from: string;
-  to: string;
-  by: 'day' | 'week';
-  buckets: { start: string; end: string }[];
-  fleetGpus: number;
-  capacityGpuHours: number;
-  busyGpuHours: number;
-  policyVersion: number;
-  teams: {
-    team: string;
-    parent: string | null;
-    depth: number;
-    leaf: boolean;
-    guarantee: number;
-    gpuHours: number;
-    guaranteeHours: number;
-    buckets: { gpuHours: number; guaranteeHours: number }[];
-    wait: { jobs: number; p50: number | null; p95: number | null };
-    preemptions: number;
-    reclaims: { runs: number; p50: number | null; p95: number | null; max: number | null };
-  }[];
-}
+/** The API's answer (its schema, so the two cannot drift apart). */
+type Usage = z.infer<typeof UsageView>;
 
 /** Buckets shown as columns of the table at most; more are in --csv and --json. */
 const MAX_BUCKET_COLUMNS = 8;

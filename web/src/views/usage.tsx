@@ -5,31 +5,9 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { teamColour } from '../format';
+import type { Usage } from '../types';
 import { useApi } from '../state';
 
-interface Usage {
-  from: string;
-  to: string;
-  by: 'day' | 'week';
-  buckets: { start: string; end: string }[];
-  fleetGpus: number;
-  capacityGpuHours: number;
-  busyGpuHours: number;
-  policyVersion: number;
-  teams: {
-    team: string;
-    parent: string | null;
-    depth: number;
-    leaf: boolean;
-    guarantee: number;
-    gpuHours: number;
-    guaranteeHours: number;
-    buckets: { gpuHours: number; guaranteeHours: number }[];
-    wait: { jobs: number; p50: number | null; p95: number | null };
-    preemptions: number;
-    reclaims: { runs: number; p50: number | null; p95: number | null; max: number | null };
-  }[];
-}
 
 const RANGES = [
   { days: 7, by: 'day', label: 'last 7 days, by day' },
