@@ -869,8 +869,13 @@ export class Engine {
         const first = firsts[i]!;
         if (end !== null && !entryBefore(first, end)) break;
         if (!this.groupKnownToFail(g)) {
-          endAt(first, false, true);
-          break;
+          // Feasible only with its shortest time limit: the run ends at its first job that may backfill.
+          const backfiller = this.onlyBackfillersMayStart(g) ? this.firstBackfiller(g, first) : first;
+          if (backfiller === first) {
+            endAt(first, false, true);
+            break;
+          }
+          if (backfiller !== null) endAt(backfiller, false, true);
         }
         const lose = this.firstLosing(g, first, rivals);
         if (lose !== null) endAt(lose, false, true);
@@ -937,6 +942,30 @@ export class Engine {
     if (bound === null) return null;
     if (entryBefore(bound, first)) return first;
     return this.firstPending(g, g.firstFrom(bound));
+  }
+
+  /**
+   * With the reservation made: true when group g's jobs could start only by backfilling (its
+   * probe with its shortest time limit may start, one without any may not), so every job of g
+   * that may not backfill (mayBackfill) is known to fail. A job with a time limit that may not
+   * backfill decides exactly as one without (placeIdle is the only reader of a time limit).
+   */
+  private onlyBackfillersMayStart(g: JobGroup): boolean {
+    const r = this.reservation;
+    if (r === null || r.expectedStart === null) return false;
+    if (g.noBackfillAt !== this.planStamp) {
+      g.feasibleWithoutBackfill = this.probeFeasible(this.probeOf(g, null));
+      g.noBackfillAt = this.planStamp;
+    }
+    return !g.feasibleWithoutBackfill;
+  }
+
+  /** The first job of group g at or after `first` (a pending one of g) that may backfill and waits, or null. */
+  private firstBackfiller(g: JobGroup, first: QueueEntry): QueueEntry | null {
+    const end = this.reservation!.expectedStart!;
+    let e = g.firstBackfilling(first, false, this.now, end);
+    while (e !== null && this.jobs[e.job]!.state !== 'pending') e = g.firstBackfilling(e, true, this.now, end);
+    return e;
   }
 
   /** knownToFail for every job of group g but the reservation's holder. */
@@ -1276,9 +1305,9 @@ export class Engine {
     return true;
   }
 
-  /** A stand-in for the jobs of a group, with its best chance of backfilling. */
-  private probeOf(g: JobGroup): EngineJob {
-    const spec = { timeLimit: g.shortestTimeLimit() } as JobSpec;
+  /** A stand-in for the jobs of a group with time limit `timeLimit` (its shortest: its best chance of backfilling). */
+  private probeOf(g: JobGroup, timeLimit: number | null): EngineJob {
+    const spec = { timeLimit } as JobSpec;
     return { handle: -1, spec, leaf: g.leaf, priority: g.priority, preemptible: g.preemptible, flavor: g.flavor, gpus: g.gpus } as EngineJob;
   }
 
@@ -1318,6 +1347,11 @@ export class Engine {
       group.feasible = false;
       group.wouldReserve = blockers.some((b) => b.kind === 'capacity');
     }
+    // Likewise a job that may not backfill fails for every job of its group that may not.
+    if (stamp === this.planStamp && this.reservation !== null && !this.mayBackfill(job)) {
+      group.noBackfillAt = this.planStamp;
+      group.feasibleWithoutBackfill = false;
+    }
     return [];
   }
 
@@ -1338,7 +1372,8 @@ export class Engine {
       if (r === null) return false;
       this.probe(group);
     }
-    return !group.feasible && (r !== null || !group.wouldReserve);
+    if (!group.feasible) return r !== null || !group.wouldReserve;
+    return r !== null && !this.mayBackfill(job) && this.onlyBackfillersMayStart(group);
   }
 
   /**
@@ -1347,21 +1382,23 @@ export class Engine {
    * decisions as `consider`, without acting on them.
    */
   private probe(g: JobGroup): void {
-    const job = this.probeOf(g);
-    let feasible = false;
-    let wouldReserve = false;
-    for (const f of this.flavorOrder(job)) {
-      const outcome = this.planFlavor(job, f, true);
-      if (outcome.kind === 'start') {
-        feasible = true;
-        break;
-      }
-      if (outcome.kind === 'capacity') wouldReserve = true;
-    }
-    g.feasible = feasible;
-    g.wouldReserve = wouldReserve;
+    g.feasible = this.probeFeasible(this.probeOf(g, g.shortestTimeLimit()));
+    g.wouldReserve = this.probedWouldReserve;
     g.checkedAt = this.planStamp;
   }
+
+  /** Whether a probe's job could start; sets probedWouldReserve (a capacity blocker on some flavor). */
+  private probeFeasible(job: EngineJob): boolean {
+    this.probedWouldReserve = false;
+    for (const f of this.flavorOrder(job)) {
+      const outcome = this.planFlavor(job, f, true);
+      if (outcome.kind === 'start') return true;
+      if (outcome.kind === 'capacity') this.probedWouldReserve = true;
+    }
+    return false;
+  }
+
+  private probedWouldReserve = false;
 
   /**
    * What `job` would do on flavor f in the current state: start (on a placement, after

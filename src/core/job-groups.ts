@@ -42,6 +42,14 @@ export class JobGroup {
    * A failure for a limit, M4 or lending changes nothing but the job's reason.
    */
   wouldReserve = false;
+  /**
+   * The plan stamp at which `feasibleWithoutBackfill` was computed (-1: never): whether a job of
+   * the group that may not backfill (P4: no time limit, or one that ends after the reservation's
+   * expected start) could start. With `feasible` true only thanks to its shortest time limit,
+   * the group's other jobs are known to fail (Engine.knownToFail).
+   */
+  noBackfillAt = -1;
+  feasibleWithoutBackfill = false;
 
   constructor(
     readonly leaf: number,
@@ -149,6 +157,31 @@ export class JobGroup {
   firstAfter(entry: QueueEntry): QueueEntry | null {
     const i = this.firstLiveFrom(this.indexOf(entry) + 1);
     return i < 0 ? null : this.entries[i]!;
+  }
+
+  /**
+   * The first live entry at or after `entry` (an entry of the group; with `after`, after it)
+   * whose job may backfill before `end` at `now`: a time limit t with now + t <= end. Null if none.
+   */
+  firstBackfilling(entry: QueueEntry, after: boolean, now: number, end: number): QueueEntry | null {
+    const from = this.indexOf(entry) + (after ? 1 : 0);
+    if (from >= this.entries.length) return null;
+    // A subtree holds such an entry iff its shortest limit is one (dead entries hold no limit).
+    const least = this.least;
+    let node = from + this.cap;
+    if (!(now + least[node]! <= end)) {
+      // Climb until a right sibling holds one, then descend to its leftmost one.
+      for (;;) {
+        if ((node & 1) === 0 && now + least[node + 1]! <= end) {
+          node++;
+          break;
+        }
+        node >>= 1;
+        if (node <= 1) return null;
+      }
+      while (node < this.cap) node = now + least[2 * node]! <= end ? 2 * node : 2 * node + 1;
+    }
+    return this.entries[node - this.cap]!;
   }
 
   /** The last live entry, or null. */
