@@ -144,6 +144,23 @@ export class Engine {
    * loses its protection, the pass reserves nodes, a round begins (standings move with time).
    */
   private planStamp = 0;
+  /**
+   * Changes whenever what a group's probe reads may change, other than the pass's reservation
+   * and the instant: a run starts or ends or loses its protection, GPUs are withheld or given
+   * back. Unlike planStamp it survives passes, so that probes found in one pass are recalled in
+   * the next while only jobs arrive (recall).
+   */
+  private probeEpoch = 0;
+  /** The pass's reservation as probes see it: 0 while it has none, else an id kept from pass to pass while equal. */
+  private reservationId = 0;
+  private reservationSeq = 0;
+  private lastReserved: Reservation | null = null;
+  /** The last pass ran near the end of a run's protection (see runPass). */
+  private nearProtectionEnd = false;
+  /** A run started at a fractional second, or minRuntime is one (see runPass). */
+  private fractionalStarts: boolean;
+  /** The latest end of protection counted so far (expireProtections). */
+  private lastExpiry = Number.NEGATIVE_INFINITY;
 
   // Per-pass scratch state.
   private inPass = false;
@@ -243,6 +260,7 @@ export class Engine {
     this.maxBlockAtStart = new Float64Array(this.F);
     this.withheldWanted = new Int32Array(this.fleet.nodeCount);
     this.withheldTaken = new Int32Array(this.fleet.nodeCount);
+    this.fractionalStarts = !Number.isInteger(policy.preemption.minRuntime);
     this.victims = new VictimSearch({
       policy,
       fleet: this.fleet,
@@ -306,6 +324,7 @@ export class Engine {
       this.fleet.adjust(n, taken - next);
       this.withheldTaken[n] = next;
       this.planStamp++;
+      this.probeEpoch++;
     }
     if (next < wanted) this.withheldShort.add(n);
     else this.withheldShort.delete(n);
@@ -532,6 +551,8 @@ export class Engine {
 
   private takeRun(job: EngineJob, f: number, placement: Placement, now: number): void {
     this.planStamp++;
+    this.probeEpoch++;
+    if (!Number.isInteger(now)) this.fractionalStarts = true;
     job.state = 'running';
     job.runStart = now;
     job.runFlavor = f;
@@ -561,6 +582,7 @@ export class Engine {
 
   private releaseRun(job: EngineJob, now: number): void {
     this.planStamp++;
+    this.probeEpoch++;
     const f = job.runFlavor;
     for (const node of job.nodes) {
       this.fleet.adjust(node, job.perNode);
@@ -728,6 +750,15 @@ export class Engine {
     this.requeuedInPass = 0;
     this.explainAll = options.explainAll === true;
     this.expireProtections(now);
+    this.reservationId = 0;
+    // A probe reads the instant too: with fair-share preemption through the standings (recall
+    // nothing then), and through which runs are past minRuntime, which the victim search reads
+    // as now - start >= minRuntime and expireProtections as start + minRuntime <= now. Both are
+    // exact while starts and minRuntime are whole seconds; otherwise, so that rounding never
+    // makes them differ, nothing is recalled in or from a pass within a second of a protection's end.
+    const near = this.fractionalStarts && this.protectionEndsNear(now);
+    if (this.policy.preemption.fairShare || near || this.nearProtectionEnd) this.probeEpoch++;
+    this.nearProtectionEnd = near;
     this.initTournament();
     const explainAll = options.explainAll === true;
     let considered = 0;
@@ -954,8 +985,8 @@ export class Engine {
     const r = this.reservation;
     if (r === null || r.expectedStart === null) return false;
     if (g.noBackfillAt !== this.planStamp) {
-      g.feasibleWithoutBackfill = this.probeFeasible(this.probeOf(g, null));
-      g.noBackfillAt = this.planStamp;
+      if (g.noBackfillMemoEpoch === this.probeEpoch && g.noBackfillMemoReservation === this.reservationId) g.noBackfillAt = this.planStamp;
+      else this.setFeasibleWithoutBackfill(g, this.probeFeasible(this.probeOf(g, null)));
     }
     return !g.feasibleWithoutBackfill;
   }
@@ -971,11 +1002,17 @@ export class Engine {
   /** knownToFail for every job of group g but the reservation's holder. */
   private groupKnownToFail(g: JobGroup): boolean {
     const r = this.reservation;
-    if (g.checkedAt !== this.planStamp) {
+    if (g.checkedAt !== this.planStamp && !this.recall(g)) {
       if (r === null) return false;
       this.probe(g);
     }
     return !g.feasible && (r !== null || !g.wouldReserve);
+  }
+
+  /** Whether a run's protection ended or ends within a second of `now` (after expireProtections). */
+  private protectionEndsNear(now: number): boolean {
+    if (this.lastExpiry >= now - 1) return true;
+    return this.expiryHead < this.expiries.length && this.expiries[this.expiryHead]!.until <= now + 1;
   }
 
   /** Counts the runs whose minRuntime has ended by `now` as preemptible from now on. */
@@ -984,6 +1021,7 @@ export class Engine {
     const minRuntime = this.policy.preemption.minRuntime;
     while (this.expiryHead < q.length && q[this.expiryHead]!.until <= now) {
       const { job: handle, until } = q[this.expiryHead++]!;
+      if (until > this.lastExpiry) this.lastExpiry = until;
       const job = this.jobs[handle]!;
       if (job.state !== 'running' || job.unprotected || job.runStart + minRuntime !== until) continue;
       job.unprotected = true;
@@ -991,6 +1029,7 @@ export class Engine {
       this.runLevels.change(job.leaf, job.runFlavor, job.priority, 0, 1);
       this.trackLeaf(job.leaf, job.runFlavor);
       this.planStamp++;
+      this.probeEpoch++;
       bump(this.unprotectedByPriority, job.priority, 1);
     }
     if (this.expiryHead > 1024 && this.expiryHead * 2 > q.length) {
@@ -1293,7 +1332,7 @@ export class Engine {
     for (; this.scanPosition < active.length; this.scanPosition++) {
       const g = active[this.scanPosition]!;
       if (!g.hasUnvisited()) continue;
-      if (g.checkedAt !== this.planStamp) {
+      if (g.checkedAt !== this.planStamp && !this.recall(g)) {
         if (probes++ === PROBES_PER_VISIT) return false;
         this.probe(g);
       }
@@ -1343,15 +1382,10 @@ export class Engine {
     // (unless it just made the reservation: the state it failed in is gone).
     // Before the reservation a time limit changes nothing (no backfill), so any job answers for its group.
     if (stamp === this.planStamp && (this.reservation === null || job.spec.timeLimit === group.shortestTimeLimit())) {
-      group.checkedAt = this.planStamp;
-      group.feasible = false;
-      group.wouldReserve = blockers.some((b) => b.kind === 'capacity');
+      this.setProbed(group, false, blockers.some((b) => b.kind === 'capacity'));
     }
     // Likewise a job that may not backfill fails for every job of its group that may not.
-    if (stamp === this.planStamp && this.reservation !== null && !this.mayBackfill(job)) {
-      group.noBackfillAt = this.planStamp;
-      group.feasibleWithoutBackfill = false;
-    }
+    if (stamp === this.planStamp && this.reservation !== null && !this.mayBackfill(job)) this.setFeasibleWithoutBackfill(group, false);
     return [];
   }
 
@@ -1368,7 +1402,7 @@ export class Engine {
     const group = job.group!;
     // One probe answers for every job of the group until the state changes. Before the
     // reservation only what is known already (noGroupCanStart's probes, consider's failures).
-    if (group.checkedAt !== this.planStamp) {
+    if (group.checkedAt !== this.planStamp && !this.recall(group)) {
       if (r === null) return false;
       this.probe(group);
     }
@@ -1382,9 +1416,48 @@ export class Engine {
    * decisions as `consider`, without acting on them.
    */
   private probe(g: JobGroup): void {
-    g.feasible = this.probeFeasible(this.probeOf(g, g.shortestTimeLimit()));
-    g.wouldReserve = this.probedWouldReserve;
+    const feasible = this.probeFeasible(this.probeOf(g, g.shortestTimeLimit()));
+    this.setProbed(g, feasible, this.probedWouldReserve);
+  }
+
+  /** Group g's probe result in the current state (probed, or a job of its that failed with its chance), remembered for recall. */
+  private setProbed(g: JobGroup, feasible: boolean, wouldReserve: boolean): void {
+    g.feasible = feasible;
+    g.wouldReserve = wouldReserve;
     g.checkedAt = this.planStamp;
+    g.memoFeasible = feasible;
+    g.memoWouldReserve = wouldReserve;
+    g.memoEpoch = this.probeEpoch;
+    g.memoReservation = this.reservationId;
+    g.memoBackfill = this.backfills(g.shortestTimeLimit());
+  }
+
+  private setFeasibleWithoutBackfill(g: JobGroup, feasible: boolean): void {
+    g.feasibleWithoutBackfill = feasible;
+    g.noBackfillAt = this.planStamp;
+    g.noBackfillMemoEpoch = this.probeEpoch;
+    g.noBackfillMemoReservation = this.reservationId;
+  }
+
+  /**
+   * Recalls group g's probe result from an earlier state (an earlier pass) when it holds now:
+   * nothing a probe reads has changed since (probeEpoch), the reservation holds the same nodes
+   * with the same expected start (or there is none in both), and the group's best chance,
+   * its shortest time limit, may backfill in both or in neither (P4, the only reader of a time
+   * limit). A probe would find the same again. Returns whether it did.
+   */
+  private recall(g: JobGroup): boolean {
+    if (g.memoEpoch !== this.probeEpoch || g.memoReservation !== this.reservationId || g.memoBackfill !== this.backfills(g.shortestTimeLimit())) return false;
+    g.feasible = g.memoFeasible;
+    g.wouldReserve = g.memoWouldReserve;
+    g.checkedAt = this.planStamp;
+    return true;
+  }
+
+  /** P4: whether a job with time limit `timeLimit` may backfill on the pass's reservation now (mayBackfill). */
+  private backfills(timeLimit: number | null): boolean {
+    const r = this.reservation;
+    return r !== null && r.expectedStart !== null && timeLimit !== null && this.now + timeLimit <= r.expectedStart;
   }
 
   /** Whether a probe's job could start; sets probedWouldReserve (a capacity blocker on some flavor). */
@@ -1482,7 +1555,14 @@ export class Engine {
     const capacity = blockers.filter((b): b is Extract<Blocker, { kind: 'capacity' }> => b.kind === 'capacity');
     if (capacity.length > 0 && this.reservation === null) {
       this.reservation = this.reservations.reserveFor(job, capacity.map((b) => b.flavor));
-      if (this.reservation) for (const node of this.reservation.nodes) this.fleet.reserve(node);
+      if (this.reservation) {
+        for (const node of this.reservation.nodes) this.fleet.reserve(node);
+        if (!sameRoom(this.reservation, this.lastReserved)) {
+          this.lastReserved = this.reservation;
+          this.reservationSeq++;
+        }
+        this.reservationId = this.reservationSeq;
+      }
       this.planStamp++;
     }
     job.reason = this.reasonFor(job, blockers);
@@ -1655,6 +1735,13 @@ function lazyReason(code: Reason['code'], expectedStart: number | null, details:
       return message;
     },
   };
+}
+
+/** Whether two reservations hold the same nodes with the same expected start (what a probe reads of one). */
+function sameRoom(a: Reservation, b: Reservation | null): boolean {
+  if (b === null || a.flavor !== b.flavor || a.expectedStart !== b.expectedStart || a.nodes.length !== b.nodes.length) return false;
+  for (let i = 0; i < a.nodes.length; i++) if (a.nodes[i] !== b.nodes[i]) return false;
+  return true;
 }
 
 function bump(map: Map<number, number>, key: number, by: number): void {

@@ -50,6 +50,18 @@ export class JobGroup {
    */
   noBackfillAt = -1;
   feasibleWithoutBackfill = false;
+  /**
+   * The last results above with the state they were found in, kept from pass to pass (see
+   * Engine.recall): the engine's probe epoch, its reservation id, and whether the group's
+   * shortest time limit could backfill. -1: none.
+   */
+  memoEpoch = -1;
+  memoReservation = -1;
+  memoBackfill = false;
+  memoFeasible = false;
+  memoWouldReserve = false;
+  noBackfillMemoEpoch = -1;
+  noBackfillMemoReservation = -1;
 
   constructor(
     readonly leaf: number,
