@@ -1,6 +1,7 @@
 // A group's entries (job-groups.ts) against a plain list: what a round has passed over, what is
 // left (how many, the shortest time limit), the first entry at or after a key and the last one,
-// through arrivals in order and out of order, departures, passes, new rounds and compaction.
+// and the first one whose time limit may backfill, through arrivals in order and out of order
+// (inserts in the middle), departures, passes, new rounds and compaction.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { JobGroup } from './job-groups.js';
@@ -81,6 +82,12 @@ describe('JobGroup entries', () => {
             expect(group.firstFrom(k)).toBe(live.find((x) => !entryBefore(x.entry, k))?.entry ?? null);
           }
           if (live.length > 0) expect(group.firstAfter(live[0]!.entry)).toBe(live[1]?.entry ?? null);
+          // The first entry from a live one (or after it) whose time limit ends by `end` (now 100).
+          for (const [from, after, end] of [[0, false, 110], [Math.floor(live.length / 2), false, 105], [Math.floor(live.length / 3), true, 115]] as const) {
+            if (from >= live.length) continue;
+            const expected = live.slice(from + (after ? 1 : 0)).find((x) => x.limit !== null && 100 + x.limit <= end)?.entry ?? null;
+            expect(group.firstBackfilling(live[from]!.entry, after, 100, end)).toBe(expected);
+          }
         }
       }),
       { numRuns: 300 },

@@ -90,7 +90,8 @@ export class JobGroup {
       this.next++;
       this.passed++;
     }
-    this.rebuild();
+    if (n < this.cap) this.insertAt(i, n + 1, limit);
+    else this.rebuild();
   }
 
   /** A job of the group leaves its queue (started, cancelled). */
@@ -252,6 +253,24 @@ export class JobGroup {
     for (let node = cap - 1; node >= 1; node--) {
       this.live[node] = this.live[2 * node]! + this.live[2 * node + 1]!;
       this.least[node] = Math.min(this.least[2 * node]!, this.least[2 * node + 1]!);
+    }
+  }
+
+  /**
+   * A middle insert (a preempted job back in its queue) without rebuilding the tree: the leaves
+   * from i on move one place right, then only their ancestors are computed again. `n`: entries now.
+   */
+  private insertAt(i: number, n: number, limit: number): void {
+    const cap = this.cap;
+    this.live.copyWithin(cap + i + 1, cap + i, cap + n - 1);
+    this.least.copyWithin(cap + i + 1, cap + i, cap + n - 1);
+    this.live[cap + i] = 1;
+    this.least[cap + i] = limit;
+    for (let lo = (cap + i) >> 1, hi = (cap + n - 1) >> 1; lo >= 1; lo >>= 1, hi >>= 1) {
+      for (let node = lo; node <= hi; node++) {
+        this.live[node] = this.live[2 * node]! + this.live[2 * node + 1]!;
+        this.least[node] = Math.min(this.least[2 * node]!, this.least[2 * node + 1]!);
+      }
     }
   }
 
