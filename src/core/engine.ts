@@ -261,6 +261,8 @@ export class Engine {
     this.withheldWanted = new Int32Array(this.fleet.nodeCount);
     this.withheldTaken = new Int32Array(this.fleet.nodeCount);
     this.fractionalStarts = !Number.isInteger(policy.preemption.minRuntime);
+    this.onlyFlavor = this.fleet.flavors.map((f) => [f.index]);
+    this.poolOrder = this.fleet.flavors.map((f) => f.index);
     this.victims = new VictimSearch({
       policy,
       fleet: this.fleet,
@@ -282,6 +284,7 @@ export class Engine {
       nodeJobs: this.nodeJobs,
       timeLimitedRunning: this.timeLimitedRunning,
       now: () => this.now,
+      epoch: () => this.probeEpoch,
       runHistory: () => this.runHistory,
       shapeOn: (gpus, f) => this.shapeOn(gpus, f),
     });
@@ -870,18 +873,11 @@ export class Engine {
     for (let c = this.cursor[leaf]!; c >= 0; c = this.cursor[leaf]!) {
       if (this.nothingMoreCanStart() || this.noGroupCanStart()) break;
       const head = q.at(c);
-      // The run ends before `end` (or, with `through`, just after it); null: it never ends.
-      let end: QueueEntry | null = null;
-      let through = false;
-      let final = false;
-      const endAt = (e: QueueEntry, after: boolean, stop: boolean): void => {
-        if (end === null || (e === end ? !after && through : entryBefore(e, end))) {
-          end = e;
-          through = after;
-          final = stop;
-        }
-      };
-      if (holder !== null && !entryBefore(holder, head)) endAt(holder, false, true);
+      // The run ends before `runEnd` (or, with `runThrough`, just after it); null: it never ends.
+      this.runEnd = null;
+      this.runThrough = false;
+      this.runFinal = false;
+      if (holder !== null && !entryBefore(holder, head)) this.endRunAt(holder, false, true);
       let n = 0;
       for (const g of groups) {
         if (!g.hasUnvisited()) continue;
@@ -898,24 +894,25 @@ export class Engine {
       for (let i = 0; i < n; i++) {
         const g = groupsAhead[i]!;
         const first = firsts[i]!;
-        if (end !== null && !entryBefore(first, end)) break;
+        if (this.runEnd !== null && !entryBefore(first, this.runEnd)) break;
         if (!this.groupKnownToFail(g)) {
           // Feasible only with its shortest time limit: the run ends at its first job that may backfill.
           const backfiller = this.onlyBackfillersMayStart(g) ? this.firstBackfiller(g, first) : first;
           if (backfiller === first) {
-            endAt(first, false, true);
+            this.endRunAt(first, false, true);
             break;
           }
-          if (backfiller !== null) endAt(backfiller, false, true);
+          if (backfiller !== null) this.endRunAt(backfiller, false, true);
         }
         const lose = this.firstLosing(g, first, rivals);
-        if (lose !== null) endAt(lose, false, true);
-        endAt(g.last()!, true, false);
+        if (lose !== null) this.endRunAt(lose, false, true);
+        this.endRunAt(g.last()!, true, false);
       }
-      if (end === head && !through) break;
+      const end = this.runEnd;
+      if (end === head && !this.runThrough) break;
       let next: number;
       if (end === null) next = -1;
-      else if (through) next = this.nextPending(leaf, q.indexOf(end) + 1);
+      else if (this.runThrough) next = this.nextPending(leaf, q.indexOf(end) + 1);
       else next = this.nextPending(leaf, q.indexOf(end));
       const until = next < 0 ? null : q.at(next);
       for (const g of groups) {
@@ -927,9 +924,24 @@ export class Engine {
         skipped += n;
       }
       this.cursor[leaf] = next;
-      if (final) break;
+      if (this.runFinal) break;
     }
     return skipped;
+  }
+
+  /** skipRun's end of the run: before `runEnd` (with `runThrough`, just after it), and whether the walk stops there. */
+  private runEnd: QueueEntry | null = null;
+  private runThrough = false;
+  private runFinal = false;
+
+  /** The run ends before `e` (with `after`, just after it) unless it ends sooner already; `stop`: the walk stops there. */
+  private endRunAt(e: QueueEntry, after: boolean, stop: boolean): void {
+    const end = this.runEnd;
+    if (end === null || (e === end ? !after && this.runThrough : entryBefore(e, end))) {
+      this.runEnd = e;
+      this.runThrough = after;
+      this.runFinal = stop;
+    }
   }
 
   /** `entry` (an entry of group g) or the first one after it whose job waits, or null. */
@@ -947,7 +959,7 @@ export class Engine {
    */
   private firstLosing(g: JobGroup, first: QueueEntry, rivals: readonly number[]): QueueEntry | null {
     const fits = this.fitsSomewhere(g.leaf, g.flavor, g.gpus) ? 1 : 0;
-    let bound: QueueEntry | null = null;
+    let bound: Mutable<QueueEntry> | null = null;
     for (let i = 0; i < rivals.length; i += 2) {
       const t = rivals[i]!;
       const rival = rivals[i + 1]!;
@@ -966,9 +978,13 @@ export class Engine {
         if (this.standing[t]! > this.standing[rival]!) return first;
         continue;
       }
-      // g's jobs submitted before the rival's head (then by position) still beat it.
-      const key: QueueEntry = { job: -1, priority: g.priority, attained: 0, submit: eb.submit, position: eb.position, live: false };
-      if (bound === null || entryBefore(key, bound)) bound = key;
+      // g's jobs submitted before the rival's head (then by position) still beat it: the earliest such key.
+      if (bound === null || eb.submit < bound.submit || (eb.submit === bound.submit && eb.position < bound.position)) {
+        bound = this.losingKey;
+        bound.priority = g.priority;
+        bound.submit = eb.submit;
+        bound.position = eb.position;
+      }
     }
     if (bound === null) return null;
     if (entryBefore(bound, first)) return first;
@@ -998,6 +1014,9 @@ export class Engine {
     while (e !== null && this.jobs[e.job]!.state !== 'pending') e = g.firstBackfilling(e, true, this.now, end);
     return e;
   }
+
+  /** firstLosing's bound, a key in queue order (reused: it never outlives the call). */
+  private readonly losingKey: Mutable<QueueEntry> = { job: -1, priority: 0, attained: 0, submit: 0, position: 0, live: false };
 
   /** knownToFail for every job of group g but the reservation's holder. */
   private groupKnownToFail(g: JobGroup): boolean {
@@ -1351,13 +1370,21 @@ export class Engine {
   }
 
   /** S1: flavors a job may use, those where it fits its guarantee first, then pool order. */
-  private flavorOrder(job: EngineJob): number[] {
-    if (job.flavor >= 0) return [job.flavor];
+  private flavorOrder(job: EngineJob): readonly number[] {
+    if (job.flavor >= 0) return this.onlyFlavor[job.flavor]!;
+    // Pool order unless some flavors fit and some do not (shared arrays: never changed).
+    let fit = 0;
+    for (let f = 0; f < this.F; f++) if (this.fitsGuaranteeOn(job, f)) fit++;
+    if (fit === 0 || fit === this.F) return this.poolOrder;
     const fitting: number[] = [];
     const others: number[] = [];
     for (let f = 0; f < this.F; f++) (this.fitsGuaranteeOn(job, f) ? fitting : others).push(f);
     return fitting.concat(others);
   }
+
+  /** Flavor orders that need no array per call: each flavor alone, and pool order. */
+  private readonly onlyFlavor: readonly (readonly number[])[];
+  private readonly poolOrder: readonly number[];
 
   /** P3: tries to start `job`; returns the handles of the jobs it preempted. Sets its reason when it cannot start. */
   private consider(job: EngineJob): number[] {
@@ -1736,6 +1763,8 @@ function lazyReason(code: Reason['code'], expectedStart: number | null, details:
     },
   };
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Whether two reservations hold the same nodes with the same expected start (what a probe reads of one). */
 function sameRoom(a: Reservation, b: Reservation | null): boolean {

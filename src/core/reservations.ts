@@ -30,6 +30,8 @@ export interface ReservationState {
   /** Running jobs with a time limit, per flavor. */
   readonly timeLimitedRunning: readonly number[];
   now(): number;
+  /** Changes whenever the runs, their nodes or the idle GPUs change (the engine's probe epoch). */
+  epoch(): number;
   runHistory(): RunHistory;
   /** S2: the shape of a job of `gpus` on flavor f, or null. */
   shapeOn(gpus: number, f: number): Shape | null;
@@ -40,6 +42,13 @@ export class Reservations {
   private readonly jobs: readonly EngineJob[];
   private readonly nodeJobs: readonly (readonly number[])[];
   private readonly timeLimitedRunning: readonly number[];
+  /**
+   * The last reservation found, for a job of `gpus` on `flavors`, while the state it read stands
+   * (epoch): the passes of a congested queue between two starts or ends reserve the same nodes
+   * again and again. Not kept when the instant entered the choice (`readNow`).
+   */
+  private memo: { epoch: number; gpus: number; flavors: readonly number[]; flavor: number; nodes: readonly number[]; at: number } | null = null;
+  private readNow = false;
 
   constructor(private readonly state: ReservationState) {
     this.fleet = state.fleet;
@@ -62,6 +71,14 @@ export class Reservations {
 
   /** P4: nodes for `job` on the flavor where it can start earliest, with its expected start. */
   reserveFor(job: EngineJob, flavors: number[]): Reservation | null {
+    const epoch = this.state.epoch();
+    const m = this.memo;
+    // (A run past its time limit, still running, would make the expected start the instant.)
+    if (m !== null && m.epoch === epoch && m.gpus === job.gpus && sameList(m.flavors, flavors) && !(m.at <= this.now)) {
+      if (m.flavor < 0) return null;
+      return { job: job.handle, flavor: m.flavor, nodes: m.nodes, expectedStart: Number.isFinite(m.at) ? m.at : null };
+    }
+    this.readNow = false;
     let best: Reservation | null = null;
     for (const f of flavors) {
       const shape = this.shapeOn(job.gpus, f);
@@ -69,6 +86,9 @@ export class Reservations {
       const r = this.reservationOn(job, f, shape);
       if (r && (best === null || (r.expectedStart ?? NO_TIME) < (best.expectedStart ?? NO_TIME))) best = r;
     }
+    this.memo = this.readNow
+      ? null
+      : { epoch, gpus: job.gpus, flavors: [...flavors], flavor: best?.flavor ?? -1, nodes: best?.nodes ?? [], at: best?.expectedStart ?? NO_TIME };
     return best;
   }
 
@@ -105,6 +125,7 @@ export class Reservations {
     }
     if (chosen.length < shape.count) return null;
     const at = Math.max(...chosen.map((c) => c.at));
+    if (at <= this.now) this.readNow = true;
     return {
       job: job.handle,
       flavor: f,
@@ -120,7 +141,10 @@ export class Reservations {
    */
   private freeAt(node: number, need: number, estimate = false): number {
     let free = this.fleet.free[node]!;
-    if (free >= need) return this.now;
+    if (free >= need) {
+      this.readNow = true;
+      return this.now;
+    }
     const ends = this.nodeJobs[node]!.map((h) => {
       const j = this.jobs[h]!;
       if (j.spec.timeLimit !== null) return { end: j.runStart + j.spec.timeLimit, gpus: j.perNode };
@@ -145,4 +169,10 @@ export class Reservations {
     for (const node of r.nodes) at = Math.max(at, this.freeAt(node, shape.size, true));
     return Number.isFinite(at) ? at : null;
   }
+}
+
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -24,6 +24,9 @@ export interface VictimSelection {
   readonly protectedUntil: number | null;
 }
 
+/** No room, and none once protections end (shared: most searches of a congested pass end here). */
+const NONE: VictimSelection = Object.freeze({ victims: null, placement: null, protectedUntil: null });
+
 /** The engine state a search reads (the engine's own arrays, shared, never copied). */
 export interface VictimState {
   readonly policy: Policy;
@@ -132,7 +135,7 @@ export class VictimSearch {
   selectVictims(job: EngineJob, f: number, shape: Shape, fits: boolean, probing: boolean): VictimSelection {
     const p = this.policy.preemption;
     const reclaim = fits;
-    const none = { victims: null, placement: null, protectedUntil: null };
+    const none = NONE;
     // Class preemption takes only runs of a lower class: none there (counted, run-levels.ts), no
     // candidate, and no search (a probe counts only runs past minRuntime, as it takes only those).
     const within = p.withinTeam && this.runLevels.leafHasBelow(job.leaf, f, job.priority, probing);
@@ -146,7 +149,7 @@ export class VictimSearch {
     let byPriority = bySize?.get(job.gpus);
     const known = byPriority?.get(job.priority);
     if (known === NOT_COMPUTED ? probing : known !== undefined)
-      return { victims: null, placement: null, protectedUntil: known === NOT_COMPUTED ? null : known! };
+      return known === NOT_COMPUTED || known === null ? NONE : { victims: null, placement: null, protectedUntil: known! };
     if (this.foundStamp !== this.planStamp) {
       this.foundStamp = this.planStamp;
       this.foundVictims.length = 0;
@@ -175,7 +178,7 @@ export class VictimSearch {
   ): VictimSelection {
     const { reclaim, within, lowerBorrow, fair } = kinds;
     const p = this.policy.preemption;
-    const none = { victims: null, placement: null, protectedUntil: null };
+    const none = NONE;
     if (probing && this.cannotMakeRoom(job, f, shape, within)) return none;
     const candidates: Candidate[] = [];
     const protectedOnes: Candidate[] = [];
