@@ -262,6 +262,7 @@ export class Engine {
     this.withheldTaken = new Int32Array(this.fleet.nodeCount);
     this.fractionalStarts = !Number.isInteger(policy.preemption.minRuntime);
     this.onlyFlavor = this.fleet.flavors.map((f) => [f.index]);
+    this.shapes = this.fleet.flavors.map(() => new Map<number, Shape | null>());
     this.poolOrder = this.fleet.flavors.map((f) => f.index);
     this.victims = new VictimSearch({
       policy,
@@ -471,6 +472,17 @@ export class Engine {
 
   /** S2: the shape of a job of `gpus` on flavor f, or null when it has none there. */
   private shapeOn(gpus: number, f: number): Shape | null {
+    // The fleet's shapes never change: each is computed once (per flavor and size).
+    const known = this.shapes[f]!.get(gpus);
+    if (known !== undefined) return known;
+    const shape = this.computeShape(gpus, f);
+    this.shapes[f]!.set(gpus, shape);
+    return shape;
+  }
+
+  private readonly shapes: Map<number, Shape | null>[];
+
+  private computeShape(gpus: number, f: number): Shape | null {
     const info = this.fleet.flavors[f]!;
     if (gpus <= info.maxNodeSize) return { kind: 'single', size: gpus, count: 1 };
     for (const size of info.nodeSizes) {
@@ -1550,17 +1562,20 @@ export class Engine {
     const fleet = this.fleet;
     // Reserved nodes serve the job they are reserved for (in a later round of the pass) and backfill.
     const usesReserved = this.reservation !== null && (this.reservation.job === job.handle || this.mayBackfill(job));
-    const backfill = usesReserved ? this.reservation!.nodes.filter((n) => fleet.nodeFlavor[n] === f) : [];
     if (shape.kind === 'single') {
       let node = fleet.bestFitNode(f, shape.size);
-      for (const r of backfill) {
-        const free = fleet.free[r]!;
-        if (free >= shape.size && (node < 0 || free < fleet.free[node]!)) node = r;
+      if (usesReserved) {
+        for (const r of this.reservation!.nodes) {
+          if (fleet.nodeFlavor[r] !== f) continue;
+          const free = fleet.free[r]!;
+          if (free >= shape.size && (node < 0 || free < fleet.free[node]!)) node = r;
+        }
       }
       return node < 0 ? null : { nodes: [node], perNode: shape.size };
     }
     const nodes = fleet.wholeNodes(f, shape.size, shape.count);
     if (nodes) return { nodes, perNode: shape.size };
+    const backfill = usesReserved ? this.reservation!.nodes.filter((n) => fleet.nodeFlavor[n] === f) : [];
     if (backfill.length === 0) return null;
     const extra = backfill.filter((n) => fleet.nodeSize[n] === shape.size && fleet.free[n] === shape.size);
     const available = fleet.fullyIdleCount(f, shape.size);

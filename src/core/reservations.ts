@@ -49,6 +49,9 @@ export class Reservations {
    */
   private memo: { epoch: number; gpus: number; flavors: readonly number[]; flavor: number; nodes: readonly number[]; at: number } | null = null;
   private readNow = false;
+  /** freeAt's scratch: the ends of a node's runs in order, and their GPUs there. */
+  private readonly ends: number[] = [];
+  private readonly gpus: number[] = [];
 
   constructor(private readonly state: ReservationState) {
     this.fleet = state.fleet;
@@ -145,18 +148,29 @@ export class Reservations {
       this.readNow = true;
       return this.now;
     }
-    const ends = this.nodeJobs[node]!.map((h) => {
+    // The runs' ends in order (insertion sort into scratch arrays: a node holds few runs).
+    const ends = this.ends;
+    const gpus = this.gpus;
+    let n = 0;
+    for (const h of this.nodeJobs[node]!) {
       const j = this.jobs[h]!;
-      if (j.spec.timeLimit !== null) return { end: j.runStart + j.spec.timeLimit, gpus: j.perNode };
-      const guess = estimate
-        ? estimatedRunEnd(this.runHistory.get(runHistoryKey(j.spec.team, j.spec.class)), j.runStart, this.now)
-        : null;
-      return { end: guess ?? NO_TIME, gpus: j.perNode };
-    });
-    ends.sort((a, b) => a.end - b.end);
-    for (const e of ends) {
-      free += e.gpus;
-      if (free >= need) return e.end;
+      let end: number;
+      if (j.spec.timeLimit !== null) end = j.runStart + j.spec.timeLimit;
+      else {
+        const guess = estimate ? estimatedRunEnd(this.runHistory.get(runHistoryKey(j.spec.team, j.spec.class)), j.runStart, this.now) : null;
+        end = guess ?? NO_TIME;
+      }
+      let i = n++;
+      for (; i > 0 && ends[i - 1]! > end; i--) {
+        ends[i] = ends[i - 1]!;
+        gpus[i] = gpus[i - 1]!;
+      }
+      ends[i] = end;
+      gpus[i] = j.perNode;
+    }
+    for (let i = 0; i < n; i++) {
+      free += gpus[i]!;
+      if (free >= need) return ends[i]!;
     }
     return NO_TIME;
   }

@@ -450,25 +450,41 @@ export class VictimSearch {
     const chosen = new Set<number>();
     const freedByTeam = new Map<number, number>();
     const racks = new Set<number>();
+    // The team rule is checked for a node's new victims on `trial`, freedByTeam plus those victims,
+    // put back after each node (one map per chosen node, not one per node looked at).
+    const undoLeaf: number[] = [];
+    const undoFreed: (number | undefined)[] = [];
     while (chosenNodes.length < shape.count) {
       let bestNode = -1;
       let bestCost = NO_TIME;
+      const trial = new Map(freedByTeam);
       for (const n of usable) {
         if (chosenNodes.includes(n)) continue;
-        const fresh = this.nodeJobs[n]!.filter((h) => !chosen.has(h));
         // Check the team rule for the new victims in order.
-        const trial = new Map(freedByTeam);
         let ok = true;
-        for (const h of fresh) {
+        let fresh = 0;
+        undoLeaf.length = 0;
+        undoFreed.length = 0;
+        for (const h of this.nodeJobs[n]!) {
+          if (chosen.has(h)) continue;
+          fresh++;
           const c = byJob.get(h)!;
           if (!this.stillReclaimable(c, f, trial)) {
             ok = false;
             break;
           }
-          trial.set(c.job.leaf, (trial.get(c.job.leaf) ?? 0) + c.job.gpus);
+          const before = trial.get(c.job.leaf);
+          undoLeaf.push(c.job.leaf);
+          undoFreed.push(before);
+          trial.set(c.job.leaf, (before ?? 0) + c.job.gpus);
+        }
+        for (let i = undoLeaf.length - 1; i >= 0; i--) {
+          const before = undoFreed[i];
+          if (before === undefined) trial.delete(undoLeaf[i]!);
+          else trial.set(undoLeaf[i]!, before);
         }
         if (!ok) continue;
-        const cost = fresh.length * 2 + (racks.has(fleet.nodeRack[n]!) || racks.size === 0 ? 0 : 1);
+        const cost = fresh * 2 + (racks.has(fleet.nodeRack[n]!) || racks.size === 0 ? 0 : 1);
         if (cost < bestCost) {
           bestCost = cost;
           bestNode = n;
