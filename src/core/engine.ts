@@ -74,7 +74,23 @@ export interface PassOptions {
   readonly explainAll?: boolean;
 }
 
-type Op = { kind: 'start'; job: number } | { kind: 'preempt'; job: number; by: number; runStart: number; attained: number };
+/**
+ * One decision of a pass, with what its undo needs: a start keeps the job's fields of before;
+ * a preemption keeps the run it ended (placement, start, protection) and what the job had received.
+ */
+type Op =
+  | { kind: 'start'; job: number; runStart: number; runFlavor: number }
+  | {
+      kind: 'preempt';
+      job: number;
+      by: number;
+      runStart: number;
+      attained: number;
+      flavor: number;
+      nodes: number[];
+      perNode: number;
+      unprotected: boolean;
+    };
 
 /** Why a job could not start on one flavor. Ordered from most to least specific. */
 type Blocker =
@@ -165,6 +181,24 @@ export class Engine {
   // Per-pass scratch state.
   private inPass = false;
   private ops: Op[] = [];
+  /**
+   * The pass may be rolled back (plan, tentativePass): the state it changes is kept as it was,
+   * where undoing each decision in turn would not give it back exactly. Sets and per-node lists
+   * are read in iteration order (victims of whole nodes are taken in a node's order, a team's
+   * rule is checked in that order), so a rollback that left them in another order would make
+   * the next pass decide differently.
+   */
+  private undoable = false;
+  /** Each node's running jobs (nodeJobs) before the pass first changed them, in their order. */
+  private readonly savedNodeJobs = new Map<number, number[]>();
+  /** Each set (runningByLeafFlavor, borrowing) before the pass first changed it, in its order. */
+  private readonly savedSets = new Map<Set<number>, number[]>();
+  /**
+   * Standings before the pass. A pass computes those of the teams with pending jobs only, and
+   * fair-share preemption reads the victim's side's, which may be one an earlier pass left: a
+   * rolled-back pass must leave those as they were too.
+   */
+  private readonly savedStanding: Float64Array;
   private now = 0;
   private reservation: Reservation | null = null;
   private readonly cursor: Int32Array;
@@ -251,6 +285,7 @@ export class Engine {
     this.best = new Int32Array(T).fill(-1);
     this.headFits = new Uint8Array(T);
     this.standing = new Float64Array(T);
+    this.savedStanding = new Float64Array(T);
     this.fitPossible = new Uint8Array(T);
     this.limitBlocked = new Uint8Array(T);
     this.headDirty = new Uint8Array(T);
@@ -527,6 +562,22 @@ export class Engine {
     this.pendingCount--;
   }
 
+  /**
+   * Undoes `enqueue` exactly (a rolled-back pass had requeued a victim): the entry leaves its
+   * queue and group as if never inserted, where `dequeue` would leave a dead entry behind.
+   */
+  private unqueue(job: EngineJob): void {
+    this.queues[job.leaf]!.withdraw(job.entry!);
+    this.groups.withdraw(job.group!, job.entry!);
+    this.markHead(job.leaf);
+    job.entry = null;
+    bump(this.pendingSizes[job.leaf]!, job.gpus, -1);
+    bump(this.pendingGlobalSizes, job.gpus, -1);
+    bump(this.pendingByPriority, job.priority, -1);
+    if (job.spec.timeLimit !== null) this.pendingWithTimeLimit--;
+    this.pendingCount--;
+  }
+
   // ---------------------------------------------------------------- run ends
 
   /** The current run of a running job ends for good (completed, timed out, cancelled, failed). */
@@ -564,7 +615,11 @@ export class Engine {
 
   // ---------------------------------------------------------------- primitives
 
-  private takeRun(job: EngineJob, f: number, placement: Placement, now: number): void {
+  /**
+   * A run starts (`restored` null), or a run a rolled-back pass preempted is given back as it
+   * was: its protection entries are still queued, and it is past minRuntime again if it was.
+   */
+  private takeRun(job: EngineJob, f: number, placement: Placement, now: number, restored: { unprotected: boolean } | null = null): void {
     this.planStamp++;
     this.probeEpoch++;
     if (!Number.isInteger(now)) this.fractionalStarts = true;
@@ -575,13 +630,22 @@ export class Engine {
     job.perNode = placement.perNode;
     for (const node of placement.nodes) {
       this.fleet.adjust(node, -placement.perNode);
+      this.keepNodeOrder(node);
       this.nodeJobs[node]!.push(job.handle);
     }
     this.teams.addUsage(job.leaf, f, job.gpus, !job.preemptible, now);
     this.markHead(job.leaf);
+    if (restored?.unprotected) {
+      job.unprotected = true;
+      this.unprotectedByLeafFlavor[job.leaf * this.F + f]!++;
+      bump(this.unprotectedByPriority, job.priority, 1);
+    }
     this.trackLeaf(job.leaf, f);
-    this.runningByLeafFlavor[job.leaf * this.F + f]!.add(job.handle);
-    if (job.preemptible) {
+    const running = this.runningByLeafFlavor[job.leaf * this.F + f]!;
+    this.keepOrder(running);
+    running.add(job.handle);
+    if (job.preemptible && restored) this.runLevels.change(job.leaf, f, job.priority, 1, restored.unprotected ? 1 : 0);
+    else if (job.preemptible) {
       this.runLevels.change(job.leaf, f, job.priority, 1, 0);
       const until = now + this.policy.preemption.minRuntime;
       this.protectionQueue.push({ job: job.handle, until });
@@ -601,6 +665,7 @@ export class Engine {
     const f = job.runFlavor;
     for (const node of job.nodes) {
       this.fleet.adjust(node, job.perNode);
+      this.keepNodeOrder(node);
       const list = this.nodeJobs[node]!;
       const i = list.indexOf(job.handle);
       list[i] = list[list.length - 1]!;
@@ -608,7 +673,9 @@ export class Engine {
     }
     this.teams.addUsage(job.leaf, f, -job.gpus, !job.preemptible, now);
     this.markHead(job.leaf);
-    this.runningByLeafFlavor[job.leaf * this.F + f]!.delete(job.handle);
+    const running = this.runningByLeafFlavor[job.leaf * this.F + f]!;
+    this.keepOrder(running);
+    running.delete(job.handle);
     if (job.preemptible) this.runLevels.change(job.leaf, f, job.priority, -1, job.unprotected ? -1 : 0);
     if (job.unprotected) {
       job.unprotected = false;
@@ -623,50 +690,105 @@ export class Engine {
   }
 
   private start(job: EngineJob, f: number, placement: Placement): void {
+    this.ops.push({ kind: 'start', job: job.handle, runStart: job.runStart, runFlavor: job.runFlavor });
     this.takeRun(job, f, placement, this.now);
-    this.ops.push({ kind: 'start', job: job.handle });
   }
 
   private preempt(victim: EngineJob, by: number): void {
-    this.ops.push({ kind: 'preempt', job: victim.handle, by, runStart: victim.runStart, attained: victim.attained });
+    this.ops.push({
+      kind: 'preempt',
+      job: victim.handle,
+      by,
+      runStart: victim.runStart,
+      attained: victim.attained,
+      flavor: victim.runFlavor,
+      nodes: victim.nodes,
+      perNode: victim.perNode,
+      unprotected: victim.unprotected,
+    });
     victim.attained += victim.gpus * (this.now - victim.runStart);
     this.releaseRun(victim, this.now);
     victim.state = 'pending';
     victim.preemptions++;
   }
 
+  /**
+   * Undoes the pass: the state is exactly as before it, orders included, so the next pass
+   * decides as if it had never run. Decisions are undone last first; what that cannot give back
+   * exactly (the order of sets and node lists, the fair-share usage settled at the pass's
+   * instant, the standings) is put back from what the pass kept (keepOrder, keepNodeOrder,
+   * saveDecay, savedStanding).
+   */
   private rollback(): void {
     this.unvisitGroups();
+    this.undoable = false;
     for (let i = this.ops.length - 1; i >= 0; i--) {
       const op = this.ops[i]!;
       const job = this.jobs[op.job]!;
       if (op.kind === 'start') {
-        this.releaseRun(job, this.now);
+        this.untakeRun(job);
         job.state = 'pending';
+        job.runStart = op.runStart;
+        job.runFlavor = op.runFlavor;
       } else {
-        if (job.entry !== null) this.dequeue(job); // requeued for a later round of the pass
-        const placement = { nodes: [...this.preemptedPlacement.get(op.job)!.nodes], perNode: this.preemptedPlacement.get(op.job)!.perNode };
-        this.takeRun(job, this.preemptedPlacement.get(op.job)!.flavor, placement, op.runStart);
+        if (job.entry !== null) this.unqueue(job); // requeued for a later round of the pass
+        this.takeRun(job, op.flavor, { nodes: op.nodes, perNode: op.perNode }, op.runStart, { unprotected: op.unprotected });
         job.attained = op.attained;
         job.preemptions--;
       }
     }
+    for (const [node, list] of this.savedNodeJobs) {
+      const now = this.nodeJobs[node]!;
+      now.length = 0;
+      for (const h of list) now.push(h);
+    }
+    for (const [set, items] of this.savedSets) {
+      set.clear();
+      for (const x of items) set.add(x);
+    }
+    this.teams.restoreDecay();
+    this.standing.set(this.savedStanding);
   }
 
-  private readonly preemptedPlacement = new Map<number, { flavor: number; nodes: number[]; perNode: number }>();
+  /** A run this pass started ends as if it never had: its protection entries (the last queued) go too. */
+  private untakeRun(job: EngineJob): void {
+    const { handle, runStart } = job;
+    this.releaseRun(job, this.now);
+    if (!job.preemptible) return;
+    const until = runStart + this.policy.preemption.minRuntime;
+    const q = this.protectionQueue;
+    if (q.length > this.protectionHead && q[q.length - 1]!.job === handle) q.pop();
+    for (let i = this.expiries.length - 1; i >= this.expiryHead; i--) {
+      const e = this.expiries[i]!;
+      if (e.job === handle && e.until === until) {
+        this.expiries.splice(i, 1);
+        break;
+      }
+    }
+  }
+
+  /** The pass is about to change a node's list of runs: keep it as it was, if the pass may be undone. */
+  private keepNodeOrder(node: number): void {
+    if (this.undoable && !this.savedNodeJobs.has(node)) this.savedNodeJobs.set(node, this.nodeJobs[node]!.slice());
+  }
+
+  /** The pass is about to change a set: keep it as it was, in its order, if the pass may be undone. */
+  private keepOrder(set: Set<number>): void {
+    if (this.undoable && !this.savedSets.has(set)) this.savedSets.set(set, [...set]);
+  }
 
   // ---------------------------------------------------------------- the pass
 
   /** Runs one pass at `now` and keeps its decisions. */
   pass(now: number, options: PassOptions = {}): PassResult {
-    const result = this.runPass(now, options);
+    const result = this.runPass(now, options, false);
     this.commit(result);
     return result;
   }
 
   /** Runs one pass at `now` and returns its decisions without changing any state. */
   plan(now: number, options: PassOptions = {}): PassResult {
-    const result = this.runPass(now, options);
+    const result = this.runPass(now, options, true);
     this.rollback();
     this.endPass();
     return result;
@@ -678,7 +800,7 @@ export class Engine {
    * in between.
    */
   tentativePass(now: number, options: PassOptions = {}): PassResult {
-    return this.runPass(now, options);
+    return this.runPass(now, options, true);
   }
 
   commitPass(result: PassResult): void {
@@ -742,15 +864,22 @@ export class Engine {
     if (this.reservation) for (const node of this.reservation.nodes) this.fleet.unreserve(node);
     this.reservation = null;
     this.ops = [];
-    this.preemptedPlacement.clear();
+    this.undoable = false;
+    this.savedNodeJobs.clear();
+    this.savedSets.clear();
     this.inPass = false;
   }
 
-  private runPass(now: number, options: PassOptions): PassResult {
+  private runPass(now: number, options: PassOptions, undoable: boolean): PassResult {
     if (this.inPass) throw new InvariantViolation('nested pass');
     // GPUs freed since they were wanted withheld are withheld first (outside any undo log).
     if (this.withheldShort.size > 0) for (const n of [...this.withheldShort]) this.applyWithheld(n);
     this.inPass = true;
+    this.undoable = undoable;
+    if (undoable) {
+      this.teams.saveDecay();
+      this.savedStanding.set(this.standing);
+    }
     this.now = now;
     this.ops = [];
     this.reservation = null;
@@ -1081,8 +1210,12 @@ export class Engine {
   private trackLeaf(leaf: number, f: number): void {
     const k = leaf * this.F + f;
     const borrows = this.teams.isBorrowing(leaf, f);
-    if (borrows) this.borrowing[f]!.add(leaf);
-    else this.borrowing[f]!.delete(leaf);
+    const borrowing = this.borrowing[f]!;
+    if (borrows !== borrowing.has(leaf)) {
+      this.keepOrder(borrowing);
+      if (borrows) borrowing.add(leaf);
+      else borrowing.delete(leaf);
+    }
     this.runLevels.setBorrowing(leaf, f, borrows);
     const flag = borrows && this.unprotectedByLeafFlavor[k]! > 0 ? 1 : 0;
     if (flag !== this.reclaimableFlag[k]) {
@@ -1407,7 +1540,6 @@ export class Engine {
       if (outcome.kind === 'start') {
         for (const v of outcome.victims) {
           const victim = this.jobs[v]!;
-          this.preemptedPlacement.set(v, { flavor: victim.runFlavor, nodes: victim.nodes, perNode: victim.perNode });
           this.preempt(victim, job.handle);
         }
         this.start(job, f, outcome.placement);

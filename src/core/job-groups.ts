@@ -103,6 +103,19 @@ export class JobGroup {
     if (i < this.next) this.passed--;
   }
 
+  /** Undoes `add(entry)` (a rolled-back pass): the entry leaves as if it had never been added. */
+  withdraw(entry: QueueEntry): void {
+    const i = this.indexOf(entry);
+    this.entries.splice(i, 1);
+    this.limits.splice(i, 1);
+    this.pending--;
+    if (i < this.next) {
+      this.next--;
+      this.passed--;
+    }
+    this.rebuild();
+  }
+
   /** Drops dead entries once they outnumber the live ones; only between passes (nothing passed over then). */
   maybeCompact(): void {
     if (this.next > 0 || !(this.pending === 0 ? this.dead > 0 : this.dead > 64 && this.dead > this.pending)) return;
@@ -365,6 +378,22 @@ export class JobGroups {
       }
       group.slot = -1;
       group.maybeCompact();
+    }
+  }
+
+  /**
+   * Undoes `add` (a rolled-back pass): a group that had no pending job leaves `active` again, from
+   * the end where add put it (undone last first, so the order of `active` is as before).
+   */
+  withdraw(group: JobGroup, entry: QueueEntry): void {
+    group.withdraw(entry);
+    if (group.pending === 0 && group.slot >= 0) {
+      const last = this.active.pop()!;
+      if (last !== group) {
+        this.active[group.slot] = last;
+        last.slot = group.slot;
+      }
+      group.slot = -1;
     }
   }
 

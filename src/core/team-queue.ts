@@ -60,6 +60,18 @@ export class TeamQueue {
     }
   }
 
+  /**
+   * Undoes `insert(entry)` of a live entry (a rolled-back pass): it leaves the array as if it had
+   * never been inserted, where `remove` would leave a dead entry behind.
+   */
+  withdraw(entry: QueueEntry): void {
+    this.entries.splice(this.indexOf(entry), 1);
+    if (entry.live) {
+      entry.live = false;
+      this.live--;
+    }
+  }
+
   /** Drops dead entries; only between passes, since it moves the indexes cursors point at. */
   maybeCompact(): void {
     if (this.dead > 64 && this.dead > this.live) this.compact();

@@ -42,6 +42,8 @@ export class TeamTree {
   private readonly decayed: Float64Array;
   private readonly heldAll: Float64Array;
   private readonly settledAt: Float64Array;
+  private savedDecayed = new Float64Array(0);
+  private savedSettledAt = new Float64Array(0);
   private readonly tau: number;
 
   constructor(
@@ -114,6 +116,25 @@ export class TeamTree {
       this.heldAll[t]! += gpus;
     }
     if (nonPreemptible) this.nonPreemptibleUsage[leaf * F + f]! += gpus;
+  }
+
+  /** Keeps the fair-share usage as it is now, for restoreDecay (a pass that may be rolled back settles it at its instant). */
+  saveDecay(): void {
+    if (this.savedDecayed.length !== this.decayed.length) {
+      this.savedDecayed = new Float64Array(this.decayed.length);
+      this.savedSettledAt = new Float64Array(this.decayed.length);
+    }
+    this.savedDecayed.set(this.decayed);
+    this.savedSettledAt.set(this.settledAt);
+  }
+
+  /**
+   * Puts back the fair-share usage saveDecay kept, bit for bit: usage settled later from another
+   * instant differs in its last bits, and standings order teams. Held GPUs must be as they were.
+   */
+  restoreDecay(): void {
+    this.decayed.set(this.savedDecayed);
+    this.settledAt.set(this.savedSettledAt);
   }
 
   standing(team: number, now: number): number {
