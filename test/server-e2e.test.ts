@@ -710,7 +710,7 @@ const RECLAIM_POLICY = `priorityClasses:
   - { name: training, priority: 500 }
 defaultClass: training
 preemption:
-  minRuntime: 3s
+  minRuntime: 6s
   restartOverhead: 0s
   checkpointInterval: 0s
 teams:
@@ -720,7 +720,7 @@ teams:
     guarantee: { h100: 4 }
 `;
 
-describe('reclaim and preemption through the API (2 nodes of 4, alpha and beta guaranteed 4 each, minRuntime 3s)', () => {
+describe('reclaim and preemption through the API (2 nodes of 4, alpha and beta guaranteed 4 each, minRuntime 6s)', () => {
   let server: Server;
   let a: Api;
 
@@ -763,7 +763,8 @@ describe('reclaim and preemption through the API (2 nodes of 4, alpha and beta g
       ]),
     );
 
-    // beta asks for its guarantee: it waits for minRuntime, and says so.
+    // beta asks for its guarantee: it waits for minRuntime, and says so (6 s: long enough for the
+    // CLI to start and read it on a loaded machine, where 3 s was not).
     const b1 = await submit(a, { team: 'beta', gpus: 4, duration: 3600, name: 'b1' });
     const waiting = await waitFor(
       async () => {
@@ -797,8 +798,8 @@ describe('reclaim and preemption through the API (2 nodes of 4, alpha and beta g
     checkJob(started);
     const earliestStart = Math.min(Date.parse(r1!.startedAt!), Date.parse(r2!.startedAt!));
     const ranFor = Date.parse(started.startedAt!) - earliestStart;
-    expect(ranFor, 'M5: no preemption before minRuntime').toBeGreaterThanOrEqual(3000);
-    expect(ranFor, 'the reclaim happens when minRuntime ends').toBeLessThan(6000);
+    expect(ranFor, 'M5: no preemption before minRuntime').toBeGreaterThanOrEqual(6000);
+    expect(ranFor, 'the reclaim happens when minRuntime ends').toBeLessThan(9000);
     // Reasons are refreshed at least once a second: wait for the victim's (see the report).
     const after = await waitFor(
       async () => {
@@ -1099,7 +1100,7 @@ describe('restart', () => {
     const changed = writeFile(
       dir,
       'changed.yaml',
-      RECLAIM_POLICY.replace('minRuntime: 3s', 'minRuntime: 5s'),
+      RECLAIM_POLICY.replace('minRuntime: 6s', 'minRuntime: 5s'),
     );
     const refused = await runServeExpectingExit(data, ['--policy', changed]);
     expect(refused.status).toBe(2);
