@@ -131,8 +131,7 @@ export class JobGroup {
     this.dead = 0;
     this.next = 0;
     this.passed = 0;
-    this.cap = 0; // sized afresh
-    this.rebuild();
+    this.rebuild(true);
   }
 
   /** Whether the current round has jobs of the group left to visit. */
@@ -247,10 +246,13 @@ export class JobGroup {
     return i;
   }
 
-  private rebuild(): void {
+  /** The tree over the entries again; `resize`: sized afresh to them (a compaction), else it only grows. */
+  private rebuild(resize = false): void {
     const n = this.entries.length;
-    let cap = Math.max(this.cap, 16);
+    let cap = resize ? 16 : Math.max(this.cap, 16);
     while (cap < n) cap *= 2;
+    // Same size: the arrays are reused (a group that empties and fills again, the common case,
+    // allocated two new ones each time).
     if (cap !== this.cap) {
       this.cap = cap;
       this.live = new Int32Array(2 * cap);
