@@ -6,6 +6,7 @@
 // (start a run, preempt a run) recorded in an undo log; `plan(now)` runs the same pass and
 // rolls it back, so the caller sees the decisions without any change of state. The
 // simulator commits at once; the live server plans, persists, then commits.
+import { Counts, minRemaining } from './counts.js';
 import { FleetIndex } from './fleet-index.js';
 import { JobGroups } from './job-groups.js';
 import type { JobGroup } from './job-groups.js';
@@ -17,7 +18,6 @@ import type { Reservation } from './reservations.js';
 import { Reservations } from './reservations.js';
 import { RunLevels } from './run-levels.js';
 import type { Placement, Shape } from './shapes.js';
-import { NO_TIME } from './shapes.js';
 import { TeamTree } from './team-tree.js';
 import { TeamQueue, entryBefore } from './team-queue.js';
 import type { QueueEntry } from './team-queue.js';
@@ -118,9 +118,9 @@ export class Engine {
   /** Running jobs per [leaf * F + flavor]. */
   private readonly runningByLeafFlavor: Set<number>[];
   /** Pending jobs per leaf, counted per GPU size (for early exit). */
-  private readonly pendingSizes: Map<number, number>[];
-  private readonly pendingGlobalSizes = new Map<number, number>();
-  private readonly pendingByPriority = new Map<number, number>();
+  private readonly pendingSizes: Counts[];
+  private readonly pendingGlobalSizes = new Counts();
+  private readonly pendingByPriority = new Counts();
   /** Running jobs with a time limit, per flavor (reservations can predict a start). */
   private readonly timeLimitedRunning: number[];
   private pendingWithTimeLimit = 0;
@@ -129,7 +129,7 @@ export class Engine {
    * priority: the only jobs any preemption may take (M5). Kept current by `expireProtections`.
    */
   private readonly unprotectedByLeafFlavor: Int32Array;
-  private readonly unprotectedByPriority = new Map<number, number>();
+  private readonly unprotectedByPriority = new Counts();
   /** Protection ends still to count, sorted by time. */
   private expiries: { job: number; until: number }[] = [];
   private expiryHead = 0;
@@ -205,8 +205,8 @@ export class Engine {
   private readonly best: Int32Array;
   private readonly headFits: Uint8Array;
   private readonly standing: Float64Array;
-  private readonly visited: Map<number, number>[];
-  private readonly visitedGlobal = new Map<number, number>();
+  private readonly visited: Counts[];
+  private readonly visitedGlobal = new Counts();
   private readonly touchedLeaves: number[] = [];
   /** Leaves whose head initTournament must compute again (markHead), and whether the rest are kept. */
   private readonly headDirty: Uint8Array;
@@ -270,7 +270,7 @@ export class Engine {
     this.classes = new Map(policy.priorityClasses.map((c) => [c.name, { priority: c.priority, preemptible: c.preemptible }]));
     this.nodeJobs = Array.from({ length: this.fleet.nodeCount }, () => []);
     this.runningByLeafFlavor = Array.from({ length: T * this.F }, () => new Set<number>());
-    this.pendingSizes = Array.from({ length: T }, () => new Map<number, number>());
+    this.pendingSizes = Array.from({ length: T }, () => new Counts());
     this.unprotectedByLeafFlavor = new Int32Array(T * this.F);
     this.borrowing = Array.from({ length: this.F }, () => new Set<number>());
     this.reclaimableFlag = new Uint8Array(T * this.F);
@@ -279,7 +279,7 @@ export class Engine {
       this.F,
       policy.priorityClasses.map((c) => c.priority),
     );
-    this.visited = Array.from({ length: T }, () => new Map<number, number>());
+    this.visited = Array.from({ length: T }, () => new Counts());
     this.timeLimitedRunning = new Array<number>(this.F).fill(0);
     this.cursor = new Int32Array(T).fill(-1);
     this.best = new Int32Array(T).fill(-1);
@@ -538,9 +538,9 @@ export class Engine {
     job.entry = entry;
     this.queues[job.leaf]!.insert(entry);
     this.markHead(job.leaf);
-    bump(this.pendingSizes[job.leaf]!, job.gpus, 1);
-    bump(this.pendingGlobalSizes, job.gpus, 1);
-    bump(this.pendingByPriority, job.priority, 1);
+    this.pendingSizes[job.leaf]!.add(job.gpus, 1);
+    this.pendingGlobalSizes.add(job.gpus, 1);
+    this.pendingByPriority.add(job.priority, 1);
     if (job.spec.timeLimit !== null) this.pendingWithTimeLimit++;
     this.groups.add(job.group!, entry, job.spec.timeLimit);
     this.pendingCount++;
@@ -555,9 +555,9 @@ export class Engine {
       this.removedFrom.push(job.leaf);
     }
     job.entry = null;
-    bump(this.pendingSizes[job.leaf]!, job.gpus, -1);
-    bump(this.pendingGlobalSizes, job.gpus, -1);
-    bump(this.pendingByPriority, job.priority, -1);
+    this.pendingSizes[job.leaf]!.add(job.gpus, -1);
+    this.pendingGlobalSizes.add(job.gpus, -1);
+    this.pendingByPriority.add(job.priority, -1);
     if (job.spec.timeLimit !== null) this.pendingWithTimeLimit--;
     this.pendingCount--;
   }
@@ -571,9 +571,9 @@ export class Engine {
     this.groups.withdraw(job.group!, job.entry!);
     this.markHead(job.leaf);
     job.entry = null;
-    bump(this.pendingSizes[job.leaf]!, job.gpus, -1);
-    bump(this.pendingGlobalSizes, job.gpus, -1);
-    bump(this.pendingByPriority, job.priority, -1);
+    this.pendingSizes[job.leaf]!.add(job.gpus, -1);
+    this.pendingGlobalSizes.add(job.gpus, -1);
+    this.pendingByPriority.add(job.priority, -1);
     if (job.spec.timeLimit !== null) this.pendingWithTimeLimit--;
     this.pendingCount--;
   }
@@ -638,7 +638,7 @@ export class Engine {
     if (restored?.unprotected) {
       job.unprotected = true;
       this.unprotectedByLeafFlavor[job.leaf * this.F + f]!++;
-      bump(this.unprotectedByPriority, job.priority, 1);
+      this.unprotectedByPriority.add(job.priority, 1);
     }
     this.trackLeaf(job.leaf, f);
     const running = this.runningByLeafFlavor[job.leaf * this.F + f]!;
@@ -680,7 +680,7 @@ export class Engine {
     if (job.unprotected) {
       job.unprotected = false;
       this.unprotectedByLeafFlavor[job.leaf * this.F + f]!--;
-      bump(this.unprotectedByPriority, job.priority, -1);
+      this.unprotectedByPriority.add(job.priority, -1);
     }
     this.trackLeaf(job.leaf, f);
     if (job.spec.timeLimit !== null) this.timeLimitedRunning[f]!--;
@@ -865,8 +865,9 @@ export class Engine {
     this.reservation = null;
     this.ops = [];
     this.undoable = false;
-    this.savedNodeJobs.clear();
-    this.savedSets.clear();
+    // Clearing a Map allocates a new table, even when it is empty: most passes save nothing.
+    if (this.savedNodeJobs.size > 0) this.savedNodeJobs.clear();
+    if (this.savedSets.size > 0) this.savedSets.clear();
     this.inPass = false;
   }
 
@@ -1190,7 +1191,7 @@ export class Engine {
       this.trackLeaf(job.leaf, job.runFlavor);
       this.planStamp++;
       this.probeEpoch++;
-      bump(this.unprotectedByPriority, job.priority, 1);
+      this.unprotectedByPriority.add(job.priority, 1);
     }
     if (this.expiryHead > 1024 && this.expiryHead * 2 > q.length) {
       this.expiries = q.slice(this.expiryHead);
@@ -1300,9 +1301,9 @@ export class Engine {
    */
   private countVisits(leaf: number, gpus: number, n: number): void {
     if (n === 0) return;
-    if (this.visited[leaf]!.size === 0) this.touchedLeaves.push(leaf);
-    bump(this.visited[leaf]!, gpus, n);
-    bump(this.visitedGlobal, gpus, n);
+    if (this.visited[leaf]!.empty) this.touchedLeaves.push(leaf);
+    this.visited[leaf]!.add(gpus, n);
+    this.visitedGlobal.add(gpus, n);
   }
 
   /** Every job the round visited counts in its group again (before a round, and before jobs leave or return to queues). */
@@ -1438,11 +1439,8 @@ export class Engine {
     // Reclaim (by a job that fits its guarantee) and fair-share preemption both take only
     // borrowing teams' runs: without such a run past minRuntime neither can make room.
     if ((this.fitPossibleCount > 0 || p.fairShare) && this.anyReclaimable()) return false;
-    if ((p.withinTeam || p.borrowing === 'lowerPriority') && this.unprotectedByPriority.size > 0) {
-      let lowestRunning = NO_TIME;
-      // Keys only (bump drops a count at 0): iterating entries allocated an array per entry, per call.
-      for (const priority of this.unprotectedByPriority.keys()) if (priority < lowestRunning) lowestRunning = priority;
-      for (const priority of this.pendingByPriority.keys()) if (priority > lowestRunning) return false;
+    if ((p.withinTeam || p.borrowing === 'lowerPriority') && !this.unprotectedByPriority.empty) {
+      if (this.pendingByPriority.anyKeyAbove(this.unprotectedByPriority.lowestKey())) return false;
     }
     const smallest = minRemaining(this.pendingGlobalSizes, this.visitedGlobal);
     if (smallest <= 0) return true;
@@ -1918,17 +1916,4 @@ function sameRoom(a: Reservation, b: Reservation | null): boolean {
   if (b === null || a.flavor !== b.flavor || a.expectedStart !== b.expectedStart || a.nodes.length !== b.nodes.length) return false;
   for (let i = 0; i < a.nodes.length; i++) if (a.nodes[i] !== b.nodes[i]) return false;
   return true;
-}
-
-function bump(map: Map<number, number>, key: number, by: number): void {
-  const n = (map.get(key) ?? 0) + by;
-  if (n === 0) map.delete(key);
-  else map.set(key, n);
-}
-
-/** Smallest size whose pending count exceeds the visited count; 0 when none remain. */
-function minRemaining(pending: Map<number, number>, visited: Map<number, number>): number {
-  let min = 0;
-  for (const size of pending.keys()) if ((min === 0 || size < min) && pending.get(size)! > (visited.get(size) ?? 0)) min = size;
-  return min;
 }
