@@ -45,7 +45,7 @@ export interface EngineJob {
   runStart: number;
   runFlavor: number;
   /** Nodes of the current run; each holds `perNode` of its GPUs. */
-  nodes: number[];
+  nodes: readonly number[];
   perNode: number;
   reason: Reason | null;
   rejectReason: string | null;
@@ -87,7 +87,7 @@ type Op =
       runStart: number;
       attained: number;
       flavor: number;
-      nodes: number[];
+      nodes: readonly number[];
       perNode: number;
       unprotected: boolean;
     };
@@ -180,7 +180,8 @@ export class Engine {
 
   // Per-pass scratch state.
   private inPass = false;
-  private ops: Op[] = [];
+  /** The pass's undo log (emptied by endPass). */
+  private readonly ops: Op[] = [];
   /**
    * The pass may be rolled back (plan, tentativePass): the state it changes is kept as it was,
    * where undoing each decision in turn would not give it back exactly. Sets and per-node lists
@@ -412,7 +413,7 @@ export class Engine {
       preemptions: history?.preemptions ?? 0,
       runStart: 0,
       runFlavor: -1,
-      nodes: [],
+      nodes: NONE,
       perNode: 0,
       reason: null,
       rejectReason: null,
@@ -609,7 +610,7 @@ export class Engine {
       this.queues[leaf]!.maybeCompact();
       this.markHead(leaf); // a compaction moves the entry its cursor points at
     }
-    this.removedFrom.length = 0;
+    emptyList(this.removedFrom);
     this.groups.maybeCompact();
   }
 
@@ -653,7 +654,8 @@ export class Engine {
       // protection before runs started later.
       let i = this.expiries.length;
       while (i > this.expiryHead && this.expiries[i - 1]!.until > until) i--;
-      this.expiries.splice(i, 0, { job: job.handle, until });
+      if (i === this.expiries.length) this.expiries.push({ job: job.handle, until });
+      else this.expiries.splice(i, 0, { job: job.handle, until });
     }
     if (job.spec.timeLimit !== null) this.timeLimitedRunning[f]!++;
     this.runningCount++;
@@ -685,7 +687,7 @@ export class Engine {
     this.trackLeaf(job.leaf, f);
     if (job.spec.timeLimit !== null) this.timeLimitedRunning[f]!--;
     this.runningCount--;
-    job.nodes = [];
+    job.nodes = NONE;
     job.perNode = 0;
   }
 
@@ -863,7 +865,7 @@ export class Engine {
   private endPass(): void {
     if (this.reservation) for (const node of this.reservation.nodes) this.fleet.unreserve(node);
     this.reservation = null;
-    this.ops = [];
+    emptyList(this.ops);
     this.undoable = false;
     // Clearing a Map allocates a new table, even when it is empty: most passes save nothing.
     if (this.savedNodeJobs.size > 0) this.savedNodeJobs.clear();
@@ -882,7 +884,6 @@ export class Engine {
       this.savedStanding.set(this.standing);
     }
     this.now = now;
-    this.ops = [];
     this.reservation = null;
     const started: number[] = [];
     const preempted: { job: number; by: number }[] = [];
@@ -907,7 +908,6 @@ export class Engine {
     this.initTournament();
     const explainAll = options.explainAll === true;
     let considered = 0;
-    const rootBest = (): number => this.bestOf(this.teams.roots);
     // A round considers every pending job once. Jobs preempted in a round wait in their
     // queues again, and GPUs a preemption left over may fit a job already refused: one more
     // round gives them their chance, so after the pass no pending job could start on idle
@@ -924,7 +924,7 @@ export class Engine {
         this.victims.forgetFailures();
         this.initTournament();
       }
-      for (let leaf = rootBest(); leaf >= 0; leaf = rootBest()) {
+      for (let leaf = this.bestOf(this.teams.roots); leaf >= 0; leaf = this.bestOf(this.teams.roots)) {
         if (!explainAll && (this.nothingMoreCanStart() || this.noGroupCanStart())) break;
         const job = this.jobs[this.queues[leaf]!.at(this.cursor[leaf]!).job]!;
         considered++;
@@ -1237,7 +1237,7 @@ export class Engine {
       this.visited[t]!.clear();
       this.markHead(t);
     }
-    this.touchedLeaves.length = 0;
+    emptyList(this.touchedLeaves);
     this.unvisitGroups();
     this.planStamp++;
     // limitBlocked reads the usage of the whole path (and explainAll): kept only where it is
@@ -1248,7 +1248,7 @@ export class Engine {
       this.headsKept = true;
     }
     for (const t of this.dirtyHeads) this.buildHead(t);
-    this.dirtyHeads.length = 0;
+    emptyList(this.dirtyHeads);
     // Only subtrees with pending jobs take part; their standing is computed once here and
     // kept current as the pass starts and preempts jobs (refresh).
     for (const t of this.teams.postOrder) {
@@ -1309,7 +1309,7 @@ export class Engine {
   /** Every job the round visited counts in its group again (before a round, and before jobs leave or return to queues). */
   private unvisitGroups(): void {
     for (const group of this.visitedGroups) group.forgetVisits();
-    this.visitedGroups.length = 0;
+    emptyList(this.visitedGroups);
   }
 
   /** The first queue entry at or after `from` whose job still waits (started jobs leave at commit). */
@@ -1530,7 +1530,7 @@ export class Engine {
   private readonly poolOrder: readonly number[];
 
   /** P3: tries to start `job`; returns the handles of the jobs it preempted. Sets its reason when it cannot start. */
-  private consider(job: EngineJob): number[] {
+  private consider(job: EngineJob): readonly number[] {
     const stamp = this.planStamp;
     const blockers: Blocker[] = [];
     for (const f of this.flavorOrder(job)) {
@@ -1649,7 +1649,7 @@ export class Engine {
    * whether the job would start or fail for lack of room: its capacity blocker leaves out when
    * protections end (`protectedUntil` null), which only a reason reads.
    */
-  private planFlavor(job: EngineJob, f: number, probing = false): { kind: 'start'; placement: Placement; victims: number[] } | Blocker {
+  private planFlavor(job: EngineJob, f: number, probing = false): { kind: 'start'; placement: Placement; victims: readonly number[] } | Blocker {
     const shape = this.shapeOn(job.gpus, f);
     const fits = this.fitsGuaranteeOn(job, f);
     if (shape === null) return { kind: 'capacity', flavor: f, protectedUntil: null, fits };
@@ -1663,7 +1663,7 @@ export class Engine {
       const placement = this.placeIdle(job, f, shape);
       if (placement) {
         const locked = teams.lockedForOthers(job.leaf, f);
-        if (this.fleet.idle[f]! - job.gpus >= locked) return { kind: 'start', placement, victims: [] };
+        if (this.fleet.idle[f]! - job.gpus >= locked) return { kind: 'start', placement, victims: NONE };
         lendingBlock = { kind: 'lending', flavor: f, locked };
       }
     }
@@ -1916,4 +1916,15 @@ function sameRoom(a: Reservation, b: Reservation | null): boolean {
   if (b === null || a.flavor !== b.flavor || a.expectedStart !== b.expectedStart || a.nodes.length !== b.nodes.length) return false;
   for (let i = 0; i < a.nodes.length; i++) if (a.nodes[i] !== b.nodes[i]) return false;
   return true;
+}
+
+/** An empty list, shared (no victims, no reserved nodes to backfill, the nodes of a job that does not run). */
+const NONE: readonly number[] = [];
+
+/**
+ * Empties a scratch list the engine fills again soon (every pass) without freeing its storage:
+ * `length = 0` frees it, and the next push allocates it again.
+ */
+function emptyList(list: unknown[]): void {
+  while (list.length > 0) list.pop();
 }

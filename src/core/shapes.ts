@@ -9,7 +9,7 @@ export interface Shape {
 
 /** Nodes of a run; each holds `perNode` of its GPUs. */
 export interface Placement {
-  readonly nodes: number[];
+  readonly nodes: readonly number[];
   readonly perNode: number;
 }
 
