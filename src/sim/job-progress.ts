@@ -19,6 +19,9 @@ import type { JobOutcome, JobStatus, RunOutcome, RunRecord } from './types.js';
 /** `node:gpus` pairs of a run, sorted by node name. */
 export type RunPlacement = readonly { readonly node: string; readonly gpus: number }[];
 
+/** The placement of a job that has not run (shared). */
+const NO_PLACEMENT: RunPlacement = [];
+
 /** Min-heap of run ends, by time then job position (deterministic). */
 class EndHeap {
   private readonly time: number[] = [];
@@ -84,6 +87,19 @@ class EndHeap {
   }
 }
 
+/** GPUs per leaf team and flavor name ('' for any flavor), by team then flavor: no key is built per event. */
+class GpusByTeamFlavor {
+  private readonly byTeam = new Map<string, Map<string, number>>();
+  get(team: string, flavor: string): number {
+    return this.byTeam.get(team)?.get(flavor) ?? 0;
+  }
+  add(team: string, flavor: string, gpus: number): void {
+    let byFlavor = this.byTeam.get(team);
+    if (byFlavor === undefined) this.byTeam.set(team, (byFlavor = new Map<string, number>()));
+    byFlavor.set(flavor, (byFlavor.get(flavor) ?? 0) + gpus);
+  }
+}
+
 /** Progress of one job. `kept` is seconds of work, or a fraction of it for `duration@` jobs. */
 interface Progress {
   kept: number;
@@ -112,10 +128,10 @@ export class JobProgress {
   private readonly checkpointInterval: number;
   /** Guarantee per leaf team and flavor, from the policy the result reports. */
   private readonly guarantees = new Map<string, TeamSpec['guarantee']>();
-  /** GPUs held by running jobs per leaf team and flavor, key `team \n flavor`. */
-  private readonly held = new Map<string, number>();
+  /** GPUs held by running jobs per leaf team and flavor. */
+  private readonly held = new GpusByTeamFlavor();
   /** GPUs of arrived jobs that wait (not running, not done) per leaf team and flavor asked for; see wait(). */
-  private readonly waiting = new Map<string, number>();
+  private readonly waiting = new GpusByTeamFlavor();
 
   /**
    * @param trace the jobs, in trace order (positions index everything here)
@@ -150,7 +166,7 @@ export class JobProgress {
       runFlavor: '',
       runEnd: 0,
       runOutcome: 'completed',
-      placement: [],
+      placement: NO_PLACEMENT,
       firstStart: null,
       end: null,
       status: 'pending',
@@ -187,9 +203,9 @@ export class JobProgress {
     let fits = false;
     if (guarantee !== undefined) {
       const flavors = spec.flavor === null ? this.flavors : [spec.flavor];
-      const anyFlavor = this.waiting.get(`${spec.team}\n`) ?? 0;
+      const anyFlavor = this.waiting.get(spec.team, '');
       for (const f of flavors) {
-        const demand = (this.held.get(`${spec.team}\n${f}`) ?? 0) + (this.waiting.get(`${spec.team}\n${f}`) ?? 0) + anyFlavor + spec.gpus;
+        const demand = this.held.get(spec.team, f) + this.waiting.get(spec.team, f) + anyFlavor + spec.gpus;
         if (demand <= (guarantee[f] ?? 0)) {
           fits = true;
           break;
@@ -352,15 +368,13 @@ export class JobProgress {
     return { before, total, keptSeconds };
   }
 
-  /** GPUs of waiting jobs per leaf team and flavor asked for ('' for any), key `team \n flavor`. */
+  /** GPUs of waiting jobs per leaf team and flavor asked for ('' for any). */
   private wait(spec: JobSpec, gpus: number): void {
-    const key = `${spec.team}\n${spec.flavor ?? ''}`;
-    this.waiting.set(key, (this.waiting.get(key) ?? 0) + gpus);
+    this.waiting.add(spec.team, spec.flavor ?? '', gpus);
   }
 
   private hold(spec: JobSpec, flavor: string, gpus: number): void {
-    const key = `${spec.team}\n${flavor}`;
-    this.held.set(key, (this.held.get(key) ?? 0) + gpus);
+    this.held.add(spec.team, flavor, gpus);
   }
 
   /** Closes the current run at t and records it with the GPU-seconds that made no kept progress. */
