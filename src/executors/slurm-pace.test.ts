@@ -2,8 +2,9 @@
 // each call and print what a file holds): polls of the runs' jobs come every fastPollMs only
 // while the loop says jobs wait for GPUs; a running job that is stopped gets SIGTERM
 // (`scancel --signal=TERM --full`), then `scancel` once its grace period is over, and its exit
-// is reported only once Slurm shows it ended. The real cluster: test/slurm-e2e.test.ts.
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// is reported only once Slurm shows it ended; a batch script's end hint has its job asked for at
+// once, and again while Slurm shows it ending. The real cluster: test/slurm-e2e.test.ts.
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -113,5 +114,27 @@ describe('Slurm executor pace and stops (stand-in Slurm commands)', () => {
     await sleep(300);
     expect(scancels()).toEqual(['scancel 41']);
     slurm!.set('squeue', job41('CANCELLED', comment));
+  });
+
+  it("asks for a job at once when its batch script leaves its end hint, and again while Slurm shows it ending; ends the run as Slurm says", async () => {
+    slurm = fakeSlurm();
+    // No regular poll during the test: what asks for job 41 is the hint.
+    executor = await createSlurmExecutor({ partition: 'gpu', commands: { bin: slurm.dir }, nodes: new Map([['a100-0', { node: 'gpu1', gresType: 'a100', gpus: 8 }]]), outputDir: path.join(slurm.dir, 'logs'), instance: 'i1', pollMs: 60_000 });
+    const exits: RunExit[] = [];
+    executor.onExit((exit) => exits.push(exit));
+    const comment = 'arbiter/i1/default/j-1/j-1-r1';
+    await executor.start({ jobId: 'j-1', runId: 'j-1-r1', gpus: 1, flavor: 'a100', placement: [{ node: 'a100-0', gpus: 1 }], remainingWork: null, command: 'sleep 1', timeLimit: null, teams: ['default'] });
+    await until(() => executor!.running()[0]?.slurmId === '41', 'the run bound to Slurm job 41');
+    expect(slurm.calls().find((c) => c.startsWith('sbatch'))).toContain(`--wrap trap 'true 2>/dev/null >'\\''${path.join(slurm.dir, 'logs', '.ends')}/'\\''"$SLURM_JOB_ID"' EXIT`);
+    slurm.set('squeue', job41('COMPLETING', comment));
+    const hint = path.join(slurm.dir, 'logs', '.ends', '41');
+    writeFileSync(hint, '');
+    await until(() => byId(slurm!.calls()) >= 3, 'the job asked for again while COMPLETING', 3000);
+    expect(exits).toEqual([]); // still holding its GPUs
+    expect(existsSync(hint)).toBe(false);
+    slurm.set('squeue', job41('COMPLETED', comment));
+    await until(() => exits.length === 1, 'the exit', 3000);
+    expect(exits[0]).toMatchObject({ jobId: 'j-1', runId: 'j-1-r1', exitCode: 0, stopped: false, cancelled: false });
+    expect(slurm.calls().filter((c) => c.startsWith('scontrol show nodes'))).toEqual([]);
   });
 });

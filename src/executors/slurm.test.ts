@@ -1,8 +1,13 @@
 // The Slurm executor's pure parts: the sbatch arguments of a run (pinned nodes, GPUs per node,
-// name, comment, time limit), the run comment, and squeue --json.
+// name, comment, time limit), the batch script's end hint (run by sh), the run comment, and
+// squeue --json.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ExecutorError, type RunRequest } from './port.js';
-import { accountOf, gpusOfTres, gpusPerNode, parseRunComment, parseSqueueFormatted, parseSqueueJson, runComment, sbatchArgs, slurmTime } from './slurm.js';
+import { accountOf, batchScript, gpusOfTres, gpusPerNode, parseRunComment, parseSqueueFormatted, parseSqueueJson, runComment, sbatchArgs, slurmTime } from './slurm.js';
 import { expandHostlist } from './slurm-fleet.js';
 
 const nodes = new Map([
@@ -139,5 +144,36 @@ describe('squeue -O (what a poll reads)', () => {
     expect(gpusOfTres('gres/gpu:4')).toBe(4);
     expect(gpusOfTres('gres:gpu:2,gres:mps:100')).toBe(2);
     expect(gpusOfTres('N/A')).toBe(0);
+  });
+});
+
+describe('the batch script end hint', () => {
+  /** Runs a batch script as Slurm would (sh, SLURM_JOB_ID set). */
+  const sh = (script: string): { status: number | null; stdout: string; stderr: string } => {
+    const r = spawnSync('/bin/sh', ['-c', script], { env: { ...process.env, SLURM_JOB_ID: '77' }, encoding: 'utf8' });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  it("leaves <endDir>/<Slurm job id> when the script exits, keeping the command's exit status and output", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "arbiter-ends it's-"));
+    try {
+      expect(sh(batchScript('echo hello; exit 3', dir))).toEqual({ status: 3, stdout: 'hello\n', stderr: '' });
+      expect(existsSync(path.join(dir, '77'))).toBe(true);
+      rmSync(path.join(dir, '77'));
+      expect(sh(batchScript('trap "echo bye" EXIT; true', dir))).toMatchObject({ status: 0, stdout: 'bye\n' }); // its own trap wins: no hint
+      expect(existsSync(path.join(dir, '77'))).toBe(false);
+      // A folder it cannot write: the same status, nothing on stderr.
+      chmodSync(dir, 0o500);
+      expect(sh(batchScript('exit 5', path.join(dir, 'missing')))).toEqual({ status: 5, stdout: '', stderr: '' });
+    } finally {
+      chmodSync(dir, 0o700);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is left out without an end folder, and goes before the command in --wrap', () => {
+    expect(batchScript('sleep 1', null)).toBe('sleep 1');
+    const args = sbatchArgs(run({}), { ...options, endDir: '/data/logs/.ends' });
+    expect(args.at(-1)).toBe(`trap 'true 2>/dev/null >'\\''/data/logs/.ends/'\\''"$SLURM_JOB_ID"' EXIT\npython train.py`);
   });
 });

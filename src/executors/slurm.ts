@@ -32,7 +32,8 @@
 // instance in the comment); the live loop adopts the runs it had stored as running, starts those
 // it had decided but not launched, and recovered() cancels the rest (runs it had stopped).
 // close() leaves every Slurm job running: the next start adopts them.
-import { mkdir } from 'node:fs/promises';
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExecutorError, type Executor, type ExecutorEvent, type ForeignJob, type FoundRun, type NodeCondition, type RunExit, type RunRequest } from './port.js';
 import { emitExit, runKey } from './simulated.js';
@@ -65,6 +66,12 @@ export interface SlurmExecutorOptions {
    * `scancel` at once (Slurm's KillWait alone). Default 10, as the local executor.
    */
   readonly graceSeconds?: number;
+  /**
+   * Where each batch script leaves its end hint (an empty file named after its Slurm job id,
+   * written by an EXIT trap), default `<outputDir>/.ends`; null: no hints, ends are found by
+   * polls alone. Like outputDir, it must be reachable from the nodes.
+   */
+  readonly endDir?: string | null;
   /** Called on every failed Slurm command. */
   readonly onError?: (error: ExecutorError) => void;
 }
@@ -182,8 +189,26 @@ export function accountOf(teams: readonly string[] | undefined, accounts: Readon
   return null;
 }
 
+/** A word for sh, quoted: 'it'\''s'. */
+export function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The batch script of a run: its command, after a trap that, when the script exits (not when a
+ * signal kills it), leaves an empty file `<endDir>/<Slurm job id>` as a hint that the job is
+ * ending. The trap keeps the script's exit status (POSIX sh) and stays silent if the file
+ * cannot be written; a command that sets its own EXIT trap, or execs, gives no hint, and its end
+ * is found by a poll as without hints.
+ */
+export function batchScript(command: string, endDir: string | null | undefined): string {
+  if (!endDir) return command;
+  const touch = `true 2>/dev/null >${shellQuote(`${endDir}/`)}"$SLURM_JOB_ID"`;
+  return `trap ${shellQuote(touch)} EXIT\n${command}`;
+}
+
 /** The sbatch arguments of a run (the command goes through --wrap). */
-export function sbatchArgs(run: RunRequest, options: Pick<SlurmExecutorOptions, 'partition' | 'nodes' | 'outputDir' | 'instance' | 'accounts'>): string[] {
+export function sbatchArgs(run: RunRequest, options: Pick<SlurmExecutorOptions, 'partition' | 'nodes' | 'outputDir' | 'instance' | 'accounts' | 'endDir'>): string[] {
   const places = run.placement.map((p) => {
     const place = options.nodes.get(p.node);
     if (!place) throw new ExecutorError('invalid_run', `run ${run.runId}: engine node ${p.node} has no Slurm node`, false);
@@ -212,7 +237,7 @@ export function sbatchArgs(run: RunRequest, options: Pick<SlurmExecutorOptions, 
     '--open-mode=append',
     ...(run.timeLimit !== null ? [`--time=${slurmTime(run.timeLimit)}`] : []),
     '--wrap',
-    run.command ?? '',
+    batchScript(run.command ?? '', options.endDir),
   ];
 }
 
@@ -252,6 +277,10 @@ const MISSING_POLLS = 10;
 const MISSING_MS = 10_000;
 /** recovered() waits at most this long for the runs it cancels to end in Slurm. */
 const RECOVERY_WAIT_MS = 60_000;
+/** A job whose end hint came is asked for by id until Slurm shows it ended, at most this long (then polls alone watch it). */
+const HINT_MS = 10_000;
+/** Between two asks of a hinted job still ending (COMPLETING): at least this, and the last ask's time. */
+const HINT_AGAIN_MS = 50;
 
 export interface SlurmRunExecutor extends Executor {
   /** Slurm job id of each run in flight (null while not submitted). */
@@ -297,6 +326,8 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
   const fastPollMs = Math.min(pollMs, options.fastPollMs ?? FAST_POLL_MS);
   const submitsAtOnce = Math.max(1, options.submitsAtOnce ?? SUBMITS_AT_ONCE);
   const graceMs = Math.max(0, options.graceSeconds ?? 10) * 1000;
+  const endDir = options.endDir === undefined ? join(options.outputDir, '.ends') : options.endDir;
+  const submitOptions = { ...options, endDir };
   const exitListeners: ((exit: RunExit) => void)[] = [];
   const eventListeners: ((event: ExecutorEvent) => void)[] = [];
   const runs = new Map<string, SlurmRun>();
@@ -330,6 +361,7 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
   let found = new Map<string, FoundRun>();
   const strayCancelled = new Map<string, number>();
   await mkdir(options.outputDir, { recursive: true });
+  if (endDir) await mkdir(endDir, { recursive: true });
 
   /** Per Slurm command: calls and their seconds in all (metrics: where the time goes). */
   const timings = new Map<string, { count: number; seconds: number }>();
@@ -357,11 +389,20 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
     for (const listener of eventListeners) listener(event);
   };
 
+  /**
+   * Slurm jobs whose runs were reported ended, and when (ms), for a minute: a list of jobs asked
+   * before such an end (a poll in flight while an end check reported it) still shows the job
+   * running, and must not make it a job no run claims (cancelled) or one outside Arbiter.
+   */
+  const endedIds = new Map<string, number>();
   const forget = (run: SlurmRun): void => {
     run.ended = true;
     runs.delete(runKey(run.jobId, run.runId));
     byComment.delete(run.comment);
-    if (run.slurmId !== null) bySlurmId.delete(run.slurmId);
+    if (run.slurmId !== null) {
+      bySlurmId.delete(run.slurmId);
+      endedIds.set(run.slurmId, Date.now());
+    }
     run.resolveGone();
   };
 
@@ -392,7 +433,82 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
     run.boundAt = Date.now();
     bySlurmId.set(id, run);
     if (run.stopped) cancel(run);
+    else if (hints.has(id)) checkEnds(); // it ended before its sbatch had answered
   };
+
+  /**
+   * End hints: a run's batch script, when it exits, leaves `<endDir>/<Slurm id>` (batchScript).
+   * The job is then asked for by id at once, and again while Slurm still shows it ending, so its
+   * end (and its GPUs) is known a poll's time after it happens rather than up to a poll interval
+   * later. A hint is only a hint: the run ends when, and as, Slurm says.
+   */
+  const hints = new Map<string, number>();
+  let checking = false;
+  let checkSoon = false;
+  let lastCheckMs = 0;
+  let watcher: FSWatcher | null = null;
+  const hint = (name: string): void => {
+    if (closed || !endDir || !/^\d+$/.test(name)) return;
+    unlink(join(endDir, name)).catch(() => {});
+    if (hints.has(name)) return;
+    const run = bySlurmId.get(name);
+    if (run?.ended) return;
+    hints.set(name, Date.now()); // a job not bound yet (its sbatch has not answered) waits for bind()
+    if (run) checkEnds();
+  };
+  const checkEnds = (): void => {
+    if (closed) return;
+    if (checking) {
+      checkSoon = true;
+      return;
+    }
+    const now = Date.now();
+    for (const [id, at] of hints) if (now - at > HINT_MS || bySlurmId.get(id)?.ended === true) hints.delete(id);
+    const ids = [...hints.keys()].filter((id) => bySlurmId.has(id));
+    if (ids.length === 0) return;
+    checking = true;
+    checkSoon = false;
+    const askedAt = Date.now();
+    const began = performance.now();
+    slurm('squeue', ['-h', '-t', 'all', '-j', ids.join(','), '-O', SQUEUE_FORMAT], POLL_TIMEOUT_MS)
+      .then((text) => {
+        for (const job of parseSqueueFormatted(text)) {
+          const id = String(job.job_id);
+          const run = bySlurmId.get(id);
+          // NODE_FAIL is left to the poll, which withholds the node before the run is requeued.
+          if (!run || run.ended || run.boundAt >= askedAt || !ENDED.has(job.job_state) || job.job_state === 'NODE_FAIL') continue;
+          hints.delete(id);
+          run.state = job.job_state;
+          report(run, job);
+        }
+      })
+      .catch((error: unknown) => void failed(error, 'poll'))
+      .finally(() => {
+        lastCheckMs = performance.now() - began;
+        time('end check', lastCheckMs / 1000);
+        checking = false;
+        if (checkSoon) checkEnds();
+        else if (hints.size > 0) setTimeout(checkEnds, Math.max(HINT_AGAIN_MS, lastCheckMs)).unref();
+      });
+  };
+  /** Hints that fs.watch missed (a file system that does not tell, an executor started after them). */
+  const readHints = (): void => {
+    if (endDir) readdir(endDir).then((names) => names.forEach(hint), () => {});
+  };
+  if (endDir) {
+    try {
+      watcher = watch(endDir, (_event, name) => {
+        if (name) hint(String(name));
+      });
+      watcher.on('error', () => {
+        watcher?.close();
+        watcher = null;
+      });
+      watcher.unref();
+    } catch {
+      watcher = null; // polls read the folder
+    }
+  }
 
   /**
    * Stops a run, in the background: a running job gets SIGTERM (`scancel --signal=TERM --full`:
@@ -442,7 +558,7 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
     if (run.attempts === 0) time('wait to submit', (Date.now() - run.trackedAt) / 1000);
     run.phase = 'submitting';
     submitting++;
-    slurm('sbatch', sbatchArgs(run.request, options), SBATCH_TIMEOUT_MS)
+    slurm('sbatch', sbatchArgs(run.request, submitOptions), SBATCH_TIMEOUT_MS)
       .then((out) => {
         const id = out.trim().split(';')[0] ?? '';
         if (!/^\d+$/.test(id)) throw new ExecutorError('slurm_output', `sbatch printed "${out.trim()}" instead of a job id`, true);
@@ -537,7 +653,7 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
     // with MinJobAge that is every job of the last minutes.
     if (full || [...runs.values()].some((r) => r.phase === 'waiting')) {
       const [nodes, jobs] = await Promise.all([readNodes(), squeue(['-t', 'all'])]);
-      lastOthers = jobs.filter((j) => !ENDED.has(j.job_state) && !bySlurmId.has(String(j.job_id)));
+      lastOthers = jobs.filter((j) => !ENDED.has(j.job_state) && !bySlurmId.has(String(j.job_id)) && !endedIds.has(String(j.job_id)));
       listedAt = Date.now();
       return { nodes, jobs };
     }
@@ -550,7 +666,7 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
     const listAll = Date.now() - listedAt >= pollMs * 0.9;
     const [nodes, others, mine] = await Promise.all([listAll ? readNodes() : lastNodes, listAll ? squeue([]) : null, ours]);
     if (others !== null) {
-      lastOthers = others.filter((j) => !bySlurmId.has(String(j.job_id)));
+      lastOthers = others.filter((j) => !bySlurmId.has(String(j.job_id)) && !endedIds.has(String(j.job_id)));
       listedAt = Date.now();
     }
     // One entry per job, the freshest.
@@ -559,6 +675,7 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
   };
 
   const poll = async (): Promise<void> => {
+    readHints();
     const askedAt = Date.now();
     let seen: { nodes: SlurmNode[]; jobs: SqueueJob[] };
     try {
@@ -635,9 +752,10 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
     }
     // Jobs of this instance that no run claims: left by a run Arbiter stopped before a crash, or
     // an sbatch that went through after it was tried again. Cancelled (once a minute at most).
+    for (const [id, at] of endedIds) if (now - at > 60_000) endedIds.delete(id);
     if (!recovering) {
       for (const [comment, job] of mine) {
-        if (ENDED.has(job.job_state)) continue;
+        if (ENDED.has(job.job_state) || endedIds.has(String(job.job_id))) continue;
         const run = byComment.get(comment);
         const id = String(job.job_id);
         if (run && (run.slurmId === null || run.slurmId === id)) continue;
@@ -727,7 +845,7 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
       if ((run.command?.trim() ?? '') === '') {
         throw new ExecutorError('invalid_run', `job ${run.jobId} has no command: the Slurm executor runs a job's "command" as its batch script`, false);
       }
-      sbatchArgs(run, options); // an impossible placement is refused now, not in the background
+      sbatchArgs(run, submitOptions); // an impossible placement is refused now, not in the background
       const record = track(run);
       // A run recovery found in Slurm is bound to its job, never submitted again.
       const there = found.get(run.runId);
@@ -806,6 +924,7 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
       // Slurm jobs go on: the next start of the server adopts them.
       closed = true;
       if (timer) clearTimeout(timer);
+      watcher?.close();
       await polling;
     },
 

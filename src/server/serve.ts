@@ -58,7 +58,7 @@ export interface ServeOptions {
   /** Slurm executor: team -> Slurm account (`*` -> `team`: every team's own name). */
   readonly slurmAccounts?: Readonly<Record<string, string>>;
   /** Slurm executor: poll intervals, sbatch at once (--slurm-pace), grace period (--slurm-grace); defaults in the executor. */
-  readonly slurmPace?: { readonly pollMs?: number; readonly fastPollMs?: number; readonly submitsAtOnce?: number; readonly graceSeconds?: number };
+  readonly slurmPace?: { readonly pollMs?: number; readonly fastPollMs?: number; readonly submitsAtOnce?: number; readonly graceSeconds?: number; readonly endHints?: boolean };
   readonly speed: number;
   readonly gpus?: number | undefined;
   /** Local executor: the unprivileged user jobs run as (required when the server runs as root). */
@@ -351,6 +351,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
             outputDir: join(options.data, 'logs'),
             instance: leadership?.installation ?? instanceId(options.data),
             ...options.slurmPace,
+            ...(options.slurmPace?.endHints === false ? { endDir: null } : {}),
           })
         : options.executor === 'local'
         ? await createLocalExecutor({

@@ -68,7 +68,7 @@ export function registerServe(program: Command): void {
     .option('--slurm-partition <name>', 'slurm executor: the partition Arbiter schedules', 'gpu')
     .option('--slurm-bin <dir>', "slurm executor: folder of Slurm's commands (default: found on PATH)")
     .option('--slurm-account <team=account>', "slurm executor: submit the jobs of this team and its subteams with sbatch --account (repeatable; \"*=team\": every team's own name)", (value: string, all: string[]) => [...all, value], [] as string[])
-    .option('--slurm-pace <spec>', 'slurm executor: "poll=MS,fast-poll=MS,sbatch=N": poll Slurm every MS ms, every fast-poll MS while jobs wait for GPUs, at most N sbatch at once (each part optional) (default: poll=1000,fast-poll=200,sbatch=4)')
+    .option('--slurm-pace <spec>', 'slurm executor: "poll=MS,fast-poll=MS,sbatch=N,end-hints=0|1": poll Slurm every MS ms, every fast-poll MS while jobs wait for GPUs, at most N sbatch at once, end hints of the batch scripts on or off (each part optional) (default: poll=1000,fast-poll=200,sbatch=4,end-hints=1)')
     .option('--slurm-grace <seconds>', 'slurm executor: a preempted or cancelled job gets SIGTERM and this long to end before it is cancelled (0: cancelled at once, Slurm\'s KillWait alone)', '10')
     .option('--speed <x>', 'simulated executor: seconds of work per second of wall time', '1')
     .option('--gpus <n>', 'local executor: GPUs of this host when nvidia-smi is not available (default: found with nvidia-smi)')
@@ -353,18 +353,23 @@ function stopSignals(): { received: Promise<NodeJS.Signals>; dispose(): void } {
   };
 }
 
-/** --slurm-pace "poll=MS,fast-poll=MS,sbatch=N" (each part optional). */
-export function parseSlurmPace(spec: string, problems: string[]): { pollMs?: number; fastPollMs?: number; submitsAtOnce?: number } {
-  const pace: { pollMs?: number; fastPollMs?: number; submitsAtOnce?: number } = {};
-  const keys = { poll: 'pollMs', 'fast-poll': 'fastPollMs', sbatch: 'submitsAtOnce' } as const;
+/** --slurm-pace "poll=MS,fast-poll=MS,sbatch=N,end-hints=0|1" (each part optional). */
+export function parseSlurmPace(spec: string, problems: string[]): { pollMs?: number; fastPollMs?: number; submitsAtOnce?: number; endHints?: boolean } {
+  const pace: { pollMs?: number; fastPollMs?: number; submitsAtOnce?: number; endHints?: boolean } = {};
+  const keys = { poll: 'pollMs', 'fast-poll': 'fastPollMs', sbatch: 'submitsAtOnce', 'end-hints': 'endHints' } as const;
   for (const part of spec.split(',')) {
     const m = /^\s*([a-z-]+)=(\d+)\s*$/.exec(part);
     const key = m ? keys[m[1] as keyof typeof keys] : undefined;
     if (!m || key === undefined) {
-      problems.push(`--slurm-pace: expected "poll=MS,fast-poll=MS,sbatch=N" (each part optional), got "${part.trim()}" in "${spec}"`);
+      problems.push(`--slurm-pace: expected "poll=MS,fast-poll=MS,sbatch=N,end-hints=0|1" (each part optional), got "${part.trim()}" in "${spec}"`);
       continue;
     }
     const n = Number(m[2]);
+    if (key === 'endHints') {
+      if (n > 1) problems.push(`--slurm-pace: end-hints must be 0 or 1, got ${n}`);
+      else pace.endHints = n === 1;
+      continue;
+    }
     if (key === 'submitsAtOnce' ? n < 1 || n > 64 : n < 50 || n > 60_000) {
       problems.push(`--slurm-pace: ${m[1]!} must be ${key === 'submitsAtOnce' ? 'from 1 to 64' : 'from 50 to 60000 ms'}, got ${n}`);
       continue;
