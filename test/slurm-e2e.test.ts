@@ -6,8 +6,9 @@
 // errors counted) and restarted; a submission Slurm refuses waits with Slurm's words; a node set
 // DOWN under a job (requeued, a preemption naming the node) and back; a job submitted behind
 // Arbiter's back (reported, its GPUs never double-booked); kill -9 of Arbiter (runs re-adopted in
-// place); a cluster.yaml that does not match the partition is refused at start.
-import { readFileSync } from 'node:fs';
+// place; an sbatch that outlives it never makes a second Slurm job of its run); a cluster.yaml
+// that does not match the partition is refused at start.
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, assertDistFresh, runServeExpectingExit, startServer, stopAllServers, tempDir, waitFor, writeFile, type Api, type FleetBody, type Job, type Server } from './server-harness.js';
@@ -204,8 +205,8 @@ describe('arbiter serve --executor slurm, nodes and jobs outside Arbiter, kill -
   let cluster: SlurmCluster;
   let server: Server;
   let client: Api;
-  const start = async (data: string): Promise<void> => {
-    server = await startServer(data, { args: ['--executor', 'slurm', '--slurm-partition', cluster.partition], env: { SLURM_CONF: cluster.conf }, timeoutMs: 60_000 });
+  const start = async (data: string, more: string[] = []): Promise<void> => {
+    server = await startServer(data, { args: ['--executor', 'slurm', '--slurm-partition', cluster.partition, ...more], env: { SLURM_CONF: cluster.conf }, timeoutMs: 60_000 });
     client = api(server);
   };
   beforeAll(async () => {
@@ -321,6 +322,38 @@ describe('arbiter serve --executor slurm, nodes and jobs outside Arbiter, kill -
     await waitFor(async () => ['FAILED', 'CANCELLED'].includes((await slurmJobs()).find((j) => j.job_id === firstA.job_id)?.job_state ?? ''), 'the adopted job ended', 30_000, 200);
     expect((await client.post(`/v1/jobs/${b.id}/cancel`)).status).toBe(200);
   });
+
+  it('an sbatch still running when Arbiter is killed (kill -9) never makes a second Slurm job of its run: the restarted server waits it out and adopts its job', async () => {
+    // Slurm's commands, but an sbatch that submits only once the test says so (at most 9 s
+    // later: the server kills an sbatch after 10 s), keeping its job id in a file: Arbiter is
+    // killed meanwhile, and the sbatch goes on as an orphan.
+    const bin = tempDir('arbiter-slow-sbatch-');
+    for (const program of ['squeue', 'scontrol', 'scancel']) chmodSync(writeFile(bin, program, `#!/bin/sh\nexec ${program} "$@"\n`), 0o755);
+    const slowSbatch = [
+      '#!/bin/sh',
+      `: > "${bin}/began"`,
+      `for i in $(seq 1 90); do [ -e "${bin}/go" ] && break; sleep 0.1; done`,
+      `[ -e "${bin}/go" ] || exit 1`,
+      'out=$(sbatch "$@") || exit $?',
+      `echo "$out" > "${bin}/submitted"`,
+      'echo "$out"',
+    ];
+    chmodSync(writeFile(bin, 'sbatch', `${slowSbatch.join('\n')}\n`), 0o755);
+    server.process.kill('SIGKILL');
+    await new Promise((resolve) => server.process.once('exit', resolve));
+    await start(server.data, ['--slurm-bin', bin]);
+    const submitted = await submit({ gpus: 1, command: 'sleep 5' });
+    await waitFor(() => existsSync(path.join(bin, 'began')), 'the slow sbatch running', 30_000, 50);
+    server.process.kill('SIGKILL');
+    await new Promise((resolve) => server.process.once('exit', resolve));
+    await start(server.data); // Slurm's own commands again
+    writeFile(bin, 'go', ''); // the orphan's job reaches Slurm after the restarted server has looked
+    const orphan = await waitFor(() => existsSync(path.join(bin, 'submitted')) && readFileSync(path.join(bin, 'submitted'), 'utf8').trim(), 'the orphaned sbatch done', 30_000, 100);
+    await waitFor(async () => (await job(submitted.id)).status === 'completed', `job ${submitted.id} completed\n${server.output().slice(-2000)}`, 60_000, 200);
+    // One Slurm job of that run in all, the orphan's (squeue -t all keeps ended jobs MinJobAge, 600 s).
+    const all = (JSON.parse(await cluster.run('squeue', ['--json', '-t', 'all'])) as { jobs: SqueueJob[] }).jobs;
+    expect(all.filter((j) => j.name === `arbiter-${submitted.id}`).map((j) => [String(j.job_id), j.job_state])).toEqual([[orphan, 'COMPLETED']]);
+  }, 120_000);
 });
 
 describe('arbiter serve --executor slurm, start-up checks', () => {

@@ -269,17 +269,24 @@ const UNREACHABLE = /Unable to contact slurm controller|Socket timed out|Connect
  * (with slurmctld down, Slurm's commands wait MessageTimeout, often 10 to 60 s, before they give
  * up). Throws ExecutorError quoting Slurm: `slurm_unreachable` (retryable: the controller did not
  * answer, or the command ran out of time), `slurm_failed` (Slurm answered no), `slurm_missing`.
+ * With `outlive: false`, the command runs under coreutils `timeout`, which kills it on time even
+ * if this process dies first: an sbatch orphaned by a kill -9 of the server cannot take a job
+ * later than `timeoutMs` after it began (the restarted server waits that long before it submits
+ * the run again).
  */
-export async function slurmCommand(commands: SlurmCommands, program: string, args: readonly string[], timeoutMs = 10_000): Promise<string> {
+export async function slurmCommand(commands: SlurmCommands, program: string, args: readonly string[], timeoutMs = 10_000, outlive = true): Promise<string> {
   const file = commands.bin ? join(commands.bin, program) : program;
+  const [command, argv] = outlive ? [file, [...args]] : ['timeout', ['--signal=KILL', `${timeoutMs / 1000}s`, file, ...args]];
   try {
-    const { stdout } = await execFileAsync(file, [...args], { env: commands.env ?? process.env, timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8', maxBuffer: 256 << 20 });
+    // Without outlive, `timeout` ends it first; this one is a last resort.
+    const { stdout } = await execFileAsync(command, argv, { env: commands.env ?? process.env, timeout: outlive ? timeoutMs : timeoutMs + 2000, killSignal: 'SIGKILL', encoding: 'utf8', maxBuffer: 256 << 20 });
     return stdout;
   } catch (error) {
     const e = error as { code?: unknown; stderr?: unknown; killed?: boolean; signal?: unknown };
-    if (e.code === 'ENOENT') throw new ExecutorError('slurm_missing', `${file} was not found: install Slurm's client commands (Debian: slurm-client) or give their folder with --slurm-bin`, false, { cause: error });
+    // `timeout` answers 127 when it cannot run the command, 137 when it killed it.
+    if (e.code === 'ENOENT' || (!outlive && e.code === 127)) throw new ExecutorError('slurm_missing', `${file} was not found: install Slurm's client commands (Debian: slurm-client) or give their folder with --slurm-bin`, false, { cause: error });
     const said = typeof e.stderr === 'string' ? e.stderr.trim().split('\n').filter((l) => l !== '').join('; ') : '';
-    const late = e.killed === true || e.signal === 'SIGKILL';
+    const late = e.killed === true || e.signal === 'SIGKILL' || (!outlive && e.code === 137);
     const how = late ? `did not answer within ${timeoutMs / 1000} s` : `failed${typeof e.code === 'number' ? ` (exit code ${e.code})` : ''}`;
     const unreachable = late || UNREACHABLE.test(said);
     throw new ExecutorError(unreachable ? 'slurm_unreachable' : 'slurm_failed', `${program} ${how}${said ? `: ${said}` : ''}`, unreachable, { cause: error });

@@ -264,6 +264,8 @@ export function gpusPerNode(job: Pick<SqueueJob, 'nodes' | 'gres_detail' | 'gpus
 /** Timeouts of Slurm's commands (ms): a poll, an sbatch, an scancel. */
 const POLL_TIMEOUT_MS = 8000;
 const SBATCH_TIMEOUT_MS = 10_000;
+/** After an orphaned sbatch is killed, slurmctld may still be handling the job it sent. */
+const ORPHAN_MARGIN_MS = 2000;
 const SCANCEL_TIMEOUT_MS = 8000;
 const SUBMITS_AT_ONCE = 4;
 const FAST_POLL_MS = 200;
@@ -277,10 +279,8 @@ const MISSING_POLLS = 10;
 const MISSING_MS = 10_000;
 /** recovered() waits at most this long for the runs it cancels to end in Slurm. */
 const RECOVERY_WAIT_MS = 60_000;
-/** A job whose end hint came is asked for by id until Slurm shows it ended, at most this long (then polls alone watch it). */
+/** A job whose end hint came is polled at the fast pace until Slurm shows it ended, at most this long. */
 const HINT_MS = 10_000;
-/** Between two asks of a hinted job still ending (COMPLETING): at least this, and the last ask's time. */
-const HINT_AGAIN_MS = 50;
 
 export interface SlurmRunExecutor extends Executor {
   /** Slurm job id of each run in flight (null while not submitted). */
@@ -326,6 +326,8 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
   const fastPollMs = Math.min(pollMs, options.fastPollMs ?? FAST_POLL_MS);
   const submitsAtOnce = Math.max(1, options.submitsAtOnce ?? SUBMITS_AT_ONCE);
   const graceMs = Math.max(0, options.graceSeconds ?? 10) * 1000;
+  /** Every sbatch of a server before this one (killed with it) is over by then (ms). */
+  const orphansOverAt = Date.now() + SBATCH_TIMEOUT_MS + ORPHAN_MARGIN_MS;
   const endDir = options.endDir === undefined ? join(options.outputDir, '.ends') : options.endDir;
   const submitOptions = { ...options, endDir };
   const exitListeners: ((exit: RunExit) => void)[] = [];
@@ -358,6 +360,8 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
   let lastConditions = '';
   /** After recovery: jobs of this instance that no run claims are cancelled. */
   let recovering = true;
+  /** recoverRuns() has read Slurm: the runs started until recovered() were decided before a restart. */
+  let recoveryRead = false;
   let found = new Map<string, FoundRun>();
   const strayCancelled = new Map<string, number>();
   await mkdir(options.outputDir, { recursive: true });
@@ -372,9 +376,9 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
     timings.set(name, t);
   };
   /** A Slurm command, timed (failed ones too). */
-  const slurm = (program: string, args: readonly string[], timeoutMs: number): Promise<string> => {
+  const slurm = (program: string, args: readonly string[], timeoutMs: number, outlive = true): Promise<string> => {
     const began = performance.now();
-    return slurmCommand(options.commands, program, args, timeoutMs).finally(() => time(program, (performance.now() - began) / 1000));
+    return slurmCommand(options.commands, program, args, timeoutMs, outlive).finally(() => time(program, (performance.now() - began) / 1000));
   };
 
   /** Counts a failed call (operation: start = sbatch, stop = scancel, poll = scontrol and squeue). */
@@ -433,63 +437,42 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
     run.boundAt = Date.now();
     bySlurmId.set(id, run);
     if (run.stopped) cancel(run);
-    else if (hints.has(id)) checkEnds(); // it ended before its sbatch had answered
+    else if (hints.has(id)) pollSoon(); // it ended before its sbatch had answered
   };
 
   /**
    * End hints: a run's batch script, when it exits, leaves `<endDir>/<Slurm id>` (batchScript).
-   * The job is then asked for by id at once, and again while Slurm still shows it ending, so its
-   * end (and its GPUs) is known a poll's time after it happens rather than up to a poll interval
-   * later. A hint is only a hint: the run ends when, and as, Slurm says.
+   * The next poll is then brought forward (it asks for the runs' jobs by id, ended ones too), so
+   * the end (and the GPUs) is known about a poll's time after it happens rather than up to a
+   * poll interval later. No command is added: a hint only moves the next poll, never sooner than
+   * half the last poll's time after it ended (on a loaded machine every extra Slurm command slows
+   * every other, BENCHMARKS.md 7). A hint is only a hint: the run ends when, and as, Slurm says.
    */
   const hints = new Map<string, number>();
-  let checking = false;
-  let checkSoon = false;
-  let lastCheckMs = 0;
+  /** A hint came while a poll was in flight (asked, perhaps, before that end). */
+  let hintedMidPoll = false;
   let watcher: FSWatcher | null = null;
+  /** When the last poll ended (ms). */
+  let lastPollEnd = 0;
   const hint = (name: string): void => {
     if (closed || !endDir || !/^\d+$/.test(name)) return;
     unlink(join(endDir, name)).catch(() => {});
     if (hints.has(name)) return;
-    const run = bySlurmId.get(name);
-    if (run?.ended) return;
-    hints.set(name, Date.now()); // a job not bound yet (its sbatch has not answered) waits for bind()
-    if (run) checkEnds();
+    hints.set(name, Date.now()); // a job not bound yet (its sbatch has not answered) counts once bound
+    if (polling !== null) hintedMidPoll = true;
+    else if (bySlurmId.has(name)) pollSoon();
   };
-  const checkEnds = (): void => {
-    if (closed) return;
-    if (checking) {
-      checkSoon = true;
-      return;
-    }
+  /** Brings the next poll forward for a hinted run (none while one is in flight: it is asked again after). */
+  const pollSoon = (): void => {
+    if (closed || polling !== null || timer === null) return;
+    const delay = Math.max(0, lastPollEnd + lastPollMs / 2 - Date.now());
+    if (dueAt > Date.now() + delay) schedule(delay);
+  };
+  /** Whether a run with a hint has not been seen ended yet (hints older than HINT_MS are dropped). */
+  const hinted = (): boolean => {
     const now = Date.now();
-    for (const [id, at] of hints) if (now - at > HINT_MS || bySlurmId.get(id)?.ended === true) hints.delete(id);
-    const ids = [...hints.keys()].filter((id) => bySlurmId.has(id));
-    if (ids.length === 0) return;
-    checking = true;
-    checkSoon = false;
-    const askedAt = Date.now();
-    const began = performance.now();
-    slurm('squeue', ['-h', '-t', 'all', '-j', ids.join(','), '-O', SQUEUE_FORMAT], POLL_TIMEOUT_MS)
-      .then((text) => {
-        for (const job of parseSqueueFormatted(text)) {
-          const id = String(job.job_id);
-          const run = bySlurmId.get(id);
-          // NODE_FAIL is left to the poll, which withholds the node before the run is requeued.
-          if (!run || run.ended || run.boundAt >= askedAt || !ENDED.has(job.job_state) || job.job_state === 'NODE_FAIL') continue;
-          hints.delete(id);
-          run.state = job.job_state;
-          report(run, job);
-        }
-      })
-      .catch((error: unknown) => void failed(error, 'poll'))
-      .finally(() => {
-        lastCheckMs = performance.now() - began;
-        time('end check', lastCheckMs / 1000);
-        checking = false;
-        if (checkSoon) checkEnds();
-        else if (hints.size > 0) setTimeout(checkEnds, Math.max(HINT_AGAIN_MS, lastCheckMs)).unref();
-      });
+    for (const [id, at] of hints) if (now - at > HINT_MS || bySlurmId.get(id)?.ended === true || (!bySlurmId.has(id) && now - at > 1000)) hints.delete(id);
+    return [...hints.keys()].some((id) => bySlurmId.has(id));
   };
   /** Hints that fs.watch missed (a file system that does not tell, an executor started after them). */
   const readHints = (): void => {
@@ -558,7 +541,8 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
     if (run.attempts === 0) time('wait to submit', (Date.now() - run.trackedAt) / 1000);
     run.phase = 'submitting';
     submitting++;
-    slurm('sbatch', sbatchArgs(run.request, submitOptions), SBATCH_TIMEOUT_MS)
+    // Under `timeout`: an sbatch orphaned by a kill -9 of the server is over SBATCH_TIMEOUT_MS after it began.
+    slurm('sbatch', sbatchArgs(run.request, submitOptions), SBATCH_TIMEOUT_MS, false)
       .then((out) => {
         const id = out.trim().split(';')[0] ?? '';
         if (!/^\d+$/.test(id)) throw new ExecutorError('slurm_output', `sbatch printed "${out.trim()}" instead of a job id`, true);
@@ -773,7 +757,8 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
    * of a second, and their GPUs given at once, at a bounded cost to slurmctld.
    */
   const nextDelay = (): number => {
-    if (!demanded || ![...runs.values()].some((r) => r.phase === 'submitted')) return pollMs;
+    // A hinted run still ending (COMPLETING) is asked for again at the fast pace.
+    if (!(demanded && [...runs.values()].some((r) => r.phase === 'submitted')) && !hinted()) return pollMs;
     return Math.min(pollMs, Math.max(fastPollMs, lastPollMs));
   };
 
@@ -788,9 +773,12 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
         .catch((error: unknown) => void failed(error, 'poll'))
         .finally(() => {
           lastPollMs = performance.now() - began;
+          lastPollEnd = Date.now();
           time('poll', lastPollMs / 1000);
           polling = null;
           schedule(nextDelay());
+          if (hintedMidPoll) pollSoon();
+          hintedMidPoll = false;
         });
     }, delay);
     timer.unref();
@@ -850,7 +838,16 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
       // A run recovery found in Slurm is bound to its job, never submitted again.
       const there = found.get(run.runId);
       if (there && !ENDED.has(there.state)) bind(record, there.id);
-      else pump();
+      else if (recovering && recoveryRead) {
+        // Decided before a restart, not found in Slurm: the server before may have died with its
+        // sbatch still running, which may yet take the job. It is over SBATCH_TIMEOUT_MS after
+        // it began (before this executor): the run waits until then, and a poll that lists every
+        // job, asked after, adopts the job if it came (or the run is submitted): never twice.
+        record.phase = 'waiting';
+        record.failedAt = orphansOverAt;
+        record.nextAttempt = orphansOverAt;
+        lastSubmitFailure = `an sbatch of the server before the restart may still be running; waiting until ${new Date(orphansOverAt).toISOString()} to submit again`;
+      } else pump();
     },
 
     stop(jobId: string, runId: string): Promise<void> {
@@ -877,6 +874,7 @@ export async function createSlurmExecutor(options: SlurmExecutorOptions): Promis
         result.set(mark.runId, { jobId: mark.jobId, runId: mark.runId, id: String(job.job_id), state: job.job_state });
       }
       found = result;
+      recoveryRead = true;
       return result;
     },
 
