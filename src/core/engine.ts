@@ -175,6 +175,8 @@ export class Engine {
   private nearProtectionEnd = false;
   /** A run started at a fractional second, or minRuntime is one (see runPass). */
   private fractionalStarts: boolean;
+  /** The latest instant a run started at (a bound: never lowered). */
+  private latestRunStart = Number.NEGATIVE_INFINITY;
   /** The latest end of protection counted so far (expireProtections). */
   private lastExpiry = Number.NEGATIVE_INFINITY;
 
@@ -314,6 +316,9 @@ export class Engine {
       standing: this.standing,
       now: () => this.now,
       planStamp: () => this.planStamp,
+      epoch: () => this.probeEpoch,
+      reservationId: () => this.reservationId,
+      latestRunStart: () => this.latestRunStart,
     });
     this.reservations = new Reservations({
       fleet: this.fleet,
@@ -624,6 +629,7 @@ export class Engine {
     this.planStamp++;
     this.probeEpoch++;
     if (!Number.isInteger(now)) this.fractionalStarts = true;
+    if (now > this.latestRunStart) this.latestRunStart = now;
     job.state = 'running';
     job.runStart = now;
     job.runFlavor = f;
@@ -892,7 +898,6 @@ export class Engine {
       this.maxBlockAtStart[f] = this.fleet.maxAvailableOnOneNode(f);
     }
     this.visitedGlobal.clear();
-    this.victims.forgetFailures();
     this.requeuedInPass = 0;
     this.explainAll = options.explainAll === true;
     this.expireProtections(now);

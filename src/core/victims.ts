@@ -4,8 +4,8 @@
 // module reads the engine's state (through VictimState) and changes none of it.
 //
 // Searches that find nothing are remembered until the state changes (`forgetFailures`, after a
-// start and at every pass and round): the same search again would find the same nothing, and a
-// team's queue often repeats it many times.
+// start and at every round; from pass to pass while nothing they read changes, see keepFailures):
+// the same search again would find the same nothing, and a team's queue often repeats it many times.
 import type { EngineJob } from './engine.js';
 import type { FleetIndex } from './fleet-index.js';
 import type { Policy } from './model.js';
@@ -51,6 +51,12 @@ export interface VictimState {
   now(): number;
   /** Changes whenever what a search would find may change (see Engine.planStamp). */
   planStamp(): number;
+  /** Changes whenever the runs, their protections or the idle GPUs change, kept across passes (Engine.probeEpoch). */
+  epoch(): number;
+  /** The pass's reserved room: 0 while none, an id kept across passes while the same (Engine.reservationId). */
+  reservationId(): number;
+  /** The latest instant a run now running started at (or later). */
+  latestRunStart(): number;
 }
 
 interface Candidate {
@@ -122,9 +128,33 @@ export class VictimSearch {
     return this.state.planStamp();
   }
 
-  /** The state changed (a start, a new pass or round): failed searches may succeed now. */
+  /** The state changed (a start, a new round): failed searches may succeed now. */
   forgetFailures(): void {
     if (this.failedVictimSearch.size > 0) this.failedVictimSearch.clear();
+    this.failEpoch = -1;
+  }
+
+  /** The state the remembered failures were found in: the epoch, a reservation (0: none), the earliest instant. */
+  private failEpoch = -1;
+  private failReservation = 0;
+  private failSince = 0;
+
+  /**
+   * Forgets the failures unless they still hold: the same epoch (no run started, ended or lost
+   * its protection), a reservation that holds the same nodes as when they were found (failures
+   * found with none hold under any: reserved nodes only take options away), and no run that
+   * started at the instant they were found (a search leaves out runs started at that very
+   * instant, and later counts them as protected, which dates a reason).
+   */
+  private keepFailures(): void {
+    const epoch = this.state.epoch();
+    const reservation = this.state.reservationId();
+    const now = this.now;
+    if (this.failEpoch === epoch && (this.failReservation === 0 || this.failReservation === reservation) && (this.failSince === now || this.state.latestRunStart() < this.failSince)) return;
+    this.forgetFailures();
+    this.failEpoch = epoch;
+    this.failReservation = 0;
+    this.failSince = now;
   }
 
   /**
@@ -142,6 +172,7 @@ export class VictimSearch {
     const lowerBorrow = !fits && p.borrowing === 'lowerPriority' && this.runLevels.borrowedHasBelow(f, job.priority, probing);
     const fair = !fits && p.fairShare;
     if (!reclaim && !within && !lowerBorrow && !fair) return none;
+    this.keepFailures();
     // Keyed by numbers, not a string built per search (a busy pass asks this thousands of times):
     // (leaf, flavor, fit), then size, then class priority.
     const key = (job.leaf * this.F + f) * 2 + (fits ? 1 : 0);
@@ -165,6 +196,8 @@ export class VictimSearch {
         sizes.set(job.gpus, (byPriority = new Map<number, number | null | typeof NOT_COMPUTED>()));
       }
       byPriority.set(job.priority, probing ? NOT_COMPUTED : found.protectedUntil);
+      const reservation = this.state.reservationId();
+      if (reservation !== 0) this.failReservation = reservation;
     } else this.foundVictims.push({ key, gpus: job.gpus, priority: job.priority, found });
     return found;
   }
