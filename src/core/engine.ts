@@ -756,6 +756,8 @@ export class Engine {
     }
     this.teams.restoreDecay();
     this.standing.set(this.savedStanding);
+    // What probes, victim searches and reservations remembered in the undone pass is not recalled.
+    this.probeEpoch++;
   }
 
   /** A run this pass started ends as if it never had: its protection entries (the last queued) go too. */
