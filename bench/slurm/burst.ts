@@ -12,7 +12,9 @@
 // - arbiter: `arbiter serve --executor slurm` on the cluster, the jobs POSTed to /v1/jobs (8 at
 //   a time); Arbiter decides and submits each, pinned (--nodelist, --gres), at its default pace;
 // - arbiter-before: the same at the pace of before (--slurm-pace poll=1000,fast-poll=1000,sbatch=4:
-//   a poll every second, 4 sbatch at once).
+//   a poll every second, 4 sbatch at once);
+// - arbiter=<pace>: the same at another --slurm-pace, "+" for ","; e.g. arbiter=end-hints=0 (no
+//   end hints from the batch scripts).
 // For the Arbiter sides, where the time goes (means over the jobs): decision -> Slurm's submit
 // time (waiting for and running sbatch), submit -> start (Slurm allocating and launching),
 // start -> end, end -> Arbiter's end (noticing it: the poll), Arbiter's end -> the next decision
