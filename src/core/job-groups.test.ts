@@ -1,7 +1,8 @@
 // A group's entries (job-groups.ts) against a plain list: what a round has passed over, what is
 // left (how many, the shortest time limit), the first entry at or after a key and the last one,
 // and the first one whose time limit may backfill, through arrivals in order and out of order
-// (inserts in the middle), departures, passes, new rounds and compaction.
+// (inserts in the middle), departures, entries taken back (a rolled-back pass), passes, new rounds
+// and compaction.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { JobGroup } from './job-groups.js';
@@ -11,6 +12,7 @@ import { entryBefore } from './team-queue.js';
 type Op =
   | { kind: 'add'; submit: number; limit: number | null }
   | { kind: 'remove'; pick: number }
+  | { kind: 'withdraw'; pick: number }
   | { kind: 'passBefore'; submit: number }
   | { kind: 'passThrough'; pick: number }
   | { kind: 'forget' }
@@ -19,6 +21,7 @@ type Op =
 const op: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('add' as const), submit: fc.integer({ min: 0, max: 50 }), limit: fc.option(fc.integer({ min: 1, max: 20 })) }), weight: 4 },
   fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }),
+  fc.record({ kind: fc.constant('withdraw' as const), pick: fc.nat() }),
   fc.record({ kind: fc.constant('passBefore' as const), submit: fc.integer({ min: 0, max: 51 }) }),
   fc.record({ kind: fc.constant('passThrough' as const), pick: fc.nat() }),
   fc.record({ kind: fc.constant('forget' as const) }),
@@ -50,6 +53,11 @@ describe('JobGroup entries', () => {
             const [gone] = live.splice(o.pick % live.length, 1);
             gone!.entry.live = false;
             group.remove(gone!.entry);
+          } else if (o.kind === 'withdraw') {
+            // A rolled-back pass takes back an entry it added: as if it had never been there.
+            if (live.length === 0) continue;
+            const [gone] = live.splice(o.pick % live.length, 1);
+            group.withdraw(gone!.entry);
           } else if (o.kind === 'passBefore') {
             const k = key(o.submit, -1);
             if (passedAll || (passedKey !== null && !entryBefore(passedKey, k))) continue;

@@ -106,6 +106,7 @@ export class JobGroup {
   /** Undoes `add(entry)` (a rolled-back pass): the entry leaves as if it had never been added. */
   withdraw(entry: QueueEntry): void {
     const i = this.indexOf(entry);
+    const n = this.entries.length;
     this.entries.splice(i, 1);
     this.limits.splice(i, 1);
     this.pending--;
@@ -113,7 +114,7 @@ export class JobGroup {
       this.next--;
       this.passed--;
     }
-    this.rebuild();
+    this.removeAt(i, n);
   }
 
   /** Drops dead entries once they outnumber the live ones; only between passes (nothing passed over then). */
@@ -275,6 +276,21 @@ export class JobGroup {
    * A middle insert (a preempted job back in its queue) without rebuilding the tree: the leaves
    * from i on move one place right, then only their ancestors are computed again. `n`: entries now.
    */
+  /** The segment tree's leaves after i move one to the left (entry i is gone; there were n). */
+  private removeAt(i: number, n: number): void {
+    const cap = this.cap;
+    this.live.copyWithin(cap + i, cap + i + 1, cap + n);
+    this.least.copyWithin(cap + i, cap + i + 1, cap + n);
+    this.live[cap + n - 1] = 0;
+    this.least[cap + n - 1] = NO_LIMIT;
+    for (let lo = (cap + i) >> 1, hi = (cap + n - 1) >> 1; lo >= 1; lo >>= 1, hi >>= 1) {
+      for (let node = lo; node <= hi; node++) {
+        this.live[node] = this.live[2 * node]! + this.live[2 * node + 1]!;
+        this.least[node] = Math.min(this.least[2 * node]!, this.least[2 * node + 1]!);
+      }
+    }
+  }
+
   private insertAt(i: number, n: number, limit: number): void {
     const cap = this.cap;
     this.live.copyWithin(cap + i + 1, cap + i, cap + n - 1);
