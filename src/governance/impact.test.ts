@@ -1,6 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Policy } from '../core/model.js';
 import { fleet, policy, pool, team } from '../../test/builders.js';
+import { canonicalJson, sha256Hex } from './canonical-json.js';
 import { analyzeImpact, reportHash, workloadHash, type ImpactInput, type WorkloadJob } from './impact.js';
 
 /** One node of 8 h100. */
@@ -215,6 +217,35 @@ describe('analyzeImpact', () => {
 });
 
 describe('workloadHash', () => {
+  it('is the SHA-256 of the canonical JSON of the sorted jobs, byte for byte, whatever they hold', () => {
+    const text = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }), fc.constantFrom('', 'a"b', 'é', '\u2028', '\ud800'));
+    const number = fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constantFrom(-0, 1e21, 5e-7));
+    const job = fc.record({
+      id: text,
+      submittedAt: number,
+      team: text,
+      class: text,
+      flavor: fc.option(text, { nil: null }),
+      gpus: number,
+      duration: number,
+      timeLimit: fc.option(number, { nil: null }),
+    });
+    const sorted = (jobs: WorkloadJob[]) => [...jobs].sort((a, b) => a.submittedAt - b.submittedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    fc.assert(
+      fc.property(fc.array(job, { maxLength: 2100 }), (jobs) => {
+        expect(workloadHash(jobs)).toBe(sha256Hex(canonicalJson(sorted(jobs))));
+      }),
+      { numRuns: 60 },
+    );
+    // Across the 1,024-job chunks it is written in.
+    for (const n of [1023, 1024, 1025, 2048, 2500]) {
+      const jobs = burst('a', n).map((j, i) => ({ ...j, submittedAt: j.submittedAt + i, timeLimit: i % 3 ? null : i }));
+      expect(workloadHash(jobs), `${n} jobs`).toBe(sha256Hex(canonicalJson(jobs)));
+    }
+    // A job JSON cannot write is refused, naming where, as canonicalJson refuses it.
+    expect(() => workloadHash([{ ...burst('a', 1)[0]!, gpus: Number.NaN }])).toThrow(/\[0\]\.gpus is NaN/);
+  });
+
   it('depends on the jobs, not on their order', () => {
     const jobs = [...burst('a', 2), ...burst('b', 1, 60)];
     expect(workloadHash(jobs)).toBe(workloadHash([...jobs].reverse()));

@@ -3,6 +3,7 @@
 // policy in force and under the proposal, with the same engine, and each team's figures are
 // compared. Pure and deterministic: the same inputs give the same report, byte for byte, and so
 // the same hash (nothing here reads a clock).
+import { createHash } from 'node:crypto';
 import { flavorCapacity } from '../core/config/cluster.js';
 import { allTeams, leafTeams, leavesUnder } from '../core/config/policy.js';
 import type { Fleet, JobSpec, Policy } from '../core/model.js';
@@ -119,19 +120,59 @@ function sortJobs(jobs: readonly WorkloadJob[]): WorkloadJob[] {
  * workload snapshot, whatever order the store returned it in.
  */
 export function workloadHash(jobs: readonly WorkloadJob[]): string {
-  const plain = sortJobs(jobs).map(
-    ({ id, submittedAt, team, class: cls, flavor, gpus, duration, timeLimit }) => ({
-      id,
-      submittedAt,
-      team,
-      class: cls,
-      flavor,
-      gpus,
-      duration,
-      timeLimit,
-    }),
+  return hashOfSorted(sortJobs(jobs));
+}
+
+/**
+ * workloadHash of jobs already in sortJobs' order. The text is canonicalJson's, byte for byte,
+ * written job by job into the hash (a generic walk of 50,000 jobs took 0.3 s of an analysis);
+ * a job with a field JSON cannot write goes to canonicalJson, which refuses it naming where.
+ */
+function hashOfSorted(sorted: readonly WorkloadJob[]): string {
+  const hash = createHash('sha256');
+  const chunk: string[] = [];
+  let before = '[';
+  const flush = (): void => {
+    hash.update(before + chunk.join(','), 'utf8');
+    before = ',';
+    chunk.length = 0;
+  };
+  for (const job of sorted) {
+    const text = jobJson(job);
+    if (text === null) return sha256Hex(canonicalJson(sorted.map(plainJob)));
+    chunk.push(text);
+    if (chunk.length === 1024) flush();
+  }
+  if (chunk.length > 0) flush();
+  hash.update(before === '[' ? '[]' : ']', 'utf8');
+  return hash.digest('hex');
+}
+
+const plainJob = ({ id, submittedAt, team, class: cls, flavor, gpus, duration, timeLimit }: WorkloadJob): WorkloadJob => ({
+  id,
+  submittedAt,
+  team,
+  class: cls,
+  flavor,
+  gpus,
+  duration,
+  timeLimit,
+});
+
+const isNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+
+/** canonicalJson(plainJob(job)) (members in code-unit order), or null when a field is not plain JSON. */
+function jobJson(job: WorkloadJob): string | null {
+  const { id, submittedAt, team, class: cls, flavor, gpus, duration, timeLimit } = job;
+  if (typeof id !== 'string' || typeof team !== 'string' || typeof cls !== 'string') return null;
+  if (!isNumber(submittedAt) || !isNumber(gpus) || !isNumber(duration)) return null;
+  if (flavor !== null && typeof flavor !== 'string') return null;
+  if (timeLimit !== null && !isNumber(timeLimit)) return null;
+  return (
+    `{"class":${JSON.stringify(cls)},"duration":${JSON.stringify(duration)},"flavor":${flavor === null ? 'null' : JSON.stringify(flavor)},` +
+    `"gpus":${JSON.stringify(gpus)},"id":${JSON.stringify(id)},"submittedAt":${JSON.stringify(submittedAt)},"team":${JSON.stringify(team)},` +
+    `"timeLimit":${timeLimit === null ? 'null' : JSON.stringify(timeLimit)}}`
   );
-  return sha256Hex(canonicalJson(plain));
 }
 
 /** SHA-256 of the canonical JSON of a report; a `hash` field, if present, is left out. */
@@ -220,7 +261,7 @@ export function composeImpact(
     if (removed ? cur.gpuHours > 0 : isAffected(cur, next, materialThreshold)) affected.push(name);
   }
 
-  const hash = workloadHash(jobs);
+  const hash = hashOfSorted(jobs);
   const report: Omit<ImpactReport, 'hash'> = {
     window: { from: isoTime(window.from), to: isoTime(window.to), seconds },
     class: affected.length > 0 ? 'material' : 'minor',
