@@ -388,15 +388,7 @@ export class JobGroups {
 
   remove(group: JobGroup, entry: QueueEntry): void {
     group.remove(entry);
-    if (group.pending === 0 && group.slot >= 0) {
-      const last = this.active.pop()!;
-      if (last !== group) {
-        this.active[group.slot] = last;
-        last.slot = group.slot;
-      }
-      group.slot = -1;
-      group.maybeCompact();
-    }
+    if (this.leaveIfEmpty(group)) group.maybeCompact();
   }
 
   /**
@@ -405,14 +397,19 @@ export class JobGroups {
    */
   withdraw(group: JobGroup, entry: QueueEntry): void {
     group.withdraw(entry);
-    if (group.pending === 0 && group.slot >= 0) {
-      const last = this.active.pop()!;
-      if (last !== group) {
-        this.active[group.slot] = last;
-        last.slot = group.slot;
-      }
-      group.slot = -1;
+    this.leaveIfEmpty(group);
+  }
+
+  /** A group with no pending job leaves `active` (the last one takes its slot); true if it left. */
+  private leaveIfEmpty(group: JobGroup): boolean {
+    if (group.pending !== 0 || group.slot < 0) return false;
+    const last = this.active.pop()!;
+    if (last !== group) {
+      this.active[group.slot] = last;
+      last.slot = group.slot;
     }
+    group.slot = -1;
+    return true;
   }
 
   /** Between passes: groups drop their dead entries once these outnumber the live ones. */
