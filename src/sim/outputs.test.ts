@@ -1,4 +1,6 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -167,5 +169,22 @@ describe('writeSimulationOutputs', () => {
     await expect(writeFileAtomic(target, failing())).rejects.toThrow('disk on fire');
     expect(await readdir(root)).toEqual(['jobs.csv']);
     expect(await readFile(target, 'utf8')).toBe('old\n');
+  });
+
+  it('writes into a pipe or a device in place, never replacing it with a plain file (--explain /dev/null)', async () => {
+    // A FIFO stands for /dev/null and /dev/stdout: a rename over it would destroy it.
+    const fifo = join(root, 'explain.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const read = new Promise<string>((resolve, reject) => {
+      let text = '';
+      createReadStream(fifo, 'utf8')
+        .on('data', (d) => (text += String(d)))
+        .on('end', () => resolve(text))
+        .on('error', reject);
+    });
+    await writeFileAtomic(fifo, ['{"job":"j1"}\n', '{"job":"j2"}\n']);
+    expect(await read).toBe('{"job":"j1"}\n{"job":"j2"}\n');
+    expect((await stat(fifo)).isFIFO()).toBe(true);
+    expect(await readdir(root)).toEqual(['explain.fifo']);
   });
 });

@@ -3,7 +3,7 @@
 // result is streamed to disk without one giant string; the pure renderers join the same chunks.
 // Each file is written completely or not at all: temp name in the same directory, fsync, rename.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InvariantViolation } from '../core/model.js';
 import { formatTime } from './format.js';
@@ -121,8 +121,22 @@ export async function writeSimulationOutputs(
   await syncDirectory(dir);
 }
 
-/** Temp file beside `path` (same directory, so rename is atomic), fsync, rename over `path`. */
+/**
+ * Temp file beside `path` (same directory, so rename is atomic), fsync, rename over `path`. A
+ * path that names a device or a pipe (`--explain /dev/null`, `/dev/stdout`, a FIFO) is written
+ * in place instead: a rename would replace the device itself with a plain file.
+ */
 export async function writeFileAtomic(path: string, chunks: Iterable<string>): Promise<void> {
+  const existing = await stat(path).catch(() => null);
+  if (existing !== null && !existing.isFile() && !existing.isDirectory()) {
+    const handle = await open(path, 'w');
+    try {
+      for (const chunk of chunks) await handle.writeFile(chunk, 'utf8');
+    } finally {
+      await handle.close();
+    }
+    return;
+  }
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(tmp, 'wx');
   let renamed = false;
